@@ -1,0 +1,314 @@
+"""Typed settings: ``config.toml`` plus environment overrides for secrets.
+
+Built once in ``main.py`` and passed down; there is no import-time singleton.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+
+from core.errors import ConfigError
+
+Language = Literal["zh", "en"]
+
+# Environment variables that override a key of the TOML file.
+ENV_OVERRIDES: dict[str, tuple[str, str]] = {
+    "DATABASE_URL": ("database", "url"),
+    "DATA_KEY": ("security", "data_key"),
+    "TELEGRAM_TOKEN": ("telegram", "token"),
+    "TELEGRAM_WEBHOOK_SECRET": ("telegram", "webhook_secret"),
+    "TELEGRAM_BASE_URL": ("telegram", "base_url"),
+    "TELEGRAM_BASE_FILE_URL": ("telegram", "base_file_url"),
+    "WECHAT_APP_ID": ("wechat", "app_id"),
+    "WECHAT_APP_SECRET": ("wechat", "app_secret"),
+    "WECHAT_TOKEN": ("wechat", "token"),
+    "WECHAT_AES_KEY": ("wechat", "aes_key"),
+    "WECHAT_TEMPLATE_ID": ("wechat", "template_id"),
+    "WECOM_CORP_ID": ("wechat", "corp_id"),
+    "WECOM_SECRET": ("wechat", "corp_secret"),
+    "WECOM_AGENT_ID": ("wechat", "agent_id"),
+    "WECOM_TOKEN": ("wechat", "work_token"),
+    "WECOM_AES_KEY": ("wechat", "work_aes_key"),
+    "WECOM_ROBOT_WEBHOOK": ("wechat", "robot_webhook"),
+    "LLM_API_KEY": ("llm", "api_key"),
+    "LLM_BASE_URL": ("llm", "base_url"),
+    "SMTP_PASSWORD": ("smtp", "password"),
+    "REDIS_URL": ("app", "redis_url"),
+    "SIGNING_P12_PASSWORD": ("contracts", "p12_password"),
+}
+
+PLACEHOLDERS = {"changeme", "change-me", "xxx", "your-token", "todo", "secret"}
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+def _no_placeholder(value: SecretStr | None) -> SecretStr | None:
+    if value is not None and value.get_secret_value().strip().lower() in PLACEHOLDERS:
+        raise ValueError("is a placeholder, set the real secret in the environment")
+    return value
+
+
+class AppSettings(_Section):
+    data_dir: Path = Path("data")
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    default_language: Language = "zh"
+    timezone: str = "Asia/Shanghai"
+    public_base_url: str = "http://127.0.0.1:8080"
+    bot_username: str = "InterviewerBot"
+    redis_url: SecretStr | None = None
+
+    @field_validator("timezone")
+    @classmethod
+    def _tz(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {value!r}") from exc
+        return value
+
+
+class DatabaseSettings(_Section):
+    url: str = "sqlite:///data/interviewer.sqlite3"
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        if not value.startswith(("sqlite://", "postgresql://", "postgresql+psycopg://")):
+            raise ValueError("must start with sqlite:// or postgresql://")
+        if value.startswith("postgresql://"):
+            value = "postgresql+psycopg://" + value.removeprefix("postgresql://")
+        return value
+
+
+class SecuritySettings(_Section):
+    key_file: Path = Path("data/keys/data.key")
+    data_key: SecretStr | None = None
+    notice_version: str = "2026-11-v1"
+
+
+class RoleSettings(_Section):
+    admins: list[str] = Field(default_factory=list)
+    hr_managers: list[str] = Field(default_factory=list)
+    hr_viewers: list[str] = Field(default_factory=list)
+
+    @field_validator("admins", "hr_managers", "hr_viewers")
+    @classmethod
+    def _ids(cls, value: list[str]) -> list[str]:
+        for item in value:
+            if ":" not in item:
+                raise ValueError(f"{item!r} must look like '<platform>:<user id>'")
+        return value
+
+
+class InterviewSettings(_Section):
+    max_answer_seconds: int = Field(180, gt=0, le=3600)
+    max_media_bytes: int = Field(20_000_000, gt=0)
+    max_text_chars: int = Field(4000, gt=10)
+    rerecords_per_question: int = Field(1, ge=0, le=5)
+    identity_max_tries: int = Field(3, ge=1, le=10)
+    practice_question: bool = True
+    invitation_days: int = Field(14, gt=0, le=365)
+    default_time_limit_seconds: int = Field(120, gt=0, le=3600)
+
+
+class SpeechSettings(_Section):
+    model_dir: Path = Path("~/.cache/chat-interviewer/models/whisper-base")
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    compute_type: str = "auto"
+    beam_size: int = Field(5, ge=1, le=10)
+    cpu_threads: int = Field(2, ge=1, le=64)
+    decode_timeout_seconds: int = Field(60, gt=0)
+
+    @field_validator("model_dir")
+    @classmethod
+    def _expand(cls, value: Path) -> Path:
+        return value.expanduser()
+
+
+class LLMSettings(_Section):
+    provider: Literal["local", "openai_compatible", "fake"] = "local"
+    model_dir: Path = Path("~/.cache/chat-interviewer/models/llm")
+    model: str = "qwen2.5-coder-1.5b-instruct-q4_k_m"
+    base_url: str = ""
+    api_key: SecretStr | None = None
+    temperature: float = Field(0.0, ge=0, le=2)
+    timeout_seconds: int = Field(120, gt=0)
+    max_retries: int = Field(2, ge=0, le=10)
+
+    _check_key = field_validator("api_key")(_no_placeholder)
+
+    @field_validator("model_dir")
+    @classmethod
+    def _expand(cls, value: Path) -> Path:
+        return value.expanduser()
+
+
+class WorkerSettings(_Section):
+    count: int = Field(2, ge=1, le=64)
+    poll_seconds: float = Field(0.5, gt=0)
+
+
+class OutboxSettings(_Section):
+    max_attempts: int = Field(8, ge=1, le=100)
+    poll_seconds: float = Field(0.2, gt=0)
+
+
+class TelegramSettings(_Section):
+    enabled: bool = False
+    token: SecretStr | None = None
+    webhook_secret: SecretStr | None = None
+    base_url: str = "https://api.telegram.org/bot"
+    base_file_url: str = "https://api.telegram.org/file/bot"
+    mode: Literal["polling", "webhook"] = "polling"
+    group_admins_decide: bool = False
+
+    _check = field_validator("token", "webhook_secret")(_no_placeholder)
+
+
+class WeChatSettings(_Section):
+    enabled: bool = False
+    app_id: str | None = None
+    app_secret: SecretStr | None = None
+    token: SecretStr | None = None
+    aes_key: SecretStr | None = None
+    template_id: str | None = None
+    api_base_url: str = "https://api.weixin.qq.com/cgi-bin/"
+    work_enabled: bool = False
+    corp_id: str | None = None
+    corp_secret: SecretStr | None = None
+    agent_id: str | None = None
+    work_token: SecretStr | None = None
+    work_aes_key: SecretStr | None = None
+    robot_webhook: SecretStr | None = None
+    work_api_base_url: str = "https://qyapi.weixin.qq.com/cgi-bin/"
+
+    _check = field_validator("app_secret", "token", "aes_key", "corp_secret")(_no_placeholder)
+
+
+class WebSettings(_Section):
+    host: str = "127.0.0.1"
+    port: int = Field(8080, gt=0, lt=65536)
+    max_body_bytes: int = Field(1_000_000, gt=0)
+
+
+class SmtpSettings(_Section):
+    enabled: bool = False
+    host: str = "127.0.0.1"
+    port: int = Field(25, gt=0, lt=65536)
+    sender: str = "hr@example.com"
+    username: str | None = None
+    password: SecretStr | None = None
+    starttls: bool = False
+
+
+class ContractSettings(_Section):
+    p12_path: Path | None = None
+    p12_password: SecretStr | None = None
+    tsa_url: str | None = None
+    link_hours: int = Field(72, gt=0)
+
+
+class Settings(_Section):
+    app: AppSettings = Field(default_factory=AppSettings)
+    database: DatabaseSettings = Field(default_factory=DatabaseSettings)
+    security: SecuritySettings = Field(default_factory=SecuritySettings)
+    roles: RoleSettings = Field(default_factory=RoleSettings)
+    interview: InterviewSettings = Field(default_factory=InterviewSettings)
+    speech: SpeechSettings = Field(default_factory=SpeechSettings)
+    llm: LLMSettings = Field(default_factory=LLMSettings)
+    workers: WorkerSettings = Field(default_factory=WorkerSettings)
+    outbox: OutboxSettings = Field(default_factory=OutboxSettings)
+    telegram: TelegramSettings = Field(default_factory=TelegramSettings)
+    wechat: WeChatSettings = Field(default_factory=WeChatSettings)
+    web: WebSettings = Field(default_factory=WebSettings)
+    smtp: SmtpSettings = Field(default_factory=SmtpSettings)
+    contracts: ContractSettings = Field(default_factory=ContractSettings)
+
+    def secrets(self) -> list[str]:
+        """Every secret value set, so the log filter can mask them."""
+        found: list[str] = []
+        for section in self.__dict__.values():
+            if isinstance(section, BaseModel):
+                for value in section.__dict__.values():
+                    if isinstance(value, SecretStr):
+                        found.append(value.get_secret_value())
+        return found
+
+    def resolve_paths(self, base: Path) -> Settings:
+        """Relative paths in the file are relative to the project folder."""
+        if not self.app.data_dir.is_absolute():
+            self.app.data_dir = base / self.app.data_dir
+        if not self.security.key_file.is_absolute():
+            self.security.key_file = base / self.security.key_file
+        url = self.database.url
+        if url.startswith("sqlite:///") and not url.startswith("sqlite:////"):
+            rel = url.removeprefix("sqlite:///")
+            if rel and rel != ":memory:":
+                self.database.url = f"sqlite:///{(base / rel).as_posix()}"
+        return self
+
+
+def _set(data: dict[str, Any], path: tuple[str, str], value: Any) -> None:
+    data.setdefault(path[0], {})[path[1]] = value
+
+
+def load_settings(
+    path: Path | str | None = None,
+    *,
+    env: dict[str, str] | None = None,
+    overrides: dict[str, dict[str, Any]] | None = None,
+) -> Settings:
+    """Read the TOML file, apply environment overrides, validate.
+
+    Raises:
+        ConfigError: naming every wrong key and what is wrong with it.
+    """
+    env = dict(os.environ) if env is None else env
+    file = Path(path) if path else Path(env.get("INTERVIEWER_CONFIG", "config.toml"))
+    data: dict[str, Any] = {}
+    if file.exists():
+        try:
+            data = tomllib.loads(file.read_text(encoding="utf-8"))
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{file}: not valid TOML: {exc}") from exc
+    elif path is not None:
+        raise ConfigError(f"{file}: file not found")
+    for name, key in ENV_OVERRIDES.items():
+        if env.get(name):
+            _set(data, key, env[name])
+    for section, values in (overrides or {}).items():
+        data.setdefault(section, {}).update(values)
+    try:
+        settings = Settings.model_validate(data)
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors():
+            key = ".".join(str(p) for p in err["loc"])
+            problems.append(f"{key}: {err['msg']}")
+        raise ConfigError("invalid configuration in " + str(file) + ":\n  " + "\n  ".join(problems)) from None
+    _check_enabled(settings)
+    return settings.resolve_paths(file.resolve().parent)
+
+
+def _check_enabled(settings: Settings) -> None:
+    if settings.telegram.enabled and settings.telegram.token is None:
+        raise ConfigError("telegram.token: telegram is enabled but TELEGRAM_TOKEN is not set")
+    wc = settings.wechat
+    if wc.enabled and not (wc.app_id and wc.app_secret and wc.token):
+        raise ConfigError(
+            "wechat: enabled but WECHAT_APP_ID, WECHAT_APP_SECRET and WECHAT_TOKEN are not all set"
+        )
+    if wc.work_enabled and not (wc.corp_id and wc.corp_secret and wc.agent_id):
+        raise ConfigError(
+            "wechat.work_enabled: WECOM_CORP_ID, WECOM_SECRET and WECOM_AGENT_ID must be set"
+        )
+    if settings.llm.provider == "openai_compatible" and not settings.llm.base_url:
+        raise ConfigError("llm.base_url: required when llm.provider = 'openai_compatible'")
