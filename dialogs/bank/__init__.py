@@ -1,0 +1,1 @@
+"""Built-in interview question bank (data in questions.yaml)."""
