@@ -1,10 +1,39 @@
-"""Command-line sub-commands of this package."""
+"""Channel sub-commands: ``run``, ``chat`` and ``demo``."""
 
 from __future__ import annotations
 
 import argparse
+import asyncio
+
+from core.logging import setup_logging
+from core.settings import load_settings
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Add this package's sub-commands (none yet)."""
-    del sub
+    chat = sub.add_parser("chat", help="take an interview or act as HR in the terminal")
+    chat.add_argument("--user", default="candidate", help="who you are (e.g. admin, hr, alice)")
+    chat.add_argument("--group", default=None, help="act inside this group chat")
+    chat.add_argument("--lang", default=None, choices=["zh", "en"])
+    chat.set_defaults(func=_chat)
+    demo = sub.add_parser("demo", help="run a scripted hiring round on the console channel")
+    demo.set_defaults(func=_demo)
+
+
+def _chat(args: argparse.Namespace) -> int:
+    from bot.console import ConsoleMessenger, interactive
+    from core.wiring import build_app
+
+    settings = load_settings(args.config)
+    setup_logging("WARNING")
+    app = build_app(settings)
+    app.channels["console"] = ConsoleMessenger(outgoing=settings.app.data_dir / "outgoing")
+    asyncio.run(interactive(app, user=args.user, chat=args.group, language=args.lang))
+    return 0
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from bot.demo import main
+
+    settings = load_settings(args.config)
+    setup_logging("WARNING")
+    return main(settings)

@@ -1,0 +1,216 @@
+"""``make demo``: a whole hiring round on the console channel, from job to stored answers.
+
+It creates a sample job through the admin dialog, binds an HR group, invites three
+candidates, plays their scripted answers through the engine and prints the
+conversation and what was stored. Each later capability adds its stage here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlmodel import col, func, select
+
+from bot.console import ConsoleMessenger, ConsoleSession
+from core.settings import Settings
+from core.wiring import App, build_app
+from storage.models import (
+    Answer,
+    BackgroundJob,
+    Candidate,
+    FunnelEvent,
+    InterviewSession,
+    Invitation,
+    OutboxMessage,
+)
+
+JOB = "sales-2026"
+
+
+@dataclass
+class Script:
+    user: str
+    name: str
+    language: str
+    voice_ok: bool
+    answers: list[str]
+
+
+CANDIDATES = [
+    Script(
+        "li_na", "李娜", "zh", True,
+        [
+            "去年我负责的一个大客户因为交付延迟准备终止合同。我的任务是在两周内挽回关系。我先逐条梳理了客户的投诉，"
+            "每天和对方项目经理通电话，协调工厂加班并提供了临时替代方案。最终客户续签了120万元的合同，满意度从6分提升到9分。",
+            "我曾经需要向不懂技术的财务同事解释系统迁移的风险。我把方案画成三张流程图，用他们熟悉的报表举例，"
+            "会后发了一页纸的总结。结果他们当周就批准了预算，迁移比计划提前一周完成。",
+            "上个季度我们的退货率突然上升到8%。我拉取了三个月的数据，发现问题集中在一个批次的包装上。"
+            "我和仓库一起改了包装规格并加了抽检，一个月后退货率降到了3%。",
+        ],
+    ),
+    Script(
+        "tom", "Tom Baker", "en", True,
+        [
+            "VOICE",
+            "I usually try to communicate clearly with everyone and I think communication is very important in any team.",
+            "Last spring our weekly report took two days to build by hand. My task was to speed it up. "
+            "I wrote a Python script that pulled the data from our CRM and built the tables automatically, "
+            "and I trained two colleagues to run it. The report now takes twenty minutes and errors dropped to zero.",
+        ],
+    ),
+    Script(
+        "wang_fang", "王芳", "zh", False,
+        [
+            "我觉得客户很重要，要多沟通。",
+            "我喜欢看电影，周末一般去爬山。",
+            "遇到问题我会想办法解决。",
+        ],
+    ),
+]
+
+
+def demo_settings(base: Settings, folder: Path) -> Settings:
+    settings = base.model_copy(deep=True)
+    settings.database.url = f"sqlite:///{folder / 'demo.sqlite3'}"
+    settings.security.key_file = folder / "keys" / "data.key"
+    settings.security.data_key = None
+    settings.app.data_dir = folder
+    return settings
+
+
+def _say(who: str, line: str) -> None:
+    print(f"\n{who} ▸ {line}", flush=True)
+
+
+def make_voice(text: str, folder: Path) -> Path | None:
+    """A spoken answer as a Telegram-style OGG/Opus voice note (needs espeak-ng and ffmpeg)."""
+    if not (shutil.which("espeak-ng") and shutil.which("ffmpeg")):
+        return None
+    wav = folder / "answer.wav"
+    ogg = folder / "answer.ogg"
+    subprocess.run(["espeak-ng", "-v", "en-us", "-s", "150", "-w", str(wav), text], check=True, capture_output=True)
+    subprocess.run(["ffmpeg", "-y", "-loglevel", "error", "-i", str(wav), "-c:a", "libopus", "-b:a", "24k", str(ogg)], check=True)
+    return ogg
+
+
+class Demo:
+    def __init__(self, app: App, messenger: ConsoleMessenger, work: Path) -> None:
+        self.app = app
+        self.messenger = messenger
+        self.work = work
+
+    async def act(self, user: str, line: str, *, chat: str | None = None, language: str | None = None) -> None:
+        _say(user if chat is None else f"{user} in {chat}", line)
+        await ConsoleSession(self.app, user=user, chat=chat, language=language).send(line)
+
+    async def setup_job(self) -> None:
+        print("\n=== 1. An admin creates a job through the guided dialog ===")
+        for line in [
+            "/newjob",
+            JOB,
+            "销售代表",
+            "Sales representative",
+            "customer_focus 40, communication 30, problem_solving 30",
+            "70",
+            "customer_focus-01, communication-01, problem_solving-01",
+        ]:
+            await self.act("admin", line)
+        print("\n=== 2. The admin binds the HR group to the job ===")
+        await self.act("admin", f"/bind {JOB}", chat="hr-group")
+
+    async def invite(self) -> dict[str, tuple[str, str]]:
+        print("\n=== 3. HR invites three candidates ===")
+        for script in CANDIDATES:
+            await self.act("hr", f"/invite {JOB} {script.name}")
+        found: dict[str, tuple[str, str]] = {}
+        with self.app.db.session() as session:
+            rows = session.exec(select(Candidate, Invitation).join(Invitation, col(Invitation.candidate_id) == col(Candidate.id))).all()
+            for candidate, invitation in rows:
+                found[candidate.name] = (invitation.token, invitation.code)
+        return found
+
+    async def interview(self, script: Script, token: str, code: str) -> None:
+        print(f"\n=== 4. {script.name} takes the interview ({script.language}) ===")
+        act = self._actor(script)
+        await act(f"/start {token}")
+        await act(f"/press lang:{script.language}")
+        await act("/press consent:yes")
+        await act("/press sens:yes" if script.voice_ok else "/press sens:no")
+        await act(f"{script.name} 000000")  # a typo in the code first
+        await act(f"{script.name} {code}")
+        await act("/press practice:skip")
+        for index, answer in enumerate(script.answers):
+            if answer == "VOICE":
+                spoken = (
+                    "Last year a key customer was about to cancel because of late deliveries. "
+                    "I called them every day, arranged weekend shifts and offered a temporary replacement. "
+                    "They renewed the contract and ordered twenty percent more."
+                )
+                voice = make_voice(spoken, self.work)
+                if voice is not None:
+                    await act(f"/voice {voice}")
+                    continue
+                answer = spoken
+            await act(answer)
+            if index == 0 and script.user == "wang_fang":
+                # Out-of-place input gets a short answer and changes nothing.
+                await act("/dance")
+        await act("/press submit")
+
+    def _actor(self, script: Script) -> Callable[[str], Awaitable[None]]:
+        async def act(line: str) -> None:
+            await self.act(script.user, line, language=script.language)
+
+        return act
+
+    def report(self) -> None:
+        print("\n=== 5. What was stored ===")
+        with self.app.db.session() as session:
+            for candidate in session.exec(select(Candidate).order_by(col(Candidate.id))).all():
+                s = session.exec(select(InterviewSession).where(InterviewSession.candidate_id == candidate.id)).first()
+                answers = session.exec(
+                    select(Answer).where(Answer.session_id == (s.id if s else -1)).order_by(col(Answer.position))
+                ).all()
+                kinds = ", ".join(f"Q{a.position + 1}:{a.kind}/{a.status}" for a in answers if not a.practice)
+                consent = f"consent {s.consent_version} at {s.consent_at:%H:%M:%S}" if s and s.consent_at else "no consent"
+                voice = "voice/video allowed" if s and s.sensitive_consent else "text only"
+                print(f"candidate #{candidate.id} {candidate.name}: {candidate.status}; {consent}; {voice}; answers: {kinds}")
+            funnel = session.exec(select(FunnelEvent.stage, func.count()).group_by(col(FunnelEvent.stage))).all()
+            print("funnel: " + ", ".join(f"{stage} {count}" for stage, count in sorted(funnel)))
+            outbox = session.exec(select(OutboxMessage.status, func.count()).group_by(col(OutboxMessage.status))).all()
+            print("outbox: " + ", ".join(f"{status} {count}" for status, count in outbox))
+            jobs = session.exec(select(BackgroundJob.kind, BackgroundJob.status, func.count()).group_by(col(BackgroundJob.kind), col(BackgroundJob.status))).all()
+            print("background jobs: " + (", ".join(f"{k} {st} {n}" for k, st, n in jobs) or "none"))
+        raw = (self.app.settings.app.data_dir / "demo.sqlite3").read_bytes()
+        leaked = [c.name for c in CANDIDATES if c.name.encode() in raw]
+        print("personal data in the raw database file: " + ("FOUND " + ", ".join(leaked) if leaked else "none (encrypted at rest)"))
+
+
+async def run_demo(base: Settings, folder: Path) -> int:
+    if folder.exists():
+        shutil.rmtree(folder)
+    folder.mkdir(parents=True)
+    settings = demo_settings(base, folder)
+    app = build_app(settings)
+    messenger = ConsoleMessenger(outgoing=folder / "outgoing")
+    app.channels["console"] = messenger
+    with tempfile.TemporaryDirectory() as tmp:
+        demo = Demo(app, messenger, Path(tmp))
+        await demo.setup_job()
+        invitations = await demo.invite()
+        for script in CANDIDATES:
+            token, code = invitations[script.name]
+            await demo.interview(script, token, code)
+        demo.report()
+    print("\ndemo finished.")
+    return 0
+
+
+def main(settings: Settings) -> int:
+    return asyncio.run(run_demo(settings, settings.app.data_dir / "demo"))

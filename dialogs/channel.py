@@ -1,0 +1,26 @@
+"""The protocol every chat channel adapter implements for delivery."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from dialogs.intents import Intent
+
+
+class Messenger(Protocol):
+    """Delivers intents on one platform.
+
+    Raises ``core.errors.ChannelError`` (``retryable`` for 429 and network errors).
+    """
+
+    platform: str
+
+    async def deliver(
+        self,
+        intent: Intent,
+        *,
+        file_data: bytes | None = None,
+        target_message_id: str | None = None,
+    ) -> str | None:
+        """Send the intent; return the platform's message id when there is one."""
+        ...

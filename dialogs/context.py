@@ -1,0 +1,137 @@
+"""What a flow handler gets: the event, the open transaction, and ways to answer."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlmodel import Session, select
+
+from core.clock import Clock
+from core.settings import Settings
+from dialogs.catalog import t
+from dialogs.events import Event
+from dialogs.intents import AnswerButton, Button, Edit, Intent, JobRequest, Send, SendFile
+from storage.media import MediaStore
+from storage.models import AuditEvent, FunnelEvent
+
+
+@dataclass
+class Services:
+    """Everything the engine needs from outside, wired once in ``core/wiring.py``."""
+
+    settings: Settings
+    clock: Clock
+    media: MediaStore
+
+
+@dataclass
+class Ctx:
+    """One event being handled inside one transaction."""
+
+    session: Session
+    event: Event
+    services: Services
+    lang: str = "zh"
+    role: str | None = None
+    intents: list[Intent] = field(default_factory=list)
+    jobs: list[JobRequest] = field(default_factory=list)
+
+    @property
+    def now(self) -> dt.datetime:
+        return self.services.clock.now()
+
+    @property
+    def settings(self) -> Settings:
+        return self.services.settings
+
+    @property
+    def actor(self) -> str:
+        return f"{self.event.platform}:{self.event.user_id}"
+
+    # -- replies to the event's chat ---------------------------------------
+    def text(self, key: str, **kwargs: Any) -> str:
+        return t(self.lang, key, **kwargs)
+
+    def reply(
+        self,
+        key: str,
+        *,
+        buttons: list[list[Button]] | None = None,
+        ref: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        self.say(self.text(key, **kwargs), buttons=buttons, ref=ref)
+
+    def say(self, text: str, *, buttons: list[list[Button]] | None = None, ref: str | None = None) -> None:
+        self.send_to(self.event.platform, self.event.chat_id, text, buttons=buttons, ref=ref)
+
+    def send_to(
+        self,
+        platform: str,
+        chat_id: str,
+        text: str,
+        *,
+        buttons: list[list[Button]] | None = None,
+        ref: str | None = None,
+    ) -> None:
+        self.intents.append(Send(platform=platform, chat_id=chat_id, text=text, buttons=buttons or [], ref=ref))
+
+    def send_file(
+        self,
+        path: str,
+        filename: str,
+        *,
+        caption: str = "",
+        mime_type: str = "application/octet-stream",
+        encrypted: bool = True,
+        platform: str | None = None,
+        chat_id: str | None = None,
+        buttons: list[list[Button]] | None = None,
+        ref: str | None = None,
+    ) -> None:
+        self.intents.append(
+            SendFile(
+                platform=platform or self.event.platform,
+                chat_id=chat_id or self.event.chat_id,
+                path=path,
+                filename=filename,
+                caption=caption,
+                mime_type=mime_type,
+                encrypted=encrypted,
+                buttons=buttons or [],
+                ref=ref,
+            )
+        )
+
+    def edit(self, platform: str, chat_id: str, ref: str, text: str, buttons: list[list[Button]] | None = None) -> None:
+        self.intents.append(Edit(platform=platform, chat_id=chat_id, ref=ref, text=text, buttons=buttons or []))
+
+    def answer_button(self, text: str = "", *, alert: bool = False) -> None:
+        callback_id = getattr(self.event, "callback_id", None)
+        if callback_id:
+            self.intents.append(
+                AnswerButton(
+                    platform=self.event.platform,
+                    chat_id=self.event.chat_id,
+                    callback_id=callback_id,
+                    text=text,
+                    alert=alert,
+                )
+            )
+
+    # -- side effects in the same transaction ------------------------------
+    def enqueue(self, kind: str, payload: dict[str, Any], *, key: str | None = None) -> None:
+        self.jobs.append(JobRequest(kind=kind, payload=payload, key=key))
+
+    def audit(self, action: str, subject: str = "", **details: Any) -> None:
+        self.session.add(AuditEvent(at=self.now, actor=self.actor, action=action, subject=subject, details=details))
+
+    def funnel(self, candidate_id: int, job_id: int, stage: str) -> None:
+        """Record a funnel fact once per candidate and stage."""
+        exists = self.session.exec(
+            select(FunnelEvent.id).where(FunnelEvent.candidate_id == candidate_id, FunnelEvent.stage == stage)
+        ).first()
+        if exists is None:
+            self.session.add(FunnelEvent(candidate_id=candidate_id, job_id=job_id, stage=stage, at=self.now))

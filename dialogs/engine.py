@@ -1,0 +1,142 @@
+"""The engine: one event, one transaction, intents to the outbox.
+
+Adapters call :meth:`Engine.receive` as soon as an update arrives (the inbox row is
+committed before the platform is told the update was received), then
+:meth:`Engine.process`. :meth:`Engine.handle` does both. A duplicate event id changes
+nothing and sends nothing. After a crash, :meth:`Engine.process_pending` finishes
+what was received but not processed.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, col, select
+
+from dialogs import router
+from dialogs.catalog import normalize_language, t
+from dialogs.context import Ctx, Services
+from dialogs.events import Event, parse_event
+from dialogs.intents import Intent, Send
+from dialogs.outbox import write_intents
+from storage import queue
+from storage.db import Database
+from storage.models import InboxEvent
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class AnswerLimits:
+    """What the current question accepts, so adapters can refuse media before download."""
+
+    max_seconds: int
+    max_bytes: int
+    modes: tuple[str, ...]
+
+
+class Engine:
+    def __init__(self, db: Database, services: Services) -> None:
+        self.db = db
+        self.services = services
+
+    # -- inbox ---------------------------------------------------------------
+    def receive(self, event: Event) -> bool:
+        """Persist an event in the inbox. Returns False for a duplicate."""
+        with self.db.transaction() as session:
+            return self._insert_inbox(session, event)
+
+    def _insert_inbox(self, session: Session, event: Event) -> bool:
+        exists = session.exec(select(InboxEvent.id).where(InboxEvent.event_id == event.event_id)).first()
+        if exists is not None:
+            return False
+        session.add(
+            InboxEvent(
+                event_id=event.event_id,
+                platform=event.platform,
+                chat_id=event.chat_id,
+                payload=event.model_dump_json(),
+                received_at=self.services.clock.now(),
+            )
+        )
+        try:
+            session.flush()
+        except IntegrityError:
+            return False
+        return True
+
+    def process(self, event_id: str) -> list[Intent]:
+        """Handle a received event exactly once; returns the intents it produced."""
+        try:
+            with self.db.transaction() as session:
+                row = session.exec(
+                    select(InboxEvent).where(InboxEvent.event_id == event_id).with_for_update()
+                ).first()
+                if row is None or row.status != "received":
+                    return []
+                event = parse_event(row.payload)
+                intents = self._run(session, event)
+                row.status = "processed"
+                row.processed_at = self.services.clock.now()
+                session.add(row)
+                return intents
+        except Exception as exc:
+            log.exception("handling event %s failed", event_id)
+            return self._fail(event_id, exc)
+
+    def handle(self, event: Event) -> list[Intent]:
+        """Receive and process in one go (console, tests, WeChat background task)."""
+        if not self.receive(event):
+            return []
+        return self.process(event.event_id)
+
+    def process_pending(self) -> int:
+        """Process inbox rows received but not processed (after a crash)."""
+        with self.db.session() as session:
+            ids = session.exec(
+                select(InboxEvent.event_id).where(InboxEvent.status == "received").order_by(col(InboxEvent.id))
+            ).all()
+        for event_id in ids:
+            self.process(event_id)
+        if ids:
+            log.info("processed %d events left in the inbox", len(ids))
+        return len(ids)
+
+    # -- internals ---------------------------------------------------------------
+    def _run(self, session: Session, event: Event) -> list[Intent]:
+        ctx = Ctx(
+            session=session,
+            event=event,
+            services=self.services,
+            lang=normalize_language(event.language_hint, self.services.settings.app.default_language),
+        )
+        router.route(ctx)
+        now = self.services.clock.now()
+        write_intents(session, ctx.intents, source_event=event.event_id, now=now)
+        for job in ctx.jobs:
+            queue.enqueue(session, job.kind, job.payload, key=job.key, now=now)
+        return list(ctx.intents)
+
+    def _fail(self, event_id: str, exc: Exception) -> list[Intent]:
+        """Keep the event (marked failed, replayable) and tell the user something useful."""
+        with self.db.transaction() as session:
+            row = session.exec(select(InboxEvent).where(InboxEvent.event_id == event_id)).first()
+            if row is None or row.status != "received":
+                return []
+            row.status = "failed"
+            row.error = f"{type(exc).__name__}: {exc}"[:2000]
+            event = parse_event(row.payload)
+            lang = router.language_of(session, event, self.services)
+            intent = Send(platform=event.platform, chat_id=event.chat_id, text=t(lang, "common.error"))
+            write_intents(session, [intent], source_event=event_id, now=self.services.clock.now())
+            session.add(row)
+            return [intent]
+
+    def answer_limits(self, platform: str, user_id: str) -> AnswerLimits | None:
+        """Limits of the question the user is answering now, or None if not answering."""
+        from dialogs import interview
+
+        with self.db.session() as session:
+            return interview.current_limits(session, self.services, platform, user_id)

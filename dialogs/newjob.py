@@ -1,0 +1,146 @@
+"""Guided dialog to create a job: code, titles, competencies and weights, pass line, questions."""
+
+from __future__ import annotations
+
+import re
+
+from sqlmodel import select
+
+from dialogs.context import Ctx
+from dialogs.events import TextReceived
+from dialogs.question_bank import known_competencies
+from storage.models import ConversationState, Job, JobQuestion, Question
+
+CODE_RE = re.compile(r"^[A-Za-z0-9_-]{2,40}$")
+
+
+def begin(ctx: Ctx) -> None:
+    ev = ctx.event
+    ctx.session.add(
+        ConversationState(platform=ev.platform, chat_id=ev.chat_id, user_id=ev.user_id, flow="newjob", step="code", data={}, updated_at=ctx.now)
+    )
+    ctx.reply("newjob.ask_code")
+
+
+def parse_competencies(text: str, known: set[str]) -> list[dict[str, object]]:
+    """"communication 30, teamwork 70" -> [{"name": ..., "weight": ...}]; weights must sum to 100."""
+    items: list[dict[str, object]] = []
+    for part in re.split(r"[,，;；\n]+", text):
+        part = part.strip()
+        if not part:
+            continue
+        match = re.fullmatch(r"([A-Za-z_][A-Za-z0-9_ ]*?)\s*[:：=]?\s*(\d+(?:\.\d+)?)\s*%?", part)
+        if not match:
+            raise ValueError(f"'{part}' is not 'name weight'")
+        name = match.group(1).strip().lower().replace(" ", "_")
+        if known and name not in known:
+            raise ValueError(f"unknown competency '{name}'")
+        items.append({"name": name, "weight": float(match.group(2))})
+    if not items:
+        raise ValueError("no competencies")
+    names = [str(i["name"]) for i in items]
+    if len(set(names)) != len(names):
+        raise ValueError("a competency is listed twice")
+    total = sum(float(str(i["weight"])) for i in items)
+    if abs(total - 100) > 1e-6:
+        raise ValueError(f"weights sum to {total:g}, not 100")
+    return items
+
+
+def step(ctx: Ctx, state: ConversationState) -> None:
+    event = ctx.event
+    if not isinstance(event, TextReceived):
+        ctx.reply("common.press_button")
+        return
+    text = event.text.strip()
+    data = dict(state.data)
+    if state.step == "code":
+        exists = ctx.session.exec(select(Job.id).where(Job.code == text)).first()
+        if not CODE_RE.fullmatch(text) or exists is not None:
+            ctx.reply("newjob.bad_code")
+            return
+        data["code"] = text
+        _next(ctx, state, data, "title_zh", "newjob.ask_title_zh")
+    elif state.step == "title_zh":
+        data["title_zh"] = text[:100]
+        _next(ctx, state, data, "title_en", "newjob.ask_title_en")
+    elif state.step == "title_en":
+        data["title_en"] = text[:100]
+        known = known_competencies(ctx.session)
+        _next(ctx, state, data, "competencies", "newjob.ask_competencies", known=", ".join(known))
+    elif state.step == "competencies":
+        try:
+            data["competencies"] = parse_competencies(text, set(known_competencies(ctx.session)))
+        except ValueError as exc:
+            ctx.reply("newjob.bad_competencies", problem=str(exc))
+            return
+        _next(ctx, state, data, "pass_line", "newjob.ask_pass_line")
+    elif state.step == "pass_line":
+        try:
+            value = float(text)
+        except ValueError:
+            value = -1
+        if not 0 <= value <= 100:
+            ctx.reply("newjob.bad_pass_line")
+            return
+        data["pass_line"] = value
+        _next(ctx, state, data, "questions", "newjob.ask_questions")
+    elif state.step == "questions":
+        _finish(ctx, state, data, text)
+
+
+def _next(ctx: Ctx, state: ConversationState, data: dict[str, object], step: str, key: str, **kwargs: object) -> None:
+    state.data = data
+    state.step = step
+    state.updated_at = ctx.now
+    ctx.session.add(state)
+    ctx.reply(key, **kwargs)
+
+
+def _finish(ctx: Ctx, state: ConversationState, data: dict[str, object], text: str) -> None:
+    competencies = [dict(c) for c in data["competencies"]]  # type: ignore[attr-defined]
+    questions: list[Question] = []
+    if text.lower() == "auto":
+        for comp in competencies:
+            rows = ctx.session.exec(
+                select(Question).where(Question.competency == comp["name"], Question.active == True).order_by(Question.key).limit(2)  # noqa: E712
+            ).all()
+            questions.extend(rows)
+    else:
+        keys = [k.strip() for k in re.split(r"[,，\s]+", text) if k.strip()]
+        found = {q.key: q for q in ctx.session.exec(select(Question).where(Question.key.in_(keys))).all()}  # type: ignore[attr-defined]
+        missing = [k for k in keys if k not in found]
+        if missing or not keys:
+            ctx.reply("newjob.bad_questions", keys=", ".join(missing) or "-")
+            return
+        questions = [found[k] for k in keys]
+    job = create_job(
+        ctx,
+        code=str(data["code"]),
+        title_zh=str(data["title_zh"]),
+        title_en=str(data["title_en"]),
+        competencies=competencies,
+        pass_line=float(str(data["pass_line"])),
+        questions=questions,
+    )
+    ctx.session.delete(state)
+    ctx.reply("newjob.created", code=job.code, count=len(questions))
+
+
+def create_job(
+    ctx: Ctx,
+    *,
+    code: str,
+    title_zh: str,
+    title_en: str,
+    competencies: list[dict[str, object]],
+    pass_line: float,
+    questions: list[Question],
+) -> Job:
+    job = Job(code=code, title_zh=title_zh, title_en=title_en, competencies=competencies, pass_line=pass_line, created_at=ctx.now)
+    ctx.session.add(job)
+    ctx.session.flush()
+    for position, question in enumerate(questions):
+        ctx.session.add(JobQuestion(job_id=job.id or 0, question_id=question.id or 0, position=position))
+    ctx.audit("job_created", f"job:{job.id}", code=code)
+    return job

@@ -1,0 +1,51 @@
+"""Messages to the HR groups bound to a job, and competency labels."""
+
+from __future__ import annotations
+
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import yaml
+from sqlmodel import select
+
+from dialogs.catalog import t
+from dialogs.context import Ctx
+from dialogs.intents import Button
+from storage.models import GroupBinding
+
+BANK_FILE = Path(__file__).parent / "bank" / "questions.yaml"
+
+
+@cache
+def _labels() -> dict[str, dict[str, str]]:
+    if not BANK_FILE.exists():
+        return {}
+    data = yaml.safe_load(BANK_FILE.read_text(encoding="utf-8")) or {}
+    return {str(k): dict(v) for k, v in (data.get("competencies") or {}).items()}
+
+
+def competency_label(key: str, lang: str) -> str:
+    label = _labels().get(key)
+    if label is None:
+        return key.replace("_", " ")
+    return label.get(lang) or label.get("en") or key
+
+
+def hr_groups(ctx: Ctx, job_id: int) -> list[GroupBinding]:
+    return list(ctx.session.exec(select(GroupBinding).where(GroupBinding.job_id == job_id)).all())
+
+
+def hr(
+    ctx: Ctx,
+    job_id: int,
+    key: str,
+    *,
+    buttons: list[list[Button]] | None = None,
+    ref: str | None = None,
+    **kwargs: Any,
+) -> None:
+    """Post a catalogue message to every HR group of the job (in the default language)."""
+    lang = ctx.settings.app.default_language
+    for group in hr_groups(ctx, job_id):
+        ctx.send_to(group.platform, group.chat_id, t(lang, key, **kwargs), buttons=buttons, ref=ref)

@@ -1,0 +1,26 @@
+"""Writing intents to the outbox (same transaction as the state change)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+
+from sqlmodel import Session
+
+from dialogs.intents import Intent
+from storage.models import OutboxMessage
+
+
+def write_intents(session: Session, intents: Sequence[Intent], *, source_event: str | None, now: dt.datetime) -> None:
+    for intent in intents:
+        session.add(
+            OutboxMessage(
+                source_event=source_event,
+                platform=intent.platform,
+                chat_id=intent.chat_id,
+                payload=intent.model_dump_json(),
+                ref=intent.ref if intent.kind in ("send", "file") else None,
+                next_attempt_at=now,
+                created_at=now,
+            )
+        )

@@ -1,0 +1,90 @@
+"""Routes an event to the flow that owns it."""
+
+from __future__ import annotations
+
+from sqlmodel import Session, select
+
+from dialogs import interview, staff
+from dialogs.catalog import normalize_language
+from dialogs.context import Ctx, Services
+from dialogs.events import (
+    ButtonPressed,
+    CommandReceived,
+    Event,
+    FileReceived,
+    SubscribeReceived,
+)
+from dialogs.roles import role_of
+from storage.models import ChannelIdentity, ConversationState
+
+CANDIDATE_COMMANDS = {"start", "help", "resume", "pause", "language"}
+
+
+def language_of(session: Session, event: Event, services: Services) -> str:
+    ident = session.exec(
+        select(ChannelIdentity).where(
+            ChannelIdentity.platform == event.platform, ChannelIdentity.user_id == event.user_id
+        )
+    ).first()
+    if ident is not None and ident.language:
+        return ident.language
+    return normalize_language(event.language_hint, services.settings.app.default_language)
+
+
+def route(ctx: Ctx) -> None:
+    event = ctx.event
+    ctx.lang = language_of(ctx.session, event, ctx.services)
+    ctx.role = role_of(ctx.session, ctx.settings, event.platform, event.user_id)
+
+    # A start link or QR scan always goes to the interview flow (private chats only).
+    if not event.is_group:
+        if isinstance(event, SubscribeReceived) and event.scene:
+            interview.start(ctx, event.scene)
+            return
+        if isinstance(event, CommandReceived) and event.command == "start" and event.args.strip():
+            interview.start(ctx, event.args.strip())
+            return
+
+    if isinstance(event, ButtonPressed) and staff.owns_button(event.data):
+        staff.handle_button(ctx)
+        return
+
+    if ctx.role is not None:
+        dialog = ctx.session.exec(
+            select(ConversationState).where(
+                ConversationState.platform == event.platform,
+                ConversationState.chat_id == event.chat_id,
+                ConversationState.user_id == event.user_id,
+            )
+        ).first()
+        if dialog is not None:
+            staff.continue_dialog(ctx, dialog)
+            return
+        if isinstance(event, FileReceived):
+            staff.handle_file(ctx)
+            return
+        if isinstance(event, CommandReceived) and event.command not in CANDIDATE_COMMANDS - {"help"}:
+            staff.handle_command(ctx)
+            return
+
+    if event.is_group:
+        # Groups are for staff; others learn nothing and change nothing.
+        if isinstance(event, CommandReceived):
+            ctx.reply("common.no_access")
+        return
+
+    session = interview.active_session(ctx)
+    if session is not None:
+        interview.handle(ctx, session)
+        return
+    if isinstance(event, CommandReceived):
+        if event.command in ("help", "start"):
+            ctx.reply("staff.help" if ctx.role else "common.help_unknown")
+        elif event.command in CANDIDATE_COMMANDS:
+            ctx.reply("common.help_unknown")
+        elif ctx.role is None and staff.is_staff_command(event.command):
+            ctx.reply("common.no_access")
+        else:
+            ctx.reply("common.unknown_command")
+        return
+    ctx.reply("staff.help" if ctx.role else "common.help_unknown")

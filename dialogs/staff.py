@@ -1,0 +1,316 @@
+"""Admin and HR commands, platform-neutral. Roles are checked here, in one place."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+
+from pydantic import ValidationError
+from sqlmodel import col, func, select
+
+from dialogs import newjob
+from dialogs.context import Ctx
+from dialogs.events import CommandReceived, FileReceived
+from dialogs.invites import invitation_link, invite_candidate, qr_png
+from dialogs.notify import competency_label
+from dialogs.question_bank import QuestionSpec, add_question, spec_errors
+from dialogs.question_import import import_questions
+from dialogs.roles import ROLES, allowed
+from storage.models import (
+    Answer,
+    Candidate,
+    ConversationState,
+    GroupBinding,
+    InterviewSession,
+    Job,
+    JobQuestion,
+    Question,
+    Staff,
+)
+
+# Extra button prefixes that other modules (HR decisions ...) register.
+BUTTON_HANDLERS: dict[str, Callable[[Ctx], None]] = {}
+# Extra commands other modules register: name -> (action needed, handler).
+COMMAND_HANDLERS: dict[str, tuple[str, Callable[[Ctx, CommandReceived], None]]] = {}
+
+
+def owns_button(data: str) -> bool:
+    return data.split(":", 1)[0] in BUTTON_HANDLERS
+
+
+def handle_button(ctx: Ctx) -> None:
+    data = getattr(ctx.event, "data", "")
+    BUTTON_HANDLERS[data.split(":", 1)[0]](ctx)
+
+
+def is_staff_command(command: str) -> bool:
+    return command in _COMMANDS or command in COMMAND_HANDLERS
+
+
+def handle_command(ctx: Ctx) -> None:
+    event = ctx.event
+    assert isinstance(event, CommandReceived)
+    entry = _COMMANDS.get(event.command) or COMMAND_HANDLERS.get(event.command)
+    if entry is None:
+        ctx.reply("common.unknown_command")
+        return
+    action, handler = entry
+    if action and not allowed(ctx.role, action):
+        ctx.reply("common.no_access")
+        ctx.audit("access_denied", f"command:{event.command}")
+        return
+    handler(ctx, event)
+
+
+def continue_dialog(ctx: Ctx, state: ConversationState) -> None:
+    event = ctx.event
+    if isinstance(event, CommandReceived):
+        if event.command == "cancel":
+            ctx.session.delete(state)
+            ctx.reply("staff.cancelled")
+            return
+        handle_command(ctx)
+        return
+    if state.flow == "newjob":
+        newjob.step(ctx, state)
+
+
+# ------------------------------------------------------------------ commands
+def _help(ctx: Ctx, _ev: CommandReceived) -> None:
+    ctx.reply("staff.help")
+
+
+def _cancel(ctx: Ctx, _ev: CommandReceived) -> None:
+    ctx.reply("staff.nothing_to_cancel")
+
+
+def _newjob(ctx: Ctx, _ev: CommandReceived) -> None:
+    newjob.begin(ctx)
+
+
+def _jobs(ctx: Ctx, _ev: CommandReceived) -> None:
+    jobs = ctx.session.exec(select(Job).order_by(col(Job.id))).all()
+    if not jobs:
+        ctx.reply("staff.jobs_none")
+        return
+    lines = []
+    for job in jobs:
+        questions = ctx.session.exec(select(func.count()).select_from(JobQuestion).where(JobQuestion.job_id == job.id)).one()
+        candidates = ctx.session.exec(select(func.count()).select_from(Candidate).where(Candidate.job_id == job.id)).one()
+        lines.append(
+            ctx.text(
+                "staff.jobs_line",
+                code=job.code,
+                title=job.title_zh if ctx.lang == "zh" else job.title_en,
+                pass_line=f"{job.pass_line:g}",
+                questions=questions,
+                candidates=candidates,
+            )
+        )
+    ctx.say("\n".join(lines))
+
+
+def _questions(ctx: Ctx, ev: CommandReceived) -> None:
+    query = select(Question).where(Question.active == True).order_by(col(Question.competency), col(Question.key))  # noqa: E712
+    if ev.args.strip():
+        query = query.where(Question.competency == ev.args.strip().lower())
+    rows = ctx.session.exec(query).all()
+    lines = [ctx.text("staff.questions_header", count=len(rows))]
+    for q in rows[:60]:
+        text = q.text_zh if ctx.lang == "zh" else q.text_en
+        lines.append(ctx.text("staff.questions_line", key=q.key, competency=competency_label(q.competency, ctx.lang), text=text[:70]))
+    ctx.say("\n".join(lines))
+
+
+def _addquestion(ctx: Ctx, ev: CommandReceived) -> None:
+    parts = [p.strip() for p in ev.args.split("|")]
+    if len(parts) < 3:
+        ctx.reply("staff.usage_addquestion")
+        return
+    rubric = parts[3] if len(parts) > 3 else ""
+    try:
+        spec = QuestionSpec(competency=parts[0], zh=parts[1], en=parts[2], rubric_zh=rubric, rubric_en=rubric)
+        question = add_question(ctx.session, spec)
+    except ValidationError as exc:
+        ctx.say(ctx.text("staff.usage_addquestion") + "\n" + spec_errors(exc))
+        return
+    except ValueError as exc:
+        ctx.say(ctx.text("staff.usage_addquestion") + "\n" + str(exc))
+        return
+    ctx.audit("question_added", f"question:{question.id}")
+    ctx.reply("staff.question_added", key=question.key, competency=question.competency)
+
+
+def handle_file(ctx: Ctx) -> None:
+    """A document sent by staff: a question import when captioned /importquestions."""
+    event = ctx.event
+    assert isinstance(event, FileReceived)
+    if not allowed(ctx.role, "manage_questions"):
+        ctx.reply("common.no_access")
+        return
+    name = (event.media.file_name or "").lower()
+    if not name.endswith((".csv", ".yaml", ".yml")) or not event.media.path:
+        ctx.reply("staff.import_bad_file")
+        return
+    data = ctx.services.media.get(event.media.path)
+    try:
+        result = import_questions(ctx.session, data, name)
+    except ValueError as exc:
+        ctx.say(ctx.text("staff.import_none") + "\n" + str(exc))
+        return
+    parts = [ctx.text("staff.import_done", ok=len(result.imported)) if result.imported else ctx.text("staff.import_none")]
+    if result.errors:
+        parts.append(ctx.text("staff.import_errors", errors="\n".join(f"row {r}: {m}" for r, m in result.errors[:30])))
+    ctx.audit("questions_imported", "", count=len(result.imported), errors=len(result.errors))
+    ctx.say("\n".join(parts))
+
+
+def _importquestions(ctx: Ctx, _ev: CommandReceived) -> None:
+    ctx.reply("staff.import_bad_file")
+
+
+def _job(ctx: Ctx, code: str) -> Job | None:
+    job = ctx.session.exec(select(Job).where(Job.code == code)).first()
+    if job is None:
+        ctx.reply("staff.job_unknown", code=code[:40])
+    return job
+
+
+def _invite(ctx: Ctx, ev: CommandReceived) -> None:
+    parts = ev.args.split()
+    if len(parts) < 2:
+        ctx.reply("staff.usage_invite")
+        return
+    job = _job(ctx, parts[0])
+    if job is None:
+        return
+    contact = parts[-1] if len(parts) > 2 and re.fullmatch(r"[+\d][\d -]{5,}|[^@\s]+@[^@\s]+", parts[-1]) else None
+    name = " ".join(parts[1:-1] if contact else parts[1:])[:100]
+    phone = contact if contact and "@" not in contact else None
+    email = contact if contact and "@" in contact else None
+    new = invite_candidate(ctx.session, ctx.settings, job, name=name, phone=phone, email=email, now=ctx.now)
+    ctx.funnel(new.candidate.id or 0, job.id or 0, "invited")
+    ctx.audit("candidate_invited", f"candidate:{new.candidate.id}")
+    link = invitation_link(ctx.settings, new.invitation.token, "console" if ctx.event.platform == "console" else "telegram")
+    local = new.invitation.expires_at.astimezone(_tz(ctx))
+    ctx.reply(
+        "staff.invited",
+        name=name,
+        job=job.title_zh if ctx.lang == "zh" else job.title_en,
+        link=link,
+        code=new.code,
+        expires=local.strftime("%Y-%m-%d %H:%M"),
+    )
+    path, _ = ctx.services.media.put(qr_png(link), ".png")
+    ctx.send_file(path, f"invitation-{new.candidate.id}.png", mime_type="image/png")
+
+
+def _progress(ctx: Ctx, ev: CommandReceived) -> None:
+    code = ev.args.strip()
+    if not code:
+        bindings = ctx.session.exec(select(GroupBinding).where(GroupBinding.platform == ctx.event.platform, GroupBinding.chat_id == ctx.event.chat_id)).all()
+        if len(bindings) != 1:
+            ctx.reply("staff.usage_progress")
+            return
+        found = ctx.session.get(Job, bindings[0].job_id)
+        if found is None:
+            return
+        job: Job | None = found
+    else:
+        job = _job(ctx, code)
+    if job is None:
+        return
+    ctx.audit("progress_viewed", f"job:{job.id}")
+    ctx.say(progress_text(ctx, job))
+
+
+def progress_text(ctx: Ctx, job: Job) -> str:
+    candidates = ctx.session.exec(select(Candidate).where(Candidate.job_id == job.id).order_by(col(Candidate.id))).all()
+    total_q = ctx.session.exec(select(func.count()).select_from(JobQuestion).where(JobQuestion.job_id == job.id)).one()
+    started = sum(1 for c in candidates if c.status not in ("invited",))
+    completed = sum(1 for c in candidates if c.status in ("completed", "approved", "rejected", "next_round"))
+    lines = [
+        ctx.text(
+            "staff.progress_header",
+            code=job.code,
+            title=job.title_zh if ctx.lang == "zh" else job.title_en,
+            invited=len(candidates),
+            started=started,
+            completed=completed,
+        )
+    ]
+    if not candidates:
+        lines.append(ctx.text("staff.progress_none"))
+    for c in candidates[:50]:
+        answered = ctx.session.exec(
+            select(func.count(func.distinct(Answer.position)))
+            .select_from(Answer)
+            .join(InterviewSession, col(InterviewSession.id) == col(Answer.session_id))
+            .where(InterviewSession.candidate_id == c.id, Answer.practice == False, Answer.status != "superseded")  # noqa: E712
+        ).one()
+        lines.append(ctx.text("staff.progress_line", id=c.id, name=c.name, status=c.status, answered=answered, total=total_q))
+    return "\n".join(lines)
+
+
+def _bind(ctx: Ctx, ev: CommandReceived) -> None:
+    if not ctx.event.is_group:
+        ctx.reply("staff.bind_private")
+        return
+    code = ev.args.strip()
+    if not code:
+        ctx.reply("staff.usage_bind")
+        return
+    job = _job(ctx, code)
+    if job is None:
+        return
+    exists = ctx.session.exec(
+        select(GroupBinding).where(GroupBinding.platform == ctx.event.platform, GroupBinding.chat_id == ctx.event.chat_id, GroupBinding.job_id == job.id)
+    ).first()
+    if exists is None:
+        ctx.session.add(GroupBinding(platform=ctx.event.platform, chat_id=ctx.event.chat_id, job_id=job.id or 0, created_at=ctx.now))
+    ctx.audit("group_bound", f"job:{job.id}", chat=ctx.event.chat_id)
+    ctx.reply("staff.bound", code=job.code)
+
+
+def _grant(ctx: Ctx, ev: CommandReceived) -> None:
+    parts = ev.args.split()
+    if len(parts) not in (2, 3) or ":" not in parts[0] or parts[1] not in ROLES:
+        ctx.reply("staff.usage_grant")
+        return
+    platform, user_id = parts[0].split(":", 1)
+    job_id: int | None = None
+    if len(parts) == 3:
+        job = _job(ctx, parts[2])
+        if job is None:
+            return
+        job_id = job.id
+    exists = ctx.session.exec(
+        select(Staff).where(Staff.platform == platform, Staff.user_id == user_id, Staff.job_id == job_id)
+    ).first()
+    if exists is None:
+        exists = Staff(platform=platform, user_id=user_id, role=parts[1], job_id=job_id, created_at=ctx.now)
+    exists.role = parts[1]
+    ctx.session.add(exists)
+    ctx.audit("role_granted", f"staff:{parts[0]}", role=parts[1], job_id=job_id)
+    ctx.reply("staff.granted", who=parts[0], role=parts[1], scope=f" ({parts[2]})" if len(parts) == 3 else "")
+
+
+def _tz(ctx: Ctx) -> object:
+    from zoneinfo import ZoneInfo
+
+    return ZoneInfo(ctx.settings.app.timezone)
+
+
+_COMMANDS: dict[str, tuple[str, Callable[[Ctx, CommandReceived], None]]] = {
+    "help": ("view", _help),
+    "cancel": ("view", _cancel),
+    "newjob": ("manage_jobs", _newjob),
+    "jobs": ("view", _jobs),
+    "questions": ("view", _questions),
+    "addquestion": ("manage_questions", _addquestion),
+    "importquestions": ("manage_questions", _importquestions),
+    "invite": ("invite", _invite),
+    "progress": ("view", _progress),
+    "bind": ("bind", _bind),
+    "grant": ("grant", _grant),
+}

@@ -1,0 +1,100 @@
+"""Runs background jobs from the database queue in a thread pool, off the event loop."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from sqlmodel import Session
+
+from core.errors import InterviewerError
+from dialogs.context import Services
+from dialogs.intents import Intent
+from dialogs.outbox import write_intents
+from storage import queue
+from storage.db import Database
+from storage.models import BackgroundJob
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class JobContext:
+    db: Database
+    services: Services
+
+    def emit(self, session: Session, intents: Sequence[Intent], *, source: str) -> None:
+        """Write intents to the outbox inside the handler's transaction."""
+        write_intents(session, intents, source_event=source, now=self.services.clock.now())
+
+    def enqueue(self, session: Session, kind: str, payload: dict[str, object], *, key: str | None = None) -> None:
+        queue.enqueue(session, kind, dict(payload), key=key, now=self.services.clock.now())
+
+
+class JobHandler(Protocol):
+    def __call__(self, job: BackgroundJob, ctx: JobContext) -> None:
+        """Do the work; commit results (and intents) in its own transaction.
+
+        Raise ``InterviewerError`` with a message for a failure worth retrying or
+        recording; the job keeps its payload and error for an admin retry.
+        """
+        ...
+
+
+class Worker:
+    def __init__(self, db: Database, services: Services, handlers: dict[str, JobHandler], *, name: str | None = None) -> None:
+        self.db = db
+        self.services = services
+        self.handlers = handlers
+        self.name = name or f"{os.getpid()}-{uuid.uuid4().hex[:6]}"
+        self.ctx = JobContext(db=db, services=services)
+
+    def run_one(self) -> bool:
+        """Claim and run one due job; False when there was none."""
+        if not self.handlers:
+            return False
+        job = queue.claim(self.db, worker=self.name, kinds=list(self.handlers), clock=self.services.clock)
+        if job is None:
+            return False
+        handler = self.handlers[job.kind]
+        try:
+            handler(job, self.ctx)
+        except InterviewerError as exc:
+            status = queue.fail(self.db, job.id or 0, f"{type(exc).__name__}: {exc}", clock=self.services.clock, retryable=True)
+            log.warning("job %s (%s) failed: %s -> %s", job.id, job.kind, type(exc).__name__, status)
+            return True
+        except Exception as exc:
+            log.exception("job %s (%s) crashed", job.id, job.kind)
+            queue.fail(self.db, job.id or 0, f"{type(exc).__name__}: {exc}", clock=self.services.clock, retryable=True)
+            return True
+        with self.db.transaction() as session:
+            queue.finish(session, job.id or 0, now=self.services.clock.now())
+        return True
+
+    def drain(self, limit: int = 10_000) -> int:
+        """Run jobs until none is due (demo, tests)."""
+        done = 0
+        while done < limit and self.run_one():
+            done += 1
+        return done
+
+    async def run(self, stop: asyncio.Event, *, concurrency: int | None = None) -> None:
+        queue.recover_stale(self.db, clock=self.services.clock)
+        count = concurrency or self.services.settings.workers.count
+        poll = self.services.settings.workers.poll_seconds
+
+        async def loop() -> None:
+            while not stop.is_set():
+                ran = await asyncio.to_thread(self.run_one)
+                if not ran:
+                    try:
+                        await asyncio.wait_for(stop.wait(), timeout=poll)
+                    except TimeoutError:
+                        pass
+
+        await asyncio.gather(*(loop() for _ in range(count)))

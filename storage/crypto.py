@@ -1,0 +1,180 @@
+"""Field and file encryption at rest (AES-256-GCM) and keyed hashes for lookups.
+
+Ciphertexts name the key that made them (``e1:<key id>:<base64>``), so a keyring can
+hold an old and a new key while ``keys rotate`` re-encrypts: readers never stop.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import logging
+import os
+import secrets
+import stat
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.hashes import SHA256
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+from core.errors import ConfigError, CryptoError
+
+log = logging.getLogger(__name__)
+
+PREFIX = "e1"
+FILE_MAGIC = b"CIENC1"
+
+
+def _kid(key: bytes) -> str:
+    return hashlib.sha256(b"kid" + key).hexdigest()[:8]
+
+
+def _derive(key: bytes, info: bytes) -> bytes:
+    return HKDF(algorithm=SHA256(), length=32, salt=None, info=info).derive(key)
+
+
+@dataclass
+class Keyring:
+    """Encryption keys by id; ``primary`` encrypts, any key decrypts."""
+
+    keys: dict[str, bytes]
+    primary: str
+    index_key: bytes
+    _aead: dict[str, AESGCM] = field(default_factory=dict, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.primary not in self.keys:
+            raise ConfigError("security: primary key id not in keyring")
+        for kid, key in self.keys.items():
+            if len(key) != 32:
+                raise ConfigError(f"security: key {kid} must be 32 bytes (AES-256)")
+            self._aead[kid] = AESGCM(key)
+
+    @classmethod
+    def from_key(cls, key: bytes, index_key: bytes | None = None) -> Keyring:
+        kid = _kid(key)
+        return cls(keys={kid: key}, primary=kid, index_key=index_key or _derive(key, b"index"))
+
+    @classmethod
+    def generate(cls) -> Keyring:
+        return cls.from_key(AESGCM.generate_key(bit_length=256))
+
+    # -- bytes -------------------------------------------------------------
+    def encrypt_bytes(self, plaintext: bytes, aad: bytes = b"") -> tuple[str, bytes]:
+        nonce = os.urandom(12)
+        return self.primary, nonce + self._aead[self.primary].encrypt(nonce, plaintext, aad)
+
+    def decrypt_bytes(self, kid: str, blob: bytes, aad: bytes = b"") -> bytes:
+        aead = self._aead.get(kid)
+        if aead is None:
+            raise CryptoError(f"no key with id {kid} in the keyring")
+        try:
+            return aead.decrypt(blob[:12], blob[12:], aad)
+        except InvalidTag as exc:
+            raise CryptoError("ciphertext failed authentication") from exc
+
+    # -- text fields -------------------------------------------------------
+    def encrypt_text(self, plaintext: str) -> str:
+        kid, blob = self.encrypt_bytes(plaintext.encode("utf-8"))
+        return f"{PREFIX}:{kid}:{base64.b64encode(blob).decode('ascii')}"
+
+    def decrypt_text(self, token: str) -> str:
+        try:
+            prefix, kid, b64 = token.split(":", 2)
+        except ValueError as exc:
+            raise CryptoError("not an encrypted field") from exc
+        if prefix != PREFIX:
+            raise CryptoError("not an encrypted field")
+        return self.decrypt_bytes(kid, base64.b64decode(b64)).decode("utf-8")
+
+    def key_id_of(self, token: str) -> str:
+        return token.split(":", 2)[1]
+
+    # -- files -------------------------------------------------------------
+    def encrypt_file_bytes(self, plaintext: bytes, aad: bytes = b"") -> bytes:
+        kid, blob = self.encrypt_bytes(plaintext, aad)
+        return FILE_MAGIC + kid.encode("ascii") + blob
+
+    def decrypt_file_bytes(self, data: bytes, aad: bytes = b"") -> bytes:
+        if not data.startswith(FILE_MAGIC):
+            raise CryptoError("not an encrypted file")
+        kid = data[len(FILE_MAGIC) : len(FILE_MAGIC) + 8].decode("ascii")
+        return self.decrypt_bytes(kid, data[len(FILE_MAGIC) + 8 :], aad)
+
+    # -- lookups -----------------------------------------------------------
+    def blind_index(self, value: str) -> str:
+        """Keyed hash for equality lookups (e.g. phone) without storing the value."""
+        normal = "".join(value.split()).lower()
+        return hmac.new(self.index_key, normal.encode("utf-8"), hashlib.sha256).hexdigest()
+
+    # -- persistence -------------------------------------------------------
+    def to_json(self) -> str:
+        return json.dumps(
+            {
+                "primary": self.primary,
+                "keys": {k: base64.b64encode(v).decode() for k, v in self.keys.items()},
+                "index": base64.b64encode(self.index_key).decode(),
+            }
+        )
+
+    @classmethod
+    def from_json(cls, text: str) -> Keyring:
+        data = json.loads(text)
+        return cls(
+            keys={k: base64.b64decode(v) for k, v in data["keys"].items()},
+            primary=data["primary"],
+            index_key=base64.b64decode(data["index"]),
+        )
+
+
+def write_keyring(path: Path, keyring: Keyring) -> None:
+    """Write the key file with owner-only permissions (atomic replace)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    os.chmod(path.parent, stat.S_IRWXU)
+    tmp = path.with_suffix(".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(keyring.to_json())
+    os.replace(tmp, path)
+
+
+def load_keyring(key_file: Path, data_key: str | None) -> Keyring:
+    """Keyring from ``DATA_KEY`` (base64 of 32 bytes) or the key file, made on first run."""
+    if data_key:
+        try:
+            raw = base64.b64decode(data_key, validate=True)
+        except ValueError as exc:
+            raise ConfigError("DATA_KEY: must be base64 of 32 random bytes") from exc
+        if len(raw) != 32:
+            raise ConfigError("DATA_KEY: must be base64 of 32 random bytes")
+        return Keyring.from_key(raw)
+    if key_file.exists():
+        mode = key_file.stat().st_mode
+        if mode & (stat.S_IRWXG | stat.S_IRWXO):
+            raise ConfigError(f"security.key_file: {key_file} is readable by others; chmod 600 it")
+        try:
+            return Keyring.from_json(key_file.read_text())
+        except (ValueError, KeyError) as exc:
+            raise ConfigError(f"security.key_file: {key_file} is not a valid key file") from exc
+    keyring = Keyring.generate()
+    write_keyring(key_file, keyring)
+    log.warning(
+        "generated a new data encryption key in %s (owner-only); back it up, "
+        "or set DATA_KEY in production",
+        key_file,
+    )
+    return keyring
+
+
+def new_token(nbytes: int = 18) -> str:
+    """An unguessable URL-safe token."""
+    return secrets.token_urlsafe(nbytes)
+
+
+def token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()

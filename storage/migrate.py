@@ -1,0 +1,35 @@
+"""Alembic, driven from code: ``python main.py db upgrade``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import Engine
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+def alembic_config(engine: Engine) -> Config:
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    cfg.attributes["engine"] = engine
+    return cfg
+
+
+def upgrade(engine: Engine, revision: str = "head") -> None:
+    command.upgrade(alembic_config(engine), revision)
+
+
+def downgrade(engine: Engine, revision: str) -> None:
+    command.downgrade(alembic_config(engine), revision)
+
+
+def revision(engine: Engine, message: str) -> None:
+    """Autogenerate a migration from the models (for developers)."""
+    command.revision(alembic_config(engine), message=message, autogenerate=True)
+
+
+def current(engine: Engine) -> None:
+    command.current(alembic_config(engine))

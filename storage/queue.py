@@ -1,0 +1,129 @@
+"""Background jobs in the database: enqueue, claim, finish, retry, resume after restart."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from typing import Any
+
+from sqlalchemy import or_, update
+from sqlmodel import Session, col, select
+
+from core.clock import Clock
+from storage.db import Database
+from storage.models import BackgroundJob
+
+log = logging.getLogger(__name__)
+
+
+def enqueue(
+    session: Session,
+    kind: str,
+    payload: dict[str, Any],
+    *,
+    now: dt.datetime,
+    key: str | None = None,
+    delay_s: float = 0,
+    max_attempts: int = 3,
+) -> BackgroundJob:
+    """Add a job inside the caller's transaction; a repeated ``key`` returns the existing job."""
+    if key:
+        existing = session.exec(select(BackgroundJob).where(BackgroundJob.key == key)).first()
+        if existing is not None:
+            return existing
+    job = BackgroundJob(
+        kind=kind,
+        key=key,
+        payload=dict(payload),
+        max_attempts=max_attempts,
+        run_after=now + dt.timedelta(seconds=delay_s),
+        created_at=now,
+    )
+    session.add(job)
+    session.flush()
+    return job
+
+
+def claim(db: Database, *, worker: str, kinds: list[str], clock: Clock) -> BackgroundJob | None:
+    """Atomically take the oldest due job of the given kinds, or None."""
+    now = clock.now()
+    with db.transaction() as session:
+        candidates = session.exec(
+            select(BackgroundJob.id)
+            .where(BackgroundJob.status == "pending")
+            .where(col(BackgroundJob.kind).in_(kinds))
+            .where(BackgroundJob.run_after <= now)
+            .order_by(col(BackgroundJob.run_after), col(BackgroundJob.id))
+            .limit(5)
+        ).all()
+        for job_id in candidates:
+            result = session.execute(
+                update(BackgroundJob)
+                .where(col(BackgroundJob.id) == job_id, col(BackgroundJob.status) == "pending")
+                .values(status="running", locked_by=worker, locked_at=now, attempts=BackgroundJob.attempts + 1)
+            )
+            if result.rowcount == 1:  # type: ignore[attr-defined]
+                return session.get(BackgroundJob, job_id)
+    return None
+
+
+def finish(session: Session, job_id: int, *, now: dt.datetime) -> None:
+    job = session.get(BackgroundJob, job_id)
+    if job is not None:
+        job.status = "done"
+        job.finished_at = now
+        job.error = None
+        session.add(job)
+
+
+def fail(db: Database, job_id: int, error: str, *, clock: Clock, retryable: bool = True) -> str:
+    """Record a failure; retry later with backoff unless attempts are used up.
+
+    Returns:
+        the job's new status (``pending`` or ``failed``).
+    """
+    now = clock.now()
+    with db.transaction() as session:
+        job = session.get(BackgroundJob, job_id)
+        if job is None:
+            return "missing"
+        job.error = error[:2000]
+        job.locked_by = None
+        if retryable and job.attempts < job.max_attempts:
+            job.status = "pending"
+            job.run_after = now + dt.timedelta(seconds=min(300, 2 ** job.attempts))
+        else:
+            job.status = "failed"
+            job.finished_at = now
+        session.add(job)
+        return job.status
+
+
+def retry(db: Database, job_id: int, *, clock: Clock) -> bool:
+    """Put a failed job back in the queue (admin command)."""
+    with db.transaction() as session:
+        job = session.get(BackgroundJob, job_id)
+        if job is None or job.status != "failed":
+            return False
+        job.status = "pending"
+        job.attempts = 0
+        job.run_after = clock.now()
+        job.error = None
+        session.add(job)
+        return True
+
+
+def recover_stale(db: Database, *, clock: Clock, older_than_s: float = 0) -> int:
+    """Jobs left ``running`` by a dead worker go back to ``pending`` (run at start)."""
+    cutoff = clock.now() - dt.timedelta(seconds=older_than_s)
+    with db.transaction() as session:
+        result = session.execute(
+            update(BackgroundJob)
+            .where(col(BackgroundJob.status) == "running")
+            .where(or_(col(BackgroundJob.locked_at).is_(None), col(BackgroundJob.locked_at) <= cutoff))
+            .values(status="pending", locked_by=None)
+        )
+        count = int(result.rowcount)  # type: ignore[attr-defined]
+    if count:
+        log.info("resumed %d background jobs left running by a previous process", count)
+    return count

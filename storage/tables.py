@@ -1,0 +1,9 @@
+"""Imports every table module so ``SQLModel.metadata`` is complete (Alembic, tests)."""
+
+from __future__ import annotations
+
+from sqlmodel import SQLModel
+
+from storage import models  # noqa: F401
+
+metadata = SQLModel.metadata
