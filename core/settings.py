@@ -209,6 +209,23 @@ class SmtpSettings(_Section):
     starttls: bool = False
 
 
+class ScheduleSettings(_Section):
+    """Slots and reminders (dialogs/scheduling.py, dialogs/reminders.py)."""
+
+    remind_before_hours: list[float] = Field(default_factory=lambda: [24.0, 1.0])
+    slot_minutes: int = Field(30, gt=0, le=480)
+    offer_count: int = Field(3, ge=1, le=8)
+    min_notice_minutes: int = Field(60, ge=0)
+    no_show_grace_minutes: int = Field(15, ge=0)
+    allow_start_now: bool = True
+    nudge_after_hours: float = Field(24.0, gt=0)
+    invite_expiry_warning_hours: float = Field(24.0, ge=0)
+    stale_after_minutes: int = Field(120, gt=0)
+    contract_remind_days: list[int] = Field(default_factory=lambda: [30, 7])
+    lease_seconds: int = Field(60, ge=5)
+    sync_seconds: float = Field(15.0, gt=0)
+
+
 class ContractSettings(_Section):
     p12_path: Path | None = None
     p12_password: SecretStr | None = None
@@ -231,6 +248,7 @@ class Settings(_Section):
     web: WebSettings = Field(default_factory=WebSettings)
     smtp: SmtpSettings = Field(default_factory=SmtpSettings)
     contracts: ContractSettings = Field(default_factory=ContractSettings)
+    schedule: ScheduleSettings = Field(default_factory=ScheduleSettings)
 
     def secrets(self) -> list[str]:
         """Every secret value set, so the log filter can mask them."""

@@ -5,5 +5,6 @@ from __future__ import annotations
 from sqlmodel import SQLModel
 
 from storage import models  # noqa: F401
+from storage import schedule_models  # noqa: F401
 
 metadata = SQLModel.metadata
