@@ -1,10 +1,97 @@
-"""Command-line sub-commands of this package."""
+"""``contract`` sub-commands: pre-check and render a contract from a ``TERMS.json`` file.
+
+``python main.py contract check TERMS.json [--json] [--lang zh|en]`` prints the findings and
+exits 0 when nothing blocks the contract, 1 when something does.
+``python main.py contract render TERMS.json -o out.pdf`` writes the unsigned contract.
+"""
 
 from __future__ import annotations
 
 import argparse
+import datetime as dt
+import json
+import sys
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from contracts.messages import Lang
+from contracts.minimum_wage import MinimumWageTable
+from contracts.rules import check, is_blocked
+from contracts.terms import load_terms
+from core.errors import ConfigError
+from core.settings import load_settings
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Add this package's sub-commands (none yet)."""
-    del sub
+    """Add ``contract check`` and ``contract render``."""
+    contract = sub.add_parser("contract", help="labour contracts: pre-check and render")
+    csub = contract.add_subparsers(dest="contract_command", required=True)
+
+    chk = csub.add_parser("check", help="apply the Labour Contract Law pre-check to TERMS.json")
+    chk.add_argument("terms", type=Path, help="contract terms (JSON)")
+    chk.add_argument("--json", action="store_true", help='print {"ok", "findings"} as JSON')
+    chk.add_argument("--lang", choices=("zh", "en"), default=None, help="message language")
+    chk.add_argument("--wages", type=Path, default=None, help="minimum-wage table (TOML)")
+    chk.add_argument("--today", type=dt.date.fromisoformat, default=None, help="YYYY-MM-DD")
+    chk.set_defaults(func=_check)
+
+    ren = csub.add_parser("render", help="render TERMS.json as the unsigned contract PDF")
+    ren.add_argument("terms", type=Path, help="contract terms (JSON)")
+    ren.add_argument("-o", "--output", type=Path, required=True, help="PDF file to write")
+    ren.add_argument("--number", default="DRAFT", help="contract number printed on it")
+    ren.set_defaults(func=_render)
+
+
+def _defaults(args: argparse.Namespace) -> tuple[Lang, dt.date]:
+    """Language and today's date from the settings (or plain defaults without a config)."""
+    try:
+        settings = load_settings(args.config)
+    except ConfigError:
+        if args.config:
+            raise
+        return "zh", dt.datetime.now(ZoneInfo("Asia/Shanghai")).date()
+    today = dt.datetime.now(ZoneInfo(settings.app.timezone)).date()
+    return settings.app.default_language, today
+
+
+def _check(args: argparse.Namespace) -> int:
+    default_lang, today = _defaults(args)
+    lang: Lang = args.lang or default_lang
+    terms = load_terms(args.terms)
+    wages = MinimumWageTable.load(args.wages)
+    findings = check(terms, today=args.today or today, wages=wages)
+    ok = not is_blocked(findings)
+    if args.json:
+        out = {"ok": ok, "findings": [f.as_dict(lang) for f in findings]}
+        json.dump(out, sys.stdout, ensure_ascii=False, indent=2)
+        print()
+    else:
+        for f in findings:
+            print(f"{f.severity.upper():5}  {f.rule}  [{f.as_dict(lang)['article']}]")
+            print(f"       {f.message(lang)}")
+        blocks = sum(f.severity == "block" for f in findings)
+        if lang == "zh":
+            print(
+                "可以发送" if ok else f"不能发送：{blocks} 项阻止性问题",
+                f"（共 {len(findings)} 项提示）",
+            )
+        else:
+            print(
+                "OK to send" if ok else f"BLOCKED: {blocks} blocking finding(s)",
+                f"({len(findings)} in all)",
+            )
+    return 0 if ok else 1
+
+
+def _render(args: argparse.Namespace) -> int:
+    from contracts.render import write_contract  # fpdf2 and pyHanko load only when rendering
+
+    terms = load_terms(args.terms)
+    _, today = _defaults(args)
+    blocks = [f for f in check(terms, today=today) if f.severity == "block"]
+    if blocks:
+        rules = ", ".join(sorted({f.rule for f in blocks}))
+        print(f"warning: the pre-check blocks these terms ({rules}); draft only", file=sys.stderr)
+    rendered = write_contract(terms, args.output, contract_no=args.number)
+    print(f"{args.output}: {rendered.pages} pages, sha256 {rendered.sha256}")
+    return 0
