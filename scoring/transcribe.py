@@ -1,0 +1,410 @@
+"""Speech to text: the ``Transcriber`` protocol, its backends and ``transcribe_answer``.
+
+* :class:`FasterWhisperTranscriber` (default): CTranslate2 Whisper, int8 on CPU,
+  float16 on a GPU when one is present. Build it once per worker process
+  (:func:`get_transcriber` caches it) - loading costs about half a second and
+  150-600 MB.
+* :class:`OpenAIWhisperTranscriber` (optional, extra ``openai-whisper``): the
+  reference PyTorch implementation for operators who have its checkpoints;
+  imported lazily so torch is never needed otherwise.
+
+The interview's language is passed explicitly (``zh`` or ``en``); when unknown,
+detection is limited to those two. Chinese output is Simplified: the decoder
+is primed with a Simplified prompt and the text is converted with ``zhconv``.
+
+:func:`transcribe_answer` is the pure function the background job calls: bytes
+or a path in, a :class:`TranscriptResult` out, no database.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, Protocol
+
+import numpy as np
+import numpy.typing as npt
+from pydantic import BaseModel
+
+from core.errors import ModelNotInstalledError, TranscriptionError
+from core.settings import Settings
+from scoring import quality
+from scoring.audio import SAMPLE_RATE, decode_audio
+from scoring.whisper_install import check_installed
+
+Language = Literal["zh", "en"]
+Samples = npt.NDArray[np.float32]
+
+# Primes the decoder towards Mandarin in Simplified characters; without it
+# ``base`` printed Traditional characters and fell into loops (MODELS.md).
+ZH_PROMPT = "以下是普通话的句子。"
+LANGUAGES: tuple[Language, ...] = ("zh", "en")
+
+
+@dataclass(frozen=True)
+class Segment:
+    """One recognised stretch of speech, with Whisper's confidence figures."""
+
+    start: float
+    end: float
+    text: str
+    avg_logprob: float = 0.0
+    no_speech_prob: float = 0.0
+    compression_ratio: float = 1.0
+
+
+@dataclass(frozen=True)
+class RawTranscript:
+    """What a backend returns before the quality gate."""
+
+    segments: list[Segment]
+    language: str
+    model: str
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def text(self) -> str:
+        """The segments joined (no spaces between Chinese segments)."""
+        joiner = "" if self.language == "zh" else " "
+        return joiner.join(s.text.strip() for s in self.segments if s.text.strip())
+
+
+class Transcriber(Protocol):
+    """Turns 16 kHz mono samples into text."""
+
+    @property
+    def model_name(self) -> str:
+        """Backend and model, as stored beside each transcript."""
+        ...
+
+    def transcribe(self, samples: Samples, *, language: Language | None) -> RawTranscript:
+        """Recognise speech.
+
+        Args:
+            samples: float32, 16 kHz, mono.
+            language: the interview's language, or ``None`` to detect zh/en.
+        """
+        ...
+
+
+class SegmentOut(BaseModel):
+    """A segment as stored and printed."""
+
+    start: float
+    end: float
+    text: str
+
+
+class TranscriptResult(BaseModel):
+    """The outcome of transcribing one answer (the ``transcribe --json`` shape)."""
+
+    text: str
+    language: str
+    duration_s: float
+    speech_s: float
+    quality: quality.Quality
+    reason: str | None
+    segments: list[SegmentOut]
+    model: str
+    rtf: float
+
+
+def to_simplified(text: str) -> str:
+    """Convert Chinese text to Simplified characters (mainland usage)."""
+    import zhconv
+
+    converted: str = zhconv.convert(text, "zh-cn")
+    return converted
+
+
+def _resolve_device(device: str, compute_type: str) -> tuple[str, str]:
+    if device == "auto":
+        try:
+            import ctranslate2
+
+            device = "cuda" if ctranslate2.get_cuda_device_count() > 0 else "cpu"
+        except (ImportError, RuntimeError):
+            device = "cpu"
+    if compute_type == "auto":
+        compute_type = "float16" if device == "cuda" else "int8"
+    return device, compute_type
+
+
+class FasterWhisperTranscriber:
+    """faster-whisper (CTranslate2) backend; thread-safe, load once per process.
+
+    Args:
+        model_dir: a CTranslate2 Whisper folder (``models install`` makes one).
+        device: ``auto``, ``cpu`` or ``cuda``.
+        compute_type: ``auto`` (int8 on CPU, float16 on GPU) or any CTranslate2 type.
+        cpu_threads: threads per transcription.
+        beam_size: 1 is greedy (fastest); 5 is Whisper's default.
+        num_workers: parallel transcriptions the model may serve.
+
+    Raises:
+        ModelNotInstalledError: the folder is incomplete.
+        TranscriptionError: CTranslate2 could not load the model.
+    """
+
+    def __init__(
+        self,
+        model_dir: Path,
+        *,
+        device: str = "auto",
+        compute_type: str = "auto",
+        cpu_threads: int = 2,
+        beam_size: int = 5,
+        num_workers: int = 1,
+    ) -> None:
+        check_installed(model_dir)
+        from faster_whisper import WhisperModel
+
+        self.device, self.compute_type = _resolve_device(device, compute_type)
+        self.beam_size = beam_size
+        self._name = f"faster-whisper:{model_dir.name}:{self.compute_type}"
+        try:
+            self._model = WhisperModel(
+                str(model_dir),
+                device=self.device,
+                compute_type=self.compute_type,
+                cpu_threads=cpu_threads,
+                num_workers=num_workers,
+                local_files_only=True,
+            )
+        except (RuntimeError, ValueError, OSError) as exc:
+            raise TranscriptionError(
+                "model_load", f"could not load the Whisper model in {model_dir}: {exc}"
+            ) from exc
+
+    @classmethod
+    def from_settings(
+        cls, settings: Settings, *, beam_size: int | None = None
+    ) -> FasterWhisperTranscriber:
+        """Build from the ``[speech]`` settings."""
+        speech = settings.speech
+        return cls(
+            speech.model_dir,
+            device=speech.device,
+            compute_type=speech.compute_type,
+            cpu_threads=speech.cpu_threads,
+            beam_size=beam_size or speech.beam_size,
+            num_workers=settings.workers.count,
+        )
+
+    @property
+    def model_name(self) -> str:
+        """E.g. ``faster-whisper:whisper-base:int8``."""
+        return self._name
+
+    def detect_language(self, samples: Samples) -> Language:
+        """The likelier of zh and en for this audio."""
+        _, _, probs = self._model.detect_language(samples, vad_filter=True)
+        scores = dict(probs)
+        return max(LANGUAGES, key=lambda lang: scores.get(lang, 0.0))
+
+    def transcribe(self, samples: Samples, *, language: Language | None) -> RawTranscript:
+        """Recognise speech with VAD filtering and no cross-window conditioning."""
+        lang = language or self.detect_language(samples)
+        try:
+            segments, _info = self._model.transcribe(
+                samples,
+                language=lang,
+                beam_size=self.beam_size,
+                initial_prompt=ZH_PROMPT if lang == "zh" else None,
+                vad_filter=True,
+                vad_parameters={"min_silence_duration_ms": 500},
+                condition_on_previous_text=False,
+                # Re-decode at higher temperature only when a window is very
+                # unsure or loops; the quality gate flags the merely unsure.
+                log_prob_threshold=-1.5,
+            )
+            out = [
+                Segment(
+                    start=round(s.start, 2),
+                    end=round(s.end, 2),
+                    text=to_simplified(s.text.strip()) if lang == "zh" else s.text.strip(),
+                    avg_logprob=s.avg_logprob,
+                    no_speech_prob=s.no_speech_prob,
+                    compression_ratio=s.compression_ratio,
+                )
+                for s in segments
+            ]
+        except RuntimeError as exc:
+            raise TranscriptionError("asr_failed", f"speech recognition failed: {exc}") from exc
+        return RawTranscript(segments=out, language=lang, model=self._name)
+
+
+class OpenAIWhisperTranscriber:
+    """openai-whisper (PyTorch) backend; needs ``pip install '.[openai-whisper]'``.
+
+    Args:
+        checkpoint: an openai-whisper ``.pt`` checkpoint (or a model name the
+            operator has in openai-whisper's cache).
+        device: ``cpu`` or ``cuda``.
+        cpu_threads: torch intra-op threads.
+        beam_size: 1 is greedy.
+
+    Raises:
+        ModelNotInstalledError: openai-whisper or the checkpoint is missing.
+    """
+
+    def __init__(
+        self, checkpoint: Path, *, device: str = "cpu", cpu_threads: int = 2, beam_size: int = 5
+    ) -> None:
+        try:
+            import torch
+            import whisper
+        except ImportError as exc:
+            raise ModelNotInstalledError(
+                "openai-whisper is not installed; install the extra: pip install '.[openai-whisper]'"
+            ) from exc
+        if not checkpoint.is_file():
+            raise ModelNotInstalledError(f"openai-whisper checkpoint {checkpoint} not found")
+        torch.set_num_threads(cpu_threads)
+        self._whisper = whisper
+        self._model = whisper.load_model(str(checkpoint), device=device)
+        self._fp16 = device == "cuda"
+        self.beam_size = beam_size
+        self._name = f"openai-whisper:{checkpoint.stem}:{'float16' if self._fp16 else 'float32'}"
+        self._lock = threading.Lock()  # torch modules are not safe to share between threads
+
+    @property
+    def model_name(self) -> str:
+        """E.g. ``openai-whisper:base:float32``."""
+        return self._name
+
+    def _detect(self, samples: Samples) -> Language:
+        audio = self._whisper.pad_or_trim(samples)
+        mel = self._whisper.log_mel_spectrogram(audio, self._model.dims.n_mels).to(
+            self._model.device
+        )
+        _, probs = self._model.detect_language(mel)
+        return max(LANGUAGES, key=lambda code: float(probs.get(code, 0.0)))
+
+    def transcribe(self, samples: Samples, *, language: Language | None) -> RawTranscript:
+        """Recognise speech (no VAD inside; the quality gate runs one)."""
+        with self._lock:
+            lang: Language = language if language is not None else self._detect(samples)
+            result = self._model.transcribe(
+                samples,
+                language=lang,
+                beam_size=self.beam_size if self.beam_size > 1 else None,
+                initial_prompt=ZH_PROMPT if lang == "zh" else None,
+                condition_on_previous_text=False,
+                logprob_threshold=-1.5,
+                fp16=self._fp16,
+                verbose=None,
+            )
+        out = [
+            Segment(
+                start=round(float(s["start"]), 2),
+                end=round(float(s["end"]), 2),
+                text=to_simplified(str(s["text"]).strip())
+                if lang == "zh"
+                else str(s["text"]).strip(),
+                avg_logprob=float(s["avg_logprob"]),
+                no_speech_prob=float(s["no_speech_prob"]),
+                compression_ratio=float(s["compression_ratio"]),
+            )
+            for s in result["segments"]
+        ]
+        return RawTranscript(segments=out, language=lang, model=self._name)
+
+
+@functools.cache
+def _cached(
+    model_dir: Path, device: str, compute_type: str, threads: int, beam: int, workers: int
+) -> FasterWhisperTranscriber:
+    return FasterWhisperTranscriber(
+        model_dir,
+        device=device,
+        compute_type=compute_type,
+        cpu_threads=threads,
+        beam_size=beam,
+        num_workers=workers,
+    )
+
+
+def get_transcriber(
+    settings: Settings, *, beam_size: int | None = None
+) -> FasterWhisperTranscriber:
+    """The process-wide transcriber for these settings (loaded on first call)."""
+    speech = settings.speech
+    return _cached(
+        speech.model_dir,
+        speech.device,
+        speech.compute_type,
+        speech.cpu_threads,
+        beam_size or speech.beam_size,
+        settings.workers.count,
+    )
+
+
+def transcribe_answer(
+    transcriber: Transcriber,
+    path_or_bytes: str | os.PathLike[str] | bytes,
+    *,
+    language: Language | None,
+    max_seconds: float,
+    max_bytes: int = 50_000_000,
+    decode_timeout_s: float = 60.0,
+    thresholds: quality.Thresholds = quality.DEFAULT_THRESHOLDS,
+    clock: Callable[[], float] = time.perf_counter,
+) -> TranscriptResult:
+    """Decode, gate and transcribe one answer.
+
+    Unusable audio (silence, noise, too little speech, loops, low confidence)
+    is not an error: the result has ``quality="unclear"`` and a ``reason``
+    from :data:`scoring.quality.REASONS`, and its text must not be scored.
+
+    Args:
+        transcriber: a loaded backend (see :func:`get_transcriber`).
+        path_or_bytes: the media file, or its bytes (e.g. decrypted from the store).
+        language: the interview's language; ``None`` detects zh/en.
+        max_seconds: longest answer accepted (``interview.max_answer_seconds``).
+        max_bytes: largest file accepted (``interview.max_media_bytes``).
+        decode_timeout_s: time limit for decoding (``speech.decode_timeout_seconds``).
+        thresholds: the quality gate's lines.
+        clock: monotonic seconds, for the real-time factor.
+
+    Returns:
+        The transcript with its quality verdict and real-time factor
+        (processing time over audio duration, decoding included).
+
+    Raises:
+        MediaError: the file is empty, corrupt, truncated, of the wrong type,
+            too large, too long or took too long to decode (``reason`` says which).
+        TranscriptionError: the recogniser itself failed.
+    """
+    started = clock()
+    audio = decode_audio(
+        path_or_bytes, max_seconds=max_seconds, max_bytes=max_bytes, timeout_s=decode_timeout_s
+    )
+    stats = quality.measure_signal(audio.samples)
+    verdict = quality.pre_gate(stats, thresholds)
+    segments: list[Segment] = []
+    text = ""
+    used_language: str = language or "unknown"
+    model = transcriber.model_name
+    if verdict.quality == "ok":
+        raw = transcriber.transcribe(audio.samples, language=language)
+        verdict = quality.assess(raw, stats, thresholds)
+        segments, text, used_language, model = raw.segments, raw.text, raw.language, raw.model
+    elapsed = clock() - started
+    duration = len(audio.samples) / SAMPLE_RATE
+    return TranscriptResult(
+        text=text,
+        language=used_language,
+        duration_s=round(duration, 2),
+        speech_s=round(stats.speech_s, 2),
+        quality=verdict.quality,
+        reason=verdict.reason,
+        segments=[SegmentOut(start=s.start, end=s.end, text=s.text) for s in segments],
+        model=model,
+        rtf=round(elapsed / duration, 4) if duration else 0.0,
+    )
