@@ -36,7 +36,10 @@ def _models_install(args: argparse.Namespace) -> int:
 
     settings = load_settings(args.config)
     whisper_install.install(settings, quiet=args.quiet)
-    # --- LLM weights: the LLM engineer adds `scoring.llm_install.install(settings, ...)` here. ---
+    if settings.llm.provider == "local":
+        from scoring import llm_install
+
+        llm_install.install(settings, quiet=args.quiet)
     return 0
 
 
