@@ -45,17 +45,31 @@ class ConsoleMessenger:
     transcript: list[tuple[str, str]] = field(default_factory=list)
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
 
-    async def deliver(self, intent: Intent, *, file_data: bytes | None = None, target_message_id: str | None = None) -> str | None:
+    async def deliver(
+        self,
+        intent: Intent,
+        *,
+        file_data: bytes | None = None,
+        target_message_id: str | None = None,
+    ) -> str | None:
         message_id = str(next(self._ids))
         if isinstance(intent, Send):
             self._print(intent.chat_id, intent.text, intent.buttons)
         elif isinstance(intent, Edit):
-            self._print(intent.chat_id, f"(edited message {target_message_id}) {intent.text}", intent.buttons)
+            self._print(
+                intent.chat_id,
+                f"(edited message {target_message_id}) {intent.text}",
+                intent.buttons,
+            )
         elif isinstance(intent, SendFile):
             self.outgoing.mkdir(parents=True, exist_ok=True)
             path = self.outgoing / intent.filename
             path.write_bytes(file_data or b"")
-            self._print(intent.chat_id, f"[file {intent.filename} -> {path}] {intent.caption}".rstrip(), intent.buttons)
+            self._print(
+                intent.chat_id,
+                f"[file {intent.filename} -> {path}] {intent.caption}".rstrip(),
+                intent.buttons,
+            )
         elif isinstance(intent, AnswerButton):
             if intent.text:
                 self._print(intent.chat_id, f"(pop-up) {intent.text}", [])
@@ -76,8 +90,20 @@ def media_duration(path: Path) -> float | None:
         return None
     try:
         out = subprocess.run(
-            ["ffprobe", "-v", "error", "-show_entries", "format=duration", "-of", "csv=p=0", str(path)],
-            capture_output=True, text=True, timeout=20, check=False,
+            [
+                "ffprobe",
+                "-v",
+                "error",
+                "-show_entries",
+                "format=duration",
+                "-of",
+                "csv=p=0",
+                str(path),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=20,
+            check=False,
         ).stdout.strip()
         return float(out) if out and out != "N/A" else None
     except (ValueError, subprocess.TimeoutExpired):
@@ -106,7 +132,9 @@ class ConsoleSession:
         }
         line = line.rstrip("\n")
         if line.startswith("/press "):
-            return ButtonPressed(**base, data=line.split(" ", 1)[1].strip()[:64], callback_id=uuid.uuid4().hex)
+            return ButtonPressed(
+                **base, data=line.split(" ", 1)[1].strip()[:64], callback_id=uuid.uuid4().hex
+            )
         if line.startswith(("/voice ", "/video ", "/file ")):
             command, rest = line.split(" ", 1)
             parts = rest.strip().split(" ", 1)
@@ -147,7 +175,9 @@ class ConsoleSession:
 async def interactive(app: App, *, user: str, chat: str | None, language: str | None) -> None:
     """``python main.py chat``: read lines from stdin until EOF or /quit."""
     console = ConsoleSession(app, user=user, chat=chat, language=language)
-    print(f"console chat as {user!r}{' in group ' + chat if chat else ''}; /quit to leave", flush=True)
+    print(
+        f"console chat as {user!r}{' in group ' + chat if chat else ''}; /quit to leave", flush=True
+    )
     loop = asyncio.get_running_loop()
     while True:
         line = await loop.run_in_executor(None, sys.stdin.readline)

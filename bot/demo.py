@@ -44,7 +44,10 @@ class Script:
 
 CANDIDATES = [
     Script(
-        "li_na", "李娜", "zh", True,
+        "li_na",
+        "李娜",
+        "zh",
+        True,
         [
             "去年我负责的一个大客户因为交付延迟准备终止合同。我的任务是在两周内挽回关系。我先逐条梳理了客户的投诉，"
             "每天和对方项目经理通电话，协调工厂加班并提供了临时替代方案。最终客户续签了120万元的合同，满意度从6分提升到9分。",
@@ -55,7 +58,10 @@ CANDIDATES = [
         ],
     ),
     Script(
-        "tom", "Tom Baker", "en", True,
+        "tom",
+        "Tom Baker",
+        "en",
+        True,
         [
             "VOICE",
             "I usually try to communicate clearly with everyone and I think communication is very important in any team.",
@@ -65,7 +71,10 @@ CANDIDATES = [
         ],
     ),
     Script(
-        "wang_fang", "王芳", "zh", False,
+        "wang_fang",
+        "王芳",
+        "zh",
+        False,
         [
             "我觉得客户很重要，要多沟通。",
             "我喜欢看电影，周末一般去爬山。",
@@ -94,8 +103,27 @@ def make_voice(text: str, folder: Path) -> Path | None:
         return None
     wav = folder / "answer.wav"
     ogg = folder / "answer.ogg"
-    subprocess.run(["espeak-ng", "-v", "en-us", "-s", "150", "-w", str(wav), text], check=True, capture_output=True)
-    subprocess.run(["ffmpeg", "-y", "-loglevel", "error", "-i", str(wav), "-c:a", "libopus", "-b:a", "24k", str(ogg)], check=True)
+    subprocess.run(
+        ["espeak-ng", "-v", "en-us", "-s", "150", "-w", str(wav), text],
+        check=True,
+        capture_output=True,
+    )
+    subprocess.run(
+        [
+            "ffmpeg",
+            "-y",
+            "-loglevel",
+            "error",
+            "-i",
+            str(wav),
+            "-c:a",
+            "libopus",
+            "-b:a",
+            "24k",
+            str(ogg),
+        ],
+        check=True,
+    )
     return ogg
 
 
@@ -105,7 +133,9 @@ class Demo:
         self.messenger = messenger
         self.work = work
 
-    async def act(self, user: str, line: str, *, chat: str | None = None, language: str | None = None) -> None:
+    async def act(
+        self, user: str, line: str, *, chat: str | None = None, language: str | None = None
+    ) -> None:
         _say(user if chat is None else f"{user} in {chat}", line)
         await ConsoleSession(self.app, user=user, chat=chat, language=language).send(line)
 
@@ -130,7 +160,11 @@ class Demo:
             await self.act("hr", f"/invite {JOB} {script.name}")
         found: dict[str, tuple[str, str]] = {}
         with self.app.db.session() as session:
-            rows = session.exec(select(Candidate, Invitation).join(Invitation, col(Invitation.candidate_id) == col(Candidate.id))).all()
+            rows = session.exec(
+                select(Candidate, Invitation).join(
+                    Invitation, col(Invitation.candidate_id) == col(Candidate.id)
+                )
+            ).all()
             for candidate, invitation in rows:
                 found[candidate.name] = (invitation.token, invitation.code)
         return found
@@ -173,29 +207,56 @@ class Demo:
         print("\n=== 5. What was stored ===")
         with self.app.db.session() as session:
             for candidate in session.exec(select(Candidate).order_by(col(Candidate.id))).all():
-                s = session.exec(select(InterviewSession).where(InterviewSession.candidate_id == candidate.id)).first()
+                s = session.exec(
+                    select(InterviewSession).where(InterviewSession.candidate_id == candidate.id)
+                ).first()
                 answers = session.exec(
-                    select(Answer).where(Answer.session_id == (s.id if s else -1)).order_by(col(Answer.position))
+                    select(Answer)
+                    .where(Answer.session_id == (s.id if s else -1))
+                    .order_by(col(Answer.position))
                 ).all()
-                kinds = ", ".join(f"Q{a.position + 1}:{a.kind}/{a.status}" for a in answers if not a.practice)
-                consent = f"consent {s.consent_version} at {s.consent_at:%H:%M:%S}" if s and s.consent_at else "no consent"
+                kinds = ", ".join(
+                    f"Q{a.position + 1}:{a.kind}/{a.status}" for a in answers if not a.practice
+                )
+                consent = (
+                    f"consent {s.consent_version} at {s.consent_at:%H:%M:%S}"
+                    if s and s.consent_at
+                    else "no consent"
+                )
                 voice = "voice/video allowed" if s and s.sensitive_consent else "text only"
-                print(f"candidate #{candidate.id} {candidate.name}: {candidate.status}; {consent}; {voice}; answers: {kinds}")
-            funnel = session.exec(select(FunnelEvent.stage, func.count()).group_by(col(FunnelEvent.stage))).all()
+                print(
+                    f"candidate #{candidate.id} {candidate.name}: {candidate.status}; {consent}; {voice}; answers: {kinds}"
+                )
+            funnel = session.exec(
+                select(FunnelEvent.stage, func.count()).group_by(col(FunnelEvent.stage))
+            ).all()
             print("funnel: " + ", ".join(f"{stage} {count}" for stage, count in sorted(funnel)))
-            outbox = session.exec(select(OutboxMessage.status, func.count()).group_by(col(OutboxMessage.status))).all()
+            outbox = session.exec(
+                select(OutboxMessage.status, func.count()).group_by(col(OutboxMessage.status))
+            ).all()
             print("outbox: " + ", ".join(f"{status} {count}" for status, count in outbox))
-            jobs = session.exec(select(BackgroundJob.kind, BackgroundJob.status, func.count()).group_by(col(BackgroundJob.kind), col(BackgroundJob.status))).all()
+            jobs = session.exec(
+                select(BackgroundJob.kind, BackgroundJob.status, func.count()).group_by(
+                    col(BackgroundJob.kind), col(BackgroundJob.status)
+                )
+            ).all()
             print("background jobs: " + (", ".join(f"{k} {st} {n}" for k, st, n in jobs) or "none"))
         raw = (self.app.settings.app.data_dir / "demo.sqlite3").read_bytes()
         leaked = [c.name for c in CANDIDATES if c.name.encode() in raw]
-        print("personal data in the raw database file: " + ("FOUND " + ", ".join(leaked) if leaked else "none (encrypted at rest)"))
+        print(
+            "personal data in the raw database file: "
+            + ("FOUND " + ", ".join(leaked) if leaked else "none (encrypted at rest)")
+        )
 
 
-async def run_demo(base: Settings, folder: Path) -> int:
+def _fresh_folder(folder: Path) -> None:
     if folder.exists():
         shutil.rmtree(folder)
     folder.mkdir(parents=True)
+
+
+async def run_demo(base: Settings, folder: Path) -> int:
+    _fresh_folder(folder)
     settings = demo_settings(base, folder)
     app = build_app(settings)
     messenger = ConsoleMessenger(outgoing=folder / "outgoing")

@@ -12,7 +12,10 @@ _PATTERNS = [
     (re.compile(r"\+?\d[\d -]{9,}\d"), "[number]"),
     (re.compile(r"[\w.+-]+@[\w-]+\.[\w.-]+"), "[email]"),
     (re.compile(r"\b\d{6,12}:[A-Za-z0-9_-]{30,}\b"), "[bot-token]"),
-    (re.compile(r"(?i)(bearer\s+|api[_-]?key[=:]\s*|access_token=|token=|secret=)[^\s&\"']+"), r"\1[secret]"),
+    (
+        re.compile(r"(?i)(bearer\s+|api[_-]?key[=:]\s*|access_token=|token=|secret=)[^\s&\"']+"),
+        r"\1[secret]",
+    ),
 ]
 _extra_secrets: set[str] = set()
 

@@ -169,6 +169,7 @@ class TelegramSettings(_Section):
     base_file_url: str = "https://api.telegram.org/file/bot"
     mode: Literal["polling", "webhook"] = "polling"
     group_admins_decide: bool = False
+    rate_limiter: bool = True  # PTB's AIORateLimiter; off only to measure raw throughput
 
     _check = field_validator("token", "webhook_secret")(_no_placeholder)
 
@@ -309,9 +310,11 @@ def load_settings(
     except ValidationError as exc:
         problems = []
         for err in exc.errors():
-            key = ".".join(str(p) for p in err["loc"])
-            problems.append(f"{key}: {err['msg']}")
-        raise ConfigError("invalid configuration in " + str(file) + ":\n  " + "\n  ".join(problems)) from None
+            where = ".".join(str(p) for p in err["loc"])
+            problems.append(f"{where}: {err['msg']}")
+        raise ConfigError(
+            "invalid configuration in " + str(file) + ":\n  " + "\n  ".join(problems)
+        ) from None
     _check_enabled(settings)
     return settings.resolve_paths(file.resolve().parent)
 

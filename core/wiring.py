@@ -30,13 +30,25 @@ class App:
     channels: dict[str, Messenger] = field(default_factory=dict)
 
     def dispatcher(self) -> Dispatcher:
-        return Dispatcher(self.db, self.channels, clock=self.services.clock, settings=self.settings, media=self.db.media)
+        return Dispatcher(
+            self.db,
+            self.channels,
+            clock=self.services.clock,
+            settings=self.settings,
+            media=self.db.media,
+        )
 
     def worker(self) -> Worker:
         return Worker(self.db, self.services, self.handlers)
 
 
-def build_app(settings: Settings, *, clock: Clock | None = None, migrate_db: bool = True, db: Database | None = None) -> App:
+def build_app(
+    settings: Settings,
+    *,
+    clock: Clock | None = None,
+    migrate_db: bool = True,
+    db: Database | None = None,
+) -> App:
     """Open storage (running migrations), seed the bank and wire the engine."""
     for secret in settings.secrets():
         register_secret(secret)

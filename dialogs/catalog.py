@@ -44,7 +44,7 @@ def normalize_language(value: str | None, default: str = "zh") -> str:
     return default
 
 
-def t(lang: str, key: str, **kwargs: Any) -> str:
+def t(lang: str, key: str, /, **kwargs: Any) -> str:
     """The text for ``key`` in ``lang`` with ``{placeholders}`` filled.
 
     Raises:

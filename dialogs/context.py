@@ -51,12 +51,13 @@ class Ctx:
         return f"{self.event.platform}:{self.event.user_id}"
 
     # -- replies to the event's chat ---------------------------------------
-    def text(self, key: str, **kwargs: Any) -> str:
+    def text(self, key: str, /, **kwargs: Any) -> str:
         return t(self.lang, key, **kwargs)
 
     def reply(
         self,
         key: str,
+        /,
         *,
         buttons: list[list[Button]] | None = None,
         ref: str | None = None,
@@ -64,7 +65,9 @@ class Ctx:
     ) -> None:
         self.say(self.text(key, **kwargs), buttons=buttons, ref=ref)
 
-    def say(self, text: str, *, buttons: list[list[Button]] | None = None, ref: str | None = None) -> None:
+    def say(
+        self, text: str, *, buttons: list[list[Button]] | None = None, ref: str | None = None
+    ) -> None:
         self.send_to(self.event.platform, self.event.chat_id, text, buttons=buttons, ref=ref)
 
     def send_to(
@@ -76,7 +79,9 @@ class Ctx:
         buttons: list[list[Button]] | None = None,
         ref: str | None = None,
     ) -> None:
-        self.intents.append(Send(platform=platform, chat_id=chat_id, text=text, buttons=buttons or [], ref=ref))
+        self.intents.append(
+            Send(platform=platform, chat_id=chat_id, text=text, buttons=buttons or [], ref=ref)
+        )
 
     def send_file(
         self,
@@ -105,8 +110,17 @@ class Ctx:
             )
         )
 
-    def edit(self, platform: str, chat_id: str, ref: str, text: str, buttons: list[list[Button]] | None = None) -> None:
-        self.intents.append(Edit(platform=platform, chat_id=chat_id, ref=ref, text=text, buttons=buttons or []))
+    def edit(
+        self,
+        platform: str,
+        chat_id: str,
+        ref: str,
+        text: str,
+        buttons: list[list[Button]] | None = None,
+    ) -> None:
+        self.intents.append(
+            Edit(platform=platform, chat_id=chat_id, ref=ref, text=text, buttons=buttons or [])
+        )
 
     def answer_button(self, text: str = "", *, alert: bool = False) -> None:
         callback_id = getattr(self.event, "callback_id", None)
@@ -126,12 +140,20 @@ class Ctx:
         self.jobs.append(JobRequest(kind=kind, payload=payload, key=key))
 
     def audit(self, action: str, subject: str = "", **details: Any) -> None:
-        self.session.add(AuditEvent(at=self.now, actor=self.actor, action=action, subject=subject, details=details))
+        self.session.add(
+            AuditEvent(
+                at=self.now, actor=self.actor, action=action, subject=subject, details=details
+            )
+        )
 
     def funnel(self, candidate_id: int, job_id: int, stage: str) -> None:
         """Record a funnel fact once per candidate and stage."""
         exists = self.session.exec(
-            select(FunnelEvent.id).where(FunnelEvent.candidate_id == candidate_id, FunnelEvent.stage == stage)
+            select(FunnelEvent.id).where(
+                FunnelEvent.candidate_id == candidate_id, FunnelEvent.stage == stage
+            )
         ).first()
         if exists is None:
-            self.session.add(FunnelEvent(candidate_id=candidate_id, job_id=job_id, stage=stage, at=self.now))
+            self.session.add(
+                FunnelEvent(candidate_id=candidate_id, job_id=job_id, stage=stage, at=self.now)
+            )

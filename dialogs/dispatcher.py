@@ -9,9 +9,11 @@ wide); everything else is sent exactly once.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import logging
 from collections.abc import Mapping
+from pathlib import Path
 
 from sqlalchemy import update
 from sqlmodel import col, select
@@ -51,7 +53,9 @@ class Dispatcher:
         """Messages a dead process left ``sending`` go back to ``pending``."""
         with self.db.transaction() as session:
             result = session.execute(
-                update(OutboxMessage).where(col(OutboxMessage.status) == "sending").values(status="pending")
+                update(OutboxMessage)
+                .where(col(OutboxMessage.status) == "sending")
+                .values(status="pending")
             )
             return int(result.rowcount)  # type: ignore[attr-defined]
 
@@ -110,33 +114,43 @@ class Dispatcher:
                 sent = 0
             if sent == 0:
                 self.wakeup.clear()
-                try:
+                with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self.wakeup.wait(), timeout=poll)
-                except TimeoutError:
-                    pass
 
     async def _deliver(self, row: OutboxMessage) -> None:
         intent = parse_intent(row.payload)
         messenger = self.channels[row.platform]
         try:
             file_data, target = await asyncio.to_thread(self._prepare, intent)
-            message_id = await messenger.deliver(intent, file_data=file_data, target_message_id=target)
+            message_id = await messenger.deliver(
+                intent, file_data=file_data, target_message_id=target
+            )
         except ChannelError as exc:
             await asyncio.to_thread(self._failed, row, exc)
             return
         except _NotYet:
-            await asyncio.to_thread(self._failed, row, ChannelError("edit target not sent yet", retryable=True, retry_after=1))
+            await asyncio.to_thread(
+                self._failed,
+                row,
+                ChannelError("edit target not sent yet", retryable=True, retry_after=1),
+            )
             return
         except Exception as exc:
             log.exception("delivering outbox message %s failed", row.id)
-            await asyncio.to_thread(self._failed, row, ChannelError(f"{type(exc).__name__}: {exc}", retryable=True))
+            await asyncio.to_thread(
+                self._failed, row, ChannelError(f"{type(exc).__name__}: {exc}", retryable=True)
+            )
             return
         await asyncio.to_thread(self._sent, row, message_id)
 
     def _prepare(self, intent: Intent) -> tuple[bytes | None, str | None]:
         if isinstance(intent, SendFile):
             try:
-                data = self.media.get(intent.path) if intent.encrypted else open(intent.path, "rb").read()
+                data = (
+                    self.media.get(intent.path)
+                    if intent.encrypted
+                    else Path(intent.path).read_bytes()
+                )
             except (StorageError, OSError) as exc:
                 raise ChannelError(f"file to send is missing: {exc}") from exc
             return data, None
@@ -144,7 +158,11 @@ class Dispatcher:
             with self.db.session() as session:
                 target = session.exec(
                     select(OutboxMessage.platform_message_id, OutboxMessage.status)
-                    .where(OutboxMessage.ref == intent.ref, OutboxMessage.platform == intent.platform, OutboxMessage.chat_id == intent.chat_id)
+                    .where(
+                        OutboxMessage.ref == intent.ref,
+                        OutboxMessage.platform == intent.platform,
+                        OutboxMessage.chat_id == intent.chat_id,
+                    )
                     .order_by(col(OutboxMessage.id).desc())
                 ).first()
             if target is None:
@@ -174,7 +192,11 @@ class Dispatcher:
             fresh.attempts += 1
             fresh.last_error = str(exc)[:1000]
             if exc.retryable and fresh.attempts < self.settings.outbox.max_attempts:
-                delay = exc.retry_after if exc.retry_after is not None else min(60.0, 0.5 * 2 ** fresh.attempts)
+                delay = (
+                    exc.retry_after
+                    if exc.retry_after is not None
+                    else min(60.0, 0.5 * 2**fresh.attempts)
+                )
                 fresh.status = "pending"
                 fresh.next_attempt_at = now + dt.timedelta(seconds=delay)
             else:
@@ -185,10 +207,16 @@ class Dispatcher:
                         actor="system",
                         action="delivery_failed",
                         subject=f"outbox:{fresh.id}",
-                        details={"platform": fresh.platform, "error": fresh.last_error, "attempts": fresh.attempts},
+                        details={
+                            "platform": fresh.platform,
+                            "error": fresh.last_error,
+                            "attempts": fresh.attempts,
+                        },
                     )
                 )
-                log.error("outbox message %s failed for good after %d attempts", fresh.id, fresh.attempts)
+                log.error(
+                    "outbox message %s failed for good after %d attempts", fresh.id, fresh.attempts
+                )
             session.add(fresh)
 
 

@@ -10,31 +10,22 @@ what was received but not processed.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
-from dialogs import router
+from dialogs import interview, router
 from dialogs.catalog import normalize_language, t
 from dialogs.context import Ctx, Services
 from dialogs.events import Event, parse_event
 from dialogs.intents import Intent, Send
 from dialogs.outbox import write_intents
+from dialogs.plan import AnswerLimits
 from storage import queue
 from storage.db import Database
 from storage.models import InboxEvent
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class AnswerLimits:
-    """What the current question accepts, so adapters can refuse media before download."""
-
-    max_seconds: int
-    max_bytes: int
-    modes: tuple[str, ...]
 
 
 class Engine:
@@ -49,7 +40,9 @@ class Engine:
             return self._insert_inbox(session, event)
 
     def _insert_inbox(self, session: Session, event: Event) -> bool:
-        exists = session.exec(select(InboxEvent.id).where(InboxEvent.event_id == event.event_id)).first()
+        exists = session.exec(
+            select(InboxEvent.id).where(InboxEvent.event_id == event.event_id)
+        ).first()
         if exists is not None:
             return False
         session.add(
@@ -87,16 +80,43 @@ class Engine:
             return self._fail(event_id, exc)
 
     def handle(self, event: Event) -> list[Intent]:
-        """Receive and process in one go (console, tests, WeChat background task)."""
-        if not self.receive(event):
-            return []
-        return self.process(event.event_id)
+        """Receive and process in one transaction (console, tests, background tasks).
+
+        If handling fails, the event is still stored (marked failed) and the user is
+        told something went wrong.
+        """
+        try:
+            with self.db.transaction() as session:
+                row = InboxEvent(
+                    event_id=event.event_id,
+                    platform=event.platform,
+                    chat_id=event.chat_id,
+                    payload=event.model_dump_json(),
+                    received_at=self.services.clock.now(),
+                    status="processed",
+                )
+                session.add(row)
+                try:
+                    session.flush()
+                except IntegrityError:
+                    session.rollback()
+                    return []
+                intents = self._run(session, event)
+                row.processed_at = self.services.clock.now()
+                return intents
+        except Exception as exc:
+            log.exception("handling event %s failed", event.event_id)
+            if not self.receive(event):
+                return []
+            return self._fail(event.event_id, exc)
 
     def process_pending(self) -> int:
         """Process inbox rows received but not processed (after a crash)."""
         with self.db.session() as session:
             ids = session.exec(
-                select(InboxEvent.event_id).where(InboxEvent.status == "received").order_by(col(InboxEvent.id))
+                select(InboxEvent.event_id)
+                .where(InboxEvent.status == "received")
+                .order_by(col(InboxEvent.id))
             ).all()
         for event_id in ids:
             self.process(event_id)
@@ -110,7 +130,9 @@ class Engine:
             session=session,
             event=event,
             services=self.services,
-            lang=normalize_language(event.language_hint, self.services.settings.app.default_language),
+            lang=normalize_language(
+                event.language_hint, self.services.settings.app.default_language
+            ),
         )
         router.route(ctx)
         now = self.services.clock.now()
@@ -129,14 +151,14 @@ class Engine:
             row.error = f"{type(exc).__name__}: {exc}"[:2000]
             event = parse_event(row.payload)
             lang = router.language_of(session, event, self.services)
-            intent = Send(platform=event.platform, chat_id=event.chat_id, text=t(lang, "common.error"))
+            intent = Send(
+                platform=event.platform, chat_id=event.chat_id, text=t(lang, "common.error")
+            )
             write_intents(session, [intent], source_event=event_id, now=self.services.clock.now())
             session.add(row)
             return [intent]
 
     def answer_limits(self, platform: str, user_id: str) -> AnswerLimits | None:
         """Limits of the question the user is answering now, or None if not answering."""
-        from dialogs import interview
-
         with self.db.session() as session:
             return interview.current_limits(session, self.services, platform, user_id)

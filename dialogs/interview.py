@@ -22,14 +22,13 @@ from dialogs.events import (
     CommandReceived,
     FileReceived,
     MediaRejected,
-    SubscribeReceived,
     TextReceived,
     UnsupportedReceived,
     VideoReceived,
     VoiceReceived,
 )
 from dialogs.intents import Button
-from dialogs.plan import PlanItem, interview_plan
+from dialogs.plan import AnswerLimits, PlanItem, interview_plan
 from storage.models import (
     Answer,
     Candidate,
@@ -53,7 +52,9 @@ def start(ctx: Ctx, token: str) -> None:
     if inv is None:
         ctx.reply("invite.invalid")
         return
-    existing = session.exec(select(InterviewSession).where(InterviewSession.candidate_id == inv.candidate_id)).first()
+    existing = session.exec(
+        select(InterviewSession).where(InterviewSession.candidate_id == inv.candidate_id)
+    ).first()
     if existing is not None:
         if existing.platform == ctx.event.platform and existing.user_id == ctx.event.user_id:
             ctx.lang = existing.language
@@ -112,11 +113,17 @@ def session_for(session: Session, platform: str, user_id: str) -> InterviewSessi
 
 
 def active_session(ctx: Ctx) -> InterviewSession | None:
-    s = session_for(ctx.session, ctx.event.platform, ctx.event.user_id)
-    if s is not None:
-        # Row lock on PostgreSQL: two events of one candidate never interleave.
-        ctx.session.refresh(s, with_for_update=True)
-    return s
+    # Row lock on PostgreSQL: two events of one candidate never interleave.
+    return ctx.session.exec(
+        select(InterviewSession)
+        .where(
+            InterviewSession.platform == ctx.event.platform,
+            InterviewSession.user_id == ctx.event.user_id,
+        )
+        .order_by(col(InterviewSession.id).desc())
+        .limit(1)
+        .with_for_update()
+    ).first()
 
 
 def handle(ctx: Ctx, s: InterviewSession) -> None:
@@ -127,7 +134,11 @@ def handle(ctx: Ctx, s: InterviewSession) -> None:
         _command(ctx, s, event)
         return
     if s.state in FINAL_STATES:
-        ctx.reply({"done": "closing.already", "declined": "closing.declined", "locked": "closing.locked"}[s.state])
+        ctx.reply(
+            {"done": "closing.already", "declined": "closing.declined", "locked": "closing.locked"}[
+                s.state
+            ]
+        )
         return
     if isinstance(event, UnsupportedReceived):
         ctx.reply("common.unsupported")
@@ -147,20 +158,24 @@ def handle(ctx: Ctx, s: InterviewSession) -> None:
     step(ctx, s)
 
 
-def current_limits(session: Session, services: Services, platform: str, user_id: str) -> object | None:
-    from dialogs.engine import AnswerLimits
-
+def current_limits(
+    session: Session, services: Services, platform: str, user_id: str
+) -> AnswerLimits | None:
     s = session_for(session, platform, user_id)
     if s is None or s.state not in ("question", "practice"):
         return None
     settings = services.settings.interview
     if s.state == "practice":
-        return AnswerLimits(settings.max_answer_seconds, settings.max_media_bytes, ("voice", "video", "text"))
+        return AnswerLimits(
+            settings.max_answer_seconds, settings.max_media_bytes, ("voice", "video", "text")
+        )
     items = interview_plan(session, s)
     if s.question_index >= len(items):
         return None
     item = items[s.question_index]
-    return AnswerLimits(min(item.time_limit_s, settings.max_answer_seconds), settings.max_media_bytes, item.modes)
+    return AnswerLimits(
+        min(item.time_limit_s, settings.max_answer_seconds), settings.max_media_bytes, item.modes
+    )
 
 
 # ------------------------------------------------------------------ prompts
@@ -173,7 +188,12 @@ def prompt_current(ctx: Ctx, s: InterviewSession) -> None:
         ctx.reply(
             "invite.choose_language",
             job=job.title_zh if s.language == "zh" else job.title_en,
-            buttons=[[Button(label=ctx.text("invite.lang_zh"), data="lang:zh"), Button(label=ctx.text("invite.lang_en"), data="lang:en")]],
+            buttons=[
+                [
+                    Button(label=ctx.text("invite.lang_zh"), data="lang:zh"),
+                    Button(label=ctx.text("invite.lang_en"), data="lang:en"),
+                ]
+            ],
         )
     elif s.state == "consent":
         ctx.reply(
@@ -182,17 +202,30 @@ def prompt_current(ctx: Ctx, s: InterviewSession) -> None:
             job=_job_title(ctx, job),
             media_days=90,
             record_days=365,
-            buttons=[[Button(label=ctx.text("consent.agree"), data="consent:yes"), Button(label=ctx.text("consent.decline"), data="consent:no")]],
+            buttons=[
+                [
+                    Button(label=ctx.text("consent.agree"), data="consent:yes"),
+                    Button(label=ctx.text("consent.decline"), data="consent:no"),
+                ]
+            ],
         )
     elif s.state == "sensitive":
         ctx.reply(
             "consent.sensitive",
-            buttons=[[Button(label=ctx.text("consent.sensitive_yes"), data="sens:yes"), Button(label=ctx.text("consent.sensitive_no"), data="sens:no")]],
+            buttons=[
+                [
+                    Button(label=ctx.text("consent.sensitive_yes"), data="sens:yes"),
+                    Button(label=ctx.text("consent.sensitive_no"), data="sens:no"),
+                ]
+            ],
         )
     elif s.state == "identity":
         ctx.reply("identity.ask")
     elif s.state == "practice":
-        ctx.reply("practice.ask", buttons=[[Button(label=ctx.text("practice.skip"), data="practice:skip")]])
+        ctx.reply(
+            "practice.ask",
+            buttons=[[Button(label=ctx.text("practice.skip"), data="practice:skip")]],
+        )
     elif s.state == "question":
         _ask_question(ctx, s)
     elif s.state == "review":
@@ -228,7 +261,9 @@ def _offer_review(ctx: Ctx, s: InterviewSession) -> None:
     last = _last_answer(ctx.session, s, s.question_index - 1)
     buttons: list[list[Button]] = []
     if last is not None and _rerecords_left(ctx, s, last.position) > 0:
-        buttons.append([Button(label=ctx.text("question.rerecord", n=last.position + 1), data=f"rr:{last.id}")])
+        buttons.append(
+            [Button(label=ctx.text("question.rerecord", n=last.position + 1), data=f"rr:{last.id}")]
+        )
     buttons.append([Button(label=ctx.text("closing.submit"), data="submit")])
     ctx.reply("closing.review", buttons=buttons)
 
@@ -277,7 +312,12 @@ def _on_sensitive(ctx: Ctx, s: InterviewSession) -> None:
         return
     ctx.answer_button()
     s.sensitive_consent = event.data == "sens:yes"
-    ctx.audit("sensitive_consent", f"candidate:{s.candidate_id}", given=s.sensitive_consent, version=s.consent_version)
+    ctx.audit(
+        "sensitive_consent",
+        f"candidate:{s.candidate_id}",
+        given=s.sensitive_consent,
+        version=s.consent_version,
+    )
     if not s.sensitive_consent:
         ctx.reply("consent.text_only")
     _move(ctx, s, "identity")
@@ -290,12 +330,15 @@ def _on_identity(ctx: Ctx, s: InterviewSession) -> None:
         return
     candidate = ctx.session.get(Candidate, s.candidate_id)
     inv = ctx.session.get(Invitation, s.invitation_id)
-    assert candidate is not None and inv is not None
+    assert candidate is not None
+    assert inv is not None
     parts = event.text.strip()[:200].rsplit(maxsplit=1)
     ok = False
     if len(parts) == 2:
         name, code = parts
-        ok = hmac.compare_digest(_norm(name).encode(), _norm(candidate.name).encode()) & hmac.compare_digest(code.strip().encode(), inv.code.encode())
+        ok = hmac.compare_digest(
+            _norm(name).encode(), _norm(candidate.name).encode()
+        ) & hmac.compare_digest(code.strip().encode(), inv.code.encode())
     if not ok:
         s.identity_tries += 1
         left = ctx.settings.interview.identity_max_tries - s.identity_tries
@@ -361,7 +404,9 @@ def _on_question(ctx: Ctx, s: InterviewSession) -> None:
         return
     answer = _store_answer(ctx, s, s.question_index, item)
     n = s.question_index + 1
-    notify.hr(ctx, s.job_id, "hr.answered", id=s.candidate_id, n=n, total=len(items), kind=answer.kind)
+    notify.hr(
+        ctx, s.job_id, "hr.answered", id=s.candidate_id, n=n, total=len(items), kind=answer.kind
+    )
     s.question_index += 1
     buttons: list[list[Button]] = []
     if s.question_index < len(items):
@@ -415,7 +460,11 @@ def _out_of_place(ctx: Ctx, s: InterviewSession) -> None:
         ctx.answer_button(ctx.text("common.press_button"))
         return
     if isinstance(event, TextReceived) and len(event.text) > ctx.settings.interview.max_text_chars:
-        ctx.reply("common.too_long_text", length=len(event.text), limit=ctx.settings.interview.max_text_chars)
+        ctx.reply(
+            "common.too_long_text",
+            length=len(event.text),
+            limit=ctx.settings.interview.max_text_chars,
+        )
         return
     if s.state in ("language", "consent", "sensitive", "review"):
         ctx.reply("common.press_button")
@@ -450,10 +499,16 @@ def _check_answer_input(ctx: Ctx, s: InterviewSession, item: PlanItem | None) ->
     if kind not in modes:
         ctx.reply("question.mode_not_allowed", modes=_modes_text(ctx, modes))
         return False
-    limit_s = min(item.time_limit_s if item else limits.max_answer_seconds, limits.max_answer_seconds)
+    limit_s = min(
+        item.time_limit_s if item else limits.max_answer_seconds, limits.max_answer_seconds
+    )
     media = event.media
     if media.size_bytes is not None and media.size_bytes > limits.max_media_bytes:
-        ctx.reply("question.too_large_media", size_mb=round(media.size_bytes / 1e6, 1), limit_mb=round(limits.max_media_bytes / 1e6))
+        ctx.reply(
+            "question.too_large_media",
+            size_mb=round(media.size_bytes / 1e6, 1),
+            limit_mb=round(limits.max_media_bytes / 1e6),
+        )
         return False
     if media.duration_s is not None and media.duration_s > limit_s + 1:
         ctx.reply("question.too_long_media", duration=round(media.duration_s), limit=limit_s)
@@ -464,10 +519,14 @@ def _check_answer_input(ctx: Ctx, s: InterviewSession, item: PlanItem | None) ->
     return True
 
 
-def _store_answer(ctx: Ctx, s: InterviewSession, position: int, item: PlanItem | None, *, practice: bool = False) -> Answer:
+def _store_answer(
+    ctx: Ctx, s: InterviewSession, position: int, item: PlanItem | None, *, practice: bool = False
+) -> Answer:
     event = ctx.event
     previous = ctx.session.exec(
-        select(func.count()).select_from(Answer).where(Answer.session_id == s.id, Answer.position == position)
+        select(func.count())
+        .select_from(Answer)
+        .where(Answer.session_id == s.id, Answer.position == position)
     ).one()
     answer = Answer(
         session_id=s.id or 0,
@@ -500,13 +559,21 @@ def _store_answer(ctx: Ctx, s: InterviewSession, position: int, item: PlanItem |
             ctx.enqueue("evaluate", {"answer_id": answer.id}, key=f"evaluate:{answer.id}")
         else:
             ctx.enqueue("transcribe", {"answer_id": answer.id}, key=f"transcribe:{answer.id}")
-    ctx.audit("answer_stored", f"candidate:{s.candidate_id}", position=position, kind=answer.kind, attempt=answer.attempt)
+    ctx.audit(
+        "answer_stored",
+        f"candidate:{s.candidate_id}",
+        position=position,
+        kind=answer.kind,
+        attempt=answer.attempt,
+    )
     return answer
 
 
 def _rerecords_left(ctx: Ctx, s: InterviewSession, position: int) -> int:
     used = ctx.session.exec(
-        select(func.count()).select_from(Answer).where(Answer.session_id == s.id, Answer.position == position)
+        select(func.count())
+        .select_from(Answer)
+        .where(Answer.session_id == s.id, Answer.position == position)
     ).one()
     return ctx.settings.interview.rerecords_per_question + 1 - int(used)
 
@@ -518,7 +585,12 @@ def _rerecord(ctx: Ctx, s: InterviewSession, data: str) -> None:
         ctx.answer_button()
         return
     answer = ctx.session.get(Answer, answer_id)
-    if answer is None or answer.session_id != s.id or answer.position != s.question_index - 1 or answer.status == "superseded":
+    if (
+        answer is None
+        or answer.session_id != s.id
+        or answer.position != s.question_index - 1
+        or answer.status == "superseded"
+    ):
         ctx.answer_button(ctx.text("question.rerecord_gone"), alert=True)
         return
     if _rerecords_left(ctx, s, answer.position) <= 0:
@@ -536,11 +608,17 @@ def _rerecord(ctx: Ctx, s: InterviewSession, data: str) -> None:
 def _media_rejected(ctx: Ctx, s: InterviewSession, event: MediaRejected) -> None:
     limits = ctx.settings.interview
     if event.reason == "too_large":
-        ctx.reply("question.too_large_media", size_mb=round((event.media.size_bytes or 0) / 1e6, 1), limit_mb=round(limits.max_media_bytes / 1e6))
+        ctx.reply(
+            "question.too_large_media",
+            size_mb=round((event.media.size_bytes or 0) / 1e6, 1),
+            limit_mb=round(limits.max_media_bytes / 1e6),
+        )
     elif event.reason == "too_long":
         items = interview_plan(ctx.session, s)
         limit = min(items[s.question_index].time_limit_s, limits.max_answer_seconds)
-        ctx.reply("question.too_long_media", duration=round(event.media.duration_s or 0), limit=limit)
+        ctx.reply(
+            "question.too_long_media", duration=round(event.media.duration_s or 0), limit=limit
+        )
     elif event.reason == "wrong_type":
         ctx.reply("question.wrong_type")
     else:
@@ -553,20 +631,27 @@ def _complete(ctx: Ctx, s: InterviewSession) -> None:
     _touch(ctx, s)
     candidate = ctx.session.get(Candidate, s.candidate_id)
     job = ctx.session.get(Job, s.job_id)
-    assert candidate is not None and job is not None
+    assert candidate is not None
+    assert job is not None
     candidate.status = "completed"
     ctx.session.add(candidate)
     ctx.funnel(s.candidate_id, s.job_id, "completed")
     ctx.audit("interview_completed", f"candidate:{s.candidate_id}")
     ctx.reply("closing.done", name=candidate.name)
-    notify.hr(ctx, s.job_id, "hr.completed", id=s.candidate_id, name=candidate.name, job=job.title_zh)
+    notify.hr(
+        ctx, s.job_id, "hr.completed", id=s.candidate_id, name=candidate.name, job=job.title_zh
+    )
     ctx.enqueue("interview_completed", {"session_id": s.id}, key=f"completed:{s.id}")
 
 
 def _decline(ctx: Ctx, s: InterviewSession) -> None:
     s.state = "declined"
     _touch(ctx, s)
-    ctx.audit("consent_declined", f"candidate:{s.candidate_id}", version=ctx.settings.security.notice_version)
+    ctx.audit(
+        "consent_declined",
+        f"candidate:{s.candidate_id}",
+        version=ctx.settings.security.notice_version,
+    )
     ctx.reply("consent.declined")
     notify.hr(ctx, s.job_id, "hr.declined", id=s.candidate_id)
 
@@ -592,10 +677,14 @@ def _touch(ctx: Ctx, s: InterviewSession) -> None:
 def _identity(ctx: Ctx) -> ChannelIdentity:
     event = ctx.event
     ident = ctx.session.exec(
-        select(ChannelIdentity).where(ChannelIdentity.platform == event.platform, ChannelIdentity.user_id == event.user_id)
+        select(ChannelIdentity).where(
+            ChannelIdentity.platform == event.platform, ChannelIdentity.user_id == event.user_id
+        )
     ).first()
     if ident is None:
-        ident = ChannelIdentity(platform=event.platform, user_id=event.user_id, chat_id=event.chat_id)
+        ident = ChannelIdentity(
+            platform=event.platform, user_id=event.user_id, chat_id=event.chat_id
+        )
     ident.chat_id = event.chat_id
     ident.last_seen_at = ctx.now
     ctx.session.add(ident)
@@ -605,7 +694,9 @@ def _identity(ctx: Ctx) -> ChannelIdentity:
 def _last_answer(session: Session, s: InterviewSession, position: int) -> Answer | None:
     return session.exec(
         select(Answer)
-        .where(Answer.session_id == s.id, Answer.position == position, Answer.status != "superseded")
+        .where(
+            Answer.session_id == s.id, Answer.position == position, Answer.status != "superseded"
+        )
         .order_by(col(Answer.id).desc())
     ).first()
 

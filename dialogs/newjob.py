@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import re
+from typing import Any
 
-from sqlmodel import select
+from sqlmodel import col, select
 
 from dialogs.context import Ctx
 from dialogs.events import TextReceived
@@ -17,13 +18,21 @@ CODE_RE = re.compile(r"^[A-Za-z0-9_-]{2,40}$")
 def begin(ctx: Ctx) -> None:
     ev = ctx.event
     ctx.session.add(
-        ConversationState(platform=ev.platform, chat_id=ev.chat_id, user_id=ev.user_id, flow="newjob", step="code", data={}, updated_at=ctx.now)
+        ConversationState(
+            platform=ev.platform,
+            chat_id=ev.chat_id,
+            user_id=ev.user_id,
+            flow="newjob",
+            step="code",
+            data={},
+            updated_at=ctx.now,
+        )
     )
     ctx.reply("newjob.ask_code")
 
 
 def parse_competencies(text: str, known: set[str]) -> list[dict[str, object]]:
-    """"communication 30, teamwork 70" -> [{"name": ..., "weight": ...}]; weights must sum to 100."""
+    """ "communication 30, teamwork 70" -> [{"name": ..., "weight": ...}]; weights must sum to 100."""
     items: list[dict[str, object]] = []
     for part in re.split(r"[,，;；\n]+", text):
         part = part.strip()
@@ -89,7 +98,9 @@ def step(ctx: Ctx, state: ConversationState) -> None:
         _finish(ctx, state, data, text)
 
 
-def _next(ctx: Ctx, state: ConversationState, data: dict[str, object], step: str, key: str, **kwargs: object) -> None:
+def _next(
+    ctx: Ctx, state: ConversationState, data: dict[str, object], step: str, key: str, **kwargs: Any
+) -> None:
     state.data = data
     state.step = step
     state.updated_at = ctx.now
@@ -103,12 +114,16 @@ def _finish(ctx: Ctx, state: ConversationState, data: dict[str, object], text: s
     if text.lower() == "auto":
         for comp in competencies:
             rows = ctx.session.exec(
-                select(Question).where(Question.competency == comp["name"], Question.active == True).order_by(Question.key).limit(2)  # noqa: E712
+                select(Question)
+                .where(Question.competency == comp["name"], col(Question.active).is_(True))
+                .order_by(col(Question.key))
+                .limit(2)
             ).all()
             questions.extend(rows)
     else:
         keys = [k.strip() for k in re.split(r"[,，\s]+", text) if k.strip()]
-        found = {q.key: q for q in ctx.session.exec(select(Question).where(Question.key.in_(keys))).all()}  # type: ignore[attr-defined]
+        rows = ctx.session.exec(select(Question).where(col(Question.key).in_(keys))).all()
+        found = {q.key: q for q in rows}
         missing = [k for k in keys if k not in found]
         if missing or not keys:
             ctx.reply("newjob.bad_questions", keys=", ".join(missing) or "-")
@@ -137,10 +152,19 @@ def create_job(
     pass_line: float,
     questions: list[Question],
 ) -> Job:
-    job = Job(code=code, title_zh=title_zh, title_en=title_en, competencies=competencies, pass_line=pass_line, created_at=ctx.now)
+    job = Job(
+        code=code,
+        title_zh=title_zh,
+        title_en=title_en,
+        competencies=competencies,
+        pass_line=pass_line,
+        created_at=ctx.now,
+    )
     ctx.session.add(job)
     ctx.session.flush()
     for position, question in enumerate(questions):
-        ctx.session.add(JobQuestion(job_id=job.id or 0, question_id=question.id or 0, position=position))
+        ctx.session.add(
+            JobQuestion(job_id=job.id or 0, question_id=question.id or 0, position=position)
+        )
     ctx.audit("job_created", f"job:{job.id}", code=code)
     return job

@@ -40,6 +40,7 @@ def hr(
     ctx: Ctx,
     job_id: int,
     key: str,
+    /,
     *,
     buttons: list[list[Button]] | None = None,
     ref: str | None = None,

@@ -11,7 +11,9 @@ from dialogs.intents import Intent
 from storage.models import OutboxMessage
 
 
-def write_intents(session: Session, intents: Sequence[Intent], *, source_event: str | None, now: dt.datetime) -> None:
+def write_intents(
+    session: Session, intents: Sequence[Intent], *, source_event: str | None, now: dt.datetime
+) -> None:
     for intent in intents:
         session.add(
             OutboxMessage(

@@ -9,6 +9,15 @@ from sqlmodel import Session, col, select
 from storage.models import InterviewSession, JobQuestion, Question
 
 
+@dataclass
+class AnswerLimits:
+    """What the current question accepts, so adapters can refuse media before download."""
+
+    max_seconds: int
+    max_bytes: int
+    modes: tuple[str, ...]
+
+
 @dataclass(frozen=True)
 class PlanItem:
     question_id: int | None

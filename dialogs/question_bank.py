@@ -44,7 +44,9 @@ class QuestionSpec(BaseModel):
         modes = [str(m).lower() for m in value]
         bad = [m for m in modes if m not in MODES]
         if bad or not modes:
-            raise ValueError(f"modes must be among voice, video, text (got {', '.join(bad) or 'none'})")
+            raise ValueError(
+                f"modes must be among voice, video, text (got {', '.join(bad) or 'none'})"
+            )
         return modes
 
 
@@ -58,12 +60,20 @@ def load_builtin() -> tuple[dict[str, dict[str, str]], list[QuestionSpec]]:
 def seed_builtin(session: Session) -> int:
     """Insert or update the built-in questions; returns how many were added."""
     _, specs = load_builtin()
-    existing = {q.key: q for q in session.exec(select(Question).where(Question.owner == "builtin")).all()}
+    existing = {
+        q.key: q for q in session.exec(select(Question).where(Question.owner == "builtin")).all()
+    }
     added = 0
     for spec in specs:
         row = existing.get(spec.key)
         if row is None:
-            row = Question(key=spec.key, owner="builtin", competency=spec.competency, text_zh=spec.zh, text_en=spec.en)
+            row = Question(
+                key=spec.key,
+                owner="builtin",
+                competency=spec.competency,
+                text_zh=spec.zh,
+                text_en=spec.en,
+            )
             added += 1
         _apply(row, spec)
         session.add(row)
@@ -79,7 +89,9 @@ def add_question(session: Session, spec: QuestionSpec, owner: str = "company") -
     if row is not None and row.owner == "builtin":
         raise ValueError(f"key {key!r} belongs to the built-in bank")
     if row is None:
-        row = Question(key=key, owner=owner, competency=spec.competency, text_zh=spec.zh, text_en=spec.en)
+        row = Question(
+            key=key, owner=owner, competency=spec.competency, text_zh=spec.zh, text_en=spec.en
+        )
     _apply(row, spec)
     session.add(row)
     session.flush()
@@ -104,7 +116,9 @@ def _next_key(session: Session, competency: str) -> str:
 
 
 def known_competencies(session: Session) -> list[str]:
-    return sorted(set(session.exec(select(Question.competency).where(Question.active == True)).all()))  # noqa: E712
+    return sorted(
+        set(session.exec(select(Question.competency).where(col(Question.active).is_(True))).all())
+    )
 
 
 def spec_errors(exc: ValidationError) -> str:

@@ -46,15 +46,24 @@ def parse_rows(data: bytes, filename: str) -> list[tuple[int, dict[str, Any]]]:
         reader = csv.DictReader(io.StringIO(text))
         rows = []
         for index, raw in enumerate(reader, start=2):  # row 1 is the header
-            row = {CSV_ALIASES.get(k.strip().lower(), k.strip().lower()): (v or "").strip() for k, v in raw.items() if k}
+            row = {
+                CSV_ALIASES.get(k.strip().lower(), k.strip().lower()): (v or "").strip()
+                for k, v in raw.items()
+                if k
+            }
             rows.append((index, {k: v for k, v in row.items() if v != ""}))
         return rows
     if name.endswith((".yaml", ".yml")):
         loaded = yaml.safe_load(text)
         items = loaded.get("questions", []) if isinstance(loaded, dict) else loaded
         if not isinstance(items, list):
-            raise ValueError("the YAML file must be a list of questions (or have a 'questions' list)")
-        return [(i, item if isinstance(item, dict) else {"_": item}) for i, item in enumerate(items, start=1)]
+            raise ValueError(
+                "the YAML file must be a list of questions (or have a 'questions' list)"
+            )
+        return [
+            (i, item if isinstance(item, dict) else {"_": item})
+            for i, item in enumerate(items, start=1)
+        ]
     raise ValueError("unsupported file type")
 
 

@@ -25,7 +25,9 @@ REQUIRED = {
 }
 
 
-def role_of(session: Session, settings: Settings, platform: str, user_id: str, job_id: int | None = None) -> str | None:
+def role_of(
+    session: Session, settings: Settings, platform: str, user_id: str, job_id: int | None = None
+) -> str | None:
     """The highest role of a user, from config lists and the staff table."""
     who = f"{platform}:{user_id}"
     found: list[str] = []
@@ -39,7 +41,9 @@ def role_of(session: Session, settings: Settings, platform: str, user_id: str, j
     if job_id is None:
         rows = session.exec(query).all()
     else:
-        rows = session.exec(query.where((col(Staff.job_id).is_(None)) | (Staff.job_id == job_id))).all()
+        rows = session.exec(
+            query.where((col(Staff.job_id).is_(None)) | (Staff.job_id == job_id))
+        ).all()
     found.extend(rows)
     if not found:
         return None

@@ -63,7 +63,9 @@ def route(ctx: Ctx) -> None:
         if isinstance(event, FileReceived):
             staff.handle_file(ctx)
             return
-        if isinstance(event, CommandReceived) and event.command not in CANDIDATE_COMMANDS - {"help"}:
+        if isinstance(event, CommandReceived) and event.command not in CANDIDATE_COMMANDS - {
+            "help"
+        }:
             staff.handle_command(ctx)
             return
 

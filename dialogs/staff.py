@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from zoneinfo import ZoneInfo
 
 from pydantic import ValidationError
 from sqlmodel import col, func, select
@@ -95,8 +96,12 @@ def _jobs(ctx: Ctx, _ev: CommandReceived) -> None:
         return
     lines = []
     for job in jobs:
-        questions = ctx.session.exec(select(func.count()).select_from(JobQuestion).where(JobQuestion.job_id == job.id)).one()
-        candidates = ctx.session.exec(select(func.count()).select_from(Candidate).where(Candidate.job_id == job.id)).one()
+        questions = ctx.session.exec(
+            select(func.count()).select_from(JobQuestion).where(JobQuestion.job_id == job.id)
+        ).one()
+        candidates = ctx.session.exec(
+            select(func.count()).select_from(Candidate).where(Candidate.job_id == job.id)
+        ).one()
         lines.append(
             ctx.text(
                 "staff.jobs_line",
@@ -111,14 +116,25 @@ def _jobs(ctx: Ctx, _ev: CommandReceived) -> None:
 
 
 def _questions(ctx: Ctx, ev: CommandReceived) -> None:
-    query = select(Question).where(Question.active == True).order_by(col(Question.competency), col(Question.key))  # noqa: E712
+    query = (
+        select(Question)
+        .where(col(Question.active).is_(True))
+        .order_by(col(Question.competency), col(Question.key))
+    )
     if ev.args.strip():
         query = query.where(Question.competency == ev.args.strip().lower())
     rows = ctx.session.exec(query).all()
     lines = [ctx.text("staff.questions_header", count=len(rows))]
     for q in rows[:60]:
         text = q.text_zh if ctx.lang == "zh" else q.text_en
-        lines.append(ctx.text("staff.questions_line", key=q.key, competency=competency_label(q.competency, ctx.lang), text=text[:70]))
+        lines.append(
+            ctx.text(
+                "staff.questions_line",
+                key=q.key,
+                competency=competency_label(q.competency, ctx.lang),
+                text=text[:70],
+            )
+        )
     ctx.say("\n".join(lines))
 
 
@@ -129,7 +145,9 @@ def _addquestion(ctx: Ctx, ev: CommandReceived) -> None:
         return
     rubric = parts[3] if len(parts) > 3 else ""
     try:
-        spec = QuestionSpec(competency=parts[0], zh=parts[1], en=parts[2], rubric_zh=rubric, rubric_en=rubric)
+        spec = QuestionSpec(
+            competency=parts[0], zh=parts[1], en=parts[2], rubric_zh=rubric, rubric_en=rubric
+        )
         question = add_question(ctx.session, spec)
     except ValidationError as exc:
         ctx.say(ctx.text("staff.usage_addquestion") + "\n" + spec_errors(exc))
@@ -158,9 +176,18 @@ def handle_file(ctx: Ctx) -> None:
     except ValueError as exc:
         ctx.say(ctx.text("staff.import_none") + "\n" + str(exc))
         return
-    parts = [ctx.text("staff.import_done", ok=len(result.imported)) if result.imported else ctx.text("staff.import_none")]
+    parts = [
+        ctx.text("staff.import_done", ok=len(result.imported))
+        if result.imported
+        else ctx.text("staff.import_none")
+    ]
     if result.errors:
-        parts.append(ctx.text("staff.import_errors", errors="\n".join(f"row {r}: {m}" for r, m in result.errors[:30])))
+        parts.append(
+            ctx.text(
+                "staff.import_errors",
+                errors="\n".join(f"row {r}: {m}" for r, m in result.errors[:30]),
+            )
+        )
     ctx.audit("questions_imported", "", count=len(result.imported), errors=len(result.errors))
     ctx.say("\n".join(parts))
 
@@ -184,14 +211,24 @@ def _invite(ctx: Ctx, ev: CommandReceived) -> None:
     job = _job(ctx, parts[0])
     if job is None:
         return
-    contact = parts[-1] if len(parts) > 2 and re.fullmatch(r"[+\d][\d -]{5,}|[^@\s]+@[^@\s]+", parts[-1]) else None
+    contact = (
+        parts[-1]
+        if len(parts) > 2 and re.fullmatch(r"[+\d][\d -]{5,}|[^@\s]+@[^@\s]+", parts[-1])
+        else None
+    )
     name = " ".join(parts[1:-1] if contact else parts[1:])[:100]
     phone = contact if contact and "@" not in contact else None
     email = contact if contact and "@" in contact else None
-    new = invite_candidate(ctx.session, ctx.settings, job, name=name, phone=phone, email=email, now=ctx.now)
+    new = invite_candidate(
+        ctx.session, ctx.settings, job, name=name, phone=phone, email=email, now=ctx.now
+    )
     ctx.funnel(new.candidate.id or 0, job.id or 0, "invited")
     ctx.audit("candidate_invited", f"candidate:{new.candidate.id}")
-    link = invitation_link(ctx.settings, new.invitation.token, "console" if ctx.event.platform == "console" else "telegram")
+    link = invitation_link(
+        ctx.settings,
+        new.invitation.token,
+        "console" if ctx.event.platform == "console" else "telegram",
+    )
     local = new.invitation.expires_at.astimezone(_tz(ctx))
     ctx.reply(
         "staff.invited",
@@ -208,7 +245,12 @@ def _invite(ctx: Ctx, ev: CommandReceived) -> None:
 def _progress(ctx: Ctx, ev: CommandReceived) -> None:
     code = ev.args.strip()
     if not code:
-        bindings = ctx.session.exec(select(GroupBinding).where(GroupBinding.platform == ctx.event.platform, GroupBinding.chat_id == ctx.event.chat_id)).all()
+        bindings = ctx.session.exec(
+            select(GroupBinding).where(
+                GroupBinding.platform == ctx.event.platform,
+                GroupBinding.chat_id == ctx.event.chat_id,
+            )
+        ).all()
         if len(bindings) != 1:
             ctx.reply("staff.usage_progress")
             return
@@ -225,10 +267,16 @@ def _progress(ctx: Ctx, ev: CommandReceived) -> None:
 
 
 def progress_text(ctx: Ctx, job: Job) -> str:
-    candidates = ctx.session.exec(select(Candidate).where(Candidate.job_id == job.id).order_by(col(Candidate.id))).all()
-    total_q = ctx.session.exec(select(func.count()).select_from(JobQuestion).where(JobQuestion.job_id == job.id)).one()
+    candidates = ctx.session.exec(
+        select(Candidate).where(Candidate.job_id == job.id).order_by(col(Candidate.id))
+    ).all()
+    total_q = ctx.session.exec(
+        select(func.count()).select_from(JobQuestion).where(JobQuestion.job_id == job.id)
+    ).one()
     started = sum(1 for c in candidates if c.status not in ("invited",))
-    completed = sum(1 for c in candidates if c.status in ("completed", "approved", "rejected", "next_round"))
+    completed = sum(
+        1 for c in candidates if c.status in ("completed", "approved", "rejected", "next_round")
+    )
     lines = [
         ctx.text(
             "staff.progress_header",
@@ -246,9 +294,22 @@ def progress_text(ctx: Ctx, job: Job) -> str:
             select(func.count(func.distinct(Answer.position)))
             .select_from(Answer)
             .join(InterviewSession, col(InterviewSession.id) == col(Answer.session_id))
-            .where(InterviewSession.candidate_id == c.id, Answer.practice == False, Answer.status != "superseded")  # noqa: E712
+            .where(
+                InterviewSession.candidate_id == c.id,
+                col(Answer.practice).is_(False),
+                Answer.status != "superseded",
+            )
         ).one()
-        lines.append(ctx.text("staff.progress_line", id=c.id, name=c.name, status=c.status, answered=answered, total=total_q))
+        lines.append(
+            ctx.text(
+                "staff.progress_line",
+                id=c.id,
+                name=c.name,
+                status=c.status,
+                answered=answered,
+                total=total_q,
+            )
+        )
     return "\n".join(lines)
 
 
@@ -264,10 +325,21 @@ def _bind(ctx: Ctx, ev: CommandReceived) -> None:
     if job is None:
         return
     exists = ctx.session.exec(
-        select(GroupBinding).where(GroupBinding.platform == ctx.event.platform, GroupBinding.chat_id == ctx.event.chat_id, GroupBinding.job_id == job.id)
+        select(GroupBinding).where(
+            GroupBinding.platform == ctx.event.platform,
+            GroupBinding.chat_id == ctx.event.chat_id,
+            GroupBinding.job_id == job.id,
+        )
     ).first()
     if exists is None:
-        ctx.session.add(GroupBinding(platform=ctx.event.platform, chat_id=ctx.event.chat_id, job_id=job.id or 0, created_at=ctx.now))
+        ctx.session.add(
+            GroupBinding(
+                platform=ctx.event.platform,
+                chat_id=ctx.event.chat_id,
+                job_id=job.id or 0,
+                created_at=ctx.now,
+            )
+        )
     ctx.audit("group_bound", f"job:{job.id}", chat=ctx.event.chat_id)
     ctx.reply("staff.bound", code=job.code)
 
@@ -285,19 +357,26 @@ def _grant(ctx: Ctx, ev: CommandReceived) -> None:
             return
         job_id = job.id
     exists = ctx.session.exec(
-        select(Staff).where(Staff.platform == platform, Staff.user_id == user_id, Staff.job_id == job_id)
+        select(Staff).where(
+            Staff.platform == platform, Staff.user_id == user_id, Staff.job_id == job_id
+        )
     ).first()
     if exists is None:
-        exists = Staff(platform=platform, user_id=user_id, role=parts[1], job_id=job_id, created_at=ctx.now)
+        exists = Staff(
+            platform=platform, user_id=user_id, role=parts[1], job_id=job_id, created_at=ctx.now
+        )
     exists.role = parts[1]
     ctx.session.add(exists)
     ctx.audit("role_granted", f"staff:{parts[0]}", role=parts[1], job_id=job_id)
-    ctx.reply("staff.granted", who=parts[0], role=parts[1], scope=f" ({parts[2]})" if len(parts) == 3 else "")
+    ctx.reply(
+        "staff.granted",
+        who=parts[0],
+        role=parts[1],
+        scope=f" ({parts[2]})" if len(parts) == 3 else "",
+    )
 
 
-def _tz(ctx: Ctx) -> object:
-    from zoneinfo import ZoneInfo
-
+def _tz(ctx: Ctx) -> ZoneInfo:
     return ZoneInfo(ctx.settings.app.timezone)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import uuid
@@ -32,7 +33,9 @@ class JobContext:
         """Write intents to the outbox inside the handler's transaction."""
         write_intents(session, intents, source_event=source, now=self.services.clock.now())
 
-    def enqueue(self, session: Session, kind: str, payload: dict[str, object], *, key: str | None = None) -> None:
+    def enqueue(
+        self, session: Session, kind: str, payload: dict[str, object], *, key: str | None = None
+    ) -> None:
         queue.enqueue(session, kind, dict(payload), key=key, now=self.services.clock.now())
 
 
@@ -47,7 +50,14 @@ class JobHandler(Protocol):
 
 
 class Worker:
-    def __init__(self, db: Database, services: Services, handlers: dict[str, JobHandler], *, name: str | None = None) -> None:
+    def __init__(
+        self,
+        db: Database,
+        services: Services,
+        handlers: dict[str, JobHandler],
+        *,
+        name: str | None = None,
+    ) -> None:
         self.db = db
         self.services = services
         self.handlers = handlers
@@ -58,19 +68,35 @@ class Worker:
         """Claim and run one due job; False when there was none."""
         if not self.handlers:
             return False
-        job = queue.claim(self.db, worker=self.name, kinds=list(self.handlers), clock=self.services.clock)
+        job = queue.claim(
+            self.db, worker=self.name, kinds=list(self.handlers), clock=self.services.clock
+        )
         if job is None:
             return False
         handler = self.handlers[job.kind]
         try:
             handler(job, self.ctx)
         except InterviewerError as exc:
-            status = queue.fail(self.db, job.id or 0, f"{type(exc).__name__}: {exc}", clock=self.services.clock, retryable=True)
-            log.warning("job %s (%s) failed: %s -> %s", job.id, job.kind, type(exc).__name__, status)
+            status = queue.fail(
+                self.db,
+                job.id or 0,
+                f"{type(exc).__name__}: {exc}",
+                clock=self.services.clock,
+                retryable=True,
+            )
+            log.warning(
+                "job %s (%s) failed: %s -> %s", job.id, job.kind, type(exc).__name__, status
+            )
             return True
         except Exception as exc:
             log.exception("job %s (%s) crashed", job.id, job.kind)
-            queue.fail(self.db, job.id or 0, f"{type(exc).__name__}: {exc}", clock=self.services.clock, retryable=True)
+            queue.fail(
+                self.db,
+                job.id or 0,
+                f"{type(exc).__name__}: {exc}",
+                clock=self.services.clock,
+                retryable=True,
+            )
             return True
         with self.db.transaction() as session:
             queue.finish(session, job.id or 0, now=self.services.clock.now())
@@ -92,9 +118,7 @@ class Worker:
             while not stop.is_set():
                 ran = await asyncio.to_thread(self.run_one)
                 if not ran:
-                    try:
+                    with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(stop.wait(), timeout=poll)
-                    except TimeoutError:
-                        pass
 
         await asyncio.gather(*(loop() for _ in range(count)))

@@ -60,7 +60,12 @@ def claim(db: Database, *, worker: str, kinds: list[str], clock: Clock) -> Backg
             result = session.execute(
                 update(BackgroundJob)
                 .where(col(BackgroundJob.id) == job_id, col(BackgroundJob.status) == "pending")
-                .values(status="running", locked_by=worker, locked_at=now, attempts=BackgroundJob.attempts + 1)
+                .values(
+                    status="running",
+                    locked_by=worker,
+                    locked_at=now,
+                    attempts=BackgroundJob.attempts + 1,
+                )
             )
             if result.rowcount == 1:  # type: ignore[attr-defined]
                 return session.get(BackgroundJob, job_id)
@@ -91,7 +96,7 @@ def fail(db: Database, job_id: int, error: str, *, clock: Clock, retryable: bool
         job.locked_by = None
         if retryable and job.attempts < job.max_attempts:
             job.status = "pending"
-            job.run_after = now + dt.timedelta(seconds=min(300, 2 ** job.attempts))
+            job.run_after = now + dt.timedelta(seconds=min(300, 2**job.attempts))
         else:
             job.status = "failed"
             job.finished_at = now
@@ -120,7 +125,9 @@ def recover_stale(db: Database, *, clock: Clock, older_than_s: float = 0) -> int
         result = session.execute(
             update(BackgroundJob)
             .where(col(BackgroundJob.status) == "running")
-            .where(or_(col(BackgroundJob.locked_at).is_(None), col(BackgroundJob.locked_at) <= cutoff))
+            .where(
+                or_(col(BackgroundJob.locked_at).is_(None), col(BackgroundJob.locked_at) <= cutoff)
+            )
             .values(status="pending", locked_by=None)
         )
         count = int(result.rowcount)  # type: ignore[attr-defined]

@@ -26,7 +26,9 @@ class Slot(SQLModel, table=True):
 
     __tablename__ = "schedule_slot"
     __table_args__ = (
-        UniqueConstraint("job_id", "interviewer", "start_at", name="uq_schedule_slot_job_who_start"),
+        UniqueConstraint(
+            "job_id", "interviewer", "start_at", name="uq_schedule_slot_job_who_start"
+        ),
         Index("ix_schedule_slot_job_start", "job_id", "start_at"),
     )
 
@@ -70,6 +72,7 @@ class Preference(SQLModel, table=True):
     day_kind: str | None = None  # weekday | weekend | any
     part: str | None = None  # morning | afternoon | evening | any
     tz: str | None = Field(default=None, max_length=64)
+    waiting: bool = False  # told no slot was free: offered again when slots are added
     updated_at: dt.datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
 

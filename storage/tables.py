@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from sqlmodel import SQLModel
 
-from storage import models  # noqa: F401
-from storage import schedule_models  # noqa: F401
+from storage import (
+    models,  # noqa: F401
+    schedule_models,  # noqa: F401
+)
 
 metadata = SQLModel.metadata

@@ -1,0 +1,113 @@
+"""Shared fixtures: settings on a temp data dir, an app on SQLite (and PostgreSQL when
+``TEST_DATABASE_URL`` is set), a recording messenger and a conversation harness."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+from core.clock import FakeClock
+from core.settings import Settings, load_settings
+from core.wiring import App, build_app
+from tests.harness import Chat, RecordingMessenger
+
+ROOT = Path(__file__).resolve().parent.parent
+PG_URL = os.environ.get("TEST_DATABASE_URL")
+
+
+def make_settings(tmp: Path, db_url: str | None = None, **overrides: dict[str, object]) -> Settings:
+    base: dict[str, dict[str, object]] = {
+        "app": {"data_dir": str(tmp / "data")},
+        "database": {"url": db_url or f"sqlite:///{tmp / 'data' / 'test.sqlite3'}"},
+        "security": {"key_file": str(tmp / "data" / "keys" / "data.key")},
+        "roles": {
+            "admins": ["console:admin"],
+            "hr_managers": ["console:hr"],
+            "hr_viewers": ["console:viewer"],
+        },
+    }
+    for section, values in overrides.items():
+        base.setdefault(section, {}).update(values)
+    return load_settings(ROOT / "config.toml", env={}, overrides=base)
+
+
+@pytest.fixture(scope="session")
+def pg_database() -> Iterator[str | None]:
+    """A private PostgreSQL database for this test run (parallel runs don't collide)."""
+    if not PG_URL:
+        yield None
+        return
+    admin_url = make_url(PG_URL.replace("postgresql://", "postgresql+psycopg://", 1))
+    name = f"t_{os.getpid()}_{uuid.uuid4().hex[:6]}"
+    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    yield admin_url.set(database=name).render_as_string(hide_password=False)
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+def _reset_pg(url: str) -> None:
+    """Empty every table (migrations stay applied): much faster than a new schema."""
+    engine = create_engine(url, isolation_level="AUTOCOMMIT")
+    with engine.connect() as conn:
+        tables = (
+            conn.execute(
+                text(
+                    "SELECT tablename FROM pg_tables WHERE schemaname = 'public' AND tablename <> 'alembic_version'"
+                )
+            )
+            .scalars()
+            .all()
+        )
+        if tables:
+            conn.execute(
+                text(
+                    "TRUNCATE " + ", ".join(f'"{t}"' for t in tables) + " RESTART IDENTITY CASCADE"
+                )
+            )
+    engine.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgres"] if PG_URL else ["sqlite"])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path, pg_database: str | None) -> str:
+    if request.param == "postgres":
+        assert pg_database is not None
+        _reset_pg(pg_database)
+        return pg_database
+    return f"sqlite:///{tmp_path / 'data' / 'test.sqlite3'}"
+
+
+@pytest.fixture
+def settings(tmp_path: Path, db_url: str) -> Settings:
+    return make_settings(tmp_path, db_url)
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+def messenger() -> RecordingMessenger:
+    return RecordingMessenger()
+
+
+@pytest.fixture
+def app(settings: Settings, clock: FakeClock, messenger: RecordingMessenger) -> Iterator[App]:
+    application = build_app(settings, clock=clock)
+    application.channels["console"] = messenger
+    yield application
+    application.db.engine.dispose()
+
+
+@pytest.fixture
+def chat(app: App, messenger: RecordingMessenger) -> Chat:
+    return Chat(app, messenger)
