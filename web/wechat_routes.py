@@ -1,0 +1,284 @@
+"""WeChat Official Account and WeCom callback endpoints (Starlette routes).
+
+WeChat retries a callback up to 3 times when it gets no answer within 5 seconds, so
+the endpoint does the least that makes the message durable and answers at once:
+
+1. checks the signature (plaintext mode: ``signature``; compatible and safe modes:
+   ``msg_signature`` over the ``Encrypt`` element, then AES decryption) -- a forged
+   or stale request gets 403 and nothing is stored;
+2. maps the XML to an event and commits it to the engine's inbox
+   (``engine.receive``; a retry is a duplicate and is dropped). Voice and video
+   messages are first claimed in ``KeyValue`` (``wechat:pending:<event id>``) because
+   their event can only be built after the download;
+3. answers ``success`` (WeCom: an empty body) and processes in a background task:
+   ``engine.process`` (or download -> ``engine.handle`` for media), then wakes the
+   outbox dispatcher. ``CallbackTasks.recover()`` at start-up finishes claimed media.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, Response
+from starlette.routing import Route
+from wechatpy.crypto import WeChatCrypto
+from wechatpy.enterprise.crypto import WeChatCrypto as WorkCrypto
+from wechatpy.exceptions import InvalidAppIdException, InvalidSignatureException
+
+from bot.wechat import Incoming, WeChatChannel, build_wechat
+from bot.wecom import WeComChannel, build_wecom
+from core.errors import ChannelError
+from core.wiring import App
+
+log = logging.getLogger(__name__)
+
+WECHAT_PATH = "/wechat/callback"
+WECOM_PATH = "/wecom/callback"
+MAX_SKEW_SECONDS = 300
+MEDIA_ATTEMPTS = 3
+
+
+class _Reject(Exception):
+    def __init__(self, status: int, reason: str) -> None:
+        super().__init__(reason)
+        self.status = status
+
+
+@dataclass
+class CallbackTasks:
+    """Background work started by callbacks: bounded, tracked, drained on shutdown."""
+
+    app: App
+    wechat: WeChatChannel | None = None
+    concurrency: int = 4
+    wakeup: asyncio.Event | None = None
+    retry_delays: tuple[float, ...] = (1.0, 5.0)
+    _tasks: set[asyncio.Task[None]] = field(default_factory=set)
+    _sem: asyncio.Semaphore | None = None
+
+    def spawn(self, job: Callable[[], Awaitable[None]]) -> None:
+        if self._sem is None:
+            self._sem = asyncio.Semaphore(self.concurrency)
+        sem = self._sem
+
+        async def run() -> None:
+            async with sem:
+                try:
+                    await job()
+                except Exception:
+                    log.exception("background callback work failed")
+
+        task = asyncio.get_running_loop().create_task(run())
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def drain(self) -> None:
+        """Wait for all background work (tests, shutdown)."""
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+    def _woke(self) -> None:
+        if self.wakeup is not None:
+            self.wakeup.set()
+
+    async def process(self, event_id: str) -> None:
+        await asyncio.to_thread(self.app.engine.process, event_id)
+        self._woke()
+
+    async def media(self, inc: Incoming) -> None:
+        """Download, hand to the engine, release the claim; retried on network errors."""
+        assert self.wechat is not None
+        channel = self.wechat
+        for attempt in range(MEDIA_ATTEMPTS):
+            try:
+                event = await asyncio.to_thread(channel.media_event, inc)
+                break
+            except ChannelError as exc:
+                if attempt + 1 >= MEDIA_ATTEMPTS:
+                    log.warning("giving up on media %s for now (kept for recovery): %s", inc.event_id, exc)
+                    return
+                await asyncio.sleep(self.retry_delays[min(attempt, len(self.retry_delays) - 1)])
+        await asyncio.to_thread(self.app.engine.handle, event)
+        await asyncio.to_thread(channel.finish_media, inc)
+        self._woke()
+
+    async def recover(self) -> int:
+        """Start the media messages claimed before a crash again."""
+        if self.wechat is None:
+            return 0
+        pending = await asyncio.to_thread(self.wechat.pending_media)
+        for inc in pending:
+            self.spawn(lambda inc=inc: self.media(inc))  # type: ignore[misc]
+        return len(pending)
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise _Reject(413, "body too large")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise _Reject(413, "body too large")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def signature_ok(token: str, signature: str, timestamp: str, nonce: str) -> bool:
+    """Plaintext-mode ``signature``: sha1 of the sorted token, timestamp and nonce."""
+    expected = hashlib.sha1("".join(sorted([token, timestamp, nonce])).encode(), usedforsecurity=False).hexdigest()
+    return bool(signature) and hmac.compare_digest(expected, signature.lower())
+
+
+def _fresh(timestamp: str, now: float) -> bool:
+    return timestamp.isdigit() and abs(now - int(timestamp)) <= MAX_SKEW_SECONDS
+
+
+def wechat_routes(
+    app: App,
+    *,
+    wechat: WeChatChannel | None = None,
+    wecom: WeComChannel | None = None,
+    tasks: CallbackTasks | None = None,
+    now: Callable[[], float] | None = None,
+) -> list[Route]:
+    """Callback routes for the enabled channels.
+
+    Args:
+        app: the wired application.
+        wechat: the Official Account channel (built from settings when enabled and not given).
+        wecom: the WeCom channel (likewise).
+        tasks: where background work goes; one is made if not given.
+        now: seconds since the epoch for the timestamp check (tests pass the fake clock's).
+    """
+    settings = app.settings
+    wc = settings.wechat
+    if wechat is None and wc.enabled:
+        wechat = build_wechat(app)
+    if wecom is None and wc.work_enabled:
+        wecom = build_wecom(app)
+    tasks = tasks or CallbackTasks(app, wechat=wechat)
+    if tasks.wechat is None:
+        tasks.wechat = wechat
+    clock = now or (lambda: app.services.clock.now().timestamp())
+    limit = settings.web.max_body_bytes
+    routes: list[Route] = []
+
+    if wechat is not None:
+        if not wc.token:
+            raise ChannelError("wechat.token (WECHAT_TOKEN) is required for the callback")
+        token = wc.token.get_secret_value()
+        crypto = WeChatCrypto(token, wc.aes_key.get_secret_value(), wc.app_id) if wc.aes_key and wc.app_id else None
+        channel = wechat
+
+        def accept(xml: str) -> str | Incoming | None:
+            """Inbox first (sync, fast); returns the background work to start, if any."""
+            inc = channel.incoming(xml)
+            if inc is None:
+                return None
+            if inc.event is not None:
+                return inc.event.event_id if app.engine.receive(inc.event) else None
+            return inc if channel.claim_media(inc) else None
+
+        def verify(request: Request, body: bytes) -> str:
+            q = request.query_params
+            timestamp, nonce = q.get("timestamp", ""), q.get("nonce", "")
+            if not _fresh(timestamp, clock()):
+                raise _Reject(403, "stale or missing timestamp")
+            if q.get("encrypt_type", "raw").lower() == "aes":
+                if crypto is None:
+                    raise _Reject(403, "encrypted callback but no aes_key configured")
+                try:
+                    return str(crypto.decrypt_message(body, q.get("msg_signature", ""), timestamp, nonce))
+                except (InvalidSignatureException, InvalidAppIdException) as exc:
+                    raise _Reject(403, "bad signature") from exc
+                except Exception as exc:
+                    raise _Reject(400, "undecryptable body") from exc
+            if not signature_ok(token, q.get("signature", ""), timestamp, nonce):
+                raise _Reject(403, "bad signature")
+            return body.decode("utf-8", errors="replace")
+
+        async def wechat_get(request: Request) -> Response:
+            q = request.query_params
+            if not signature_ok(token, q.get("signature", ""), q.get("timestamp", ""), q.get("nonce", "")):
+                return PlainTextResponse("forbidden", status_code=403)
+            return PlainTextResponse(q.get("echostr", ""))
+
+        async def wechat_post(request: Request) -> Response:
+            try:
+                body = await read_body(request, limit)
+                xml = verify(request, body)
+            except _Reject as exc:
+                log.warning("wechat callback refused: %s", exc)
+                return PlainTextResponse("forbidden" if exc.status == 403 else "bad request", status_code=exc.status)
+            try:
+                work = await asyncio.to_thread(accept, xml)
+            except ValueError:
+                return PlainTextResponse("bad request", status_code=400)
+            if isinstance(work, str):
+                tasks.spawn(lambda: tasks.process(work))
+            elif work is not None:
+                tasks.spawn(lambda: tasks.media(work))
+            return PlainTextResponse("success")
+
+        routes += [Route(WECHAT_PATH, wechat_get, methods=["GET"]), Route(WECHAT_PATH, wechat_post, methods=["POST"])]
+
+    if wecom is not None:
+        if not (wc.work_token and wc.work_aes_key and wc.corp_id):
+            raise ChannelError("WECOM_TOKEN, WECOM_AES_KEY and WECOM_CORP_ID are required for the WeCom callback")
+        work_crypto = WorkCrypto(wc.work_token.get_secret_value(), wc.work_aes_key.get_secret_value(), wc.corp_id)
+        work = wecom
+
+        def work_accept(xml: str) -> str | None:
+            event = work.incoming(xml)
+            if event is not None and app.engine.receive(event):
+                return event.event_id
+            return None
+
+        async def wecom_get(request: Request) -> Response:
+            q = request.query_params
+            if not _fresh(q.get("timestamp", ""), clock()):
+                return PlainTextResponse("forbidden", status_code=403)
+            try:
+                echo = work_crypto.check_signature(q.get("msg_signature", ""), q.get("timestamp", ""), q.get("nonce", ""), q.get("echostr", ""))
+            except (InvalidSignatureException, InvalidAppIdException):
+                return PlainTextResponse("forbidden", status_code=403)
+            except Exception:
+                return PlainTextResponse("bad request", status_code=400)
+            return PlainTextResponse(str(echo))
+
+        async def wecom_post(request: Request) -> Response:
+            q = request.query_params
+            try:
+                body = await read_body(request, limit)
+                if not _fresh(q.get("timestamp", ""), clock()):
+                    raise _Reject(403, "stale or missing timestamp")
+                try:
+                    xml = str(work_crypto.decrypt_message(body, q.get("msg_signature", ""), q.get("timestamp", ""), q.get("nonce", "")))
+                except (InvalidSignatureException, InvalidAppIdException) as exc:
+                    raise _Reject(403, "bad signature") from exc
+                except Exception as exc:
+                    raise _Reject(400, "undecryptable body") from exc
+            except _Reject as exc:
+                log.warning("wecom callback refused: %s", exc)
+                return PlainTextResponse("forbidden" if exc.status == 403 else "bad request", status_code=exc.status)
+            try:
+                event_id = await asyncio.to_thread(work_accept, xml)
+            except ValueError:
+                return PlainTextResponse("bad request", status_code=400)
+            if event_id is not None:
+                tasks.spawn(lambda: tasks.process(event_id))
+            return PlainTextResponse("")
+
+        routes += [Route(WECOM_PATH, wecom_get, methods=["GET"]), Route(WECOM_PATH, wecom_post, methods=["POST"])]
+
+    return routes
+
