@@ -180,3 +180,39 @@ WORDS: dict[Lang, dict[str, str]] = {
         "on_date": " on {date}",
     },
 }
+
+# Signature appearances and the audit page. Stamp texts are %-templates filled by pyHanko
+# (which reserves %(ts)s for its own UTC time, so ours is %(when)s).
+AUDIT: dict[str, str] = {
+    "stamp.employer": "甲方：%(name)s\n电子签章 digital seal\n%(when)s",
+    "stamp.employee": "乙方：%(name)s\n%(when)s",
+    "reason.employer": "Employer certification / 甲方签章",
+    "reason.employee": "Employee signature / 乙方签名",
+    "reason.audit": "Audit trail seal / 审计记录签章",
+    "contract": "合同编号 Contract no.: {no}",
+    "parties": "甲方 Employer: {employer}    乙方 Employee: {employee}",
+    "before": "签署前文件 SHA-256 (document before signing): {sha}",
+    "after": "乙方签署后文件 SHA-256 (after the employee's signature): {sha}",
+    "final": "最终文件的 SHA-256 在本签章之后才产生，随签署完成通知一并发送 (the final SHA-256 follows this seal and is sent with the completion notice)",
+    "tsa": "时间戳来源 Timestamps: {source}",
+    "local_tsa": "本地时间戳服务，仅证明完整性，不是可信第三方时间戳 (local TSA: integrity only, not a trusted third-party time source)",
+    "cert": "证书 Certificate {role}: {subject}  serial {serial}  SHA-256 {fp}",
+    "events_title": "事件记录 Events (时间 time | 验证方式 method | IP | UA):",
+    "method": "方式 method",
+}
+
+AUDIT_EVENTS: dict[str, str] = {
+    "created": "生成合同 contract created",
+    "sent": "发送签署链接 link sent to chat",
+    "opened": "打开签署页 signing page opened",
+    "code_sent": "验证码已发送至聊天 code sent to chat",
+    "code_failed": "验证码错误 wrong code",
+    "locked": "链接已锁定 link locked",
+    "verified": "身份验证通过 identity verified",
+    "viewed": "查看合同 contract viewed",
+    "confirmed": "确认并签署 confirmed and signed",
+    "declined": "拒绝签署 declined",
+    "employer_certified": "甲方认证签章 employer certification",
+    "employee_signed": "乙方电子签名 employee signature",
+    "sealed": "审计页签章 audit page sealed",
+}

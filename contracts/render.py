@@ -391,6 +391,14 @@ def _check_glyphs(pdf: FPDF) -> None:
         raise ContractError(f"the contract font cannot draw: {chars}")
 
 
+def _close_fonts(pdf: FPDF) -> None:
+    # fontTools opens fonts lazily and keeps the file open until closed
+    for font in pdf.fonts.values():
+        ttfont = getattr(font, "ttfont", None)
+        if ttfont is not None:
+            ttfont.close()
+
+
 def add_signature_fields(pdf: bytes, fields: tuple[FieldBox, ...]) -> bytes:
     """Append empty signature fields (an incremental update), all before any signing."""
     writer = IncrementalPdfFileWriter(BytesIO(pdf))
@@ -421,13 +429,16 @@ def render_contract(
         ContractError: a character cannot be drawn with the font, or no font is installed.
     """
     writer = _Writer(font or cjk_font(), created)
-    writer.pdf.add_page()
-    _parties(writer, terms, contract_no)
-    _clauses(writer, terms)
-    fields = _signature_block(writer)
-    fields.append(_audit_page(writer, contract_no))
-    _check_glyphs(writer.pdf)
-    raw = bytes(writer.pdf.output())
+    try:
+        writer.pdf.add_page()
+        _parties(writer, terms, contract_no)
+        _clauses(writer, terms)
+        fields = _signature_block(writer)
+        fields.append(_audit_page(writer, contract_no))
+        _check_glyphs(writer.pdf)
+        raw = bytes(writer.pdf.output())
+    finally:
+        _close_fonts(writer.pdf)
     final = tuple(fields)
     return RenderedContract(add_signature_fields(raw, final), final, writer.pdf.page_no())
 
