@@ -322,7 +322,9 @@ def _run_ffmpeg(
     if "partial file" in err:
         raise MediaError("truncated", "the file ends before the recording does")
     usable = len(proc.stdout) - len(proc.stdout) % 4
-    return np.frombuffer(proc.stdout[:usable], dtype=np.float32).copy()
+    samples = np.frombuffer(proc.stdout[:usable], dtype=np.float32)
+    # Resampling a clipped recording overshoots slightly; Whisper expects [-1, 1].
+    return np.clip(samples, -1.0, 1.0)
 
 
 def _classify(stderr: str) -> MediaError:

@@ -58,6 +58,7 @@ HALLUCINATIONS = (
     "以下是普通话的句子",  # our own decoder prompt, echoed back on unclear audio
 )
 # Bracketed sound descriptions and music signs: "[Music]", "(音乐)", "♪".
+_SEPARATORS = re.compile(r"[\s,.!?，。！？、]*")
 _TAGS = re.compile(r"[\[(（【][^\])）】]{0,30}[\])）】]|[♪♫♬🎵🎶]")
 
 
@@ -217,12 +218,10 @@ def pre_gate(stats: SignalStats, thresholds: Thresholds = DEFAULT_THRESHOLDS) ->
 def clean_text(text: str) -> str:
     """The transcript without sound tags and known hallucination phrases."""
     text = _TAGS.sub(" ", text)
-    squashed = re.sub(r"[\s,.!?，。！？、]+", "", text.lower())
     for phrase in HALLUCINATIONS:
-        if phrase in squashed:
-            squashed = squashed.replace(phrase, "")
-            pattern = r"[\s,.!?，。！？、]*".join(re.escape(ch) for ch in phrase)
-            text = re.sub(pattern, " ", text, flags=re.IGNORECASE)
+        key = _SEPARATORS.sub("", phrase.lower())
+        pattern = _SEPARATORS.pattern.join(re.escape(ch) for ch in key) + r"[\s,.!?，。！？、]*"
+        text = re.sub(pattern, " ", text, flags=re.IGNORECASE)
     return " ".join(text.split())
 
 

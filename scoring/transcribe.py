@@ -114,11 +114,19 @@ class TranscriptResult(BaseModel):
     rtf: float
 
 
-def to_simplified(text: str) -> str:
-    """Convert Chinese text to Simplified characters (mainland usage)."""
+@functools.cache
+def _zhconv() -> Any:
     import zhconv
 
-    converted: str = zhconv.convert(text, "zh-cn")
+    # Load the dictionary by path: zhconv's default loader leaves the file open
+    # (a ResourceWarning, which the test suite treats as an error).
+    zhconv.loaddict(str(Path(zhconv.__file__).parent / "zhcdict.json"))
+    return zhconv
+
+
+def to_simplified(text: str) -> str:
+    """Convert Chinese text to Simplified characters (mainland usage)."""
+    converted: str = _zhconv().convert(text, "zh-cn")
     return converted
 
 
