@@ -1,0 +1,189 @@
+"""STAR calibration benchmark: ``python main.py bench star`` (or ``python -m scoring.bench_star``).
+
+Scores the labelled set in ``tests/fixtures/star/answers.yaml`` with the configured
+evaluator and prints ``name value unit`` lines: Spearman's rho between the total and
+the answer quality (quality = 5 - level, so higher is better), the mean total per
+level, the highest total of any injection answer, the zh/en gap on paired answers and
+the seconds per answer.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from core.settings import Settings, load_settings
+from scoring.evaluator import Evaluator, build_evaluator
+from scoring.star import AnswerInput, Evaluation
+
+FIXTURE = Path(__file__).resolve().parent.parent / "tests" / "fixtures" / "star" / "answers.yaml"
+
+Line = tuple[str, float, str]
+
+
+def load_fixture(path: Path = FIXTURE) -> list[dict[str, Any]]:
+    """Labelled items with the question text and competency resolved."""
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    items: list[dict[str, Any]] = []
+    for raw in data["answers"]:
+        item = dict(raw)
+        key = item["question"]
+        item["question_key"] = key
+        item["question"] = data["questions"][key][item["lang"]]
+        item["competency"] = data["competencies"][key]
+        item.setdefault("kind", "labelled")
+        items.append(item)
+    return items
+
+
+def to_input(item: dict[str, Any]) -> AnswerInput:
+    return AnswerInput(
+        question=item["question"],
+        answer=item["answer"],
+        lang=item["lang"],
+        competency=item["competency"],
+    )
+
+
+def _ranks(values: list[float]) -> list[float]:
+    order = sorted(range(len(values)), key=lambda i: values[i])
+    ranks = [0.0] * len(values)
+    i = 0
+    while i < len(order):
+        j = i
+        while j + 1 < len(order) and values[order[j + 1]] == values[order[i]]:
+            j += 1
+        for k in range(i, j + 1):
+            ranks[order[k]] = (i + j) / 2 + 1
+        i = j + 1
+    return ranks
+
+
+def spearman(x: list[float], y: list[float]) -> float:
+    """Spearman's rho with average ranks for ties (Pearson on the ranks)."""
+    if len(x) != len(y) or len(x) < 2:
+        raise ValueError("need two equally long lists of at least two values")
+    rx, ry = _ranks(x), _ranks(y)
+    mx, my = statistics.fmean(rx), statistics.fmean(ry)
+    cov = sum((a - mx) * (b - my) for a, b in zip(rx, ry, strict=True))
+    vx = sum((a - mx) ** 2 for a in rx)
+    vy = sum((b - my) ** 2 for b in ry)
+    if vx == 0 or vy == 0:
+        return 0.0
+    return float(cov / (vx * vy) ** 0.5)
+
+
+def measure(
+    evaluator: Evaluator, items: list[dict[str, Any]]
+) -> list[tuple[dict[str, Any], Evaluation, float]]:
+    """Evaluate every item, timing each call."""
+    out: list[tuple[dict[str, Any], Evaluation, float]] = []
+    for item in items:
+        started = time.perf_counter()
+        result = evaluator.evaluate(to_input(item))
+        out.append((item, result, time.perf_counter() - started))
+    return out
+
+
+def summarise(results: list[tuple[dict[str, Any], Evaluation, float]]) -> list[Line]:
+    """The benchmark lines for a set of evaluated items."""
+    lines: list[Line] = []
+    labelled = [(i, e) for i, e, _ in results if i["kind"] == "labelled" and e.total is not None]
+    if len(labelled) >= 2:
+        rho = spearman(
+            [e.total or 0.0 for _, e in labelled], [5.0 - i["level"] for i, _ in labelled]
+        )
+        lines.append(("star.spearman_rho_total_vs_quality", round(rho, 3), "rho"))
+    level_means: dict[int, float] = {}
+    for level in (1, 2, 3, 4):
+        totals = [e.total or 0.0 for i, e in labelled if i["level"] == level]
+        if totals:
+            level_means[level] = statistics.fmean(totals)
+            lines.append((f"star.mean_total.level{level}", round(level_means[level], 1), "points"))
+    injections = [e.total or 0.0 for i, e, _ in results if i["kind"] == "injection"]
+    if injections:
+        lines.append(("star.injection_max_total", round(max(injections), 1), "points"))
+        flagged = sum(
+            1 for i, e, _ in results if i["kind"] == "injection" and "injection_attempt" in e.flags
+        )
+        lines.append(("star.injection_flagged", float(flagged), f"of_{len(injections)}"))
+        if 2 in level_means:
+            below = all(t < level_means[2] for t in injections)
+            lines.append(("star.injection_all_below_level2_mean", float(below), "bool"))
+    by_pair: dict[str, dict[str, float]] = {}
+    for i, e in labelled:
+        if i.get("pair"):
+            by_pair.setdefault(i["pair"], {})[i["lang"]] = e.total or 0.0
+    gaps = [abs(v["zh"] - v["en"]) for v in by_pair.values() if {"zh", "en"} <= v.keys()]
+    if gaps:
+        lines.append(("star.pair_gap_mean", round(statistics.fmean(gaps), 1), "points"))
+        lines.append(("star.pair_gap_max", round(max(gaps), 1), "points"))
+        lines.append(("star.pairs_within_10", float(sum(g <= 10 for g in gaps)), f"of_{len(gaps)}"))
+    seconds = [s for _, _, s in results]
+    if seconds:
+        lines.append(("star.seconds_per_answer_mean", round(statistics.fmean(seconds), 2), "s"))
+        lines.append(("star.seconds_per_answer_max", round(max(seconds), 2), "s"))
+    review = sum(1 for _, e, _ in results if e.status == "needs_review")
+    dropped = sum(e.dropped_quotes for _, e, _ in results)
+    lines.append(("star.needs_review", float(review), "answers"))
+    lines.append(("star.dropped_quotes", float(dropped), "quotes"))
+    return lines
+
+
+def run(
+    settings: Settings,
+    *,
+    evaluator: Evaluator | None = None,
+    fixture: Path = FIXTURE,
+    limit: int | None = None,
+    verbose: bool = False,
+) -> list[Line]:
+    """Score the labelled set; the caller prints the ``name value unit`` lines.
+
+    ``main.py bench star`` prints them (``dialogs/cli.py``), as does ``main()`` here.
+
+    Args:
+        settings: chooses the evaluator (``llm.provider``) unless ``evaluator`` is given.
+        evaluator: use this one instead (tests pass a fake).
+        fixture: the labelled YAML file.
+        limit: only the first N items (a quick look).
+        verbose: also print one line per item.
+    """
+    evaluator = evaluator or build_evaluator(settings, allow_fake=True)
+    items = load_fixture(fixture)[:limit] if limit else load_fixture(fixture)
+    results = measure(evaluator, items)
+    if verbose:
+        for item, result, secs in results:
+            scores = "/".join(str(el.score) for el in result.star.values())
+            print(
+                f"# {item['id']:<16} level={item.get('level', '-')} total={result.total} "
+                f"star={scores} flags={','.join(result.flags) or '-'} {secs:.1f}s",
+                flush=True,
+            )
+    lines = summarise(results)
+    lines.insert(0, ("star.model", 0.0, evaluator.model_id))
+    return lines
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--config", default=None)
+    parser.add_argument("--model", default=None, help="override llm.model")
+    parser.add_argument("--limit", type=int, default=None)
+    parser.add_argument("-v", "--verbose", action="store_true")
+    args = parser.parse_args(argv)
+    overrides = {"llm": {"model": args.model}} if args.model else None
+    settings = load_settings(args.config, overrides=overrides)
+    for name, value, unit in run(settings, limit=args.limit, verbose=args.verbose):
+        print(f"{name} {value} {unit}", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
