@@ -132,7 +132,9 @@ def kv_put(db: Database, key: str, value: str, expires_at: dt.datetime | None) -
         session.add(row)
 
 
-def kv_add(db: Database, key: str, value: str, expires_at: dt.datetime | None, now: dt.datetime) -> bool:
+def kv_add(
+    db: Database, key: str, value: str, expires_at: dt.datetime | None, now: dt.datetime
+) -> bool:
     """Insert unless a live row exists; True if this call inserted it (a claim)."""
     with db.transaction() as session:
         row = session.get(KeyValue, key)
@@ -158,7 +160,15 @@ def kv_delete(db: Database, key: str) -> None:
 class OfficialClient(WeChatClient):  # type: ignore[misc]
     """wechatpy's client with the shared token cache and a configurable base URL."""
 
-    def __init__(self, app_id: str, secret: str, tokens: AccessTokens, *, api_base_url: str, timeout: float = 10.0) -> None:
+    def __init__(
+        self,
+        app_id: str,
+        secret: str,
+        tokens: AccessTokens,
+        *,
+        api_base_url: str,
+        timeout: float = 10.0,
+    ) -> None:
         super().__init__(app_id, secret, timeout=timeout, auto_retry=False)
         self.API_BASE_URL = api_base_url if api_base_url.endswith("/") else api_base_url + "/"
         self.tokens = tokens
@@ -174,9 +184,16 @@ class OfficialClient(WeChatClient):  # type: ignore[misc]
 def make_client(settings: Settings, store: TokenStore, clock: Clock) -> OfficialClient:
     wc = settings.wechat
     if not (wc.app_id and wc.app_secret):
-        raise ChannelError("wechat.app_id and WECHAT_APP_SECRET are needed for the Official Account")
+        raise ChannelError(
+            "wechat.app_id and WECHAT_APP_SECRET are needed for the Official Account"
+        )
     secret = wc.app_secret.get_secret_value()
-    tokens = AccessTokens(store, f"wechat:token:{wc.app_id}", official_fetcher(wc.api_base_url, wc.app_id, secret), clock)
+    tokens = AccessTokens(
+        store,
+        f"wechat:token:{wc.app_id}",
+        official_fetcher(wc.api_base_url, wc.app_id, secret),
+        clock,
+    )
     return OfficialClient(wc.app_id, secret, tokens, api_base_url=wc.api_base_url)
 
 
@@ -187,7 +204,11 @@ def channel_error(exc: Exception, what: str) -> ChannelError:
         if code is None:  # HTTP error status
             return ChannelError(f"{what}: HTTP error", retryable=True)
         retry_after = 60.0 if code == 45009 else None
-        return ChannelError(f"{what}: errcode {code} {exc.errmsg}", retryable=code in RETRYABLE_ERRCODES, retry_after=retry_after)
+        return ChannelError(
+            f"{what}: errcode {code} {exc.errmsg}",
+            retryable=code in RETRYABLE_ERRCODES,
+            retry_after=retry_after,
+        )
     if isinstance(exc, requests.RequestException | httpx.HTTPError):
         return ChannelError(f"{what}: network error {type(exc).__name__}", retryable=True)
     return ChannelError(f"{what}: {type(exc).__name__}: {exc}", retryable=True)
@@ -207,7 +228,12 @@ class ButtonMenus:
 
     def remember(self, openid: str, buttons: Sequence[Sequence[Button]]) -> None:
         flat = [[b.label, b.data] for row in buttons for b in row]
-        kv_put(self.db, self.key(openid), json.dumps(flat, ensure_ascii=False), self.clock.now() + MENU_TTL)
+        kv_put(
+            self.db,
+            self.key(openid),
+            json.dumps(flat, ensure_ascii=False),
+            self.clock.now() + MENU_TTL,
+        )
 
     def _menu(self, openid: str) -> list[list[str]]:
         raw = kv_get(self.db, self.key(openid), self.clock.now())
@@ -258,12 +284,26 @@ class Incoming:
     media_format: str = ""
 
     def to_json(self) -> str:
-        return json.dumps({"event_id": self.event_id, "openid": self.openid, "kind": self.kind, "media_id": self.media_id, "media_format": self.media_format})
+        return json.dumps(
+            {
+                "event_id": self.event_id,
+                "openid": self.openid,
+                "kind": self.kind,
+                "media_id": self.media_id,
+                "media_format": self.media_format,
+            }
+        )
 
     @classmethod
     def from_json(cls, raw: str) -> Incoming:
         data = json.loads(raw)
-        return cls(event_id=data["event_id"], openid=data["openid"], kind=data["kind"], media_id=data["media_id"], media_format=data["media_format"])
+        return cls(
+            event_id=data["event_id"],
+            openid=data["openid"],
+            kind=data["kind"],
+            media_id=data["media_id"],
+            media_format=data["media_format"],
+        )
 
 
 def parse_xml(xml: str | bytes) -> dict[str, Any]:
@@ -283,11 +323,19 @@ def event_id_for(fields: dict[str, Any], platform: str = PLATFORM) -> str:
     if msg_id not in ("", "0"):
         return f"{platform}:msg:{msg_id}"
     event = str(fields.get("Event") or fields.get("MsgType") or "").strip()
-    return f"{platform}:ev:{fields.get('FromUserName', '')}:{fields.get('CreateTime', '')}:{event}"[:200]
+    return f"{platform}:ev:{fields.get('FromUserName', '')}:{fields.get('CreateTime', '')}:{event}"[
+        :200
+    ]
 
 
 def _base(event_id: str, openid: str) -> dict[str, Any]:
-    return {"event_id": event_id, "platform": PLATFORM, "chat_id": openid, "user_id": openid, "is_group": False}
+    return {
+        "event_id": event_id,
+        "platform": PLATFORM,
+        "chat_id": openid,
+        "user_id": openid,
+        "is_group": False,
+    }
 
 
 def command_or_text(base: dict[str, Any], text: str) -> Event:
@@ -314,13 +362,19 @@ def to_incoming(fields: dict[str, Any], menus: ButtonMenus | None) -> Incoming |
             menu_id = str(fields.get("bizmsgmenuid") or "")
             data = menus.resolve_id(openid, menu_id) if menu_id else menus.resolve(openid, content)
         if data is not None:
-            return Incoming(event_id, openid, "event", ButtonPressed(**base, data=data, callback_id=event_id))
+            return Incoming(
+                event_id, openid, "event", ButtonPressed(**base, data=data, callback_id=event_id)
+            )
         return Incoming(event_id, openid, "event", command_or_text(base, content))
     if msg_type == "voice":
         fmt = str(fields.get("Format") or "amr").lower()
-        return Incoming(event_id, openid, "voice", media_id=str(fields.get("MediaId") or ""), media_format=fmt)
+        return Incoming(
+            event_id, openid, "voice", media_id=str(fields.get("MediaId") or ""), media_format=fmt
+        )
     if msg_type in ("video", "shortvideo"):
-        return Incoming(event_id, openid, "video", media_id=str(fields.get("MediaId") or ""), media_format="mp4")
+        return Incoming(
+            event_id, openid, "video", media_id=str(fields.get("MediaId") or ""), media_format="mp4"
+        )
     if msg_type == "event":
         name = str(fields.get("Event") or "").lower()
         key = str(fields.get("EventKey") or "")
@@ -332,7 +386,9 @@ def to_incoming(fields: dict[str, Any], menus: ButtonMenus | None) -> Incoming |
         if name == "click" and key.startswith("/"):
             return Incoming(event_id, openid, "event", command_or_text(base, key))
         return None
-    return Incoming(event_id, openid, "event", UnsupportedReceived(**base, kind=msg_type or "unknown"))
+    return Incoming(
+        event_id, openid, "event", UnsupportedReceived(**base, kind=msg_type or "unknown")
+    )
 
 
 def amr_duration(data: bytes) -> float | None:
@@ -392,17 +448,30 @@ class WeChatChannel:
     def claim_media(self, inc: Incoming) -> bool:
         """Persist a media message before answering WeChat; False for a retry we already hold."""
         with self.app.db.session() as session:
-            if session.exec(select(InboxEvent.id).where(InboxEvent.event_id == inc.event_id)).first() is not None:
+            if (
+                session.exec(
+                    select(InboxEvent.id).where(InboxEvent.event_id == inc.event_id)
+                ).first()
+                is not None
+            ):
                 return False
         now = self.clock.now()
-        return kv_add(self.app.db, self.pending_key(inc.event_id), inc.to_json(), now + MEDIA_TTL, now)
+        return kv_add(
+            self.app.db, self.pending_key(inc.event_id), inc.to_json(), now + MEDIA_TTL, now
+        )
 
     def pending_media(self) -> list[Incoming]:
         """Media messages claimed but not handed to the engine (after a crash)."""
         with self.app.db.session() as session:
-            rows = session.exec(select(KeyValue).where(col(KeyValue.key).startswith("wechat:pending:"))).all()
+            rows = session.exec(
+                select(KeyValue).where(col(KeyValue.key).startswith("wechat:pending:"))
+            ).all()
             now = self.clock.now()
-            return [Incoming.from_json(r.value) for r in rows if r.expires_at is None or as_utc(r.expires_at) > now]
+            return [
+                Incoming.from_json(r.value)
+                for r in rows
+                if r.expires_at is None or as_utc(r.expires_at) > now
+            ]
 
     def finish_media(self, inc: Incoming) -> None:
         kv_delete(self.app.db, self.pending_key(inc.event_id))
@@ -416,7 +485,11 @@ class WeChatChannel:
         """
         base = _base(inc.event_id, inc.openid)
         voice = inc.kind == "voice"
-        mime = {"amr": "audio/amr", "speex": "audio/speex"}.get(inc.media_format, "audio/amr") if voice else "video/mp4"
+        mime = (
+            {"amr": "audio/amr", "speex": "audio/speex"}.get(inc.media_format, "audio/amr")
+            if voice
+            else "video/mp4"
+        )
         suffix = {"audio/amr": ".amr", "audio/speex": ".spx"}.get(mime, ".mp4")
         ref = MediaRef(platform_file_id=inc.media_id, mime_type=mime)
         limits = self.app.engine.answer_limits(PLATFORM, inc.openid)
@@ -426,14 +499,18 @@ class WeChatChannel:
         try:
             data = self._download(inc.media_id, max_bytes)
         except _TooLarge as exc:
-            return MediaRejected(**base, reason="too_large", media=ref.model_copy(update={"size_bytes": exc.size}))
+            return MediaRejected(
+                **base, reason="too_large", media=ref.model_copy(update={"size_bytes": exc.size})
+            )
         except ChannelError as exc:
             if exc.retryable:
                 raise
             log.warning("media %s could not be downloaded: %s", inc.event_id, exc)
             return MediaRejected(**base, reason="download_failed", media=ref)
         if len(data) > max_bytes:
-            return MediaRejected(**base, reason="too_large", media=ref.model_copy(update={"size_bytes": len(data)}))
+            return MediaRejected(
+                **base, reason="too_large", media=ref.model_copy(update={"size_bytes": len(data)})
+            )
         duration = amr_duration(data) if mime == "audio/amr" else None
         if duration is None:
             duration = probe_duration(data, suffix)
@@ -462,7 +539,9 @@ class WeChatChannel:
         chunks: list[bytes] = []
         size = 0
         try:
-            with httpx.stream("GET", url, timeout=self.http_timeout, follow_redirects=True) as response:
+            with httpx.stream(
+                "GET", url, timeout=self.http_timeout, follow_redirects=True
+            ) as response:
                 response.raise_for_status()
                 declared = int(response.headers.get("content-length") or 0)
                 if declared > max_bytes:
@@ -473,7 +552,10 @@ class WeChatChannel:
                         raise _TooLarge(size)
                     chunks.append(chunk)
         except httpx.HTTPStatusError as exc:
-            raise ChannelError(f"video download: HTTP {exc.response.status_code}", retryable=exc.response.status_code >= 500) from exc
+            raise ChannelError(
+                f"video download: HTTP {exc.response.status_code}",
+                retryable=exc.response.status_code >= 500,
+            ) from exc
         except httpx.HTTPError as exc:
             raise ChannelError(f"video download: {type(exc).__name__}", retryable=True) from exc
         return b"".join(chunks)
@@ -486,23 +568,37 @@ class WeChatChannel:
         itself are skipped (it has none).
         """
         now = self.clock.now()
-        if not kv_add(self.app.db, f"wechat:undeliverable:{openid}"[:120], "1", now + HR_NOTICE_TTL, now):
+        if not kv_add(
+            self.app.db, f"wechat:undeliverable:{openid}"[:120], "1", now + HR_NOTICE_TTL, now
+        ):
             return 0
         lang = self.settings.app.default_language
         with self.app.db.transaction() as session:
             ident = session.exec(
-                select(ChannelIdentity).where(ChannelIdentity.platform == PLATFORM, ChannelIdentity.user_id == openid)
+                select(ChannelIdentity).where(
+                    ChannelIdentity.platform == PLATFORM, ChannelIdentity.user_id == openid
+                )
             ).first()
-            candidate = session.get(Candidate, ident.candidate_id) if ident and ident.candidate_id else None
+            candidate = (
+                session.get(Candidate, ident.candidate_id) if ident and ident.candidate_id else None
+            )
             if candidate is None:
                 return 0
-            groups = session.exec(select(GroupBinding).where(GroupBinding.job_id == candidate.job_id)).all()
+            groups = session.exec(
+                select(GroupBinding).where(GroupBinding.job_id == candidate.job_id)
+            ).all()
             intents: list[Intent] = [
-                Send(platform=g.platform, chat_id=g.chat_id, text=text_for(lang, "hr_undeliverable", id=candidate.id))
+                Send(
+                    platform=g.platform,
+                    chat_id=g.chat_id,
+                    text=text_for(lang, "hr_undeliverable", id=candidate.id),
+                )
                 for g in groups
                 if g.platform != PLATFORM
             ]
-            write_intents(session, intents, source_event=f"wechat:undeliverable:{openid}"[:200], now=now)
+            write_intents(
+                session, intents, source_event=f"wechat:undeliverable:{openid}"[:200], now=now
+            )
             return len(intents)
 
 
@@ -520,7 +616,13 @@ class WeChatMessenger:
     def __init__(self, channel: WeChatChannel) -> None:
         self.channel = channel
 
-    async def deliver(self, intent: Intent, *, file_data: bytes | None = None, target_message_id: str | None = None) -> str | None:
+    async def deliver(
+        self,
+        intent: Intent,
+        *,
+        file_data: bytes | None = None,
+        target_message_id: str | None = None,
+    ) -> str | None:
         return await asyncio.to_thread(self.deliver_sync, intent, file_data)
 
     def deliver_sync(self, intent: Intent, file_data: bytes | None = None) -> str | None:
@@ -542,7 +644,9 @@ class WeChatMessenger:
             return self._send_image(openid, intent.filename, file_data)
         note = text_for(guess_language(intent.caption or intent.filename), "file_unsupported")
         self._send_text(openid, f"{intent.caption}\n{note}".strip())
-        raise ChannelError(f"the Official Account cannot send {intent.mime_type} files", retryable=False)
+        raise ChannelError(
+            f"the Official Account cannot send {intent.mime_type} files", retryable=False
+        )
 
     # -- platform calls ----------------------------------------------------
     def _send_text(self, openid: str, text: str) -> str | None:
@@ -563,7 +667,9 @@ class WeChatMessenger:
         client = self.channel.client
         try:
             uploaded = client.tokens.call(lambda: client.media.upload("image", (filename, data)))
-            result = client.tokens.call(lambda: client.message.send_image(openid, uploaded["media_id"]))
+            result = client.tokens.call(
+                lambda: client.message.send_image(openid, uploaded["media_id"])
+            )
         except WeChatClientException as exc:
             if exc.errcode in WINDOW_ERRCODES:
                 self._outside_window(openid, filename)
@@ -579,12 +685,16 @@ class WeChatMessenger:
         client = self.channel.client
         if template_id:
             try:
-                result = client.tokens.call(lambda: client.message.send_template(openid, template_id, template_data(text)))
+                result = client.tokens.call(
+                    lambda: client.message.send_template(openid, template_id, template_data(text))
+                )
             except (WeChatClientException, requests.RequestException) as exc:
                 raise channel_error(exc, "message/template/send") from exc
             return str(result.get("msgid") or f"tpl-{uuid.uuid4().hex[:16]}")
         self.channel.tell_hr_undeliverable(openid)
-        raise ChannelError("outside WeChat's 48-hour window and no template message is configured", retryable=False)
+        raise ChannelError(
+            "outside WeChat's 48-hour window and no template message is configured", retryable=False
+        )
 
 
 def template_data(text: str) -> dict[str, dict[str, str]]:
@@ -595,7 +705,10 @@ def template_data(text: str) -> dict[str, dict[str, str]]:
     """
     first = next((line.strip() for line in text.splitlines() if line.strip()), "")
     lang = guess_language(text)
-    return {"thing1": {"value": _cut(first, 20)}, "thing2": {"value": _cut(text_for(lang, "template_action"), 20)}}
+    return {
+        "thing1": {"value": _cut(first, 20)},
+        "thing2": {"value": _cut(text_for(lang, "template_action"), 20)},
+    }
 
 
 def _cut(text: str, limit: int) -> str:
@@ -634,7 +747,9 @@ def showqrcode_url(api_base_url: str) -> str:
     return base.replace("://api.weixin.qq.com/", "://mp.weixin.qq.com/") + "showqrcode"
 
 
-def wechat_invite_qr(client: OfficialClient, token: str, *, expire_seconds: int = 30 * 86400, timeout: float = 10.0) -> bytes:
+def wechat_invite_qr(
+    client: OfficialClient, token: str, *, expire_seconds: int = 30 * 86400, timeout: float = 10.0
+) -> bytes:
     """A temporary QR code (PNG/JPEG bytes) whose scan starts the interview for ``token``.
 
     Scanning it sends ``subscribe`` (EventKey ``qrscene_<token>``) to new followers or
@@ -653,7 +768,11 @@ def wechat_invite_qr(client: OfficialClient, token: str, *, expire_seconds: int 
     }
     try:
         created = client.tokens.call(lambda: client.qrcode.create(body))
-        response = httpx.get(showqrcode_url(client.API_BASE_URL), params={"ticket": created["ticket"]}, timeout=timeout)
+        response = httpx.get(
+            showqrcode_url(client.API_BASE_URL),
+            params={"ticket": created["ticket"]},
+            timeout=timeout,
+        )
         response.raise_for_status()
     except (WeChatClientException, requests.RequestException, httpx.HTTPError) as exc:
         raise channel_error(exc, "qrcode") from exc

@@ -59,7 +59,9 @@ class TokenStore(Protocol):
         """The stored token, fresh or not, or None."""
         ...
 
-    def refresh(self, key: str, fetch: Fetch, *, stale: str | None, margin: dt.timedelta, now: dt.datetime) -> CachedToken:
+    def refresh(
+        self, key: str, fetch: Fetch, *, stale: str | None, margin: dt.timedelta, now: dt.datetime
+    ) -> CachedToken:
         """Under a cross-process lock: keep a token another process just fetched, else fetch one."""
         ...
 
@@ -82,7 +84,9 @@ class DbTokenStore:
                 return None
             return CachedToken(row.value, as_utc(row.expires_at))
 
-    def refresh(self, key: str, fetch: Fetch, *, stale: str | None, margin: dt.timedelta, now: dt.datetime) -> CachedToken:
+    def refresh(
+        self, key: str, fetch: Fetch, *, stale: str | None, margin: dt.timedelta, now: dt.datetime
+    ) -> CachedToken:
         for attempt in range(2):
             try:
                 return self._refresh(key, fetch, stale=stale, margin=margin, now=now)
@@ -92,7 +96,9 @@ class DbTokenStore:
                     raise
         raise AssertionError("unreachable")
 
-    def _refresh(self, key: str, fetch: Fetch, *, stale: str | None, margin: dt.timedelta, now: dt.datetime) -> CachedToken:
+    def _refresh(
+        self, key: str, fetch: Fetch, *, stale: str | None, margin: dt.timedelta, now: dt.datetime
+    ) -> CachedToken:
         with self.db.transaction() as session:
             row = session.get(KeyValue, key, with_for_update=True)
             if row is not None and row.expires_at is not None:
@@ -112,7 +118,9 @@ class DbTokenStore:
 class RedisLike(Protocol):
     def get(self, name: str) -> Any: ...
 
-    def set(self, name: str, value: str, ex: Any = None, px: Any = None, nx: bool = False) -> Any: ...
+    def set(
+        self, name: str, value: str, ex: Any = None, px: Any = None, nx: bool = False
+    ) -> Any: ...
 
     def delete(self, *names: str) -> Any: ...
 
@@ -120,7 +128,14 @@ class RedisLike(Protocol):
 class RedisTokenStore:
     """Tokens in Redis with a ``SET NX PX`` lock around the refresh."""
 
-    def __init__(self, redis: RedisLike, *, prefix: str = "interviewer", lock_ms: int = 15_000, wait_s: float = 15.0) -> None:
+    def __init__(
+        self,
+        redis: RedisLike,
+        *,
+        prefix: str = "interviewer",
+        lock_ms: int = 15_000,
+        wait_s: float = 15.0,
+    ) -> None:
         self.redis = redis
         self.prefix = prefix
         self.lock_ms = lock_ms
@@ -136,7 +151,9 @@ class RedisTokenStore:
         data = json.loads(raw.decode() if isinstance(raw, bytes) else str(raw))
         return CachedToken(str(data["value"]), dt.datetime.fromisoformat(str(data["expires_at"])))
 
-    def refresh(self, key: str, fetch: Fetch, *, stale: str | None, margin: dt.timedelta, now: dt.datetime) -> CachedToken:
+    def refresh(
+        self, key: str, fetch: Fetch, *, stale: str | None, margin: dt.timedelta, now: dt.datetime
+    ) -> CachedToken:
         lock = self._name(f"lock:{key}")
         me = uuid.uuid4().hex
         deadline = time.monotonic() + self.wait_s
@@ -162,7 +179,15 @@ class RedisTokenStore:
 class AccessTokens:
     """One platform credential's token: cached in memory, shared through a store."""
 
-    def __init__(self, store: TokenStore, key: str, fetch: Fetch, clock: Clock, *, margin: dt.timedelta = DEFAULT_MARGIN) -> None:
+    def __init__(
+        self,
+        store: TokenStore,
+        key: str,
+        fetch: Fetch,
+        clock: Clock,
+        *,
+        margin: dt.timedelta = DEFAULT_MARGIN,
+    ) -> None:
         self.store = store
         self.key = key
         self.fetch = fetch
@@ -190,7 +215,9 @@ class AccessTokens:
             return self._refresh(stale=stale)
 
     def _refresh(self, *, stale: str | None) -> str:
-        token = self.store.refresh(self.key, self.fetch, stale=stale, margin=self.margin, now=self.clock.now())
+        token = self.store.refresh(
+            self.key, self.fetch, stale=stale, margin=self.margin, now=self.clock.now()
+        )
         self._memo = token
         return token.value
 
@@ -214,23 +241,36 @@ def _fetch(url: str, params: dict[str, str], timeout: float) -> tuple[str, int]:
         response.raise_for_status()
         data = response.json()
     except httpx.HTTPStatusError as exc:
-        raise ChannelError(f"token endpoint answered HTTP {exc.response.status_code}", retryable=True) from exc
+        raise ChannelError(
+            f"token endpoint answered HTTP {exc.response.status_code}", retryable=True
+        ) from exc
     except (httpx.HTTPError, ValueError) as exc:
-        raise ChannelError(f"token endpoint unreachable: {type(exc).__name__}", retryable=True) from exc
+        raise ChannelError(
+            f"token endpoint unreachable: {type(exc).__name__}", retryable=True
+        ) from exc
     errcode = int(data.get("errcode", 0) or 0)
     if errcode or "access_token" not in data:
         # -1: system busy; anything else (wrong secret, IP not allowed) needs the operator.
-        raise ChannelError(f"token refused: errcode {errcode} {data.get('errmsg', '')}".strip(), retryable=errcode == -1)
+        raise ChannelError(
+            f"token refused: errcode {errcode} {data.get('errmsg', '')}".strip(),
+            retryable=errcode == -1,
+        )
     return str(data["access_token"]), int(data.get("expires_in", 7200))
 
 
-def official_fetcher(api_base_url: str, app_id: str, secret: str, *, timeout: float = 10.0) -> Fetch:
+def official_fetcher(
+    api_base_url: str, app_id: str, secret: str, *, timeout: float = 10.0
+) -> Fetch:
     """``GET {base}token?grant_type=client_credential`` for an Official Account."""
     url = api_base_url.rstrip("/") + "/token"
-    return lambda: _fetch(url, {"grant_type": "client_credential", "appid": app_id, "secret": secret}, timeout)
+    return lambda: _fetch(
+        url, {"grant_type": "client_credential", "appid": app_id, "secret": secret}, timeout
+    )
 
 
-def work_fetcher(work_api_base_url: str, corp_id: str, secret: str, *, timeout: float = 10.0) -> Fetch:
+def work_fetcher(
+    work_api_base_url: str, corp_id: str, secret: str, *, timeout: float = 10.0
+) -> Fetch:
     """``GET {base}gettoken`` for a WeCom application."""
     url = work_api_base_url.rstrip("/") + "/gettoken"
     return lambda: _fetch(url, {"corpid": corp_id, "corpsecret": secret}, timeout)

@@ -69,7 +69,15 @@ RETRYABLE_ERRCODES = frozenset({-1, 45009, 45033})
 class WorkClient(_EnterpriseClient):  # type: ignore[misc]
     """wechatpy's WeCom client with the shared token cache and a configurable base URL."""
 
-    def __init__(self, corp_id: str, secret: str, tokens: AccessTokens, *, api_base_url: str, timeout: float = 10.0) -> None:
+    def __init__(
+        self,
+        corp_id: str,
+        secret: str,
+        tokens: AccessTokens,
+        *,
+        api_base_url: str,
+        timeout: float = 10.0,
+    ) -> None:
         super().__init__(corp_id, secret, timeout=timeout, auto_retry=False)
         self.API_BASE_URL = api_base_url if api_base_url.endswith("/") else api_base_url + "/"
         self.tokens = tokens
@@ -87,7 +95,12 @@ def make_work_client(settings: Settings, store: TokenStore, clock: Clock) -> Wor
     if not (wc.corp_id and wc.corp_secret and wc.agent_id):
         raise ChannelError("WECOM_CORP_ID, WECOM_SECRET and WECOM_AGENT_ID are needed for WeCom")
     secret = wc.corp_secret.get_secret_value()
-    tokens = AccessTokens(store, f"wecom:token:{wc.corp_id}:{wc.agent_id}", work_fetcher(wc.work_api_base_url, wc.corp_id, secret), clock)
+    tokens = AccessTokens(
+        store,
+        f"wecom:token:{wc.corp_id}:{wc.agent_id}",
+        work_fetcher(wc.work_api_base_url, wc.corp_id, secret),
+        clock,
+    )
     return WorkClient(wc.corp_id, secret, tokens, api_base_url=wc.work_api_base_url)
 
 
@@ -123,7 +136,12 @@ class CardStore:
         return json.loads(raw) if raw else None
 
     def save(self, task_id: str, record: dict[str, Any]) -> None:
-        kv_put(self.db, self.key(task_id), json.dumps(record, ensure_ascii=False), self.clock.now() + CARD_TTL)
+        kv_put(
+            self.db,
+            self.key(task_id),
+            json.dumps(record, ensure_ascii=False),
+            self.clock.now() + CARD_TTL,
+        )
 
     def add_code(self, task_id: str, code: str) -> dict[str, Any] | None:
         """Keep a click's response code (newest first); returns the card record."""
@@ -157,7 +175,9 @@ def upload_url(send_url: str) -> str:
     query = dict(urllib.parse.parse_qsl(parts.query))
     query["type"] = "file"
     path = parts.path.rsplit("/", 1)[0] + "/upload_media"
-    return urllib.parse.urlunsplit((parts.scheme, parts.netloc, path, urllib.parse.urlencode(query), ""))
+    return urllib.parse.urlunsplit(
+        (parts.scheme, parts.netloc, path, urllib.parse.urlencode(query), "")
+    )
 
 
 def hr_recipients(db: Database, settings: Settings, chat_id: str) -> list[str]:
@@ -171,7 +191,9 @@ def hr_recipients(db: Database, settings: Settings, chat_id: str) -> list[str]:
             users.add(user)
     with db.session() as session:
         job_ids = session.exec(
-            select(GroupBinding.job_id).where(GroupBinding.platform == PLATFORM, GroupBinding.chat_id == chat_id)
+            select(GroupBinding.job_id).where(
+                GroupBinding.platform == PLATFORM, GroupBinding.chat_id == chat_id
+            )
         ).all()
         rows = session.exec(
             select(Staff.user_id).where(
@@ -188,7 +210,9 @@ def _cut(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def card_body(text: str, buttons: Sequence[Sequence[Button]], task_id: str, *, replace_text: str | None = None) -> dict[str, Any]:
+def card_body(
+    text: str, buttons: Sequence[Sequence[Button]], task_id: str, *, replace_text: str | None = None
+) -> dict[str, Any]:
     """A ``button_interaction`` template card (title = first line, the rest below)."""
     lines = [line for line in text.splitlines() if line.strip()] or [" "]
     flat = [b for row in buttons for b in row][:6]
@@ -196,7 +220,10 @@ def card_body(text: str, buttons: Sequence[Sequence[Button]], task_id: str, *, r
         "card_type": "button_interaction",
         "main_title": {"title": _cut(lines[0].strip(), TITLE_CHARS)},
         "task_id": task_id,
-        "button_list": [{"text": _cut(b.label, BUTTON_CHARS), "style": 1 if i == 0 else 2, "key": b.data} for i, b in enumerate(flat)],
+        "button_list": [
+            {"text": _cut(b.label, BUTTON_CHARS), "style": 1 if i == 0 else 2, "key": b.data}
+            for i, b in enumerate(flat)
+        ],
     }
     rest = "\n".join(lines[1:]).strip()
     if rest:
@@ -244,7 +271,11 @@ class WeComChannel:
                 return None
             task_id = str(fields.get("TaskId") or "")
             key = str(fields.get("EventKey") or "")
-            record = self.cards.add_code(task_id, str(fields.get("ResponseCode") or "")) if task_id else None
+            record = (
+                self.cards.add_code(task_id, str(fields.get("ResponseCode") or ""))
+                if task_id
+                else None
+            )
             chat_id = str(record["chat_id"]) if record else user
             event_id = f"{PLATFORM}:ev:{user}:{created}:card:{task_id}:{key}"[:200]
             return ButtonPressed(
@@ -258,8 +289,16 @@ class WeComChannel:
                 message_id=task_id or None,
             )
         msg_id = str(fields.get("MsgId") or "")
-        event_id = f"{PLATFORM}:msg:{msg_id}" if msg_id else f"{PLATFORM}:ev:{user}:{created}:{msg_type}"
-        base = {"event_id": event_id, "platform": PLATFORM, "chat_id": user, "user_id": user, "is_group": False}
+        event_id = (
+            f"{PLATFORM}:msg:{msg_id}" if msg_id else f"{PLATFORM}:ev:{user}:{created}:{msg_type}"
+        )
+        base = {
+            "event_id": event_id,
+            "platform": PLATFORM,
+            "chat_id": user,
+            "user_id": user,
+            "is_group": False,
+        }
         if msg_type == "text":
             return command_or_text(base, str(fields.get("Content") or ""))
         return UnsupportedReceived(**base, kind=msg_type or "unknown")
@@ -274,7 +313,13 @@ class WeComMessenger:
         self.channel = channel
         self.http = http
 
-    async def deliver(self, intent: Intent, *, file_data: bytes | None = None, target_message_id: str | None = None) -> str | None:
+    async def deliver(
+        self,
+        intent: Intent,
+        *,
+        file_data: bytes | None = None,
+        target_message_id: str | None = None,
+    ) -> str | None:
         chat = intent.chat_id
         if isinstance(intent, AnswerButton):
             user = intent.callback_id.split("|", 1)[1] if "|" in intent.callback_id else ""
@@ -284,7 +329,9 @@ class WeComMessenger:
         if isinstance(intent, Edit):
             record = self.channel.cards.load(target_message_id) if target_message_id else None
             if record is not None:
-                return await asyncio.to_thread(self._update_card, target_message_id or "", record, intent)
+                return await asyncio.to_thread(
+                    self._update_card, target_message_id or "", record, intent
+                )
             # Robot posts and app texts cannot be edited: say it again.
             return await self._send(chat, intent.text, intent.buttons, ref=intent.ref)
         if isinstance(intent, Send):
@@ -294,10 +341,14 @@ class WeComMessenger:
             raise ChannelError("no file data to send")
         message_id = await self._send_file(chat, intent, file_data)
         if intent.buttons:
-            await self._send(chat, intent.caption or intent.filename, intent.buttons, ref=intent.ref)
+            await self._send(
+                chat, intent.caption or intent.filename, intent.buttons, ref=intent.ref
+            )
         return message_id
 
-    async def _send(self, chat: str, text: str, buttons: list[list[Button]], *, ref: str | None) -> str | None:
+    async def _send(
+        self, chat: str, text: str, buttons: list[list[Button]], *, ref: str | None
+    ) -> str | None:
         if buttons:
             return await asyncio.to_thread(self._send_card, chat, text, buttons, ref)
         if is_robot(chat):
@@ -312,7 +363,10 @@ class WeComMessenger:
             response.raise_for_status()
             data = response.json()
         except httpx.HTTPStatusError as exc:
-            raise ChannelError(f"robot webhook: HTTP {exc.response.status_code}", retryable=exc.response.status_code >= 500 or exc.response.status_code == 429) from exc
+            raise ChannelError(
+                f"robot webhook: HTTP {exc.response.status_code}",
+                retryable=exc.response.status_code >= 500 or exc.response.status_code == 429,
+            ) from exc
         except (httpx.HTTPError, ValueError) as exc:
             raise ChannelError(f"robot webhook: {type(exc).__name__}", retryable=True) from exc
         finally:
@@ -329,7 +383,9 @@ class WeComMessenger:
     def _robot(self, chat: str) -> str:
         url = robot_url(self.channel.settings, chat)
         if not url:
-            raise ChannelError(f"no group robot webhook configured for WeCom chat {chat!r}", retryable=False)
+            raise ChannelError(
+                f"no group robot webhook configured for WeCom chat {chat!r}", retryable=False
+            )
         return url
 
     async def _robot_text(self, chat: str, text: str) -> str:
@@ -345,12 +401,17 @@ class WeComMessenger:
         if intent.caption:
             await self._robot_text(chat, intent.caption)
         if intent.mime_type in ("image/png", "image/jpeg") and len(data) <= 2_000_000:
-            image = {"base64": base64.b64encode(data).decode(), "md5": hashlib.md5(data, usedforsecurity=False).hexdigest()}
+            image = {
+                "base64": base64.b64encode(data).decode(),
+                "md5": hashlib.md5(data, usedforsecurity=False).hexdigest(),
+            }
             await self._robot_post(url, {"msgtype": "image", "image": image})
             return f"robot-{uuid.uuid4().hex[:16]}"
         client = self.http or httpx.AsyncClient(timeout=30.0)
         try:
-            response = await client.post(upload_url(url), files={"media": (intent.filename, data, intent.mime_type)})
+            response = await client.post(
+                upload_url(url), files={"media": (intent.filename, data, intent.mime_type)}
+            )
             response.raise_for_status()
             uploaded = response.json()
         except (httpx.HTTPError, ValueError) as exc:
@@ -359,7 +420,9 @@ class WeComMessenger:
             if self.http is None:
                 await client.aclose()
         if "media_id" not in uploaded:
-            raise ChannelError(f"robot upload refused: {uploaded.get('errcode')} {uploaded.get('errmsg', '')}")
+            raise ChannelError(
+                f"robot upload refused: {uploaded.get('errcode')} {uploaded.get('errmsg', '')}"
+            )
         await self._robot_post(url, {"msgtype": "file", "file": {"media_id": uploaded["media_id"]}})
         return f"robot-{uuid.uuid4().hex[:16]}"
 
@@ -378,7 +441,10 @@ class WeComMessenger:
         client = self.channel.client
         result: dict[str, Any] = {}
         for piece in split_text(text, TEXT_LIMIT_BYTES):
-            result = self._call("message/send", lambda p=piece: client.message.send_text(self.channel.agent_id, users, p))
+            result = self._call(
+                "message/send",
+                lambda p=piece: client.message.send_text(self.channel.agent_id, users, p),
+            )
         return str(result.get("msgid") or "") or None
 
     def _app_file(self, user: str, intent: SendFile, data: bytes) -> str | None:
@@ -386,21 +452,30 @@ class WeComMessenger:
         kind = "image" if intent.mime_type in ("image/png", "image/jpeg") else "file"
         if intent.caption:
             self._app_text([user], intent.caption)
-        uploaded = self._call("media/upload", lambda: client.media.upload(kind, (intent.filename, data)))
+        uploaded = self._call(
+            "media/upload", lambda: client.media.upload(kind, (intent.filename, data))
+        )
         msg = {"msgtype": kind, kind: {"media_id": uploaded["media_id"]}}
-        result = self._call("message/send", lambda: client.message.send(self.channel.agent_id, [user], msg=msg))
+        result = self._call(
+            "message/send", lambda: client.message.send(self.channel.agent_id, [user], msg=msg)
+        )
         return str(result.get("msgid") or "") or None
 
     def _send_card(self, chat: str, text: str, buttons: list[list[Button]], ref: str | None) -> str:
         users = hr_recipients(self.channel.app.db, self.channel.settings, chat)
         if not users:
-            raise ChannelError(f"no WeCom HR users to send the card for {chat!r} to", retryable=False)
+            raise ChannelError(
+                f"no WeCom HR users to send the card for {chat!r} to", retryable=False
+            )
         if not fits_card(text):
             self._app_text(users, text)  # the whole text first; the card carries the buttons
         task_id = f"{(ref or 'card').replace(':', '-')[:40]}-{uuid.uuid4().hex[:20]}"
         client = self.channel.client
         msg = {"msgtype": "template_card", "template_card": card_body(text, buttons, task_id)}
-        result = self._call("message/send template_card", lambda: client.message.send(self.channel.agent_id, users, msg=msg))
+        result = self._call(
+            "message/send template_card",
+            lambda: client.message.send(self.channel.agent_id, users, msg=msg),
+        )
         record = {
             "chat_id": chat,
             "users": users,
@@ -414,18 +489,32 @@ class WeComMessenger:
     def _update_card(self, task_id: str, record: dict[str, Any], intent: Edit) -> str:
         """Replace the card for every recipient, spending one response code."""
         client = self.channel.client
-        buttons = intent.buttons or [[Button.model_validate(b) for b in row] for row in record.get("buttons", [])]
+        buttons = intent.buttons or [
+            [Button.model_validate(b) for b in row] for row in record.get("buttons", [])
+        ]
         first = next((line.strip() for line in intent.text.splitlines() if line.strip()), "")
-        card = card_body(intent.text, buttons, task_id, replace_text=None if intent.buttons else first)
+        card = card_body(
+            intent.text, buttons, task_id, replace_text=None if intent.buttons else first
+        )
         codes = list(record.get("codes", []))
         if not codes:
-            raise ChannelError(f"card {task_id}: no response code left to update it", retryable=False)
+            raise ChannelError(
+                f"card {task_id}: no response code left to update it", retryable=False
+            )
         last: ChannelError | None = None
         for code in list(codes):
-            payload = {"userids": record["users"], "agentid": self.channel.agent_id, "response_code": code, "template_card": card}
+            payload = {
+                "userids": record["users"],
+                "agentid": self.channel.agent_id,
+                "response_code": code,
+                "template_card": card,
+            }
             codes.remove(code)  # a code is single use, whatever the answer
             try:
-                self._call("message/update_template_card", lambda p=payload: client.post("message/update_template_card", data=p))
+                self._call(
+                    "message/update_template_card",
+                    lambda p=payload: client.post("message/update_template_card", data=p),
+                )
             except ChannelError as exc:
                 if exc.retryable:
                     codes.insert(0, code)

@@ -101,7 +101,9 @@ class CallbackTasks:
                 break
             except ChannelError as exc:
                 if attempt + 1 >= MEDIA_ATTEMPTS:
-                    log.warning("giving up on media %s for now (kept for recovery): %s", inc.event_id, exc)
+                    log.warning(
+                        "giving up on media %s for now (kept for recovery): %s", inc.event_id, exc
+                    )
                     return
                 await asyncio.sleep(self.retry_delays[min(attempt, len(self.retry_delays) - 1)])
         await asyncio.to_thread(self.app.engine.handle, event)
@@ -134,7 +136,9 @@ async def read_body(request: Request, limit: int) -> bytes:
 
 def signature_ok(token: str, signature: str, timestamp: str, nonce: str) -> bool:
     """Plaintext-mode ``signature``: sha1 of the sorted token, timestamp and nonce."""
-    expected = hashlib.sha1("".join(sorted([token, timestamp, nonce])).encode(), usedforsecurity=False).hexdigest()
+    expected = hashlib.sha1(
+        "".join(sorted([token, timestamp, nonce])).encode(), usedforsecurity=False
+    ).hexdigest()
     return bool(signature) and hmac.compare_digest(expected, signature.lower())
 
 
@@ -176,7 +180,11 @@ def wechat_routes(
         if not wc.token:
             raise ChannelError("wechat.token (WECHAT_TOKEN) is required for the callback")
         token = wc.token.get_secret_value()
-        crypto = WeChatCrypto(token, wc.aes_key.get_secret_value(), wc.app_id) if wc.aes_key and wc.app_id else None
+        crypto = (
+            WeChatCrypto(token, wc.aes_key.get_secret_value(), wc.app_id)
+            if wc.aes_key and wc.app_id
+            else None
+        )
         channel = wechat
 
         def accept(xml: str) -> str | Incoming | None:
@@ -197,7 +205,9 @@ def wechat_routes(
                 if crypto is None:
                     raise _Reject(403, "encrypted callback but no aes_key configured")
                 try:
-                    return str(crypto.decrypt_message(body, q.get("msg_signature", ""), timestamp, nonce))
+                    return str(
+                        crypto.decrypt_message(body, q.get("msg_signature", ""), timestamp, nonce)
+                    )
                 except (InvalidSignatureException, InvalidAppIdException) as exc:
                     raise _Reject(403, "bad signature") from exc
                 except Exception as exc:
@@ -208,7 +218,9 @@ def wechat_routes(
 
         async def wechat_get(request: Request) -> Response:
             q = request.query_params
-            if not signature_ok(token, q.get("signature", ""), q.get("timestamp", ""), q.get("nonce", "")):
+            if not signature_ok(
+                token, q.get("signature", ""), q.get("timestamp", ""), q.get("nonce", "")
+            ):
                 return PlainTextResponse("forbidden", status_code=403)
             return PlainTextResponse(q.get("echostr", ""))
 
@@ -218,7 +230,9 @@ def wechat_routes(
                 xml = verify(request, body)
             except _Reject as exc:
                 log.warning("wechat callback refused: %s", exc)
-                return PlainTextResponse("forbidden" if exc.status == 403 else "bad request", status_code=exc.status)
+                return PlainTextResponse(
+                    "forbidden" if exc.status == 403 else "bad request", status_code=exc.status
+                )
             try:
                 work = await asyncio.to_thread(accept, xml)
             except ValueError:
@@ -229,12 +243,19 @@ def wechat_routes(
                 tasks.spawn(lambda: tasks.media(work))
             return PlainTextResponse("success")
 
-        routes += [Route(WECHAT_PATH, wechat_get, methods=["GET"]), Route(WECHAT_PATH, wechat_post, methods=["POST"])]
+        routes += [
+            Route(WECHAT_PATH, wechat_get, methods=["GET"]),
+            Route(WECHAT_PATH, wechat_post, methods=["POST"]),
+        ]
 
     if wecom is not None:
         if not (wc.work_token and wc.work_aes_key and wc.corp_id):
-            raise ChannelError("WECOM_TOKEN, WECOM_AES_KEY and WECOM_CORP_ID are required for the WeCom callback")
-        work_crypto = WorkCrypto(wc.work_token.get_secret_value(), wc.work_aes_key.get_secret_value(), wc.corp_id)
+            raise ChannelError(
+                "WECOM_TOKEN, WECOM_AES_KEY and WECOM_CORP_ID are required for the WeCom callback"
+            )
+        work_crypto = WorkCrypto(
+            wc.work_token.get_secret_value(), wc.work_aes_key.get_secret_value(), wc.corp_id
+        )
         work = wecom
 
         def work_accept(xml: str) -> str | None:
@@ -248,7 +269,12 @@ def wechat_routes(
             if not _fresh(q.get("timestamp", ""), clock()):
                 return PlainTextResponse("forbidden", status_code=403)
             try:
-                echo = work_crypto.check_signature(q.get("msg_signature", ""), q.get("timestamp", ""), q.get("nonce", ""), q.get("echostr", ""))
+                echo = work_crypto.check_signature(
+                    q.get("msg_signature", ""),
+                    q.get("timestamp", ""),
+                    q.get("nonce", ""),
+                    q.get("echostr", ""),
+                )
             except (InvalidSignatureException, InvalidAppIdException):
                 return PlainTextResponse("forbidden", status_code=403)
             except Exception:
@@ -262,14 +288,23 @@ def wechat_routes(
                 if not _fresh(q.get("timestamp", ""), clock()):
                     raise _Reject(403, "stale or missing timestamp")
                 try:
-                    xml = str(work_crypto.decrypt_message(body, q.get("msg_signature", ""), q.get("timestamp", ""), q.get("nonce", "")))
+                    xml = str(
+                        work_crypto.decrypt_message(
+                            body,
+                            q.get("msg_signature", ""),
+                            q.get("timestamp", ""),
+                            q.get("nonce", ""),
+                        )
+                    )
                 except (InvalidSignatureException, InvalidAppIdException) as exc:
                     raise _Reject(403, "bad signature") from exc
                 except Exception as exc:
                     raise _Reject(400, "undecryptable body") from exc
             except _Reject as exc:
                 log.warning("wecom callback refused: %s", exc)
-                return PlainTextResponse("forbidden" if exc.status == 403 else "bad request", status_code=exc.status)
+                return PlainTextResponse(
+                    "forbidden" if exc.status == 403 else "bad request", status_code=exc.status
+                )
             try:
                 event_id = await asyncio.to_thread(work_accept, xml)
             except ValueError:
@@ -278,7 +313,9 @@ def wechat_routes(
                 tasks.spawn(lambda: tasks.process(event_id))
             return PlainTextResponse("")
 
-        routes += [Route(WECOM_PATH, wecom_get, methods=["GET"]), Route(WECOM_PATH, wecom_post, methods=["POST"])]
+        routes += [
+            Route(WECOM_PATH, wecom_get, methods=["GET"]),
+            Route(WECOM_PATH, wecom_post, methods=["POST"]),
+        ]
 
     return routes
-

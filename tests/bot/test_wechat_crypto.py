@@ -35,7 +35,8 @@ def test_official_account_vector_decrypts_and_maps_to_an_event() -> None:
     for key, value in expected.items():
         assert fields[key] == value
     inc = to_incoming(fields, menus=None)
-    assert inc is not None and isinstance(inc.event, TextReceived)
+    assert inc is not None
+    assert isinstance(inc.event, TextReceived)
     assert inc.event.text == "abcdteT"
     assert inc.event.event_id == "wechat:msg:6054768590064713728" == event_id_for(fields)
     assert inc.event.user_id == inc.event.chat_id == "oyORnuP8q7ou2gfYjqLzSIWZf0rs"
@@ -55,10 +56,14 @@ def test_wecom_url_verification_vector() -> None:
     check = v["verify_url"]
     assert isinstance(check, dict)
     crypto = WorkCrypto(v["token"], v["encoding_aes_key"], v["corp_id"])
-    echo = crypto.check_signature(check["msg_signature"], check["timestamp"], check["nonce"], check["echostr"])
+    echo = crypto.check_signature(
+        check["msg_signature"], check["timestamp"], check["nonce"], check["echostr"]
+    )
     assert str(echo) == check["expected"]
     with pytest.raises(InvalidSignatureException):
-        crypto.check_signature(check["msg_signature"], check["timestamp"], "263014781", check["echostr"])
+        crypto.check_signature(
+            check["msg_signature"], check["timestamp"], "263014781", check["echostr"]
+        )
 
 
 def test_wecom_message_vector_decrypts() -> None:
@@ -78,7 +83,9 @@ def test_plaintext_signature_check() -> None:
     # sha1 of the sorted token, timestamp and nonce, as WeChat's documentation computes it.
     import hashlib
 
-    expected = hashlib.sha1("".join(sorted(["spamtest", "1409735669", "1320562132"])).encode()).hexdigest()
+    expected = hashlib.sha1(
+        "".join(sorted(["spamtest", "1409735669", "1320562132"])).encode()
+    ).hexdigest()
     assert signature_ok("spamtest", expected, "1409735669", "1320562132")
     assert signature_ok("spamtest", expected.upper(), "1409735669", "1320562132")
     assert not signature_ok("spamtest", expected, "1409735669", "1320562131")

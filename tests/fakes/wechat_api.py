@@ -127,7 +127,11 @@ class FakeWeChat:
             return [c for c in self.calls if c.path == path]
 
     def texts_to(self, openid: str) -> list[str]:
-        return [c.json["text"]["content"] for c in self.of("message/custom/send") if c.json.get("touser") == openid and c.json.get("msgtype") == "text"]
+        return [
+            c.json["text"]["content"]
+            for c in self.of("message/custom/send")
+            if c.json.get("touser") == openid and c.json.get("msgtype") == "text"
+        ]
 
     # -- HTTP --------------------------------------------------------------
     def _handle(self, req: BaseHTTPRequestHandler, method: str) -> None:
@@ -136,7 +140,11 @@ class FakeWeChat:
         length = int(req.headers.get("Content-Length") or 0)
         body = req.rfile.read(length) if length else b""
         data: Any = None
-        if body and (req.headers.get("Content-Type") or "").startswith("application/json") or body[:1] in (b"{", b"["):
+        if (
+            body
+            and (req.headers.get("Content-Type") or "").startswith("application/json")
+            or body[:1] in (b"{", b"[")
+        ):
             try:
                 data = json.loads(body)
             except ValueError:
@@ -145,7 +153,11 @@ class FakeWeChat:
         with self._lock:
             self.calls.append(Call(method, path, query, data, body))
         status, payload, ctype = self._answer(method, path, query, data)
-        raw = payload if isinstance(payload, bytes) else json.dumps(payload, ensure_ascii=False).encode()
+        raw = (
+            payload
+            if isinstance(payload, bytes)
+            else json.dumps(payload, ensure_ascii=False).encode()
+        )
         req.send_response(status)
         req.send_header("Content-Type", ctype)
         req.send_header("Content-Length", str(len(raw)))
@@ -161,7 +173,9 @@ class FakeWeChat:
             queue = self._failures.get(path)
             return queue.pop(0) if queue else None
 
-    def _answer(self, method: str, path: str, query: dict[str, str], data: Any) -> tuple[int, Any, str]:
+    def _answer(
+        self, method: str, path: str, query: dict[str, str], data: Any
+    ) -> tuple[int, Any, str]:
         js = "application/json"
         if path == "token":
             with self._lock:
@@ -174,10 +188,18 @@ class FakeWeChat:
                 self.work_tokens_issued += 1
                 token = f"work-token-{self.work_tokens_issued}-{secrets.token_hex(4)}"
                 self._valid.add(token)
-            return 200, {"errcode": 0, "errmsg": "ok", "access_token": token, "expires_in": 7200}, js
+            return (
+                200,
+                {"errcode": 0, "errmsg": "ok", "access_token": token, "expires_in": 7200},
+                js,
+            )
         if path.startswith("video/"):
             media = self.videos.get(path.removeprefix("video/"))
-            return (200, media, "video/mp4") if media is not None else (404, {"error": "not found"}, js)
+            return (
+                (200, media, "video/mp4")
+                if media is not None
+                else (404, {"error": "not found"}, js)
+            )
         if path == "showqrcode":
             image = qrcode.make(query.get("ticket", ""), box_size=4, border=1)
             buffer = io.BytesIO()
@@ -187,16 +209,39 @@ class FakeWeChat:
             if query.get("key") != "hr-robot":
                 return 200, {"errcode": 93000, "errmsg": "invalid webhook url"}, js
             if path == "webhook/upload_media":
-                return 200, {"errcode": 0, "errmsg": "ok", "type": "file", "media_id": f"robot-media-{next(self._ids)}"}, js
+                return (
+                    200,
+                    {
+                        "errcode": 0,
+                        "errmsg": "ok",
+                        "type": "file",
+                        "media_id": f"robot-media-{next(self._ids)}",
+                    },
+                    js,
+                )
             return 200, {"errcode": 0, "errmsg": "ok"}, js
         if not self._token_ok(query):
-            return 200, {"errcode": 40001, "errmsg": "invalid credential, access_token is invalid or not latest"}, js
+            return (
+                200,
+                {
+                    "errcode": 40001,
+                    "errmsg": "invalid credential, access_token is invalid or not latest",
+                },
+                js,
+            )
         failure = self._failure(path)
         if failure is not None:
             return 200, {"errcode": failure, "errmsg": f"fake failure {failure}"}, js
         if path == "message/custom/send":
             if data and data.get("touser") in self.out_of_window:
-                return 200, {"errcode": 45015, "errmsg": "response out of time limit or subscription is canceled"}, js
+                return (
+                    200,
+                    {
+                        "errcode": 45015,
+                        "errmsg": "response out of time limit or subscription is canceled",
+                    },
+                    js,
+                )
             return 200, {"errcode": 0, "errmsg": "ok"}, js
         if path == "message/template/send":
             return 200, {"errcode": 0, "errmsg": "ok", "msgid": next(self._ids)}, js
@@ -208,12 +253,33 @@ class FakeWeChat:
                 return 200, {"video_url": f"{self.root}/video/{media_id}"}, js
             return 200, {"errcode": 40007, "errmsg": "invalid media_id"}, js
         if path == "media/upload":
-            return 200, {"type": query.get("type", "image"), "media_id": f"up-{next(self._ids)}", "created_at": int(time.time())}, js
+            return (
+                200,
+                {
+                    "type": query.get("type", "image"),
+                    "media_id": f"up-{next(self._ids)}",
+                    "created_at": int(time.time()),
+                },
+                js,
+            )
         if path == "qrcode/create":
             scene = (data or {}).get("action_info", {}).get("scene", {}).get("scene_str", "")
-            return 200, {"ticket": f"TICKET-{scene}", "expire_seconds": (data or {}).get("expire_seconds", 60), "url": f"http://weixin.qq.com/q/{scene}"}, js
+            return (
+                200,
+                {
+                    "ticket": f"TICKET-{scene}",
+                    "expire_seconds": (data or {}).get("expire_seconds", 60),
+                    "url": f"http://weixin.qq.com/q/{scene}",
+                },
+                js,
+            )
         if path == "message/send":
-            answer: dict[str, Any] = {"errcode": 0, "errmsg": "ok", "invaliduser": "", "msgid": f"msg-{next(self._ids)}"}
+            answer: dict[str, Any] = {
+                "errcode": 0,
+                "errmsg": "ok",
+                "invaliduser": "",
+                "msgid": f"msg-{next(self._ids)}",
+            }
             if data and data.get("msgtype") == "template_card":
                 code = f"send-code-{next(self._ids)}"
                 with self._lock:
@@ -238,7 +304,9 @@ class FakeWeChat:
 
 
 # ------------------------------------------------------------------ app helpers
-def wechat_settings(tmp: Path, fake: FakeWeChat, *, template_id: str | None = None, **web: Any) -> Settings:
+def wechat_settings(
+    tmp: Path, fake: FakeWeChat, *, template_id: str | None = None, **web: Any
+) -> Settings:
     settings = load_settings(
         None,
         env={},
@@ -272,12 +340,20 @@ def wechat_settings(tmp: Path, fake: FakeWeChat, *, template_id: str | None = No
 
 def seed_job(app: App, *, code: str = "sales-2026", questions: int = 2) -> int:
     with app.db.transaction() as session:
-        job = Job(code=code, title_zh="销售代表", title_en="Sales representative", competencies=[{"name": "communication", "weight": 100}], pass_line=70)
+        job = Job(
+            code=code,
+            title_zh="销售代表",
+            title_en="Sales representative",
+            competencies=[{"name": "communication", "weight": 100}],
+            pass_line=70,
+        )
         session.add(job)
         session.flush()
         picked = session.exec(select(Question).order_by(col(Question.key)).limit(questions)).all()
         for position, question in enumerate(picked):
-            session.add(JobQuestion(job_id=job.id or 0, question_id=question.id or 0, position=position))
+            session.add(
+                JobQuestion(job_id=job.id or 0, question_id=question.id or 0, position=position)
+            )
         return job.id or 0
 
 
@@ -308,21 +384,57 @@ class Callbacks:
     @staticmethod
     def xml(fields: dict[str, Any]) -> str:
         body = "".join(
-            f"<{k}>{v}</{k}>" if isinstance(v, int) else f"<{k}><![CDATA[{v}]]></{k}>" for k, v in fields.items()
+            f"<{k}>{v}</{k}>" if isinstance(v, int) else f"<{k}><![CDATA[{v}]]></{k}>"
+            for k, v in fields.items()
         )
         return f"<xml>{body}</xml>"
 
     def text(self, openid: str, content: str, *, msg_id: int | None = None) -> str:
-        return self.xml({"ToUserName": "gh_test", "FromUserName": openid, "CreateTime": int(self.now), "MsgType": "text", "Content": content, "MsgId": msg_id or self.next_id()})
+        return self.xml(
+            {
+                "ToUserName": "gh_test",
+                "FromUserName": openid,
+                "CreateTime": int(self.now),
+                "MsgType": "text",
+                "Content": content,
+                "MsgId": msg_id or self.next_id(),
+            }
+        )
 
     def voice(self, openid: str, media_id: str, *, fmt: str = "amr") -> str:
-        return self.xml({"ToUserName": "gh_test", "FromUserName": openid, "CreateTime": int(self.now), "MsgType": "voice", "MediaId": media_id, "Format": fmt, "MsgId": self.next_id()})
+        return self.xml(
+            {
+                "ToUserName": "gh_test",
+                "FromUserName": openid,
+                "CreateTime": int(self.now),
+                "MsgType": "voice",
+                "MediaId": media_id,
+                "Format": fmt,
+                "MsgId": self.next_id(),
+            }
+        )
 
     def video(self, openid: str, media_id: str, *, kind: str = "shortvideo") -> str:
-        return self.xml({"ToUserName": "gh_test", "FromUserName": openid, "CreateTime": int(self.now), "MsgType": kind, "MediaId": media_id, "ThumbMediaId": "thumb", "MsgId": self.next_id()})
+        return self.xml(
+            {
+                "ToUserName": "gh_test",
+                "FromUserName": openid,
+                "CreateTime": int(self.now),
+                "MsgType": kind,
+                "MediaId": media_id,
+                "ThumbMediaId": "thumb",
+                "MsgId": self.next_id(),
+            }
+        )
 
     def event(self, openid: str, name: str, key: str = "", *, created: int | None = None) -> str:
-        fields: dict[str, Any] = {"ToUserName": "gh_test", "FromUserName": openid, "CreateTime": created or int(self.now), "MsgType": "event", "Event": name}
+        fields: dict[str, Any] = {
+            "ToUserName": "gh_test",
+            "FromUserName": openid,
+            "CreateTime": created or int(self.now),
+            "MsgType": "event",
+            "Event": name,
+        }
         if key:
             fields["EventKey"] = key
         return self.xml(fields)
@@ -331,17 +443,27 @@ class Callbacks:
         """(query parameters, body) of an Official Account callback in ``mode``."""
         nonce = nonce or secrets.token_hex(5)
         timestamp = str(int(self.now))
-        params = {"timestamp": timestamp, "nonce": nonce, "signature": _sign(OA_TOKEN, timestamp, nonce), "openid": "x"}
+        params = {
+            "timestamp": timestamp,
+            "nonce": nonce,
+            "signature": _sign(OA_TOKEN, timestamp, nonce),
+            "openid": "x",
+        }
         if self.mode == "plain":
             return params, xml.encode()
         crypto = WeChatCrypto(OA_TOKEN, OA_AES_KEY, OA_APP_ID)
         wrapped = crypto.encrypt_message(xml, nonce, timestamp)
         encrypt = wrapped.split("<Encrypt><![CDATA[", 1)[1].split("]]></Encrypt>", 1)[0]
-        params.update({"encrypt_type": "aes", "msg_signature": _sign(OA_TOKEN, timestamp, nonce, encrypt)})
+        params.update(
+            {"encrypt_type": "aes", "msg_signature": _sign(OA_TOKEN, timestamp, nonce, encrypt)}
+        )
         if self.mode == "compatible":
             inner = xml.removeprefix("<xml>").removesuffix("</xml>")
             return params, f"<xml>{inner}<Encrypt><![CDATA[{encrypt}]]></Encrypt></xml>".encode()
-        return params, f"<xml><ToUserName><![CDATA[gh_test]]></ToUserName><Encrypt><![CDATA[{encrypt}]]></Encrypt></xml>".encode()
+        return (
+            params,
+            f"<xml><ToUserName><![CDATA[gh_test]]></ToUserName><Encrypt><![CDATA[{encrypt}]]></Encrypt></xml>".encode(),
+        )
 
     def work_request(self, xml: str) -> tuple[dict[str, str], bytes]:
         """(query parameters, body) of a WeCom callback (always encrypted)."""
@@ -350,12 +472,99 @@ class Callbacks:
         crypto = WorkCrypto(WORK_TOKEN, WORK_AES_KEY, CORP_ID)
         wrapped = crypto.encrypt_message(xml, nonce, timestamp)
         encrypt = wrapped.split("<Encrypt><![CDATA[", 1)[1].split("]]></Encrypt>", 1)[0]
-        params = {"timestamp": timestamp, "nonce": nonce, "msg_signature": _sign(WORK_TOKEN, timestamp, nonce, encrypt)}
-        return params, f"<xml><ToUserName><![CDATA[{CORP_ID}]]></ToUserName><Encrypt><![CDATA[{encrypt}]]></Encrypt><AgentID><![CDATA[{AGENT_ID}]]></AgentID></xml>".encode()
+        params = {
+            "timestamp": timestamp,
+            "nonce": nonce,
+            "msg_signature": _sign(WORK_TOKEN, timestamp, nonce, encrypt),
+        }
+        return (
+            params,
+            f"<xml><ToUserName><![CDATA[{CORP_ID}]]></ToUserName><Encrypt><![CDATA[{encrypt}]]></Encrypt><AgentID><![CDATA[{AGENT_ID}]]></AgentID></xml>".encode(),
+        )
 
     def card_click(self, user: str, task_id: str, key: str, code: str) -> str:
-        return self.xml({
-            "ToUserName": CORP_ID, "FromUserName": user, "CreateTime": int(self.now), "MsgType": "event",
-            "Event": "template_card_event", "EventKey": key, "TaskId": task_id, "CardType": "button_interaction",
-            "ResponseCode": code, "AgentID": int(AGENT_ID),
-        })
+        return self.xml(
+            {
+                "ToUserName": CORP_ID,
+                "FromUserName": user,
+                "CreateTime": int(self.now),
+                "MsgType": "event",
+                "Event": "template_card_event",
+                "EventKey": key,
+                "TaskId": task_id,
+                "CardType": "button_interaction",
+                "ResponseCode": code,
+                "AgentID": int(AGENT_ID),
+            }
+        )
+
+
+# ------------------------------------------------------------------ a whole test set-up
+@dataclass
+class Harness:
+    """App + fake API + the callback routes in a small Starlette app, driven in-process."""
+
+    app: App
+    fake: FakeWeChat
+    cb: Callbacks
+    http: Any  # httpx.AsyncClient on the ASGI app
+    tasks: Any  # web.wechat_routes.CallbackTasks
+    wechat: Any  # bot.wechat.WeChatChannel
+    wecom: Any  # bot.wecom.WeComChannel
+
+    async def post(self, xml: str, *, mode: str | None = None) -> Any:
+        if mode is not None:
+            self.cb.mode = mode
+        params, body = self.cb.request(xml)
+        return await self.http.post("/wechat/callback", params=params, content=body)
+
+    async def post_work(self, xml: str) -> Any:
+        params, body = self.cb.work_request(xml)
+        return await self.http.post("/wecom/callback", params=params, content=body)
+
+    async def settle(self) -> None:
+        """Finish background work and deliver the outbox."""
+        dispatcher = self.app.dispatcher()
+        for _ in range(5):
+            await self.tasks.drain()
+            await dispatcher.drain()
+        await self.tasks.drain()
+
+    async def say(self, openid: str, text: str) -> str:
+        """Send a text as the candidate; returns everything the bot sent back, joined."""
+        before = len(self.fake.texts_to(openid))
+        response = await self.post(self.cb.text(openid, text))
+        assert response.status_code == 200
+        assert response.text == "success"
+        await self.settle()
+        return "\n---\n".join(self.fake.texts_to(openid)[before:])
+
+
+async def make_harness(tmp: Path, fake: FakeWeChat, **settings_kw: Any) -> Harness:
+    import httpx
+    from starlette.applications import Starlette
+
+    from bot.wechat import build_wechat
+    from bot.wecom import build_wecom
+    from core.clock import FakeClock
+    from core.wiring import build_app
+    from web.wechat_routes import CallbackTasks, wechat_routes
+
+    settings = wechat_settings(tmp, fake, **settings_kw)
+    clock = FakeClock()
+    app = build_app(settings, clock=clock)
+    wechat = build_wechat(app)
+    wecom = build_wecom(app)
+    tasks = CallbackTasks(app, wechat=wechat, retry_delays=(0.01,))
+    routes = wechat_routes(app, wechat=wechat, wecom=wecom, tasks=tasks)
+    transport = httpx.ASGITransport(app=Starlette(routes=routes))
+    http = httpx.AsyncClient(transport=transport, base_url="http://testserver")
+    return Harness(
+        app=app,
+        fake=fake,
+        cb=Callbacks(now=clock.now().timestamp()),
+        http=http,
+        tasks=tasks,
+        wechat=wechat,
+        wecom=wecom,
+    )

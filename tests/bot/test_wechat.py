@@ -1,0 +1,453 @@
+"""The Official Account channel end to end: signed callbacks into the ASGI routes, a fake
+WeChat API on 127.0.0.1 answering the adapter, the real engine in between."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+from sqlmodel import col, func, select
+
+from bot.wechat import (
+    ButtonMenus,
+    Incoming,
+    amr_duration,
+    render_menu,
+    split_text,
+    template_data,
+    to_incoming,
+    wechat_invite_qr,
+)
+from dialogs.events import (
+    ButtonPressed,
+    CommandReceived,
+    SubscribeReceived,
+    TextReceived,
+    UnsupportedReceived,
+)
+from dialogs.intents import Button, Send
+from dialogs.outbox import write_intents
+from storage.models import (
+    Answer,
+    AuditEvent,
+    Candidate,
+    GroupBinding,
+    InboxEvent,
+    InterviewSession,
+    KeyValue,
+    OutboxMessage,
+)
+from tests.fakes.wechat_api import FakeWeChat, Harness, invite, make_harness, seed_job
+
+OPENID = "oTomBaker0000000000000000001"
+
+
+@pytest.fixture
+def fake() -> Iterator[FakeWeChat]:
+    server = FakeWeChat().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+async def h(tmp_path: Path, fake: FakeWeChat) -> AsyncIterator[Harness]:
+    harness = await make_harness(tmp_path, fake)
+    yield harness
+    await harness.tasks.drain()
+    await harness.http.aclose()
+
+
+def _count(h: Harness, model: type, *where: object) -> int:
+    with h.app.db.session() as session:
+        return int(session.exec(select(func.count()).select_from(model).where(*where)).one())  # type: ignore[arg-type]
+
+
+def make_amr(text: str, folder: Path) -> bytes:
+    """A spoken answer as WeChat sends voice: AMR-NB, 8 kHz mono (espeak-ng + sox)."""
+    if not (shutil.which("espeak-ng") and shutil.which("sox")):
+        pytest.skip("espeak-ng and sox are needed to make AMR voice")
+    wav = folder / "voice.wav"
+    amr = folder / "voice.amr"
+    subprocess.run(
+        ["espeak-ng", "-v", "en-us", "-s", "160", "-w", str(wav), text],
+        check=True,
+        capture_output=True,
+    )
+    subprocess.run(
+        ["sox", str(wav), "-r", "8000", "-c", "1", "-t", "amr-nb", str(amr)],
+        check=True,
+        capture_output=True,
+    )
+    return amr.read_bytes()
+
+
+# ------------------------------------------------------------------ the interview
+@pytest.mark.slow
+async def test_full_interview_over_encrypted_callbacks_with_amr_voice(
+    h: Harness, tmp_path: Path
+) -> None:
+    job_id = seed_job(h.app)
+    candidate_id, token, code = invite(h.app, job_id, "Tom Baker")
+
+    # The candidate scans the invitation QR code and follows the account.
+    response = await h.post(h.cb.event(OPENID, "subscribe", f"qrscene_{token}"))
+    assert response.status_code == 200
+    assert response.text == "success"
+    await h.settle()
+    welcome = h.fake.texts_to(OPENID)[-1]
+    assert "English" in welcome
+    assert "1. 中文" in welcome
+    assert "2. English" in welcome
+
+    consent = await h.say(OPENID, "2")  # English
+    assert "privacy notice" in consent.lower()
+    await h.say(OPENID, "1")  # agree
+    identity = await h.say(OPENID, "1")  # voice allowed
+    assert identity
+    practice = await h.say(OPENID, f"Tom Baker {code}")
+    assert "Tom Baker" in practice
+    question = await h.say(OPENID, "1")  # skip the practice question
+    assert "1 of 2" in question
+
+    spoken = [
+        "Last year a key customer was about to cancel because of late deliveries. I called them every day and they renewed.",
+        "I explained a system migration to the finance team with three diagrams, and they approved the budget that week.",
+    ]
+    voices = [make_amr(text, tmp_path) for text in spoken]
+    for index, data in enumerate(voices):
+        media_id = f"voice-media-{index}"
+        h.fake.voices[media_id] = data
+        before = len(h.fake.texts_to(OPENID))
+        response = await h.post(h.cb.voice(OPENID, media_id))
+        assert response.text == "success"
+        await h.settle()
+        assert len(h.fake.texts_to(OPENID)) > before
+    review = h.fake.texts_to(OPENID)[-1]
+    assert "2." in review
+    await h.say(OPENID, "2")  # submit
+
+    with h.app.db.session() as session:
+        s = session.exec(
+            select(InterviewSession).where(InterviewSession.candidate_id == candidate_id)
+        ).one()
+        assert s.state == "done"
+        assert s.platform == "wechat"
+        assert s.language == "en"
+        answers = session.exec(
+            select(Answer)
+            .where(Answer.session_id == s.id, col(Answer.practice).is_(False))
+            .order_by(col(Answer.position))
+        ).all()
+        candidate = session.get(Candidate, candidate_id)
+    assert candidate is not None
+    assert candidate.status == "completed"
+    assert [a.kind for a in answers] == ["voice", "voice"]
+    for answer, data in zip(answers, voices, strict=True):
+        assert answer.media_path is not None
+        assert h.app.db.media.get(answer.media_path) == data  # stored encrypted, read back intact
+        assert answer.duration_s is not None
+        assert answer.duration_s == pytest.approx(amr_duration(data))
+        assert 2 < answer.duration_s < 20
+    assert len(h.fake.of("media/get")) == 2
+    assert _count(h, KeyValue, col(KeyValue.key).startswith("wechat:pending:")) == 0
+
+
+@pytest.mark.parametrize("mode", ["plain", "compatible", "safe"])
+async def test_each_callback_mode_is_accepted(h: Harness, mode: str) -> None:
+    response = await h.post(h.cb.text(OPENID, "hello"), mode=mode)
+    assert response.status_code == 200
+    assert response.text == "success"
+    await h.settle()
+    assert _count(h, InboxEvent) == 1
+    assert len(h.fake.texts_to(OPENID)) == 1  # "open your invitation link" help
+
+
+async def test_url_verification_echoes_and_refuses_a_forgery(h: Harness) -> None:
+    params, _ = h.cb.request("<xml/>")
+    params = {k: params[k] for k in ("timestamp", "nonce", "signature")}
+    ok = await h.http.get("/wechat/callback", params={**params, "echostr": "echo-123"})
+    assert ok.status_code == 200
+    assert ok.text == "echo-123"
+    bad = await h.http.get(
+        "/wechat/callback", params={**params, "signature": "0" * 40, "echostr": "x"}
+    )
+    assert bad.status_code == 403
+
+
+# ------------------------------------------------------------------ retries and forgeries
+async def test_a_message_retried_three_times_is_handled_once(h: Harness) -> None:
+    xml = h.cb.text(OPENID, "hello", msg_id=1234567890123)
+    for _ in range(3):
+        response = await h.post(xml)
+        assert response.text == "success"
+    await h.settle()
+    assert _count(h, InboxEvent) == 1
+    assert len(h.fake.texts_to(OPENID)) == 1
+
+
+async def test_an_event_retried_three_times_is_handled_once(h: Harness) -> None:
+    xml = h.cb.event(OPENID, "subscribe", created=1_767_600_000)
+    for _ in range(3):
+        await h.post(xml)
+    await h.settle()
+    with h.app.db.session() as session:
+        ids = session.exec(select(InboxEvent.event_id)).all()
+    assert ids == [f"wechat:ev:{OPENID}:1767600000:subscribe"]
+    assert len(h.fake.texts_to(OPENID)) == 1
+
+
+async def test_a_voice_retried_three_times_is_downloaded_once(h: Harness) -> None:
+    job_id = seed_job(h.app)
+    _, token, code = invite(h.app, job_id, "Tom Baker")
+    await h.post(h.cb.event(OPENID, "subscribe", f"qrscene_{token}"))
+    await h.settle()
+    for reply in ("2", "1", "1", f"Tom Baker {code}", "1"):
+        await h.say(OPENID, reply)
+    h.fake.voices["v1"] = b"#!AMR\n" + bytes([0x04] + [0] * 12) * 150  # 3 s of mode-0 frames
+    xml = h.cb.voice(OPENID, "v1")
+    for _ in range(3):
+        assert (await h.post(xml)).text == "success"
+    await h.settle()
+    assert len(h.fake.of("media/get")) == 1
+    assert _count(h, Answer, Answer.kind == "voice") == 1
+
+
+async def test_forged_signature_gets_403_and_stores_nothing(h: Harness) -> None:
+    for mode in ("plain", "safe"):
+        params, body = h.cb.request(h.cb.text(OPENID, "hello"))
+        key = "signature" if mode == "plain" else "msg_signature"
+        h.cb.mode = mode
+        params, body = h.cb.request(h.cb.text(OPENID, "hello"))
+        params[key] = "f" * 40
+        response = await h.http.post("/wechat/callback", params=params, content=body)
+        assert response.status_code == 403
+    # A correct signature over a stale timestamp (a replay) is refused too.
+    h.cb.now -= 3600
+    response = await h.post(h.cb.text(OPENID, "hello"))
+    assert response.status_code == 403
+    await h.settle()
+    assert _count(h, InboxEvent) == 0
+    assert _count(h, KeyValue, col(KeyValue.key).startswith("wechat:")) == 0
+    assert h.fake.of("message/custom/send") == []
+
+
+async def test_oversized_body_is_refused(h: Harness) -> None:
+    params, _ = h.cb.request("<xml/>")
+    response = await h.http.post(
+        "/wechat/callback", params=params, content=b"<xml>" + b"x" * 1_100_000 + b"</xml>"
+    )
+    assert response.status_code == 413
+    assert _count(h, InboxEvent) == 0
+
+
+async def test_dtd_in_a_signed_body_is_refused(h: Harness) -> None:
+    h.cb.mode = "plain"
+    params, _ = h.cb.request("")
+    evil = b'<?xml version="1.0"?><!DOCTYPE lol [<!ENTITY a "aaaa">]><xml><FromUserName>&a;</FromUserName></xml>'
+    response = await h.http.post("/wechat/callback", params=params, content=evil)
+    assert response.status_code == 400
+    assert _count(h, InboxEvent) == 0
+
+
+# ------------------------------------------------------------------ the 48-hour window
+async def _candidate_with_hr_robot(h: Harness) -> int:
+    job_id = seed_job(h.app)
+    _, token, _ = invite(h.app, job_id, "Tom Baker")
+    await h.post(h.cb.event(OPENID, "subscribe", f"qrscene_{token}"))
+    await h.settle()
+    with h.app.db.transaction() as session:
+        session.add(GroupBinding(platform="wecom", chat_id="robot", job_id=job_id))
+    return job_id
+
+
+def _queue_reminder(h: Harness, text: str) -> None:
+    with h.app.db.transaction() as session:
+        write_intents(
+            session,
+            [Send(platform="wechat", chat_id=OPENID, text=text, ref="reminder:1")],
+            source_event=None,
+            now=h.app.services.clock.now(),
+        )
+
+
+async def test_outside_48_hours_a_reminder_goes_as_a_template_message(
+    tmp_path: Path, fake: FakeWeChat
+) -> None:
+    h = await make_harness(tmp_path, fake, template_id="interview-reminder-tpl")
+    try:
+        await _candidate_with_hr_robot(h)
+        fake.out_of_window.add(OPENID)
+        _queue_reminder(h, "提醒：您的面试将于明天 10:00 开始\n请准时参加。")
+        await h.settle()
+        templates = fake.of("message/template/send")
+        assert len(templates) == 1
+        sent = templates[0].json
+        assert sent["touser"] == OPENID
+        assert sent["template_id"] == "interview-reminder-tpl"
+        assert (
+            sent["data"]["thing1"]["value"] == "提醒：您的面试将于明天 10:00 开始"
+        )  # the first line, 20 characters
+        assert len(sent["data"]["thing2"]["value"]) <= 20
+        with h.app.db.session() as session:
+            row = session.exec(select(OutboxMessage).where(OutboxMessage.ref == "reminder:1")).one()
+        assert row.status == "sent"
+    finally:
+        await h.http.aclose()
+
+
+async def test_outside_48_hours_without_a_template_it_fails_and_hr_is_told(h: Harness) -> None:
+    await _candidate_with_hr_robot(h)
+    h.fake.out_of_window.add(OPENID)
+    _queue_reminder(h, "Reminder: your interview starts tomorrow at 10:00.")
+    _queue_reminder(h, "Reminder: one hour to go.")
+    await h.settle()
+    with h.app.db.session() as session:
+        rows = session.exec(select(OutboxMessage).where(OutboxMessage.ref == "reminder:1")).all()
+        audits = session.exec(
+            select(AuditEvent).where(AuditEvent.action == "delivery_failed")
+        ).all()
+    assert [r.status for r in rows] == ["failed", "failed"]
+    assert len(audits) == 2
+    assert all(r.attempts == 1 for r in rows)  # not retried: it cannot succeed
+    robot = h.fake.of("webhook/send")
+    assert len(robot) == 1  # told once, not once per message
+    assert "48" in robot[0].json["text"]["content"]
+    assert h.fake.of("message/template/send") == []
+
+
+# ------------------------------------------------------------------ mapping details
+def test_event_mapping() -> None:
+    base = {"ToUserName": "gh", "FromUserName": OPENID, "CreateTime": "1767600000"}
+    sub = to_incoming(
+        {**base, "MsgType": "event", "Event": "subscribe", "EventKey": "qrscene_tok123"}, None
+    )
+    assert sub is not None
+    assert isinstance(sub.event, SubscribeReceived)
+    assert sub.event.scene == "tok123"
+    assert sub.event_id == f"wechat:ev:{OPENID}:1767600000:subscribe"
+    scan = to_incoming({**base, "MsgType": "event", "Event": "SCAN", "EventKey": "tok456"}, None)
+    assert scan is not None
+    assert isinstance(scan.event, SubscribeReceived)
+    assert scan.event.scene == "tok456"
+    assert to_incoming({**base, "MsgType": "event", "Event": "unsubscribe"}, None) is None
+    cmd = to_incoming({**base, "MsgType": "text", "Content": "/Resume now", "MsgId": "42"}, None)
+    assert cmd is not None
+    assert isinstance(cmd.event, CommandReceived)
+    assert (cmd.event.command, cmd.event.args) == ("resume", "now")
+    for kind in ("image", "location", "link"):
+        other = to_incoming({**base, "MsgType": kind, "MsgId": "43"}, None)
+        assert other is not None
+        assert isinstance(other.event, UnsupportedReceived)
+        assert other.event.kind == kind
+    voice = to_incoming(
+        {**base, "MsgType": "voice", "MediaId": "m", "Format": "speex", "MsgId": "44"}, None
+    )
+    assert voice == Incoming("wechat:msg:44", OPENID, "voice", media_id="m", media_format="speex")
+    video = to_incoming({**base, "MsgType": "shortvideo", "MediaId": "v", "MsgId": "45"}, None)
+    assert video is not None
+    assert video.kind == "video"
+
+
+async def test_numbered_replies_map_to_the_last_buttons(h: Harness) -> None:
+    menus = ButtonMenus(h.app.db, h.app.services.clock)
+    menus.remember(
+        OPENID,
+        [[Button(label="同意", data="consent:yes"), Button(label="不同意", data="consent:no")]],
+    )
+    assert menus.resolve(OPENID, "1") == "consent:yes"
+    assert menus.resolve(OPENID, "２") == "consent:no"  # full-width digit
+    assert menus.resolve(OPENID, " 不同意 ") == "consent:no"
+    assert menus.resolve(OPENID, "3") is None
+    assert menus.resolve(OPENID, "Tom Baker 123456") is None
+    assert menus.resolve("someone-else", "1") is None
+    assert menus.resolve_id(OPENID, "2") == "consent:no"
+    inc = to_incoming(
+        {
+            "FromUserName": OPENID,
+            "CreateTime": "1",
+            "MsgType": "text",
+            "Content": "1",
+            "MsgId": "9",
+        },
+        menus,
+    )
+    assert inc is not None
+    assert isinstance(inc.event, ButtonPressed)
+    assert inc.event.data == "consent:yes"
+    plain = to_incoming(
+        {
+            "FromUserName": OPENID,
+            "CreateTime": "1",
+            "MsgType": "text",
+            "Content": "hi",
+            "MsgId": "10",
+        },
+        menus,
+    )
+    assert plain is not None
+    assert isinstance(plain.event, TextReceived)
+    clock = h.app.services.clock
+    clock.advance(hours=49)  # type: ignore[attr-defined]
+    assert menus.resolve(OPENID, "1") is None  # menus expire with the 48-hour window
+
+
+def test_menu_rendering_and_text_splitting() -> None:
+    text = render_menu(
+        "Do you agree?", [[Button(label="Agree", data="a"), Button(label="Decline", data="d")]]
+    )
+    assert text.splitlines()[-2:] == ["1. Agree", "2. Decline"]
+    assert "number" in text
+    assert "数字" in render_menu("您同意吗？", [[Button(label="同意", data="a")]])
+    long = "\n".join(f"第{i}行：" + "很长的内容" * 20 for i in range(40))
+    pieces = split_text(long, 1800)
+    assert all(len(p.encode()) <= 1800 for p in pieces)
+    assert "".join(pieces).replace("\n", "") == long.replace("\n", "")
+    data = template_data("Your interview is tomorrow at 10:00 in room 3\nsecond line")
+    assert len(data["thing1"]["value"]) == 20
+
+
+def test_amr_duration_counts_frames() -> None:
+    assert amr_duration(b"#!AMR\n" + bytes([0x3C] + [0] * 31) * 50) == pytest.approx(
+        1.0
+    )  # 12.2 kbit/s
+    assert amr_duration(b"RIFF....") is None
+
+
+async def test_voice_outside_a_question_is_not_downloaded(h: Harness) -> None:
+    h.fake.voices["v9"] = b"#!AMR\n" + bytes([0x04] + [0] * 12) * 50
+    await h.post(h.cb.voice(OPENID, "v9"))
+    await h.settle()
+    assert h.fake.of("media/get") == []
+    assert len(h.fake.texts_to(OPENID)) == 1
+
+
+async def test_video_answer_is_fetched_from_its_video_url(h: Harness) -> None:
+    job_id = seed_job(h.app)
+    _, token, code = invite(h.app, job_id, "Tom Baker")
+    await h.post(h.cb.event(OPENID, "SCAN", token))
+    await h.settle()
+    for reply in ("2", "1", "1", f"Tom Baker {code}", "1"):
+        await h.say(OPENID, reply)
+    h.fake.videos["vid1"] = b"\x00\x00\x00\x18ftypmp42" + b"\x00" * 5000
+    await h.post(h.cb.video(OPENID, "vid1"))
+    await h.settle()
+    with h.app.db.session() as session:
+        answer = session.exec(select(Answer).where(Answer.kind == "video")).one()
+    assert answer.media_path is not None
+    assert h.app.db.media.get(answer.media_path) == h.fake.videos["vid1"]
+    assert [c.path for c in h.fake.calls if c.path.startswith(("media/get", "video/"))] == [
+        "media/get",
+        "video/vid1",
+    ]
+
+
+async def test_invite_qr_code_carries_the_token_as_scene(h: Harness) -> None:
+    png = wechat_invite_qr(h.wechat.client, "invitation-token-abc")
+    assert png.startswith(b"\x89PNG")
+    created = h.fake.of("qrcode/create")[0].json
+    assert created["action_name"] == "QR_STR_SCENE"
+    assert created["action_info"]["scene"]["scene_str"] == "invitation-token-abc"
+    assert h.fake.of("showqrcode")[0].query["ticket"] == "TICKET-invitation-token-abc"

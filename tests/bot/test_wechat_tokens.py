@@ -1,0 +1,189 @@
+"""The access-token cache: shared between processes, refreshed early, refreshed once on 40001."""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from wechatpy.exceptions import WeChatClientException
+
+from bot.wechat import make_client
+from bot.wechat_tokens import AccessTokens, DbTokenStore, RedisTokenStore
+from core.clock import FakeClock
+from core.errors import ChannelError
+from core.wiring import App, build_app
+from tests.fakes.wechat_api import FakeWeChat, wechat_settings
+
+
+@pytest.fixture
+def fake() -> Iterator[FakeWeChat]:
+    server = FakeWeChat().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def app(tmp_path: Path, fake: FakeWeChat) -> App:
+    return build_app(wechat_settings(tmp_path, fake), clock=FakeClock())
+
+
+class Counter:
+    def __init__(self, expires_in: int = 7200) -> None:
+        self.calls = 0
+        self.expires_in = expires_in
+        self.lock = threading.Lock()
+
+    def __call__(self) -> tuple[str, int]:
+        with self.lock:
+            self.calls += 1
+            return f"token-{self.calls}", self.expires_in
+
+
+def test_two_processes_share_one_token_through_the_database(app: App) -> None:
+    fetch = Counter()
+    clock = app.services.clock
+    first = AccessTokens(DbTokenStore(app.db), "wechat:token:x", fetch, clock)
+    second = AccessTokens(DbTokenStore(app.db), "wechat:token:x", fetch, clock)  # another process
+    assert first.get() == "token-1"
+    assert second.get() == "token-1"
+    assert fetch.calls == 1
+
+
+def test_token_is_refreshed_before_it_expires(app: App) -> None:
+    fetch = Counter(expires_in=7200)
+    clock = app.services.clock
+    assert isinstance(clock, FakeClock)
+    tokens = AccessTokens(DbTokenStore(app.db), "k", fetch, clock, margin=dt.timedelta(minutes=5))
+    assert tokens.get() == "token-1"
+    clock.advance(seconds=7200 - 301)
+    assert tokens.get() == "token-1"
+    clock.advance(seconds=2)  # now inside the 5-minute margin, still before expiry
+    assert tokens.get() == "token-2"
+    assert fetch.calls == 2
+
+
+def test_concurrent_refreshes_fetch_once(app: App) -> None:
+    fetch = Counter()
+    stores = [AccessTokens(DbTokenStore(app.db), "k", fetch, app.services.clock) for _ in range(6)]
+    results: list[str] = []
+    threads = [threading.Thread(target=lambda t=t: results.append(t.get())) for t in stores]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert results == ["token-1"] * 6
+    assert fetch.calls == 1
+
+
+def test_refused_token_is_refreshed_once_and_the_call_retried_once(app: App) -> None:
+    fetch = Counter()
+    tokens = AccessTokens(DbTokenStore(app.db), "k", fetch, app.services.clock)
+    seen: list[str] = []
+
+    def call() -> str:
+        seen.append(tokens.get())
+        if len(seen) < 3:
+            raise WeChatClientException(40001, "invalid credential")
+        return "ok"
+
+    with pytest.raises(WeChatClientException):
+        tokens.call(call)  # refused twice: refreshed once, retried once, then it gives up
+    assert seen == ["token-1", "token-2"]
+    assert fetch.calls == 2
+    assert tokens.call(call) == "ok"
+
+
+def test_other_errors_do_not_refresh(app: App) -> None:
+    fetch = Counter()
+    tokens = AccessTokens(DbTokenStore(app.db), "k", fetch, app.services.clock)
+
+    def call() -> str:
+        raise WeChatClientException(45015, "out of window")
+
+    with pytest.raises(WeChatClientException):
+        tokens.call(call)
+    assert fetch.calls == 1
+
+
+def test_stale_refresh_keeps_a_token_another_process_already_renewed(app: App) -> None:
+    fetch = Counter()
+    one = AccessTokens(DbTokenStore(app.db), "k", fetch, app.services.clock)
+    two = AccessTokens(DbTokenStore(app.db), "k", fetch, app.services.clock)
+    assert one.get() == two.get() == "token-1"
+    assert one.refresh(stale="token-1") == "token-2"  # process one saw 40001
+    assert two.refresh(stale="token-1") == "token-2"  # process two too: no second fetch
+    assert fetch.calls == 2
+
+
+def test_token_is_encrypted_at_rest(app: App, tmp_path: Path) -> None:
+    tokens = AccessTokens(
+        DbTokenStore(app.db), "k", lambda: ("very-secret-token-value", 7200), app.services.clock
+    )
+    tokens.get()
+    raw = (tmp_path / "db.sqlite3").read_bytes() + b"".join(
+        p.read_bytes() for p in tmp_path.glob("db.sqlite3-*")
+    )
+    assert b"very-secret-token-value" not in raw
+
+
+class FakeRedis:
+    """Enough of redis-py for the store: get, set(ex, px, nx), delete."""
+
+    def __init__(self) -> None:
+        self.data: dict[str, bytes] = {}
+        self.lock = threading.Lock()
+
+    def get(self, name: str) -> bytes | None:
+        return self.data.get(name)
+
+    def set(
+        self, name: str, value: str, ex: Any = None, px: Any = None, nx: bool = False
+    ) -> bool | None:
+        with self.lock:
+            if nx and name in self.data:
+                return None
+            self.data[name] = value.encode()
+            return True
+
+    def delete(self, *names: str) -> int:
+        return sum(1 for n in names if self.data.pop(n, None) is not None)
+
+
+def test_redis_store_shares_and_refreshes() -> None:
+    redis = FakeRedis()
+    clock = FakeClock()
+    fetch = Counter()
+    one = AccessTokens(RedisTokenStore(redis), "k", fetch, clock)
+    two = AccessTokens(RedisTokenStore(redis), "k", fetch, clock)
+    assert one.get() == two.get() == "token-1"
+    assert two.refresh(stale="token-1") == "token-2"
+    assert one.refresh(stale="token-1") == "token-2"
+    assert fetch.calls == 2
+    assert not any(key.endswith("lock:k") for key in redis.data)  # the lock was released
+
+
+def test_real_client_fetches_from_the_fake_and_recovers_from_40001(
+    app: App, fake: FakeWeChat
+) -> None:
+    client = make_client(app.settings, DbTokenStore(app.db), app.services.clock)
+    client.tokens.call(lambda: client.message.send_text("openid-1", "hello"))
+    assert fake.tokens_issued == 1
+    fake.invalidate_tokens()  # e.g. someone fetched a token with our secret elsewhere
+    client.tokens.call(lambda: client.message.send_text("openid-1", "again"))
+    assert fake.tokens_issued == 2
+    sends = fake.of("message/custom/send")
+    assert [c.json["text"]["content"] for c in sends] == ["hello", "again", "again"]
+
+
+def test_wrong_secret_is_a_permanent_channel_error(app: App, fake: FakeWeChat) -> None:
+    def refused() -> tuple[str, int]:
+        raise ChannelError("token refused: errcode 40125 invalid appsecret", retryable=False)
+
+    tokens = AccessTokens(DbTokenStore(app.db), "k", refused, app.services.clock)
+    with pytest.raises(ChannelError) as info:
+        tokens.get()
+    assert not info.value.retryable
