@@ -110,4 +110,6 @@ def app(settings: Settings, clock: FakeClock, messenger: RecordingMessenger) -> 
 
 @pytest.fixture
 def chat(app: App, messenger: RecordingMessenger) -> Chat:
-    return Chat(app, messenger)
+    conversation = Chat(app, messenger)
+    conversation.languages.update({"admin": "en", "hr": "en", "viewer": "en"})
+    return conversation

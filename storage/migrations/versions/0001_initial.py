@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-26 06:53:59.044209
+Create Date: 2026-11-26 07:10:50.640682
 """
 
 from collections.abc import Sequence
@@ -144,6 +144,22 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_question_competency'), ['competency'], unique=False)
         batch_op.create_index(batch_op.f('ix_question_key'), ['key'], unique=True)
 
+    op.create_table('schedule_apscheduler_jobs',
+    sa.Column('id', sa.Unicode(length=191), nullable=False),
+    sa.Column('next_run_time', sa.Float(precision=25), nullable=True),
+    sa.Column('job_state', sa.LargeBinary(), nullable=False),
+    sa.PrimaryKeyConstraint('id')
+    )
+    with op.batch_alter_table('schedule_apscheduler_jobs', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_schedule_apscheduler_jobs_next_run_time'), ['next_run_time'], unique=False)
+
+    op.create_table('schedule_lease',
+    sa.Column('name', sqlmodel.sql.sqltypes.AutoString(length=60), nullable=False),
+    sa.Column('owner', sqlmodel.sql.sqltypes.AutoString(length=120), nullable=False),
+    sa.Column('expires_at', storage.types.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('renewed_at', storage.types.UTCDateTime(timezone=True), nullable=True),
+    sa.PrimaryKeyConstraint('name')
+    )
     op.create_table('candidate',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('job_id', sa.Integer(), nullable=False),
@@ -195,6 +211,33 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('jobquestion', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_jobquestion_job_id'), ['job_id'], unique=False)
+
+    op.create_table('schedule_job_policy',
+    sa.Column('job_id', sa.Integer(), nullable=False),
+    sa.Column('allow_start_now', sa.Boolean(), nullable=False),
+    sa.Column('updated_at', storage.types.UTCDateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['job_id'], ['job.id'], ),
+    sa.PrimaryKeyConstraint('job_id')
+    )
+    op.create_table('schedule_slot',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('job_id', sa.Integer(), nullable=False),
+    sa.Column('interviewer', sqlmodel.sql.sqltypes.AutoString(length=120), nullable=False),
+    sa.Column('start_at', storage.types.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('end_at', storage.types.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('capacity', sa.Integer(), nullable=False),
+    sa.Column('status', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
+    sa.Column('source', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
+    sa.Column('source_uid', sqlmodel.sql.sqltypes.AutoString(length=255), nullable=True),
+    sa.Column('created_by', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
+    sa.Column('created_at', storage.types.UTCDateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['job_id'], ['job.id'], ),
+    sa.PrimaryKeyConstraint('id'),
+    sa.UniqueConstraint('job_id', 'interviewer', 'start_at', name='uq_schedule_slot_job_who_start')
+    )
+    with op.batch_alter_table('schedule_slot', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_schedule_slot_interviewer'), ['interviewer'], unique=False)
+        batch_op.create_index('ix_schedule_slot_job_start', ['job_id', 'start_at'], unique=False)
 
     op.create_table('staff',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -287,6 +330,16 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_invitation_candidate_id'), ['candidate_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_invitation_token'), ['token'], unique=True)
 
+    op.create_table('schedule_preference',
+    sa.Column('candidate_id', sa.Integer(), nullable=False),
+    sa.Column('day_kind', sqlmodel.sql.sqltypes.AutoString(), nullable=True),
+    sa.Column('part', sqlmodel.sql.sqltypes.AutoString(), nullable=True),
+    sa.Column('tz', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=True),
+    sa.Column('waiting', sa.Boolean(), nullable=False),
+    sa.Column('updated_at', storage.types.UTCDateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['candidate_id'], ['candidate.id'], ),
+    sa.PrimaryKeyConstraint('candidate_id')
+    )
     op.create_table('interviewsession',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('candidate_id', sa.Integer(), nullable=False),
@@ -315,6 +368,15 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_interviewsession_candidate_id'), ['candidate_id'], unique=True)
         batch_op.create_index(batch_op.f('ix_interviewsession_job_id'), ['job_id'], unique=False)
 
+    op.create_table('schedule_mail',
+    sa.Column('invitation_id', sa.Integer(), nullable=False),
+    sa.Column('status', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
+    sa.Column('attempts', sa.Integer(), nullable=False),
+    sa.Column('error', sqlmodel.sql.sqltypes.AutoString(), nullable=True),
+    sa.Column('sent_at', storage.types.UTCDateTime(timezone=True), nullable=True),
+    sa.ForeignKeyConstraint(['invitation_id'], ['invitation.id'], ),
+    sa.PrimaryKeyConstraint('invitation_id')
+    )
     op.create_table('answer',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('session_id', sa.Integer(), nullable=False),
@@ -341,6 +403,26 @@ def upgrade() -> None:
         batch_op.create_index('ix_answer_session_position', ['session_id', 'position'], unique=False)
         batch_op.create_index(batch_op.f('ix_answer_status'), ['status'], unique=False)
 
+    op.create_table('schedule_booking',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('slot_id', sa.Integer(), nullable=False),
+    sa.Column('seat', sa.Integer(), nullable=True),
+    sa.Column('candidate_id', sa.Integer(), nullable=False),
+    sa.Column('session_id', sa.Integer(), nullable=True),
+    sa.Column('status', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
+    sa.Column('created_at', storage.types.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('ended_at', storage.types.UTCDateTime(timezone=True), nullable=True),
+    sa.ForeignKeyConstraint(['candidate_id'], ['candidate.id'], ),
+    sa.ForeignKeyConstraint(['session_id'], ['interviewsession.id'], ),
+    sa.ForeignKeyConstraint(['slot_id'], ['schedule_slot.id'], ),
+    sa.PrimaryKeyConstraint('id'),
+    sa.UniqueConstraint('slot_id', 'seat', name='uq_schedule_booking_seat')
+    )
+    with op.batch_alter_table('schedule_booking', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_schedule_booking_candidate_id'), ['candidate_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_schedule_booking_slot_id'), ['slot_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_schedule_booking_status'), ['status'], unique=False)
+
     op.create_table('evaluation',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('answer_id', sa.Integer(), nullable=False),
@@ -359,25 +441,64 @@ def upgrade() -> None:
     with op.batch_alter_table('evaluation', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_evaluation_answer_id'), ['answer_id'], unique=False)
 
+    op.create_table('schedule_reminder',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('kind', sqlmodel.sql.sqltypes.AutoString(length=40), nullable=False),
+    sa.Column('dedupe_key', sqlmodel.sql.sqltypes.AutoString(length=200), nullable=False),
+    sa.Column('due_at', storage.types.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('status', sqlmodel.sql.sqltypes.AutoString(length=20), nullable=False),
+    sa.Column('fired_at', storage.types.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('candidate_id', sa.Integer(), nullable=True),
+    sa.Column('booking_id', sa.Integer(), nullable=True),
+    sa.Column('job_id', sa.Integer(), nullable=True),
+    sa.Column('payload', storage.types.EncryptedText(), nullable=False),
+    sa.Column('note', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
+    sa.Column('registered', sa.Boolean(), nullable=False),
+    sa.Column('created_at', storage.types.UTCDateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['booking_id'], ['schedule_booking.id'], ),
+    sa.ForeignKeyConstraint(['candidate_id'], ['candidate.id'], ),
+    sa.ForeignKeyConstraint(['job_id'], ['job.id'], ),
+    sa.PrimaryKeyConstraint('id'),
+    sa.UniqueConstraint('dedupe_key')
+    )
+    with op.batch_alter_table('schedule_reminder', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_schedule_reminder_booking_id'), ['booking_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_schedule_reminder_candidate_id'), ['candidate_id'], unique=False)
+        batch_op.create_index('ix_schedule_reminder_status_due', ['status', 'due_at'], unique=False)
+
     # ### end Alembic commands ###
 
 
 def downgrade() -> None:
     # ### commands auto generated by Alembic - please adjust! ###
+    with op.batch_alter_table('schedule_reminder', schema=None) as batch_op:
+        batch_op.drop_index('ix_schedule_reminder_status_due')
+        batch_op.drop_index(batch_op.f('ix_schedule_reminder_candidate_id'))
+        batch_op.drop_index(batch_op.f('ix_schedule_reminder_booking_id'))
+
+    op.drop_table('schedule_reminder')
     with op.batch_alter_table('evaluation', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_evaluation_answer_id'))
 
     op.drop_table('evaluation')
+    with op.batch_alter_table('schedule_booking', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_schedule_booking_status'))
+        batch_op.drop_index(batch_op.f('ix_schedule_booking_slot_id'))
+        batch_op.drop_index(batch_op.f('ix_schedule_booking_candidate_id'))
+
+    op.drop_table('schedule_booking')
     with op.batch_alter_table('answer', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_answer_status'))
         batch_op.drop_index('ix_answer_session_position')
 
     op.drop_table('answer')
+    op.drop_table('schedule_mail')
     with op.batch_alter_table('interviewsession', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_interviewsession_job_id'))
         batch_op.drop_index(batch_op.f('ix_interviewsession_candidate_id'))
 
     op.drop_table('interviewsession')
+    op.drop_table('schedule_preference')
     with op.batch_alter_table('invitation', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_invitation_token'))
         batch_op.drop_index(batch_op.f('ix_invitation_candidate_id'))
@@ -401,6 +522,12 @@ def downgrade() -> None:
 
     op.drop_table('channelidentity')
     op.drop_table('staff')
+    with op.batch_alter_table('schedule_slot', schema=None) as batch_op:
+        batch_op.drop_index('ix_schedule_slot_job_start')
+        batch_op.drop_index(batch_op.f('ix_schedule_slot_interviewer'))
+
+    op.drop_table('schedule_slot')
+    op.drop_table('schedule_job_policy')
     with op.batch_alter_table('jobquestion', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_jobquestion_job_id'))
 
@@ -416,6 +543,11 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_candidate_email_hash'))
 
     op.drop_table('candidate')
+    op.drop_table('schedule_lease')
+    with op.batch_alter_table('schedule_apscheduler_jobs', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_schedule_apscheduler_jobs_next_run_time'))
+
+    op.drop_table('schedule_apscheduler_jobs')
     with op.batch_alter_table('question', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_question_key'))
         batch_op.drop_index(batch_op.f('ix_question_competency'))
