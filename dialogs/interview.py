@@ -14,7 +14,7 @@ import unicodedata
 from sqlmodel import Session, col, func, select
 
 from core.clock import as_utc
-from dialogs import notify
+from dialogs import notify, scheduling
 from dialogs.catalog import normalize_language
 from dialogs.context import Ctx, Services
 from dialogs.events import (
@@ -154,6 +154,7 @@ def handle(ctx: Ctx, s: InterviewSession) -> None:
         "practice": _on_practice,
         "question": _on_question,
         "review": _on_review,
+        "schedule": scheduling.handle,
     }[s.state]
     step(ctx, s)
 
@@ -230,6 +231,8 @@ def prompt_current(ctx: Ctx, s: InterviewSession) -> None:
         _ask_question(ctx, s)
     elif s.state == "review":
         _offer_review(ctx, s)
+    elif s.state == "schedule":
+        scheduling.prompt(ctx, s)
     elif s.state == "done":
         ctx.reply("closing.already")
     elif s.state == "declined":
@@ -365,6 +368,15 @@ def _on_identity(ctx: Ctx, s: InterviewSession) -> None:
     job = ctx.session.get(Job, s.job_id)
     assert job is not None
     notify.hr(ctx, s.job_id, "hr.started", id=s.candidate_id, name=candidate.name, job=job.title_zh)
+    if scheduling.after_identity(ctx, s):
+        return
+    begin_questions(ctx, s)
+
+
+def begin_questions(ctx: Ctx, s: InterviewSession) -> None:
+    """Practice (if the job has it) or the first question; scheduling calls it when a slot begins."""
+    job = ctx.session.get(Job, s.job_id)
+    assert job is not None
     if job.practice_question and ctx.settings.interview.practice_question:
         _move(ctx, s, "practice")
     else:

@@ -33,6 +33,8 @@ from storage.models import (
 BUTTON_HANDLERS: dict[str, Callable[[Ctx], None]] = {}
 # Extra commands other modules register: name -> (action needed, handler).
 COMMAND_HANDLERS: dict[str, tuple[str, Callable[[Ctx, CommandReceived], None]]] = {}
+# Extra file importers (candidates, calendars): each returns True when it took the file.
+FILE_HANDLERS: list[Callable[[Ctx], bool]] = []
 
 
 def owns_button(data: str) -> bool:
@@ -163,6 +165,8 @@ def handle_file(ctx: Ctx) -> None:
     """A document sent by staff: a question import when captioned /importquestions."""
     event = ctx.event
     assert isinstance(event, FileReceived)
+    if any(importer(ctx) for importer in FILE_HANDLERS):
+        return
     if not allowed(ctx.role, "manage_questions"):
         ctx.reply("common.no_access")
         return
