@@ -18,6 +18,7 @@ CLI_MODULES = [
     "storage.cli",
     "dialogs.cli",
     "scoring.cli",
+    "scoring.score_cli",
     "contracts.cli",
     "bot.cli",
 ]

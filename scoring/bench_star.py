@@ -10,6 +10,8 @@ the seconds per answer.
 from __future__ import annotations
 
 import argparse
+import hashlib
+import json
 import statistics
 import sys
 import time
@@ -19,7 +21,7 @@ from typing import Any
 import yaml
 
 from core.settings import Settings, load_settings
-from scoring.evaluator import Evaluator, build_evaluator
+from scoring.evaluator import ChatBackend, Evaluator, StarEvaluator, build_backend
 from scoring.star import AnswerInput, Evaluation
 
 FIXTURE = Path(__file__).resolve().parent.parent / "tests" / "fixtures" / "star" / "answers.yaml"
@@ -80,14 +82,18 @@ def spearman(x: list[float], y: list[float]) -> float:
 
 
 def measure(
-    evaluator: Evaluator, items: list[dict[str, Any]]
+    evaluator: Evaluator, items: list[dict[str, Any]], replies: ReplyCache | None = None
 ) -> list[tuple[dict[str, Any], Evaluation, float]]:
-    """Evaluate every item, timing each call."""
+    """Evaluate every item, timing each call (model time from the cache when replayed)."""
     out: list[tuple[dict[str, Any], Evaluation, float]] = []
     for item in items:
         started = time.perf_counter()
         result = evaluator.evaluate(to_input(item))
-        out.append((item, result, time.perf_counter() - started))
+        seconds = time.perf_counter() - started
+        if replies is not None:
+            seconds = replies.last_seconds * result.attempts
+        out.append((item, result, seconds))
+        print(f"# {item['id']} {seconds:.1f}s total={result.total}", file=sys.stderr, flush=True)
     return out
 
 
@@ -136,6 +142,42 @@ def summarise(results: list[tuple[dict[str, Any], Evaluation, float]]) -> list[L
     return lines
 
 
+class ReplyCache:
+    """Keeps raw model replies (and how long each took) in a JSON file.
+
+    Lets a long benchmark on a busy machine resume, and lets the deterministic scorer
+    be re-run over the same model output. Seconds per answer are those measured when
+    the reply was first produced.
+    """
+
+    def __init__(self, backend: ChatBackend, path: Path) -> None:
+        self._backend = backend
+        self._path = path
+        self._data: dict[str, dict[str, Any]] = (
+            json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+        )
+        self.last_seconds = 0.0
+
+    @property
+    def model_id(self) -> str:
+        return self._backend.model_id
+
+    def complete(self, messages: Any, schema: dict[str, Any]) -> str:
+        key = hashlib.sha256(
+            json.dumps([self.model_id, list(messages), schema], ensure_ascii=False).encode()
+        ).hexdigest()
+        hit = self._data.get(key)
+        if hit is None:
+            started = time.perf_counter()
+            raw = self._backend.complete(messages, schema)
+            hit = {"raw": raw, "seconds": time.perf_counter() - started}
+            self._data[key] = hit
+            self._path.parent.mkdir(parents=True, exist_ok=True)
+            self._path.write_text(json.dumps(self._data, ensure_ascii=False), encoding="utf-8")
+        self.last_seconds = float(hit["seconds"])
+        return str(hit["raw"])
+
+
 def run(
     settings: Settings,
     *,
@@ -143,6 +185,7 @@ def run(
     fixture: Path = FIXTURE,
     limit: int | None = None,
     verbose: bool = False,
+    cache: Path | None = None,
 ) -> list[Line]:
     """Score the labelled set; the caller prints the ``name value unit`` lines.
 
@@ -155,9 +198,14 @@ def run(
         limit: only the first N items (a quick look).
         verbose: also print one line per item.
     """
-    evaluator = evaluator or build_evaluator(settings, allow_fake=True)
+    replies: ReplyCache | None = None
+    if evaluator is None:
+        backend = build_backend(settings, allow_fake=True)
+        if cache is not None:
+            backend = replies = ReplyCache(backend, cache)
+        evaluator = StarEvaluator(backend, max_retries=settings.llm.max_retries)
     items = load_fixture(fixture)[:limit] if limit else load_fixture(fixture)
-    results = measure(evaluator, items)
+    results = measure(evaluator, items, replies)
     if verbose:
         for item, result, secs in results:
             scores = "/".join(str(el.score) for el in result.star.values())
@@ -177,10 +225,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model", default=None, help="override llm.model")
     parser.add_argument("--limit", type=int, default=None)
     parser.add_argument("-v", "--verbose", action="store_true")
+    parser.add_argument("--cache", type=Path, default=None, help="JSON file of raw model replies")
     args = parser.parse_args(argv)
     overrides = {"llm": {"model": args.model}} if args.model else None
     settings = load_settings(args.config, overrides=overrides)
-    for name, value, unit in run(settings, limit=args.limit, verbose=args.verbose):
+    for name, value, unit in run(
+        settings, limit=args.limit, verbose=args.verbose, cache=args.cache
+    ):
         print(f"{name} {value} {unit}", flush=True)
     return 0
 

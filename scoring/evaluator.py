@@ -25,6 +25,8 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
+from pydantic import SecretStr
+
 from core.errors import ConfigError, EvaluationError
 from core.settings import Settings
 from scoring import star
@@ -158,10 +160,12 @@ def openai_compatible_backend(settings: Settings) -> LangChainBackend:
     cfg = settings.llm
     if not cfg.base_url:
         raise ConfigError("llm.base_url: required when llm.provider = 'openai_compatible'")
+    # Self-hosted endpoints (vLLM, Ollama) need no key, but the client insists on one.
+    api_key = cfg.api_key or SecretStr("not-needed")
     chat = ChatOpenAI(
         base_url=cfg.base_url,
         model=cfg.model,
-        api_key=cfg.api_key,
+        api_key=api_key,
         temperature=cfg.temperature,
         timeout=cfg.timeout_seconds,
         max_retries=1,
@@ -289,21 +293,24 @@ class FakeBackend:
         return out
 
 
-def build_evaluator(settings: Settings, *, allow_fake: bool = False) -> Evaluator:
-    """The evaluator chosen by ``llm.provider``.
+def build_backend(settings: Settings, *, allow_fake: bool = False) -> ChatBackend:
+    """The model backend chosen by ``llm.provider``.
 
     Raises:
         ConfigError: ``fake`` without ``allow_fake``, or a missing setting.
         ModelNotInstalledError: ``local`` and the model is not installed.
     """
     provider = settings.llm.provider
-    backend: ChatBackend
     if provider == "fake":
         if not allow_fake:
             raise ConfigError("llm.provider = 'fake' is for tests and demo --fake-llm only")
-        backend = FakeBackend()
-    elif provider == "openai_compatible":
-        backend = openai_compatible_backend(settings)
-    else:
-        backend = local_backend(settings)
+        return FakeBackend()
+    if provider == "openai_compatible":
+        return openai_compatible_backend(settings)
+    return local_backend(settings)
+
+
+def build_evaluator(settings: Settings, *, allow_fake: bool = False) -> Evaluator:
+    """The STAR evaluator over the backend chosen by ``llm.provider`` (see ``build_backend``)."""
+    backend = build_backend(settings, allow_fake=allow_fake)
     return StarEvaluator(backend, max_retries=settings.llm.max_retries)
