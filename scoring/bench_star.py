@@ -20,6 +20,7 @@ from typing import Any
 
 import yaml
 
+from core.errors import EvaluationError
 from core.settings import Settings, load_settings
 from scoring.evaluator import ChatBackend, Evaluator, StarEvaluator, build_backend
 from scoring.star import AnswerInput, Evaluation
@@ -88,7 +89,11 @@ def measure(
     out: list[tuple[dict[str, Any], Evaluation, float]] = []
     for item in items:
         started = time.perf_counter()
-        result = evaluator.evaluate(to_input(item))
+        try:
+            result = evaluator.evaluate(to_input(item))
+        except EvaluationError as exc:  # the model call itself failed (timeout, crash)
+            print(f"# {item['id']} error: {exc}", file=sys.stderr, flush=True)
+            continue
         seconds = time.perf_counter() - started
         if replies is not None:
             seconds = replies.last_seconds * result.attempts
@@ -186,6 +191,7 @@ def run(
     limit: int | None = None,
     verbose: bool = False,
     cache: Path | None = None,
+    every: int = 1,
 ) -> list[Line]:
     """Score the labelled set; the caller prints the ``name value unit`` lines.
 
@@ -197,6 +203,8 @@ def run(
         fixture: the labelled YAML file.
         limit: only the first N items (a quick look).
         verbose: also print one line per item.
+        cache: keep raw model replies in this JSON file (resume, re-score).
+        every: only every Nth item of the set.
     """
     replies: ReplyCache | None = None
     if evaluator is None:
@@ -204,7 +212,8 @@ def run(
         if cache is not None:
             backend = replies = ReplyCache(backend, cache)
         evaluator = StarEvaluator(backend, max_retries=settings.llm.max_retries)
-    items = load_fixture(fixture)[:limit] if limit else load_fixture(fixture)
+    items = load_fixture(fixture)[::every]
+    items = items[:limit] if limit else items
     results = measure(evaluator, items, replies)
     if verbose:
         for item, result, secs in results:
@@ -224,13 +233,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--config", default=None)
     parser.add_argument("--model", default=None, help="override llm.model")
     parser.add_argument("--limit", type=int, default=None)
+    parser.add_argument("--every", type=int, default=1, help="only every Nth item (a quick look)")
+    parser.add_argument("--timeout", type=int, default=900, help="seconds per model call")
     parser.add_argument("-v", "--verbose", action="store_true")
     parser.add_argument("--cache", type=Path, default=None, help="JSON file of raw model replies")
     args = parser.parse_args(argv)
-    overrides = {"llm": {"model": args.model}} if args.model else None
-    settings = load_settings(args.config, overrides=overrides)
+    llm: dict[str, Any] = {"timeout_seconds": args.timeout}
+    if args.model:
+        llm["model"] = args.model
+    settings = load_settings(args.config, overrides={"llm": llm})
     for name, value, unit in run(
-        settings, limit=args.limit, verbose=args.verbose, cache=args.cache
+        settings, limit=args.limit, verbose=args.verbose, cache=args.cache, every=args.every
     ):
         print(f"{name} {value} {unit}", flush=True)
     return 0

@@ -179,7 +179,7 @@ class LocalLlamaServer:
     _lock = threading.Lock()
     _servers: dict[str, Any] = {}
 
-    def __init__(self, model_path: str, *, threads: int = 2, n_ctx: int = 3072) -> None:
+    def __init__(self, model_path: str, *, threads: int = 2, n_ctx: int = 6144) -> None:
         self.model_path = model_path
         self.threads = threads
         self.n_ctx = n_ctx

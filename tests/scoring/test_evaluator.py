@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from core.errors import ConfigError, EvaluationError, ModelNotInstalledError
-from core.settings import Settings
+from core.settings import Settings, load_settings
 from scoring import llm_install
 from scoring.evaluator import FakeBackend, StarEvaluator, build_evaluator
 from scoring.star import ELEMENTS, AnswerInput
@@ -229,8 +229,8 @@ def test_star_evaluator_records_model_prompt_version_and_latency() -> None:
 
 @pytest.mark.slow
 def test_real_local_model_orders_strong_vague_off_topic() -> None:
-    settings = Settings()
-    if not llm_install.is_installed(settings):
+    settings = load_settings()  # the project's config.toml: the default local model
+    if settings.llm.provider != "local" or not llm_install.is_installed(settings):
         pytest.skip("local LLM not installed: run `python main.py models install`")
     evaluator = build_evaluator(settings)
     totals = {}
