@@ -115,7 +115,7 @@ def guess_language(text: str) -> str:
 
 # ------------------------------------------------------------------ KeyValue helpers
 def kv_get(db: Database, key: str, now: dt.datetime) -> str | None:
-    with db.session() as session:
+    with db.transaction() as session:  # the in-process writer queue: no SQLite busy-wait
         row = session.get(KeyValue, key)
         if row is None or (row.expires_at is not None and as_utc(row.expires_at) <= now):
             return None
@@ -447,7 +447,7 @@ class WeChatChannel:
 
     def claim_media(self, inc: Incoming) -> bool:
         """Persist a media message before answering WeChat; False for a retry we already hold."""
-        with self.app.db.session() as session:
+        with self.app.db.transaction() as session:
             if (
                 session.exec(
                     select(InboxEvent.id).where(InboxEvent.event_id == inc.event_id)
@@ -462,7 +462,7 @@ class WeChatChannel:
 
     def pending_media(self) -> list[Incoming]:
         """Media messages claimed but not handed to the engine (after a crash)."""
-        with self.app.db.session() as session:
+        with self.app.db.transaction() as session:
             rows = session.exec(
                 select(KeyValue).where(col(KeyValue.key).startswith("wechat:pending:"))
             ).all()

@@ -78,7 +78,7 @@ class DbTokenStore:
         self.db = db
 
     def load(self, key: str) -> CachedToken | None:
-        with self.db.session() as session:
+        with self.db.transaction() as session:
             row = session.get(KeyValue, key)
             if row is None or row.expires_at is None:
                 return None

@@ -189,7 +189,7 @@ def hr_recipients(db: Database, settings: Settings, chat_id: str) -> list[str]:
         platform, _, user = entry.partition(":")
         if platform == PLATFORM and user:
             users.add(user)
-    with db.session() as session:
+    with db.transaction() as session:  # the in-process writer queue: no SQLite busy-wait
         job_ids = session.exec(
             select(GroupBinding.job_id).where(
                 GroupBinding.platform == PLATFORM, GroupBinding.chat_id == chat_id

@@ -18,11 +18,14 @@ the endpoint does the least that makes the message durable and answers at once:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import hmac
 import logging
 from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
@@ -43,6 +46,8 @@ WECOM_PATH = "/wecom/callback"
 MAX_SKEW_SECONDS = 300
 MEDIA_ATTEMPTS = 3
 
+T = TypeVar("T")
+
 
 class _Reject(Exception):
     def __init__(self, status: int, reason: str) -> None:
@@ -56,11 +61,49 @@ class CallbackTasks:
 
     app: App
     wechat: WeChatChannel | None = None
-    concurrency: int = 4
+    concurrency: int = 2
     wakeup: asyncio.Event | None = None
+    inbound_threads: int = 4
+    yield_seconds: float = 0.2
     retry_delays: tuple[float, ...] = (1.0, 5.0)
     _tasks: set[asyncio.Task[None]] = field(default_factory=set)
     _sem: asyncio.Semaphore | None = None
+    _inbound: ThreadPoolExecutor | None = None
+
+    _inflight: int = 0
+    _idle: asyncio.Event | None = None
+
+    async def inbound(self, fn: Callable[[str], T], xml: str) -> T:
+        """Run the inbox step on threads of its own, never queued behind background work."""
+        if self._inbound is None:
+            self._inbound = ThreadPoolExecutor(
+                max_workers=self.inbound_threads, thread_name_prefix="callback-inbox"
+            )
+        self._inflight += 1
+        self._idle_event().clear()
+        try:
+            return await asyncio.get_running_loop().run_in_executor(self._inbound, fn, xml)
+        finally:
+            self._inflight -= 1
+            if self._inflight == 0:
+                self._idle_event().set()
+
+    def _idle_event(self) -> asyncio.Event:
+        if self._idle is None:
+            self._idle = asyncio.Event()
+            self._idle.set()
+        return self._idle
+
+    async def _yield_to_callbacks(self) -> None:
+        """Background work lets callbacks in flight commit first (they share one writer
+        lock on SQLite); it waits at most ``yield_seconds`` so it is never starved."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._idle_event().wait(), timeout=self.yield_seconds)
+
+    def close(self) -> None:
+        if self._inbound is not None:
+            self._inbound.shutdown(wait=False)
+            self._inbound = None
 
     def spawn(self, job: Callable[[], Awaitable[None]]) -> None:
         if self._sem is None:
@@ -88,6 +131,7 @@ class CallbackTasks:
             self.wakeup.set()
 
     async def process(self, event_id: str) -> None:
+        await self._yield_to_callbacks()
         await asyncio.to_thread(self.app.engine.process, event_id)
         self._woke()
 
@@ -106,6 +150,7 @@ class CallbackTasks:
                     )
                     return
                 await asyncio.sleep(self.retry_delays[min(attempt, len(self.retry_delays) - 1)])
+        await self._yield_to_callbacks()
         await asyncio.to_thread(self.app.engine.handle, event)
         await asyncio.to_thread(channel.finish_media, inc)
         self._woke()
@@ -234,7 +279,7 @@ def wechat_routes(
                     "forbidden" if exc.status == 403 else "bad request", status_code=exc.status
                 )
             try:
-                work = await asyncio.to_thread(accept, xml)
+                work = await tasks.inbound(accept, xml)
             except ValueError:
                 return PlainTextResponse("bad request", status_code=400)
             if isinstance(work, str):
@@ -306,7 +351,7 @@ def wechat_routes(
                     "forbidden" if exc.status == 403 else "bad request", status_code=exc.status
                 )
             try:
-                event_id = await asyncio.to_thread(work_accept, xml)
+                event_id = await tasks.inbound(work_accept, xml)
             except ValueError:
                 return PlainTextResponse("bad request", status_code=400)
             if event_id is not None:

@@ -96,7 +96,25 @@ class FakeWeChat:
         self._thread.start()
         return self
 
+    def start_in_process(self) -> FakeWeChat:
+        """Run the server in a child process (no GIL shared with the code under test).
+
+        Calls are not recorded on this side; for load measurements.
+        """
+        import multiprocessing
+
+        ctx = multiprocessing.get_context("spawn")
+        parent, child = ctx.Pipe()
+        self._process = ctx.Process(target=_serve_child, args=(child,), daemon=True)
+        self._process.start()
+        self.port = int(parent.recv())
+        return self
+
     def stop(self) -> None:
+        process = getattr(self, "_process", None)
+        if process is not None:
+            process.terminate()
+            process.join(5)
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
@@ -301,6 +319,13 @@ class FakeWeChat:
         with self._lock:
             self._codes.add(code)
         return code
+
+
+def _serve_child(conn: Any) -> None:
+    fake = FakeWeChat().start()
+    conn.send(fake.port)
+    while True:
+        time.sleep(3600)
 
 
 # ------------------------------------------------------------------ app helpers
