@@ -8,10 +8,12 @@ from dataclasses import dataclass, field
 from core.clock import Clock, SystemClock
 from core.logging import register_secret
 from core.settings import Settings
+from dialogs import hr  # noqa: F401  (registers the decision buttons and commands)
 from dialogs.channel import Messenger
 from dialogs.context import Services
 from dialogs.dispatcher import Dispatcher
 from dialogs.engine import Engine
+from dialogs.pipeline import Pipeline
 from dialogs.question_bank import seed_builtin
 from dialogs.worker import JobHandler, Worker
 from storage import migrate
@@ -42,14 +44,33 @@ class App:
         return Worker(self.db, self.services, self.handlers)
 
 
+def default_pipeline(settings: Settings) -> Pipeline:
+    """Whisper and the configured evaluator, each loaded on first use in this process."""
+    from scoring.evaluator import Evaluator, build_evaluator
+    from scoring.transcribe import Transcriber, get_transcriber
+
+    evaluator: list[Evaluator] = []
+
+    def transcriber() -> Transcriber:
+        return get_transcriber(settings)
+
+    def make_evaluator() -> Evaluator:
+        if not evaluator:
+            evaluator.append(build_evaluator(settings))
+        return evaluator[0]
+
+    return Pipeline(transcriber=transcriber, evaluator=make_evaluator)
+
+
 def build_app(
     settings: Settings,
     *,
     clock: Clock | None = None,
     migrate_db: bool = True,
     db: Database | None = None,
+    pipeline: Pipeline | None = None,
 ) -> App:
-    """Open storage (running migrations), seed the bank and wire the engine."""
+    """Open storage (running migrations), seed the bank, wire the engine and the jobs."""
     for secret in settings.secrets():
         register_secret(secret)
     database = db or open_database(settings)
@@ -60,4 +81,6 @@ def build_app(
     if added:
         log.info("question bank: %d built-in questions added", added)
     services = Services(settings=settings, clock=clock or SystemClock(), media=database.media)
-    return App(settings=settings, db=database, services=services, engine=Engine(database, services))
+    app = App(settings=settings, db=database, services=services, engine=Engine(database, services))
+    app.handlers.update((pipeline or default_pipeline(settings)).handlers())
+    return app

@@ -27,7 +27,7 @@ from dialogs.events import (
     VideoReceived,
     VoiceReceived,
 )
-from dialogs.intents import Button
+from dialogs.intents import Button, Intent
 from dialogs.plan import AnswerLimits, PlanItem, interview_plan
 from storage.models import (
     Answer,
@@ -180,6 +180,27 @@ def current_limits(
 
 
 # ------------------------------------------------------------------ prompts
+def system_ctx(
+    session: Session, services: Services, s: InterviewSession, action: str = "system"
+) -> Ctx:
+    """A context for messages the system sends a candidate outside any event (jobs, reminders)."""
+    event = CommandReceived(
+        event_id=f"system:{action}",
+        platform=s.platform,
+        chat_id=s.chat_id,
+        user_id=s.user_id,
+        command=action,
+    )
+    return Ctx(session=session, event=event, services=services, lang=s.language)
+
+
+def prompt_intents(session: Session, services: Services, s: InterviewSession) -> list[Intent]:
+    """What :func:`prompt_current` would send, as intents (for background jobs)."""
+    ctx = system_ctx(session, services, s)
+    prompt_current(ctx, s)
+    return ctx.intents
+
+
 def prompt_current(ctx: Ctx, s: InterviewSession) -> None:
     """(Re-)send whatever the candidate should answer now."""
     ctx.lang = s.language
@@ -452,6 +473,10 @@ def _command(ctx: Ctx, s: InterviewSession, event: CommandReceived) -> None:
         ctx.reply("closing.paused")
     elif event.command == "help":
         ctx.reply("common.help_candidate")
+    elif event.command == "review":
+        ctx.audit("review_requested", f"candidate:{s.candidate_id}")
+        ctx.reply("decision.review_requested")
+        notify.hr(ctx, s.job_id, "decision.hr_review_requested", id=s.candidate_id)
     elif event.command == "language":
         if s.state in FINAL_STATES:
             prompt_current(ctx, s)

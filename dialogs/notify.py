@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import yaml
-from sqlmodel import select
+from sqlmodel import Session, select
 
 from dialogs.catalog import t
 from dialogs.context import Ctx
@@ -36,6 +36,18 @@ def hr_groups(ctx: Ctx, job_id: int) -> list[GroupBinding]:
     return list(ctx.session.exec(select(GroupBinding).where(GroupBinding.job_id == job_id)).all())
 
 
+class HRChat(NamedTuple):
+    platform: str
+    chat_id: str
+    lang: str
+
+
+def hr_group_chats(session: Session, job_id: int) -> list[HRChat]:
+    """Every HR group bound to the job, with its language."""
+    rows = session.exec(select(GroupBinding).where(GroupBinding.job_id == job_id)).all()
+    return [HRChat(g.platform, g.chat_id, g.language) for g in rows]
+
+
 def hr(
     ctx: Ctx,
     job_id: int,
@@ -47,6 +59,11 @@ def hr(
     **kwargs: Any,
 ) -> None:
     """Post a catalogue message to every HR group of the job (in the default language)."""
-    lang = ctx.settings.app.default_language
     for group in hr_groups(ctx, job_id):
-        ctx.send_to(group.platform, group.chat_id, t(lang, key, **kwargs), buttons=buttons, ref=ref)
+        ctx.send_to(
+            group.platform,
+            group.chat_id,
+            t(group.language, key, **kwargs),
+            buttons=buttons,
+            ref=ref,
+        )

@@ -17,7 +17,7 @@ from dialogs.events import (
 from dialogs.roles import role_of
 from storage.models import ChannelIdentity, ConversationState
 
-CANDIDATE_COMMANDS = {"start", "help", "resume", "pause", "language"}
+CANDIDATE_COMMANDS = {"start", "help", "resume", "pause", "language", "review"}
 
 
 def language_of(session: Session, event: Event, services: Services) -> str:

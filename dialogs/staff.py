@@ -341,6 +341,7 @@ def _bind(ctx: Ctx, ev: CommandReceived) -> None:
                 platform=ctx.event.platform,
                 chat_id=ctx.event.chat_id,
                 job_id=job.id or 0,
+                language=ctx.lang,
                 created_at=ctx.now,
             )
         )

@@ -40,7 +40,7 @@ class JobContext:
 
 
 class JobHandler(Protocol):
-    def __call__(self, job: BackgroundJob, ctx: JobContext) -> None:
+    def __call__(self, job: BackgroundJob, ctx: JobContext, /) -> None:
         """Do the work; commit results (and intents) in its own transaction.
 
         Raise ``InterviewerError`` with a message for a failure worth retrying or

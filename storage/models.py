@@ -127,6 +127,7 @@ class GroupBinding(SQLModel, table=True):
     platform: str
     chat_id: str
     job_id: int = Field(foreign_key="job.id", index=True)
+    language: str = "zh"  # the language of the admin who bound it
     created_at: dt.datetime = _now_field()
 
 
@@ -330,3 +331,17 @@ class KeyValue(SQLModel, table=True):
     key: str = Field(primary_key=True, max_length=120)
     value: str = Field(sa_type=EncryptedText)
     expires_at: dt.datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class CandidateScore(SQLModel, table=True):
+    """A candidate's rolled-up AI scores (advisory) and the report made from them."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    candidate_id: int = Field(foreign_key="candidate.id", unique=True)
+    job_id: int = Field(foreign_key="job.id", index=True)
+    total: float | None = None
+    provisional: bool = False
+    passed: bool | None = None
+    per_competency: dict[str, Any] = _json_field(dict)
+    report_path: str | None = None
+    computed_at: dt.datetime = _now_field()

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-26 07:10:50.640682
+Create Date: 2026-11-26 07:20:12.835521
 """
 
 from collections.abc import Sequence
@@ -191,6 +191,7 @@ def upgrade() -> None:
     sa.Column('platform', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
     sa.Column('chat_id', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
     sa.Column('job_id', sa.Integer(), nullable=False),
+    sa.Column('language', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
     sa.Column('created_at', storage.types.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['job_id'], ['job.id'], ),
     sa.PrimaryKeyConstraint('id'),
@@ -250,6 +251,24 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id'),
     sa.UniqueConstraint('platform', 'user_id', 'job_id')
     )
+    op.create_table('candidatescore',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('candidate_id', sa.Integer(), nullable=False),
+    sa.Column('job_id', sa.Integer(), nullable=False),
+    sa.Column('total', sa.Float(), nullable=True),
+    sa.Column('provisional', sa.Boolean(), nullable=False),
+    sa.Column('passed', sa.Boolean(), nullable=True),
+    sa.Column('per_competency', sa.JSON(), nullable=False),
+    sa.Column('report_path', sqlmodel.sql.sqltypes.AutoString(), nullable=True),
+    sa.Column('computed_at', storage.types.UTCDateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['candidate_id'], ['candidate.id'], ),
+    sa.ForeignKeyConstraint(['job_id'], ['job.id'], ),
+    sa.PrimaryKeyConstraint('id'),
+    sa.UniqueConstraint('candidate_id')
+    )
+    with op.batch_alter_table('candidatescore', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_candidatescore_job_id'), ['job_id'], unique=False)
+
     op.create_table('channelidentity',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('platform', sqlmodel.sql.sqltypes.AutoString(length=20), nullable=False),
@@ -521,6 +540,10 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_channelidentity_candidate_id'))
 
     op.drop_table('channelidentity')
+    with op.batch_alter_table('candidatescore', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_candidatescore_job_id'))
+
+    op.drop_table('candidatescore')
     op.drop_table('staff')
     with op.batch_alter_table('schedule_slot', schema=None) as batch_op:
         batch_op.drop_index('ix_schedule_slot_job_start')

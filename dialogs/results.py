@@ -1,0 +1,375 @@
+"""Roll a finished interview up into scores, a report and a decision post; rank batches."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import tempfile
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlmodel import Session, col, select
+
+from dialogs.catalog import t
+from dialogs.intents import Button, Intent, Send, SendFile
+from dialogs.notify import HRChat, competency_label, hr_group_chats
+from dialogs.worker import JobContext
+from scoring.composite import JobWeights, QuestionScore, composite, rank_batch
+from scoring.report import (
+    AnswerReport,
+    CandidateReportData,
+    CompetencyLine,
+    ranking_chart_png,
+    render_candidate_report,
+)
+from scoring.star import Evaluation as StarEvaluation
+from storage.models import (
+    Answer,
+    BackgroundJob,
+    Candidate,
+    CandidateScore,
+    Decision,
+    Evaluation,
+    InterviewSession,
+    Job,
+)
+
+log = logging.getLogger(__name__)
+CANDIDATE_DONE = {
+    "completed",
+    "approved",
+    "rejected",
+    "next_round",
+    "withdrawn",
+    "deleted",
+    "locked",
+    "declined",
+    "expired",
+    "no_show",
+}
+
+
+def decision_buttons(lang: str, candidate_id: int) -> list[list[Button]]:
+    return [
+        [
+            Button(label=t(lang, "results.approve"), data=f"dec:{candidate_id}:a"),
+            Button(label=t(lang, "results.next_round"), data=f"dec:{candidate_id}:n"),
+            Button(label=t(lang, "results.reject"), data=f"dec:{candidate_id}:r"),
+        ],
+        [Button(label=t(lang, "results.details"), data=f"dec:{candidate_id}:d")],
+    ]
+
+
+def answer_rows(session: Session, candidate_id: int) -> list[tuple[Answer, StarEvaluation | None]]:
+    """The candidate's final answers with their evaluations (None if not scored)."""
+    s = session.exec(
+        select(InterviewSession).where(InterviewSession.candidate_id == candidate_id)
+    ).first()
+    if s is None:
+        return []
+    answers = session.exec(
+        select(Answer)
+        .where(
+            Answer.session_id == s.id,
+            col(Answer.practice).is_(False),
+            Answer.status != "superseded",
+        )
+        .order_by(col(Answer.position), col(Answer.id))
+    ).all()
+    out: list[tuple[Answer, StarEvaluation | None]] = []
+    for answer in answers:
+        row = session.exec(
+            select(Evaluation)
+            .where(Evaluation.answer_id == answer.id, Evaluation.dimension == "total")
+            .order_by(col(Evaluation.id).desc())
+        ).first()
+        full = (row.details or {}).get("full") if row is not None else None
+        out.append((answer, StarEvaluation.model_validate(full) if full else None))
+    return out
+
+
+def candidate_composite(
+    session: Session, job: Job, candidate_id: int
+) -> tuple[Any, list[tuple[Answer, StarEvaluation | None]]]:
+    rows = answer_rows(session, candidate_id)
+    questions = [
+        QuestionScore(
+            question_id=str(answer.id),
+            competency=answer.competency,
+            total=ev.total
+            if ev is not None and ev.status == "ok" and answer.status == "scored"
+            else None,
+        )
+        for answer, ev in rows
+    ]
+    weights = JobWeights(
+        weights={str(c["name"]): float(c["weight"]) for c in job.competencies},
+        pass_line=job.pass_line,
+    )
+    return composite(questions, weights), rows
+
+
+def finalize(job_row: BackgroundJob, ctx: JobContext) -> None:
+    """Scores, report PDF, decision record and the HR post for one candidate."""
+    candidate_id = int(job_row.payload["candidate_id"])
+    settings = ctx.services.settings
+    lang = settings.app.default_language
+    with ctx.db.session() as session:
+        candidate = session.get(Candidate, candidate_id)
+        if candidate is None:
+            return
+        job = session.get(Job, candidate.job_id)
+        assert job is not None
+        comp, rows = candidate_composite(session, job, candidate_id)
+        report = CandidateReportData(
+            lang=lang,
+            candidate_id=str(candidate_id),
+            candidate_name=candidate.name,
+            job_title=job.title_zh if lang == "zh" else job.title_en,
+            total=comp.total,
+            provisional=comp.provisional,
+            pass_line=job.pass_line,
+            competencies=[
+                CompetencyLine(
+                    name=competency_label(str(c["name"]), lang),
+                    weight=float(c["weight"]),
+                    score=comp.per_competency.get(str(c["name"])),
+                )
+                for c in job.competencies
+            ],
+            answers=[
+                AnswerReport(
+                    question=a.question_text,
+                    competency=competency_label(a.competency, lang),
+                    transcript=a.text or "",
+                    evaluation=ev,
+                )
+                for a, ev in rows
+                if ev is not None
+            ],
+            generated_at=ctx.services.clock.now(),
+        )
+    with tempfile.TemporaryDirectory() as tmp:
+        pdf = render_candidate_report(report, Path(tmp) / "report.pdf")
+        report_path, _ = ctx.db.media.put(pdf.read_bytes(), ".pdf")
+    with ctx.db.transaction() as session:
+        candidate = session.get(Candidate, candidate_id)
+        job = session.get(Job, candidate.job_id if candidate else 0)
+        assert candidate is not None
+        assert job is not None
+        score = session.exec(
+            select(CandidateScore).where(CandidateScore.candidate_id == candidate_id)
+        ).first()
+        if score is None:
+            score = CandidateScore(candidate_id=candidate_id, job_id=job.id or 0)
+        score.total = comp.total
+        score.provisional = comp.provisional
+        score.passed = comp.passed
+        score.per_competency = dict(comp.per_competency)
+        score.report_path = report_path
+        score.computed_at = ctx.services.clock.now()
+        session.add(score)
+        decision = session.exec(
+            select(Decision).where(Decision.candidate_id == candidate_id)
+        ).first()
+        if decision is None:
+            decision = Decision(candidate_id=candidate_id, created_at=ctx.services.clock.now())
+        decision.proposed = "reject" if comp.passed is False else None
+        session.add(decision)
+        session.flush()
+        intents = summary_intents(session, ctx, job, candidate, score, decision)
+        ctx.emit(session, intents, source=f"job:finalize:{candidate_id}")
+        if comp.passed is False and job.auto_reject and decision.status == "pending":
+            from dialogs import hr
+
+            hr.auto_reject(session, ctx, candidate, decision)
+        maybe_rank(session, ctx, job, candidate.batch)
+
+
+def summary_intents(
+    session: Session,
+    ctx: JobContext,
+    job: Job,
+    candidate: Candidate,
+    score: CandidateScore,
+    decision: Decision,
+) -> list[Intent]:
+    intents: list[Intent] = []
+    for platform, chat, lang in hr_group_chats(session, job.id or 0):
+        buttons = decision_buttons(lang, candidate.id or 0) if decision.status == "pending" else []
+        text = summary_text(lang, job, candidate, score)
+        intents.append(
+            Send(
+                platform=platform,
+                chat_id=chat,
+                text=text,
+                buttons=buttons,
+                ref=f"decide:{candidate.id}",
+            )
+        )
+        if score.report_path:
+            intents.append(
+                SendFile(
+                    platform=platform,
+                    chat_id=chat,
+                    path=score.report_path,
+                    filename=f"candidate-{candidate.id}.pdf",
+                    caption=t(lang, "results.report_caption", id=candidate.id),
+                    mime_type="application/pdf",
+                    encrypted=True,
+                )
+            )
+    return intents
+
+
+def summary_text(lang: str, job: Job, candidate: Candidate, score: CandidateScore) -> str:
+    lines = [
+        t(
+            lang,
+            "results.competency_line",
+            name=competency_label(str(c["name"]), lang),
+            score=_fmt(score.per_competency.get(str(c["name"]))),
+        )
+        for c in job.competencies
+    ]
+    proposal = (
+        t(lang, "results.proposal_reject")
+        if score.passed is False
+        else t(lang, "results.proposal_none")
+    )
+    return t(
+        lang,
+        "results.summary",
+        id=candidate.id,
+        name=candidate.name,
+        job=job.title_zh if lang == "zh" else job.title_en,
+        total=_fmt(score.total) if score.total is not None else t(lang, "results.no_total"),
+        provisional=t(lang, "results.provisional") if score.provisional else "",
+        pass_line=f"{job.pass_line:g}",
+        competencies="\n".join(lines),
+        proposal=proposal,
+    )
+
+
+def maybe_rank(session: Session, ctx: JobContext, job: Job, batch: str) -> None:
+    """When every candidate of the batch is done, post the batch ranking."""
+    candidates = session.exec(
+        select(Candidate).where(Candidate.job_id == job.id, Candidate.batch == batch)
+    ).all()
+    scored = set(
+        session.exec(
+            select(CandidateScore.candidate_id).where(CandidateScore.job_id == job.id)
+        ).all()
+    )
+    for c in candidates:
+        finished = c.status in CANDIDATE_DONE or c.status == "completed"
+        if not finished or (c.status == "completed" and c.id not in scored):
+            return
+    if scored:
+        ctx.enqueue(
+            session,
+            "rank",
+            {"job_id": job.id, "batch": batch},
+            key=f"rank:{job.id}:{batch}:{len(scored)}",
+        )
+
+
+def rank(job: BackgroundJob, ctx: JobContext) -> None:
+    with ctx.db.transaction() as session:
+        row = session.get(Job, int(job.payload["job_id"]))
+        if row is None:
+            return
+        intents = ranking_intents(
+            session, row, str(job.payload.get("batch", "default")), ctx.db.media.put
+        )
+        ctx.emit(session, intents, source=f"job:rank:{job.id}")
+
+
+def ranking_intents(
+    session: Session, job: Job, batch: str, store: Any, chats: list[HRChat] | None = None
+) -> list[Intent]:
+    """The ranking table and chart for a batch, to the HR groups (or the given chats)."""
+    targets = chats if chats is not None else hr_group_chats(session, job.id or 0)
+    intents: list[Intent] = []
+    for lang in sorted({chat.lang for chat in targets}):
+        intents.extend(
+            _ranking_for(session, lang, job, batch, store, [c for c in targets if c.lang == lang])
+        )
+    return intents
+
+
+def _ranking_for(
+    session: Session, lang: str, job: Job, batch: str, store: Any, targets: list[HRChat]
+) -> list[Intent]:
+    rows = session.exec(
+        select(CandidateScore, Candidate)
+        .join(Candidate, col(Candidate.id) == col(CandidateScore.candidate_id))
+        .where(CandidateScore.job_id == job.id)
+    ).all()
+    in_batch = {str(c.id): (s, c) for s, c in rows if c.batch == batch and c.status != "deleted"}
+    others = [s.total for s, c in rows if c.batch != batch and s.total is not None]
+    title = job.title_zh if lang == "zh" else job.title_en
+    entries = rank_batch(
+        {cid: s.total for cid, (s, _c) in in_batch.items()},
+        job_totals=others,
+        pass_line=job.pass_line,
+    )
+    if not entries:
+        return [
+            Send(platform=p, chat_id=c, text=t(lang, "results.nothing_to_rank", job=title))
+            for p, c, _ in targets
+        ]
+    names = {cid: c.name for cid, (_s, c) in in_batch.items()}
+    population = others + [e.total for e in entries]
+    average = sum(population) / len(population)
+    lines = [
+        t(
+            lang,
+            "results.ranking_header",
+            job=title,
+            batch=batch,
+            count=len(entries),
+            average=f"{average:.1f}",
+        )
+    ]
+    for e in entries:
+        lines.append(
+            t(
+                lang,
+                "results.ranking_line",
+                rank=e.rank,
+                id=e.candidate_id,
+                name=names[e.candidate_id],
+                total=f"{e.total:.1f}",
+                tie=t(lang, "results.ranking_tie") if e.tied else "",
+                passed=t(lang, "results.ranking_pass")
+                if e.passed
+                else t(lang, "results.ranking_fail"),
+            )
+        )
+    png = ranking_chart_png(entries, names, pass_line=job.pass_line, job_average=average, lang=lang)  # type: ignore[arg-type]
+    path, _ = store(png, ".png")
+    intents: list[Intent] = []
+    for platform, chat, _lang in targets:
+        intents.append(Send(platform=platform, chat_id=chat, text="\n".join(lines)))
+        intents.append(
+            SendFile(
+                platform=platform,
+                chat_id=chat,
+                path=path,
+                filename=f"ranking-{job.code}.png",
+                caption=t(lang, "results.ranking_caption", job=title),
+                mime_type="image/png",
+                encrypted=True,
+            )
+        )
+    return intents
+
+
+def local_time(when: dt.datetime, tz: str) -> str:
+    return when.astimezone(ZoneInfo(tz)).strftime("%Y-%m-%d %H:%M")
+
+
+def _fmt(value: Any) -> str:
+    return "-" if value is None else f"{float(value):.1f}"
