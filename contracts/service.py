@@ -304,7 +304,15 @@ def check_link(link: SigningLink, contract: Contract, *, clock: Clock) -> None:
         raise LinkError(LinkProblem.EXPIRED)
 
 
-def new_code(session: Session, link: SigningLink, contract: Contract, *, clock: Clock) -> str:
+def new_code(
+    session: Session,
+    link: SigningLink,
+    contract: Contract,
+    *,
+    clock: Clock,
+    ip: str = "",
+    user_agent: str = "",
+) -> str:
     """A fresh one-time code for the link; the caller sends it to the candidate's chat only.
 
     Raises:
@@ -323,7 +331,7 @@ def new_code(session: Session, link: SigningLink, contract: Contract, *, clock: 
     link.code_sent_at = now
     link.codes_sent += 1
     session.add(link)
-    _event(session, contract, link, "code_sent", clock)
+    _event(session, contract, link, "code_sent", clock, ip=ip, user_agent=user_agent)
     return code
 
 

@@ -1,0 +1,683 @@
+"""The contract signing page (Starlette routes under ``/sign/{token}``).
+
+Flow: the candidate opens the one-time link from the chat -> asks for a code, which the
+server sends to their chat through a :class:`CodeSender` (never shown to anyone else) ->
+enters it (5 wrong codes lock the link) -> sees the contract as page images with a free PDF
+download -> draws or types a signature, ticks an explicit confirmation and submits, or
+declines with a reason -> the server seals the PDF (:mod:`contracts.signing`).
+
+The browser session that the code creates is a random secret in an ``HttpOnly``,
+``SameSite=Strict`` cookie scoped to the link's path; only its hash is stored. Every POST
+needs the unguessable token in its path and, except for asking for a code, that cookie, so
+a cross-site form cannot act on the link. Every response carries a strict CSP (no inline
+script), ``X-Frame-Options: DENY``, ``Cache-Control: no-store`` and
+``Referrer-Policy: no-referrer`` (the token is in the URL).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import html
+import inspect
+import logging
+import subprocess
+import threading
+from collections.abc import Awaitable, Callable
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
+from pathlib import Path
+from string import Template
+from typing import Any, Protocol
+
+from sqlmodel import Session
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, RedirectResponse, Response
+from starlette.routing import Route
+
+from contracts import service
+from contracts.messages import PAGE, Lang
+from contracts.service import (
+    CodeError,
+    LinkError,
+    LinkProblem,
+    complete_signing,
+    new_code,
+    open_link,
+    record_event,
+    session_matches,
+    terms_of,
+    tries_left,
+    verify_code,
+)
+from contracts.signing import SignatureMark, Signer, prepare_signature_image
+from core.clock import Clock, SystemClock
+from core.errors import SigningError
+
+log = logging.getLogger(__name__)
+
+TEMPLATES = Path(__file__).with_name("templates")
+STATIC = Path(__file__).with_name("static")
+COOKIE = "sign_session"
+MAX_SIGNATURE_FIELD = 1_400_000  # characters of the data: URL
+PAGE_DPI = 110
+
+SECURITY_HEADERS = {
+    "Content-Security-Policy": (
+        "default-src 'none'; img-src 'self'; style-src 'self'; script-src 'self'; "
+        "form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+    ),
+    "X-Frame-Options": "DENY",
+    "X-Content-Type-Options": "nosniff",
+    "Cache-Control": "no-store",
+    "Pragma": "no-cache",
+    "Referrer-Policy": "no-referrer",
+    "Cross-Origin-Opener-Policy": "same-origin",
+    "Cross-Origin-Resource-Policy": "same-origin",
+    "Permissions-Policy": "camera=(), microphone=(), geolocation=(), payment=()",
+}
+
+_STATUS = {
+    LinkProblem.UNKNOWN: 404,
+    LinkProblem.EXPIRED: 410,
+    LinkProblem.USED: 410,
+    LinkProblem.REVOKED: 410,
+    LinkProblem.LOCKED: 423,
+}
+
+
+class CodeSender(Protocol):
+    """Delivers a signing code to the candidate's own chat (and nowhere else).
+
+    The chat engine implements it, e.g. by putting a ``Send`` intent in the outbox for
+    the candidate's chat. It may be a plain or an ``async`` function.
+    """
+
+    def __call__(
+        self, *, candidate_id: int, contract_id: int, code: str, language: str
+    ) -> Awaitable[None] | None: ...
+
+
+ContractHook = Callable[[int], Awaitable[None] | None]
+TransactionFactory = Callable[[], AbstractContextManager[Session]]
+
+
+async def _maybe_await(value: Awaitable[None] | None) -> None:
+    if inspect.isawaitable(value):
+        await value
+
+
+# --- rendering ---------------------------------------------------------------------
+
+
+def _template(name: str) -> Template:
+    return Template((TEMPLATES / name).read_text("utf-8"))
+
+
+def _fill(name: str, raw: dict[str, str] | None = None, **values: object) -> str:
+    """Fill a template; every value is HTML-escaped except those passed in ``raw``."""
+    escaped = {key: html.escape(str(value), quote=True) for key, value in values.items()}
+    escaped.update(raw or {})
+    return _template(name).substitute(escaped)
+
+
+def _secure(response: Response) -> Response:
+    for name, value in SECURITY_HEADERS.items():
+        response.headers[name] = value
+    return response
+
+
+def _page(request: Request, lang: Lang, body: str, status: int = 200) -> Response:
+    other: Lang = "en" if lang == "zh" else "zh"
+    text = _fill(
+        "signing_layout.html",
+        raw={"body": body},
+        lang="zh-CN" if lang == "zh" else "en",
+        title=PAGE[lang]["title"],
+        lang_href=f"{request.url.path}?lang={other}",
+        switch_lang=PAGE[lang]["switch_lang"],
+    )
+    return _secure(HTMLResponse(text, status_code=status))
+
+
+def _message(
+    request: Request, lang: Lang, text: str, status: int, kind: str = "", extra: str = ""
+) -> Response:
+    body = _fill("signing_message.html", raw={"extra": extra}, kind=kind, text=text)
+    return _page(request, lang, body, status)
+
+
+def _link_error(request: Request, lang: Lang, problem: LinkProblem) -> Response:
+    return _message(request, lang, PAGE[lang][f"error.{problem.value}"], _STATUS[problem], "error")
+
+
+def _notice(text: str, error: bool = False) -> str:
+    css = "error" if error else "notice"
+    return f'<p class="{css}" id="notice">{html.escape(text)}</p>' if text else ""
+
+
+# --- the routes --------------------------------------------------------------------
+
+
+@dataclass
+class _Signing:
+    transaction: TransactionFactory
+    code_sender: CodeSender
+    signer: Signer
+    files_dir: Path
+    clock: Clock
+    secure_cookies: bool
+    trust_proxy: bool
+    on_signed: ContractHook | None
+    on_declined: ContractHook | None
+    _page_lock: threading.Lock = field(default_factory=threading.Lock)
+
+    # -- helpers --
+
+    def lang(self, request: Request, default: str) -> Lang:
+        wanted = request.query_params.get("lang", default)
+        return "en" if wanted == "en" else "zh"
+
+    def client(self, request: Request) -> tuple[str, str]:
+        ip = request.client.host if request.client else ""
+        if self.trust_proxy and "x-forwarded-for" in request.headers:
+            ip = request.headers["x-forwarded-for"].split(",")[0].strip()
+        return ip, request.headers.get("user-agent", "")[:400]
+
+    def base(self, request: Request) -> str:
+        return f"/sign/{request.path_params['token']}"
+
+    def action(self, request: Request, lang: Lang, suffix: str) -> str:
+        return f"{self.base(request)}/{suffix}?lang={lang}"
+
+    def run(self, work: Callable[[Session], Any]) -> Awaitable[Any]:
+        def in_transaction() -> Any:
+            with self.transaction() as session:
+                return work(session)
+
+        return run_in_threadpool(in_transaction)
+
+    # -- GET /sign/{token} --
+
+    async def show(self, request: Request) -> Response:
+        token = request.path_params["token"]
+        secret = request.cookies.get(COOKIE)
+        ip, ua = self.client(request)
+
+        def work(session: Session) -> dict[str, Any]:
+            try:
+                link, contract = open_link(session, token, clock=self.clock)
+            except LinkError as exc:
+                return {"problem": exc.problem}
+            terms = terms_of(contract)
+            view: dict[str, Any] = {
+                "language": contract.language,
+                "terms": terms,
+                "pages": contract.pages,
+            }
+            if session_matches(link, secret):
+                record_event(
+                    session, contract, link, "viewed", clock=self.clock, ip=ip, user_agent=ua
+                )
+                view["verified"] = True
+            else:
+                record_event(
+                    session, contract, link, "opened", clock=self.clock, ip=ip, user_agent=ua
+                )
+                view["verified"] = False
+                view["code_pending"] = link.code_hash is not None
+            return view
+
+        view = await self.run(work)
+        lang = self.lang(request, view.get("language", "zh"))
+        if "problem" in view:
+            return _link_error(request, lang, view["problem"])
+        if view["verified"]:
+            return self.contract_page(request, lang, view)
+        notice = ""
+        if "sent" in request.query_params:
+            notice = PAGE[lang]["code.sent"]
+        elif "wait" in request.query_params:
+            notice = PAGE[lang]["code.wait"].format(seconds=request.query_params.get("wait", "60"))
+        elif "limit" in request.query_params:
+            notice = PAGE[lang]["code.limit"]
+        return self.code_page(request, lang, view, _notice(notice))
+
+    def code_page(
+        self, request: Request, lang: Lang, view: dict[str, Any], notice: str, status: int = 200
+    ) -> Response:
+        texts = PAGE[lang]
+        body = _fill(
+            "signing_code.html",
+            raw={"notice": notice},
+            heading=texts["code.heading"],
+            intro=texts["code.intro"].format(name=view["terms"].employee.name),
+            send_action=self.action(request, lang, "code/send"),
+            send_label=texts["code.resend"] if view.get("code_pending") else texts["code.send"],
+            verify_action=self.action(request, lang, "code"),
+            code_label=texts["code.label"],
+            submit_label=texts["code.submit"],
+        )
+        return _page(request, lang, body, status)
+
+    def contract_page(
+        self,
+        request: Request,
+        lang: Lang,
+        view: dict[str, Any],
+        notice: str = "",
+        status: int = 200,
+    ) -> Response:
+        texts = PAGE[lang]
+        terms = view["terms"]
+        end = ""
+        if terms.contract_type == "fixed_term" and terms.end_date:
+            end = texts["contract.until"].format(end=terms.end_date.isoformat())
+        summary = texts["contract.summary"].format(
+            employer=terms.employer.name,
+            employee=terms.employee.name,
+            position=terms.position,
+            kind=texts[f"kind.{terms.contract_type}"],
+            start=terms.start_date.isoformat() if terms.start_date else "?",
+            end=end,
+            wage=f"{terms.monthly_wage or 0:,.2f}",
+        )
+        pages = "\n".join(
+            '<img src="{src}" alt="{alt}" loading="lazy" width="909" height="1286">'.format(
+                src=html.escape(f"{self.base(request)}/page/{n}.png"),
+                alt=html.escape(texts["contract.page_alt"].format(n=n)),
+            )
+            for n in range(1, int(view["pages"]) + 1)
+        )
+        body = _fill(
+            "signing_contract.html",
+            raw={"pages": pages, "notice": notice},
+            heading=texts["contract.heading"],
+            summary=summary,
+            pdf_href=f"{self.base(request)}/contract.pdf",
+            download=texts["contract.download"],
+            sign_heading=texts["sign.heading"],
+            sign_action=self.action(request, lang, "sign"),
+            draw_label=texts["sign.draw"],
+            type_label=texts["sign.type"],
+            pad_hint=texts["sign.pad_hint"],
+            clear_label=texts["sign.clear"],
+            typed_label=texts["sign.typed_label"],
+            confirm_label=texts["sign.confirm"],
+            blank_msg=texts["sign.blank"],
+            working=texts["sign.working"],
+            submit_label=texts["sign.submit"],
+            decline_heading=texts["decline.heading"],
+            decline_action=self.action(request, lang, "decline"),
+            decline_label=texts["decline.label"],
+            decline_submit=texts["decline.submit"],
+        )
+        return _page(request, lang, body, status)
+
+    # -- POST /sign/{token}/code/send --
+
+    async def send_code(self, request: Request) -> Response:
+        token = request.path_params["token"]
+        ip, ua = self.client(request)
+
+        def work(session: Session) -> dict[str, Any]:
+            try:
+                link, contract = open_link(session, token, clock=self.clock)
+            except LinkError as exc:
+                return {"problem": exc.problem}
+            try:
+                code = new_code(session, link, contract, clock=self.clock, ip=ip, user_agent=ua)
+            except CodeError as exc:
+                return {"code_error": exc, "language": contract.language}
+            return {
+                "code": code,
+                "candidate_id": contract.candidate_id,
+                "contract_id": contract.id,
+                "language": contract.language,
+            }
+
+        result = await self.run(work)
+        lang = self.lang(request, result.get("language", "zh"))
+        if "problem" in result:
+            return _link_error(request, lang, result["problem"])
+        target = f"{self.base(request)}?lang={lang}"
+        if "code_error" in result:
+            error: CodeError = result["code_error"]
+            suffix = f"&wait={error.wait_seconds}" if error.reason == "wait" else "&limit=1"
+            return _secure(RedirectResponse(target + suffix, status_code=303))
+        try:
+            await _maybe_await(
+                self.code_sender(
+                    candidate_id=result["candidate_id"],
+                    contract_id=result["contract_id"],
+                    code=result["code"],
+                    language=result["language"],
+                )
+            )
+        except Exception:
+            log.exception("could not deliver a signing code for contract %s", result["contract_id"])
+            return _message(request, lang, PAGE[lang]["code.send_failed"], 502, "error")
+        return _secure(RedirectResponse(target + "&sent=1", status_code=303))
+
+    # -- POST /sign/{token}/code --
+
+    async def check_code(self, request: Request) -> Response:
+        token = request.path_params["token"]
+        form = await request.form()
+        code = str(form.get("code", ""))[:20]
+        ip, ua = self.client(request)
+
+        def work(session: Session) -> dict[str, Any]:
+            try:
+                link, contract = open_link(session, token, clock=self.clock)
+            except LinkError as exc:
+                return {"problem": exc.problem}
+            view: dict[str, Any] = {"language": contract.language, "terms": terms_of(contract)}
+            try:
+                secret = verify_code(
+                    session, link, contract, code, clock=self.clock, ip=ip, user_agent=ua
+                )
+            except CodeError:
+                view["expired"] = True
+                return view
+            except LinkError as exc:
+                return {"problem": exc.problem}
+            if secret is None:
+                view["problem"] = LinkProblem.LOCKED if link.locked else None
+                view["left"] = tries_left(link)
+                view["code_pending"] = link.code_hash is not None
+            else:
+                view["secret"] = secret
+                view["max_age"] = int((link.expires_at - self.clock.now()).total_seconds())
+            return view
+
+        view = await self.run(work)
+        lang = self.lang(request, view.get("language", "zh"))
+        if view.get("problem") is not None:
+            return _link_error(request, lang, view["problem"])
+        texts = PAGE[lang]
+        if view.get("expired"):
+            return self.code_page(request, lang, view, _notice(texts["code.expired"], True), 400)
+        if "secret" not in view:
+            notice = _notice(texts["code.wrong"].format(left=view["left"]), True)
+            return self.code_page(request, lang, view, notice, 400)
+        response = RedirectResponse(f"{self.base(request)}?lang={lang}", status_code=303)
+        response.set_cookie(
+            COOKIE,
+            view["secret"],
+            max_age=max(60, view["max_age"]),
+            path=self.base(request),
+            secure=self.secure_cookies,
+            httponly=True,
+            samesite="strict",
+        )
+        return _secure(response)
+
+    # -- GET /sign/{token}/page/{n}.png and /contract.pdf --
+
+    def _verified_contract(self, request: Request) -> Callable[[Session], dict[str, Any]]:
+        token = request.path_params["token"]
+        secret = request.cookies.get(COOKIE)
+
+        def work(session: Session) -> dict[str, Any]:
+            try:
+                link, contract = open_link(session, token, clock=self.clock)
+            except LinkError as exc:
+                return {"problem": exc.problem}
+            if not session_matches(link, secret):
+                return {"problem": LinkProblem.UNKNOWN}
+            return {
+                "path": contract.unsigned_pdf_path,
+                "pages": contract.pages,
+                "no": contract.contract_no,
+                "language": contract.language,
+            }
+
+        return work
+
+    async def page_image(self, request: Request) -> Response:
+        info = await self.run(self._verified_contract(request))
+        if "problem" in info:
+            return _secure(Response("not found", status_code=404, media_type="text/plain"))
+        number = int(request.path_params["n"])
+        if not 1 <= number <= int(info["pages"]):
+            return _secure(Response("not found", status_code=404, media_type="text/plain"))
+        png = await run_in_threadpool(self._render_page, Path(info["path"]), number)
+        return _secure(Response(png, media_type="image/png"))
+
+    def _render_page(self, pdf: Path, number: int) -> bytes:
+        folder = pdf.parent / "pages"
+        target = folder / f"page-{number}.png"
+        with self._page_lock:
+            if not target.exists():
+                folder.mkdir(mode=0o700, exist_ok=True)
+                prefix = folder / f"page-{number}"
+                subprocess.run(
+                    [
+                        "pdftoppm",
+                        "-r",
+                        str(PAGE_DPI),
+                        "-png",
+                        "-f",
+                        str(number),
+                        "-l",
+                        str(number),
+                        "-singlefile",
+                        str(pdf),
+                        str(prefix),
+                    ],
+                    check=True,
+                    capture_output=True,
+                    timeout=60,
+                )
+        return target.read_bytes()
+
+    async def contract_pdf(self, request: Request) -> Response:
+        info = await self.run(self._verified_contract(request))
+        if "problem" in info:
+            return _secure(Response("not found", status_code=404, media_type="text/plain"))
+        data = await run_in_threadpool(Path(info["path"]).read_bytes)
+        response = Response(data, media_type="application/pdf")
+        response.headers["Content-Disposition"] = f'attachment; filename="{info["no"]}.pdf"'
+        return _secure(response)
+
+    # -- POST /sign/{token}/sign --
+
+    async def sign(self, request: Request) -> Response:
+        token = request.path_params["token"]
+        secret = request.cookies.get(COOKIE)
+        form = await request.form()
+        ip, ua = self.client(request)
+        mode = str(form.get("mode", "draw"))
+        confirmed = form.get("confirm") == "yes"
+        typed = " ".join(str(form.get("typed_name", "")).split())[:40]
+        data_url = str(form.get("signature_png", ""))[:MAX_SIGNATURE_FIELD]
+
+        def prepare(session: Session) -> dict[str, Any]:
+            try:
+                link, contract = open_link(session, token, clock=self.clock)
+            except LinkError as exc:
+                return {"problem": exc.problem}
+            if not session_matches(link, secret):
+                return {"problem": LinkProblem.UNKNOWN}
+            return {
+                "language": contract.language,
+                "terms": terms_of(contract),
+                "pages": contract.pages,
+            }
+
+        view = await self.run(prepare)
+        lang = self.lang(request, view.get("language", "zh"))
+        if "problem" in view:
+            return _link_error(request, lang, view["problem"])
+        texts = PAGE[lang]
+        if not confirmed:
+            return self.contract_page(
+                request, lang, view, _notice(texts["sign.need_confirm"], True), 400
+            )
+        mark = self._mark(mode, typed, data_url, view["terms"].employee.name)
+        if isinstance(mark, str):
+            return self.contract_page(request, lang, view, _notice(texts[mark], True), 400)
+        signature: SignatureMark = mark
+
+        def work(session: Session) -> dict[str, Any]:
+            try:
+                link, contract = open_link(session, token, clock=self.clock)
+                done = complete_signing(
+                    session, link, contract, browser_secret=secret, mark=signature, signer=self.signer,
+                    clock=self.clock, files_dir=self.files_dir, ip=ip, user_agent=ua,
+                )  # fmt: skip
+            except LinkError as exc:
+                return {"problem": exc.problem}
+            return {"id": done.id, "sha": done.signed_sha256}
+
+        try:
+            result = await self.run(work)
+        except SigningError:
+            log.exception("sealing failed; the link stays usable")
+            return self.contract_page(
+                request, lang, view, _notice(texts["sign.unavailable"], True), 503
+            )
+        if "problem" in result:
+            return _link_error(request, lang, result["problem"])
+        if self.on_signed is not None:
+            try:
+                await _maybe_await(self.on_signed(result["id"]))
+            except Exception:
+                log.exception("on_signed hook failed for contract %s", result["id"])
+        extra = f'<p class="sha">{html.escape(texts["done.sha"].format(sha=result["sha"]))}</p>'
+        response = _message(request, lang, texts["done.signed"], 200, "done", extra)
+        response.delete_cookie(COOKIE, path=self.base(request))
+        return response
+
+    def _mark(self, mode: str, typed: str, data_url: str, name: str) -> SignatureMark | str:
+        """The signature, or the key of the message explaining what is wrong."""
+        if mode == "type":
+            if not typed:
+                return "sign.blank"
+            if "".join(typed.split()).lower() != "".join(name.split()).lower():
+                return "sign.name_mismatch"
+            return SignatureMark(typed_name=typed)
+        prefix = "data:image/png;base64,"
+        if not data_url.startswith(prefix):
+            return "sign.blank"
+        try:
+            png = base64.b64decode(data_url[len(prefix) :], validate=True)
+            prepare_signature_image(png)
+        except (binascii.Error, SigningError):
+            return "sign.blank"
+        return SignatureMark(image_png=png)
+
+    # -- POST /sign/{token}/decline --
+
+    async def decline_page(self, request: Request) -> Response:
+        token = request.path_params["token"]
+        secret = request.cookies.get(COOKIE)
+        form = await request.form()
+        reason = str(form.get("reason", ""))[:1000]
+        ip, ua = self.client(request)
+
+        def work(session: Session) -> dict[str, Any]:
+            try:
+                link, contract = open_link(session, token, clock=self.clock)
+                if not session_matches(link, secret):
+                    return {"problem": LinkProblem.UNKNOWN}
+                view: dict[str, Any] = {
+                    "language": contract.language,
+                    "terms": terms_of(contract),
+                    "pages": contract.pages,
+                }
+                if not reason.strip():
+                    view["need_reason"] = True
+                    return view
+                service.decline(
+                    session,
+                    link,
+                    contract,
+                    reason,
+                    browser_secret=secret,
+                    clock=self.clock,
+                    ip=ip,
+                    user_agent=ua,
+                )
+            except LinkError as exc:
+                return {"problem": exc.problem}
+            view["id"] = contract.id
+            return view
+
+        view = await self.run(work)
+        lang = self.lang(request, view.get("language", "zh"))
+        if "problem" in view:
+            return _link_error(request, lang, view["problem"])
+        if view.get("need_reason"):
+            return self.contract_page(
+                request, lang, view, _notice(PAGE[lang]["decline.need_reason"], True), 400
+            )
+        if self.on_declined is not None:
+            try:
+                await _maybe_await(self.on_declined(view["id"]))
+            except Exception:
+                log.exception("on_declined hook failed for contract %s", view["id"])
+        response = _message(request, lang, PAGE[lang]["done.declined"], 200, "done")
+        response.delete_cookie(COOKIE, path=self.base(request))
+        return response
+
+    # -- static files --
+
+    async def static(self, request: Request) -> Response:
+        name = request.path_params["name"]
+        files = {"signing_pad.js": "text/javascript", "signing_page.css": "text/css"}
+        if name not in files:
+            return _secure(Response("not found", status_code=404, media_type="text/plain"))
+        data = await run_in_threadpool((STATIC / name).read_bytes)
+        return _secure(Response(data, media_type=files[name]))
+
+
+def signing_routes(
+    transaction: TransactionFactory,
+    code_sender: CodeSender,
+    signer: Signer,
+    *,
+    files_dir: Path,
+    clock: Clock | None = None,
+    secure_cookies: bool = False,
+    trust_proxy: bool = False,
+    on_signed: ContractHook | None = None,
+    on_declined: ContractHook | None = None,
+) -> list[Route]:
+    """The signing page's routes, to pass to ``web.app.create_app(extra_routes=...)``.
+
+    Args:
+        transaction: opens one unit of work (``storage.db.Database.transaction``).
+        code_sender: delivers codes to the candidate's chat.
+        signer: the sealing backend (``contracts.signing.build_signer``).
+        files_dir: where contract PDFs live (the same folder given to ``create_contract``).
+        clock: time source (tests pass a FakeClock).
+        secure_cookies: mark the session cookie ``Secure`` (true behind HTTPS).
+        trust_proxy: take the client IP from ``X-Forwarded-For`` (behind a reverse proxy).
+        on_signed: called with the contract id after sealing (send the PDF to the candidate
+            and the HR group, schedule the expiry reminder).
+        on_declined: called with the contract id after a decline (tell HR).
+    """
+    app = _Signing(
+        transaction=transaction,
+        code_sender=code_sender,
+        signer=signer,
+        files_dir=files_dir,
+        clock=clock or SystemClock(),
+        secure_cookies=secure_cookies,
+        trust_proxy=trust_proxy,
+        on_signed=on_signed,
+        on_declined=on_declined,
+    )
+    return [
+        Route("/sign/static/{name}", app.static, methods=["GET"]),
+        Route("/sign/{token}", app.show, methods=["GET"]),
+        Route("/sign/{token}/code/send", app.send_code, methods=["POST"]),
+        Route("/sign/{token}/code", app.check_code, methods=["POST"]),
+        Route("/sign/{token}/page/{n:int}.png", app.page_image, methods=["GET"]),
+        Route("/sign/{token}/contract.pdf", app.contract_pdf, methods=["GET"]),
+        Route("/sign/{token}/sign", app.sign, methods=["POST"]),
+        Route("/sign/{token}/decline", app.decline_page, methods=["POST"]),
+    ]
