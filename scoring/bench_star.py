@@ -192,6 +192,7 @@ def run(
     verbose: bool = False,
     cache: Path | None = None,
     every: int = 1,
+    threads: int = 2,
 ) -> list[Line]:
     """Score the labelled set; the caller prints the ``name value unit`` lines.
 
@@ -208,7 +209,7 @@ def run(
     """
     replies: ReplyCache | None = None
     if evaluator is None:
-        backend = build_backend(settings, allow_fake=True)
+        backend = build_backend(settings, allow_fake=True, threads=threads)
         if cache is not None:
             backend = replies = ReplyCache(backend, cache)
         evaluator = StarEvaluator(backend, max_retries=settings.llm.max_retries)
@@ -234,6 +235,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model", default=None, help="override llm.model")
     parser.add_argument("--limit", type=int, default=None)
     parser.add_argument("--every", type=int, default=1, help="only every Nth item (a quick look)")
+    parser.add_argument("--threads", type=int, default=2, help="llama.cpp threads (local)")
     parser.add_argument("--timeout", type=int, default=900, help="seconds per model call")
     parser.add_argument("-v", "--verbose", action="store_true")
     parser.add_argument("--cache", type=Path, default=None, help="JSON file of raw model replies")
@@ -243,7 +245,12 @@ def main(argv: list[str] | None = None) -> int:
         llm["model"] = args.model
     settings = load_settings(args.config, overrides={"llm": llm})
     for name, value, unit in run(
-        settings, limit=args.limit, verbose=args.verbose, cache=args.cache, every=args.every
+        settings,
+        limit=args.limit,
+        verbose=args.verbose,
+        cache=args.cache,
+        every=args.every,
+        threads=args.threads,
     ):
         print(f"{name} {value} {unit}", flush=True)
     return 0

@@ -219,14 +219,18 @@ class LocalLlamaServer:
             cls._servers.clear()
 
 
-def local_backend(settings: Settings) -> LangChainBackend:
-    """The default: the installed GGUF model, served in-process by llama.cpp."""
+def local_backend(settings: Settings, *, threads: int = 2) -> LangChainBackend:
+    """The default: the installed GGUF model, served in-process by llama.cpp.
+
+    ``threads``: llama.cpp threads; 2 fits the 2-core target, 1 holds up better on a
+    machine that is already busy (2 threads then wait on each other).
+    """
     from langchain_openai import ChatOpenAI
 
     from scoring.llm_install import require_model
 
     path = require_model(settings)
-    server = LocalLlamaServer(str(path), threads=2)
+    server = LocalLlamaServer(str(path), threads=threads)
     chat = ChatOpenAI(
         base_url=server.base_url(),
         model=settings.llm.model,
@@ -293,7 +297,7 @@ class FakeBackend:
         return out
 
 
-def build_backend(settings: Settings, *, allow_fake: bool = False) -> ChatBackend:
+def build_backend(settings: Settings, *, allow_fake: bool = False, threads: int = 2) -> ChatBackend:
     """The model backend chosen by ``llm.provider``.
 
     Raises:
@@ -307,7 +311,7 @@ def build_backend(settings: Settings, *, allow_fake: bool = False) -> ChatBacken
         return FakeBackend()
     if provider == "openai_compatible":
         return openai_compatible_backend(settings)
-    return local_backend(settings)
+    return local_backend(settings, threads=threads)
 
 
 def build_evaluator(settings: Settings, *, allow_fake: bool = False) -> Evaluator:
