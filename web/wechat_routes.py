@@ -25,11 +25,11 @@ import logging
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import TypeVar
+from typing import Any, Protocol, TypeVar
 
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Route
 from wechatpy.crypto import WeChatCrypto
 from wechatpy.enterprise.crypto import WeChatCrypto as WorkCrypto
 from wechatpy.exceptions import InvalidAppIdException, InvalidSignatureException
@@ -364,3 +364,46 @@ def wechat_routes(
         ]
 
     return routes
+
+
+class RuntimeLike(Protocol):
+    """What ``bot.runner.Runtime`` offers a channel (kept structural: no import cycle)."""
+
+    app: App
+
+    @property
+    def dispatcher(self) -> Any: ...
+
+    def add_routes(self, routes: list[BaseRoute]) -> None: ...
+
+    def on_close(self, closer: Callable[[], Awaitable[None]]) -> None: ...
+
+
+async def start_wechat(rt: RuntimeLike) -> None:
+    """``python main.py run``: the Official Account and/or WeCom callbacks in the web app.
+
+    Registers the messengers in ``app.channels``, adds the callback routes (which
+    starts the web server), finishes media messages a crash left half-done, and drains
+    background work on shutdown.
+    """
+    app = rt.app
+    wc = app.settings.wechat
+    wechat = build_wechat(app) if wc.enabled else None
+    wecom = build_wecom(app) if wc.work_enabled else None
+    tasks = CallbackTasks(app, wechat=wechat, wakeup=rt.dispatcher.wakeup)
+    routes: list[BaseRoute] = list(wechat_routes(app, wechat=wechat, wecom=wecom, tasks=tasks))
+    rt.add_routes(routes)
+    recovered = await tasks.recover()
+    if recovered:
+        log.info("wechat: %d media messages left half-done are being fetched again", recovered)
+    base = app.settings.app.public_base_url.rstrip("/")
+    if wechat is not None:
+        log.info("wechat: Official Account callback at %s%s", base, WECHAT_PATH)
+    if wecom is not None:
+        log.info("wecom: application callback at %s%s", base, WECOM_PATH)
+
+    async def close() -> None:
+        await tasks.drain()
+        tasks.close()
+
+    rt.on_close(close)

@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 from sqlmodel import col, func, select
+from starlette.routing import BaseRoute, Route
 
 from bot.wechat import (
     ButtonMenus,
@@ -21,6 +23,9 @@ from bot.wechat import (
     to_incoming,
     wechat_invite_qr,
 )
+from core.clock import FakeClock
+from core.wiring import App, build_app
+from dialogs.dispatcher import Dispatcher
 from dialogs.events import (
     ButtonPressed,
     CommandReceived,
@@ -40,7 +45,15 @@ from storage.models import (
     KeyValue,
     OutboxMessage,
 )
-from tests.fakes.wechat_api import FakeWeChat, Harness, invite, make_harness, seed_job
+from tests.fakes.wechat_api import (
+    FakeWeChat,
+    Harness,
+    invite,
+    make_harness,
+    seed_job,
+    wechat_settings,
+)
+from web.wechat_routes import start_wechat
 
 OPENID = "oTomBaker0000000000000000001"
 
@@ -216,14 +229,17 @@ async def test_a_voice_retried_three_times_is_downloaded_once(h: Harness) -> Non
 
 
 async def test_forged_signature_gets_403_and_stores_nothing(h: Harness) -> None:
-    for mode in ("plain", "safe"):
-        params, body = h.cb.request(h.cb.text(OPENID, "hello"))
-        key = "signature" if mode == "plain" else "msg_signature"
+    for mode in ("plain", "compatible", "safe"):
         h.cb.mode = mode
         params, body = h.cb.request(h.cb.text(OPENID, "hello"))
-        params[key] = "f" * 40
+        params["signature" if mode == "plain" else "msg_signature"] = "f" * 40
         response = await h.http.post("/wechat/callback", params=params, content=body)
         assert response.status_code == 403
+    # In safe mode the signature covers the ciphertext: a changed body is refused.
+    h.cb.mode = "safe"
+    params, body = h.cb.request(h.cb.text(OPENID, "hello"))
+    tampered = body.replace(b"<Encrypt><![CDATA[", b"<Encrypt><![CDATA[A", 1)
+    assert (await h.http.post("/wechat/callback", params=params, content=tampered)).status_code == 403
     # A correct signature over a stale timestamp (a replay) is refused too.
     h.cb.now -= 3600
     response = await h.post(h.cb.text(OPENID, "hello"))
@@ -451,3 +467,57 @@ async def test_invite_qr_code_carries_the_token_as_scene(h: Harness) -> None:
     assert created["action_name"] == "QR_STR_SCENE"
     assert created["action_info"]["scene"]["scene_str"] == "invitation-token-abc"
     assert h.fake.of("showqrcode")[0].query["ticket"] == "TICKET-invitation-token-abc"
+
+
+async def test_media_claimed_before_a_crash_is_fetched_on_recovery(h: Harness) -> None:
+    job_id = seed_job(h.app)
+    _, token, code = invite(h.app, job_id, "Tom Baker")
+    await h.post(h.cb.event(OPENID, "subscribe", f"qrscene_{token}"))
+    await h.settle()
+    for reply in ("2", "1", "1", f"Tom Baker {code}", "1"):
+        await h.say(OPENID, reply)
+    h.fake.voices["v-crash"] = b"#!AMR\n" + bytes([0x04] + [0] * 12) * 100
+    inc = h.wechat.incoming(h.cb.voice(OPENID, "v-crash"))
+    assert h.wechat.claim_media(inc)  # the callback answered, then the process died
+    assert not h.wechat.claim_media(inc)  # a retry of it is a duplicate
+    assert await h.tasks.recover() == 1
+    await h.settle()
+    assert _count(h, Answer, Answer.kind == "voice") == 1
+    assert h.wechat.pending_media() == []
+
+
+@dataclass
+class FakeRuntime:
+    app: App
+    routes: list[BaseRoute] = field(default_factory=list)
+    closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+
+    @property
+    def dispatcher(self) -> Dispatcher:
+        return self._dispatcher
+
+    def __post_init__(self) -> None:
+        self._dispatcher = self.app.dispatcher()
+
+    def add_routes(self, routes: list[BaseRoute]) -> None:
+        self.routes.extend(routes)
+
+    def on_close(self, closer: Callable[[], Awaitable[None]]) -> None:
+        self.closers.append(closer)
+
+
+async def test_start_wechat_registers_channels_and_routes(tmp_path: Path, fake: FakeWeChat) -> None:
+    app = build_app(wechat_settings(tmp_path, fake), clock=FakeClock())
+    rt = FakeRuntime(app)
+    await start_wechat(rt)
+    assert {"wechat", "wecom"} <= set(app.channels)
+    assert {
+        (r.path, tuple(sorted(r.methods or ()))) for r in rt.routes if isinstance(r, Route)
+    } == {
+        ("/wechat/callback", ("GET", "HEAD")),
+        ("/wechat/callback", ("POST",)),
+        ("/wecom/callback", ("GET", "HEAD")),
+        ("/wecom/callback", ("POST",)),
+    }
+    for closer in rt.closers:
+        await closer()
