@@ -3,6 +3,8 @@
 ``python main.py contract check TERMS.json [--json] [--lang zh|en]`` prints the findings and
 exits 0 when nothing blocks the contract, 1 when something does.
 ``python main.py contract render TERMS.json -o out.pdf`` writes the unsigned contract.
+``python main.py contract validate signed.pdf`` checks a sealed contract offline.
+``python main.py contract employee QUERY`` shows employees and their contracts' end dates.
 """
 
 from __future__ import annotations
@@ -40,6 +42,16 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     ren.add_argument("-o", "--output", type=Path, required=True, help="PDF file to write")
     ren.add_argument("--number", default="DRAFT", help="contract number printed on it")
     ren.set_defaults(func=_render)
+
+    val = csub.add_parser("validate", help="validate the signatures of a sealed contract PDF")
+    val.add_argument("pdf", type=Path, help="sealed contract")
+    val.set_defaults(func=_validate)
+
+    emp = csub.add_parser(
+        "employee", help="look up employees: candidate id, contract number or name"
+    )
+    emp.add_argument("query", help="candidate id, contract number or (part of) a name")
+    emp.set_defaults(func=_employee)
 
 
 def _defaults(args: argparse.Namespace) -> tuple[Lang, dt.date]:
@@ -95,3 +107,38 @@ def _render(args: argparse.Namespace) -> int:
     rendered = write_contract(terms, args.output, contract_no=args.number)
     print(f"{args.output}: {rendered.pages} pages, sha256 {rendered.sha256}")
     return 0
+
+
+def _validate(args: argparse.Namespace) -> int:
+    import logging
+
+    from contracts.signing import configured_trust_roots, validate_contract
+
+    logging.getLogger("pyhanko").setLevel(logging.CRITICAL)  # the report below says it all
+    settings = load_settings(args.config)
+    roots = configured_trust_roots(settings.contracts, settings.app.data_dir)
+    report = validate_contract(args.pdf.read_bytes(), roots)
+    for sig in report.signatures:
+        print(f"{sig.field:12} {'OK ' if sig.bottom_line else 'BAD'} {sig.summary}")
+    print("valid" if report.ok else "NOT VALID")
+    return 0 if report.ok else 1
+
+
+def _employee(args: argparse.Namespace) -> int:
+    from contracts.service import lookup_employee
+    from storage.db import open_database
+
+    settings = load_settings(args.config)
+    db = open_database(settings)
+    query: int | str = int(args.query) if args.query.isdigit() else args.query
+    with db.transaction() as session:
+        records = lookup_employee(session, query)
+        for rec in records:
+            emp, contract = rec.employee, rec.contract
+            end = emp.end_date.isoformat() if emp.end_date else "-"
+            print(
+                f"{emp.name}\t{emp.position}\t{contract.contract_no}\t{emp.contract_type}\t{emp.start_date}\t{end}"
+            )
+    if not records:
+        print("no employee found")
+    return 0 if records else 1

@@ -160,6 +160,12 @@ class LocalCA:
         self.tsa = tsa
 
     @classmethod
+    def load(cls, folder: Path) -> LocalCA | None:
+        """The CA in ``folder`` if it has been created, without creating anything."""
+        root, tsa = _load(folder, "root"), _load(folder, "tsa")
+        return cls(folder, root, tsa) if root and tsa else None
+
+    @classmethod
     def open(cls, folder: Path, *, name: str = "Chat Interviewer Local Contract CA") -> LocalCA:
         """Load the CA from ``folder``, creating it (and the folder, mode 0700) on first run."""
         folder.mkdir(parents=True, exist_ok=True)

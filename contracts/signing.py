@@ -514,6 +514,28 @@ def _load_p12(path: Path, password: str | None) -> tuple[KeyPair, list[x509.Cert
     return KeyPair(cert, key), list(extra)
 
 
+def ca_folder(data_dir: Path) -> Path:
+    """Where the embedded CA lives."""
+    return data_dir / "contracts" / "ca"
+
+
+def configured_trust_roots(settings: ContractSettings, data_dir: Path) -> list[x509.Certificate]:
+    """The roots that validate this installation's contracts, creating nothing.
+
+    The local root (employee event certificates, and the employer seal without a PKCS#12)
+    plus the self-signed certificates in the operator's PKCS#12 chain.
+    """
+    roots: list[x509.Certificate] = []
+    ca = LocalCA.load(ca_folder(data_dir))
+    if ca is not None:
+        roots.append(ca.root.cert)
+    if settings.p12_path is not None:
+        password = settings.p12_password.get_secret_value() if settings.p12_password else None
+        _, chain = _load_p12(settings.p12_path, password)
+        roots += [c for c in chain if c.issuer == c.subject]
+    return roots
+
+
 def build_signer(
     settings: ContractSettings,
     data_dir: Path,
@@ -535,7 +557,7 @@ def build_signer(
         timezone: how times are shown on stamps and the audit page.
         timestamper: override the timestamp client (tests).
     """
-    ca = LocalCA.open(data_dir / "contracts" / "ca")
+    ca = LocalCA.open(ca_folder(data_dir))
     extra_roots: list[x509.Certificate] = []
     employer_signer: Callable[[str], SimpleSigner]
     if settings.p12_path is not None:

@@ -75,3 +75,92 @@ def test_render_writes_the_pdf(tmp_path: Path, capsys: pytest.CaptureFixture[str
     ).stdout
     assert "张三" in text
     assert "HT-7" in text
+
+
+def _config(tmp_path: Path) -> Path:
+    config = tmp_path / "config.toml"
+    config.write_text(
+        f'[app]\ndata_dir = "{tmp_path / "data"}"\n'
+        f'[database]\nurl = "sqlite:///{tmp_path / "db.sqlite3"}"\n'
+        f'[security]\nkey_file = "{tmp_path / "data.key"}"\n',
+        "utf-8",
+    )
+    return config
+
+
+@pytest.mark.slow
+def test_validate_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from contracts.render import render_contract
+    from contracts.signing import SealRequest, SignatureMark, build_signer
+    from contracts.terms import load_terms
+    from core.settings import ContractSettings
+
+    config = _config(tmp_path)
+    signer = build_signer(ContractSettings(), tmp_path / "data")
+    pdf = render_contract(load_terms(GOOD)).pdf
+    sealed = signer.seal(
+        pdf,
+        SealRequest("HT-9", "示例科技（上海）有限公司", "张三", SignatureMark(typed_name="张三")),
+    )
+    good = tmp_path / "signed.pdf"
+    good.write_bytes(sealed.pdf)
+    assert main(["--config", str(config), "contract", "validate", str(good)]) == 0
+    assert capsys.readouterr().out.strip().endswith("valid")
+    data = bytearray(sealed.pdf)
+    data[len(data) // 2] ^= 1
+    bad = tmp_path / "bad.pdf"
+    bad.write_bytes(bytes(data))
+    assert main(["--config", str(config), "contract", "validate", str(bad)]) == 1
+    assert "NOT VALID" in capsys.readouterr().out
+    # an unsigned contract is not a valid sealed contract
+    unsigned = tmp_path / "unsigned.pdf"
+    unsigned.write_bytes(pdf)
+    assert main(["--config", str(config), "contract", "validate", str(unsigned)]) == 1
+
+
+def test_employee_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import datetime as dt
+
+    from sqlmodel import SQLModel
+
+    import storage.contract_models as cm
+    import storage.tables  # noqa: F401
+    from core.settings import load_settings
+    from storage.db import open_database
+    from storage.models import Candidate, Job
+
+    config = _config(tmp_path)
+    db = open_database(load_settings(config))
+    SQLModel.metadata.create_all(db.engine)  # Alembic owns the real schema
+    with db.transaction() as s:
+        job = Job(code="sales", title_zh="销售", title_en="Sales")
+        s.add(job)
+        s.flush()
+        s.add(Candidate(id=5, job_id=job.id or 0, name="张三"))
+        s.flush()
+        contract = cm.Contract(
+            contract_no="HT-20260220-ABCDEF",
+            candidate_id=5,
+            contract_type="fixed_term",
+            terms_json="{}",
+            status="signed",
+        )
+        s.add(contract)
+        s.flush()
+        s.add(
+            cm.Employee(
+                candidate_id=5,
+                contract_id=contract.id or 0,
+                name="张三",
+                position="销售经理",
+                contract_type="fixed_term",
+                start_date=dt.date(2026, 3, 2),
+                end_date=dt.date(2029, 3, 1),
+            )
+        )
+    for query in ("张三", "5", "HT-20260220-ABCDEF"):
+        assert main(["--config", str(config), "contract", "employee", query]) == 0
+        out = capsys.readouterr().out
+        assert "张三" in out
+        assert "2029-03-01" in out
+    assert main(["--config", str(config), "contract", "employee", "李四"]) == 1
