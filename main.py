@@ -21,6 +21,7 @@ CLI_MODULES = [
     "scoring.score_cli",
     "contracts.cli",
     "bot.cli",
+    "bot.wechat",
 ]
 
 

@@ -27,6 +27,7 @@ thread (``asyncio.to_thread``).
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import datetime as dt
 import json
@@ -790,3 +791,70 @@ def build_wechat(app: App, *, store: TokenStore | None = None) -> WeChatChannel:
     channel = WeChatChannel(app=app, client=client, menus=ButtonMenus(app.db, app.services.clock))
     app.channels[PLATFORM] = channel.messenger
     return channel
+
+
+# ------------------------------------------------------------------ operator commands
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """``python main.py wechat ...``: operator tools for the WeChat and WeCom channels."""
+    wechat = sub.add_parser(
+        "wechat", help="WeChat/WeCom tools: bind the HR robot to a job, make an invitation QR code"
+    )
+    wsub = wechat.add_subparsers(dest="wechat_command", required=True)
+    bind = wsub.add_parser(
+        "bind-robot",
+        help="send a job's HR progress posts and decision cards to a WeCom group robot",
+    )
+    bind.add_argument("job", help="job code")
+    bind.add_argument(
+        "--chat", default="robot", help="'robot' (WECOM_ROBOT_WEBHOOK) or 'robot:<webhook key>'"
+    )
+    bind.set_defaults(func=_bind_robot)
+    qr = wsub.add_parser(
+        "qr", help="an Official Account QR code that starts the interview of an invitation token"
+    )
+    qr.add_argument("token", help="the invitation token")
+    qr.add_argument("--out", default="invitation-qr.png", help="where to write the image")
+    qr.set_defaults(func=_qr)
+
+
+def _bind_robot(args: argparse.Namespace) -> int:
+    from core.settings import load_settings
+    from core.wiring import build_app
+    from storage.models import Job
+
+    chat = str(args.chat)
+    if chat != "robot" and not chat.startswith("robot:"):
+        print("--chat must be 'robot' or 'robot:<webhook key>'")
+        return 2
+    app = build_app(load_settings(args.config))
+    with app.db.transaction() as session:
+        job = session.exec(select(Job).where(Job.code == args.job)).first()
+        if job is None:
+            print(f"no job {args.job!r}")
+            return 1
+        exists = session.exec(
+            select(GroupBinding).where(
+                GroupBinding.platform == "wecom",
+                GroupBinding.chat_id == chat,
+                GroupBinding.job_id == job.id,
+            )
+        ).first()
+        if exists is None:
+            session.add(GroupBinding(platform="wecom", chat_id=chat, job_id=job.id or 0))
+    print(f"job {job.code}: HR posts go to WeCom {chat}")
+    return 0
+
+
+def _qr(args: argparse.Namespace) -> int:
+    from core.settings import load_settings
+    from core.wiring import build_app
+
+    app = build_app(load_settings(args.config))
+    try:
+        data = wechat_invite_qr(build_wechat(app).client, str(args.token))
+    except ChannelError as exc:
+        print(f"could not make the QR code: {exc}")
+        return 1
+    Path(args.out).write_bytes(data)
+    print(f"wrote {args.out}")
+    return 0

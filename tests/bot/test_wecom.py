@@ -299,3 +299,44 @@ def test_recipients_and_urls(h: Harness) -> None:
     )
     assert len(card["main_title"]["title"]) == 36
     assert card["sub_title_text"] == "body"
+
+
+def test_cli_binds_a_job_to_the_robot_and_makes_a_qr_code(
+    tmp_path: Path,
+    fake: FakeWeChat,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from main import main
+
+    config = tmp_path / "config.toml"
+    config.write_text(
+        f"""
+[app]
+data_dir = "{tmp_path / "data"}"
+[database]
+url = "sqlite:///{tmp_path / "cli.sqlite3"}"
+[security]
+key_file = "{tmp_path / "keys" / "data.key"}"
+[wechat]
+app_id = "wx2c2769f8efd9abc2"
+api_base_url = "{fake.base_url}"
+""",
+        encoding="utf-8",
+    )
+    monkeypatch.setenv("WECHAT_APP_SECRET", "oa-app-secret-value")
+    assert main(["--config", str(config), "wechat", "bind-robot", "no-such-job"]) == 1
+    from core.settings import load_settings
+    from core.wiring import build_app
+
+    app = build_app(load_settings(config))
+    seed_job(app, code="sales-2026")
+    assert main(["--config", str(config), "wechat", "bind-robot", "sales-2026"]) == 0
+    assert main(["--config", str(config), "wechat", "bind-robot", "sales-2026"]) == 0  # idempotent
+    with app.db.session() as session:
+        rows = session.exec(select(GroupBinding.platform, GroupBinding.chat_id)).all()
+    assert rows == [("wecom", "robot")]
+    out = tmp_path / "qr.png"
+    assert main(["--config", str(config), "wechat", "qr", "tok-123", "--out", str(out)]) == 0
+    assert out.read_bytes().startswith(b"\x89PNG")
+    assert "sales-2026" in capsys.readouterr().out
