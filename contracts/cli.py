@@ -47,6 +47,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     val.add_argument("pdf", type=Path, help="sealed contract")
     val.set_defaults(func=_validate)
 
+    bench = csub.add_parser("bench", help="time rendering, sealing and validating a contract")
+    bench.add_argument("terms", type=Path, help="contract terms (JSON)")
+    bench.add_argument("-n", type=int, default=3, help="rounds")
+    bench.set_defaults(func=_bench)
+
     emp = csub.add_parser(
         "employee", help="look up employees: candidate id, contract number or name"
     )
@@ -142,3 +147,39 @@ def _employee(args: argparse.Namespace) -> int:
     if not records:
         print("no employee found")
     return 0 if records else 1
+
+
+def _bench(args: argparse.Namespace) -> int:
+    """Print how long rendering, sealing (local CA and TSA) and validating take."""
+    import tempfile
+    import time
+
+    from contracts.render import render_contract
+    from contracts.signing import SealRequest, SignatureMark, build_signer, validate_contract
+    from core.settings import ContractSettings
+
+    terms = load_terms(args.terms)
+    with tempfile.TemporaryDirectory() as tmp:
+        start = time.perf_counter()
+        signer = build_signer(ContractSettings(), Path(tmp))
+        print(f"contract bench: create local CA {time.perf_counter() - start:.2f} s")
+        for round_no in range(1, args.n + 1):
+            t0 = time.perf_counter()
+            rendered = render_contract(terms, contract_no=f"BENCH-{round_no}")
+            t1 = time.perf_counter()
+            request = SealRequest(
+                f"BENCH-{round_no}",
+                terms.employer.name,
+                terms.employee.name,
+                SignatureMark(typed_name=terms.employee.name),
+            )
+            sealed = signer.seal(rendered.pdf, request)
+            t2 = time.perf_counter()
+            ok = validate_contract(sealed.pdf, signer.trust_roots()).ok
+            t3 = time.perf_counter()
+            print(
+                f"contract bench: round {round_no}: {rendered.pages} pages, render {t1 - t0:.2f} s, "
+                f"seal (3 signatures + 3 timestamps) {t2 - t1:.2f} s, validate {t3 - t2:.2f} s, "
+                f"{len(sealed.pdf) // 1024} KiB, valid={ok}"
+            )
+    return 0
