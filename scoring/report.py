@@ -295,7 +295,9 @@ def render_candidate_report(data: CandidateReportData, path: Path) -> Path:
 
     def wrap(txt: str) -> WrapMode:
         # Chinese has no spaces to break at; English must not be split inside words.
-        return WrapMode.CHAR if _CJK.search(txt) else WrapMode.WORD
+        cjk = len(_CJK.findall(txt))
+        latin = sum(1 for ch in txt if ch.isascii() and ch.isalpha())
+        return WrapMode.CHAR if cjk * 3 >= latin else WrapMode.WORD
 
     def line(
         txt: str, size: float = 10, h: float = 6, color: tuple[int, int, int] = (0, 0, 0)

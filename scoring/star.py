@@ -620,7 +620,7 @@ def _suggestions(
     keys: list[str] = []
     if "too_short" in flags:
         keys.append("sug.too_short")
-    if "off_topic" in flags or dims.get("relevance", 100) < 40:
+    if "off_topic" in flags or dims.get("relevance", 100) < 30:
         keys.append("sug.relevance")
     if "unclear_transcript" in flags:
         keys.append("sug.unclear")
