@@ -41,6 +41,7 @@ from core.settings import Settings
 from dialogs.catalog import t
 from dialogs.context import Services
 from dialogs.intents import Button, Intent, Send
+from dialogs.notify import hr_group_chats
 from dialogs.outbox import write_intents
 from dialogs.slot_time import duration_text, slot_text, zone
 from storage.db import Database
@@ -48,7 +49,6 @@ from storage.models import (
     AuditEvent,
     Candidate,
     FunnelEvent,
-    GroupBinding,
     InterviewSession,
     Invitation,
     Job,
@@ -525,18 +525,13 @@ class Reminders:
                 details={"slot": slot.id},
             )
         )
-        intents: list[Intent] = _hr(
+        company_tz = zone(None, self.settings.app.timezone)
+        intents: list[Intent] = hr_intents(
             session,
-            self.settings,
             slot.job_id,
             "schedule.hr_no_show",
             id=booking.candidate_id,
-            when=slot_text(
-                self.settings.app.default_language,
-                slot.start_at,
-                slot.end_at,
-                zone(None, self.settings.app.timezone),
-            ),
+            when=lambda lang: slot_text(lang, slot.start_at, slot.end_at, company_tz),
         )
         if chat is not None:
             lang = chat.language
@@ -594,8 +589,8 @@ class Reminders:
                 subject=f"candidate:{inv.candidate_id}",
             )
         )
-        intents: list[Intent] = _hr(
-            session, self.settings, inv.job_id, "schedule.hr_expired", id=inv.candidate_id
+        intents: list[Intent] = hr_intents(
+            session, inv.job_id, "schedule.hr_expired", id=inv.candidate_id
         )
         chat = _chat(session, inv.candidate_id)
         if chat is not None and chat.state not in FINAL_STATES:
@@ -631,18 +626,20 @@ class Reminders:
             return Outcome("stale", "the contract has already ended")
         if reminder.job_id is None:
             return Outcome("skipped", "no job")
-        lang = self.settings.app.default_language
         local = ends.astimezone(zone(None, self.settings.app.timezone))
-        intents = _hr(
+
+        def left(lang: str) -> str:
+            if ends - now < dt.timedelta(days=2):
+                return duration_text(lang, ends - now)
+            return t(lang, "schedule.in_days", n=(ends - now).days)
+
+        intents = hr_intents(
             session,
-            self.settings,
             reminder.job_id,
             "schedule.contract_expiry",
             label=payload.get("label") or f"#{payload.get('contract_id')}",
             ends=f"{local:%Y-%m-%d}",
-            left=duration_text(lang, ends - now)
-            if ends - now < dt.timedelta(days=2)
-            else t(lang, "schedule.in_days", n=(ends - now).days),
+            left=left,
         )
         if not intents:
             return Outcome("skipped", "no HR group is bound to the job")
@@ -685,12 +682,18 @@ def record_funnel(
         session.add(FunnelEvent(candidate_id=candidate_id, job_id=job_id, stage=stage, at=now))
 
 
-def _hr(session: Session, settings: Settings, job_id: int, key: str, **kwargs: Any) -> list[Intent]:
-    lang = settings.app.default_language
-    groups = session.exec(select(GroupBinding).where(GroupBinding.job_id == job_id)).all()
-    return [
-        Send(platform=g.platform, chat_id=g.chat_id, text=t(lang, key, **kwargs)) for g in groups
-    ]
+def hr_intents(session: Session, job_id: int, key: str, **kwargs: Any) -> list[Intent]:
+    """A catalogue message to every HR group of the job, each in the group's language.
+
+    A keyword value that is callable is called with the group's language (dates, durations).
+    """
+    out: list[Intent] = []
+    for group in hr_group_chats(session, job_id):
+        args = {k: (v(group.lang) if callable(v) else v) for k, v in kwargs.items()}
+        out.append(
+            Send(platform=group.platform, chat_id=group.chat_id, text=t(group.lang, key, **args))
+        )
+    return out
 
 
 # ====================================================================== the one scheduler

@@ -65,17 +65,6 @@ def job_has_slots(session: Session, job_id: int, now: dt.datetime) -> bool:
     )
 
 
-def _taken(session: Session, slot_ids: list[int]) -> dict[int, int]:
-    if not slot_ids:
-        return {}
-    rows = session.exec(
-        select(Booking.slot_id, func.count())
-        .where(col(Booking.slot_id).in_(slot_ids), col(Booking.seat).is_not(None))
-        .group_by(col(Booking.slot_id))
-    ).all()
-    return {int(slot_id): int(n) for slot_id, n in rows}
-
-
 def _busy(session: Session, slots: list[Slot]) -> list[tuple[str, dt.datetime, dt.datetime, int]]:
     """Booked times of the human interviewers of ``slots``: (who, start, end, slot id)."""
     people = {s.interviewer for s in slots if s.interviewer != AI_INTERVIEWER}
@@ -119,22 +108,28 @@ def offer_slots(
     first; one offer per start time (the one with most free seats).
     """
     earliest = now + dt.timedelta(minutes=settings.schedule.min_notice_minutes)
-    slots = list(
-        session.exec(
-            select(Slot)
-            .where(
-                Slot.job_id == job_id,
-                Slot.status == "open",
-                Slot.start_at >= earliest,
-                Slot.end_at <= deadline,
-            )
-            .order_by(col(Slot.start_at), col(Slot.id))
-            .limit(MAX_SCAN)
-        ).all()
+    held = (
+        select(col(Booking.slot_id).label("slot_id"), func.count().label("n"))
+        .where(col(Booking.seat).is_not(None))
+        .group_by(col(Booking.slot_id))
+        .subquery()
     )
-    if exclude_slot_id is not None:
-        slots = [s for s in slots if s.id != exclude_slot_id]
-    taken = _taken(session, [s.id for s in slots if s.id is not None])
+    taken_n = func.coalesce(held.c.n, 0)
+    rows = session.exec(
+        select(Slot, taken_n)
+        .outerjoin(held, held.c.slot_id == col(Slot.id))
+        .where(
+            Slot.job_id == job_id,
+            Slot.status == "open",
+            Slot.start_at >= earliest,
+            Slot.end_at <= deadline,
+            taken_n < col(Slot.capacity),  # full slots never use up the scan
+        )
+        .order_by(col(Slot.start_at), col(Slot.id))
+        .limit(MAX_SCAN)
+    ).all()
+    taken = {slot.id or 0: int(n) for slot, n in rows}
+    slots = [slot for slot, _ in rows if slot.id != exclude_slot_id]
     busy = _busy(session, slots)
     by_start: dict[dt.datetime, Offer] = {}
     for slot in slots:
@@ -463,17 +458,15 @@ def _book(ctx: Ctx, s: InterviewSession, slot_id: int) -> None:
     )
     tz = _tz(ctx, pref)
     when = slot_text(s.language, slot.start_at, slot.end_at, tz)
-    hr(
-        ctx,
-        s.job_id,
-        "schedule.hr_rescheduled" if current else "schedule.hr_booked",
-        id=s.candidate_id,
-        when=slot_text(
-            ctx.settings.app.default_language,
-            slot.start_at,
-            slot.end_at,
-            zone(None, ctx.settings.app.timezone),
-        ),
+    company_tz = zone(None, ctx.settings.app.timezone)
+    ctx.intents.extend(
+        reminders.hr_intents(
+            ctx.session,
+            s.job_id,
+            "schedule.hr_rescheduled" if current else "schedule.hr_booked",
+            id=s.candidate_id,
+            when=lambda lang: slot_text(lang, slot.start_at, slot.end_at, company_tz),
+        )
     )
     _say(ctx, s, "schedule.booked", when=when, buttons=_booking_buttons(ctx, s))
     ics = booking_ics(booking=result, slot=slot, job=job, lang=s.language, now=ctx.now)

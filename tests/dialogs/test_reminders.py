@@ -121,7 +121,11 @@ def test_no_show_is_marked_after_the_slot(sched: Chat, clock: FakeClock) -> None
     assert {"scheduled", "no_show"} <= stages
     missed = [d for d in sched.messenger.to("alex") if "missed you" in d.text]
     assert len(missed) == 1 and missed[0].button_data == ["sch:rs"]
-    assert any(f"#{cid}" in d.text and "未参加" in d.text for d in sched.messenger.to("hr-room"))
+    assert any(
+        d.text
+        == f"⏰ Candidate #{cid} did not show up for Wed 2026-01-07 09:00-09:30 (Asia/Shanghai)."
+        for d in sched.messenger.to("hr-room")
+    )
     # the candidate can book again after a no-show
     sched.send("hr", "/slots add sales 2026-01-09 09:00-09:30")
     replies = sched.send("alex", "/press sch:rs")
@@ -164,7 +168,7 @@ def test_invitation_expiry_warning_and_expiry(sched: Chat, clock: FakeClock) -> 
     assert texts(sched, "olly", "expired") == [
         "This invitation has expired. Please ask the company's HR for a new one."
     ]
-    assert sum("已过期" in d.text for d in sched.messenger.to("hr-room")) == 2
+    assert sum("expired unused" in d.text for d in sched.messenger.to("hr-room")) == 2
     scheduler.tick()
     assert len(texts(sched, "olly", "expired")) == 1
 
@@ -207,6 +211,7 @@ def test_nudge_skipped_when_the_candidate_came_back(sched: Chat, clock: FakeCloc
 
 
 def test_contract_expiry_reminders_for_hr(sched: Chat, clock: FakeClock) -> None:
+    sched.send("admin", "/bind sales", group="hr-zh", lang="zh")
     ends = clock.now() + dt.timedelta(days=40)
     with sched.app.db.transaction() as session:
         job = session.exec(select(Job)).one()
@@ -235,8 +240,13 @@ def test_contract_expiry_reminders_for_hr(sched: Chat, clock: FakeClock) -> None
     assert [r.id for r in again] == [r.id for r in planned]
     clock.set(ends - dt.timedelta(days=30))
     fire_due(sched)
-    hr_texts = [d.text for d in sched.messenger.to("hr-room") if "合同" in d.text]
-    assert hr_texts == ["📄 合同 #12 李娜 将于 2026-02-14 到期（还有 30 天）。"]
+    # each HR group reads it in its own language
+    assert [d.text for d in sched.messenger.to("hr-room") if "#12" in d.text] == [
+        "📄 Contract #12 李娜 ends on 2026-02-14 (in 30 days)."
+    ]
+    assert [d.text for d in sched.messenger.to("hr-zh") if "#12" in d.text] == [
+        "📄 合同 #12 李娜 将于 2026-02-14 到期（还有 30 天）。"
+    ]
     # the 7-day reminder, processed only after the contract ended, is dropped
     clock.set(ends + dt.timedelta(hours=1))
     assert [o for _, o in fire_due(sched)] == ["stale"]
