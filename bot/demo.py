@@ -20,10 +20,13 @@ from sqlmodel import col, func, select
 from bot.console import ConsoleMessenger, ConsoleSession
 from core.settings import Settings
 from core.wiring import App, build_app
+from dialogs.pipeline import Pipeline
 from storage.models import (
     Answer,
     BackgroundJob,
     Candidate,
+    CandidateScore,
+    Decision,
     FunnelEvent,
     InterviewSession,
     Invitation,
@@ -90,6 +93,9 @@ def demo_settings(base: Settings, folder: Path) -> Settings:
     settings.security.key_file = folder / "keys" / "data.key"
     settings.security.data_key = None
     settings.app.data_dir = folder
+    settings.roles.admins = ["console:admin"]
+    settings.roles.hr_managers = ["console:hr"]
+    settings.roles.hr_viewers = ["console:viewer"]
     return settings
 
 
@@ -203,8 +209,40 @@ class Demo:
 
         return act
 
+    async def finish_jobs(self, timeout_s: float = 900) -> None:
+        """Wait for transcription and scoring still queued (retries included)."""
+        print("\n=== 5. Background jobs finish: transcripts, AI scores, reports, ranking ===")
+        worker = self.app.worker()
+        dispatcher = self.app.dispatcher()
+        deadline = asyncio.get_running_loop().time() + timeout_s
+        while asyncio.get_running_loop().time() < deadline:
+            ran = await asyncio.to_thread(worker.run_one)
+            await dispatcher.drain()
+            if not ran:
+                with self.app.db.session() as session:
+                    waiting = session.exec(
+                        select(func.count()).select_from(BackgroundJob).where(col(BackgroundJob.status).in_(["pending", "running"]))
+                    ).one()
+                if waiting == 0:
+                    return
+                await asyncio.sleep(1)
+        print("(some background jobs are still waiting; see `python main.py jobs failed`)")
+
+    async def decide(self) -> None:
+        print("\n=== 6. HR decides in the group (AI scores advise, a person decides) ===")
+        with self.app.db.session() as session:
+            scores = session.exec(select(CandidateScore).order_by(col(CandidateScore.total).desc())).all()
+        if not scores:
+            print("(no candidate was scored)")
+            return
+        best, worst = scores[0], scores[-1]
+        await self.act("viewer", f"/press dec:{best.candidate_id}:a", chat="hr-group")
+        await self.act("hr", f"/press dec:{best.candidate_id}:a", chat="hr-group")
+        if worst.candidate_id != best.candidate_id:
+            await self.act("hr", f"/press dec:{worst.candidate_id}:r", chat="hr-group")
+
     def report(self) -> None:
-        print("\n=== 5. What was stored ===")
+        print("\n=== 7. What was stored ===")
         with self.app.db.session() as session:
             for candidate in session.exec(select(Candidate).order_by(col(Candidate.id))).all():
                 s = session.exec(
@@ -235,6 +273,10 @@ class Demo:
                 select(OutboxMessage.status, func.count()).group_by(col(OutboxMessage.status))
             ).all()
             print("outbox: " + ", ".join(f"{status} {count}" for status, count in outbox))
+            for score in session.exec(select(CandidateScore)).all():
+                print(f"AI total for candidate #{score.candidate_id}: {score.total} (passed: {score.passed}, provisional: {score.provisional})")
+            for decision in session.exec(select(Decision)).all():
+                print(f"decision for candidate #{decision.candidate_id}: {decision.status} {decision.outcome or ''} by {decision.decided_by or '-'}")
             jobs = session.exec(
                 select(BackgroundJob.kind, BackgroundJob.status, func.count()).group_by(
                     col(BackgroundJob.kind), col(BackgroundJob.status)
@@ -255,10 +297,11 @@ def _fresh_folder(folder: Path) -> None:
     folder.mkdir(parents=True)
 
 
-async def run_demo(base: Settings, folder: Path) -> int:
+async def run_demo(base: Settings, folder: Path, *, pipeline: Pipeline | None = None) -> int:
+    """The whole demo; tests pass a ``pipeline`` with fake models to keep it fast."""
     _fresh_folder(folder)
     settings = demo_settings(base, folder)
-    app = build_app(settings)
+    app = build_app(settings, pipeline=pipeline)
     messenger = ConsoleMessenger(outgoing=folder / "outgoing")
     app.channels["console"] = messenger
     with tempfile.TemporaryDirectory() as tmp:
@@ -268,6 +311,8 @@ async def run_demo(base: Settings, folder: Path) -> int:
         for script in CANDIDATES:
             token, code = invitations[script.name]
             await demo.interview(script, token, code)
+        await demo.finish_jobs()
+        await demo.decide()
         demo.report()
     print("\ndemo finished.")
     return 0

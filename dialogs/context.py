@@ -37,6 +37,8 @@ class Ctx:
     role: str | None = None
     intents: list[Intent] = field(default_factory=list)
     jobs: list[JobRequest] = field(default_factory=list)
+    # Per-event memo for things read more than once (e.g. the interview plan).
+    memo: dict[object, Any] = field(default_factory=dict)
 
     @property
     def now(self) -> dt.datetime:

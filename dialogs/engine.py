@@ -93,6 +93,7 @@ class Engine:
                     chat_id=event.chat_id,
                     payload=event.model_dump_json(),
                     received_at=self.services.clock.now(),
+                    processed_at=self.services.clock.now(),
                     status="processed",
                 )
                 session.add(row)
@@ -101,9 +102,7 @@ class Engine:
                 except IntegrityError:
                     session.rollback()
                     return []
-                intents = self._run(session, event)
-                row.processed_at = self.services.clock.now()
-                return intents
+                return self._run(session, event)
         except Exception as exc:
             log.exception("handling event %s failed", event.event_id)
             if not self.receive(event):

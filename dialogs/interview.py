@@ -263,7 +263,7 @@ def prompt_current(ctx: Ctx, s: InterviewSession) -> None:
 
 
 def _ask_question(ctx: Ctx, s: InterviewSession) -> None:
-    items = interview_plan(ctx.session, s)
+    items = _plan(ctx, s)
     item = items[s.question_index]
     limit = min(item.time_limit_s, ctx.settings.interview.max_answer_seconds)
     text = item.text(s.language)
@@ -431,7 +431,7 @@ def _on_question(ctx: Ctx, s: InterviewSession) -> None:
     if not isinstance(event, TextReceived | VoiceReceived | VideoReceived):
         _out_of_place(ctx, s)
         return
-    items = interview_plan(ctx.session, s)
+    items = _plan(ctx, s)
     item = items[s.question_index]
     if not _check_answer_input(ctx, s, item):
         return
@@ -443,7 +443,7 @@ def _on_question(ctx: Ctx, s: InterviewSession) -> None:
     s.question_index += 1
     buttons: list[list[Button]] = []
     if s.question_index < len(items):
-        if _rerecords_left(ctx, s, answer.position) > 0:
+        if ctx.settings.interview.rerecords_per_question + 1 - answer.attempt > 0:
             buttons = [[Button(label=ctx.text("question.rerecord", n=n), data=f"rr:{answer.id}")]]
         ctx.reply("question.received", n=n, buttons=buttons)
         _touch(ctx, s)
@@ -651,7 +651,7 @@ def _media_rejected(ctx: Ctx, s: InterviewSession, event: MediaRejected) -> None
             limit_mb=round(limits.max_media_bytes / 1e6),
         )
     elif event.reason == "too_long":
-        items = interview_plan(ctx.session, s)
+        items = _plan(ctx, s)
         limit = min(items[s.question_index].time_limit_s, limits.max_answer_seconds)
         ctx.reply(
             "question.too_long_media", duration=round(event.media.duration_s or 0), limit=limit
@@ -736,6 +736,15 @@ def _last_answer(session: Session, s: InterviewSession, position: int) -> Answer
         )
         .order_by(col(Answer.id).desc())
     ).first()
+
+
+def _plan(ctx: Ctx, s: InterviewSession) -> list[PlanItem]:
+    """The interview plan, read once per event (follow-ups change its length)."""
+    key = ("plan", s.id, len(s.extra_questions))
+    if key not in ctx.memo:
+        ctx.memo[key] = interview_plan(ctx.session, s)
+    plan: list[PlanItem] = ctx.memo[key]
+    return plan
 
 
 def _allowed_modes(s: InterviewSession, item: PlanItem | None) -> tuple[str, ...]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 
+from sqlalchemy import insert
 from sqlmodel import Session
 
 from dialogs.intents import Intent
@@ -14,15 +15,21 @@ from storage.models import OutboxMessage
 def write_intents(
     session: Session, intents: Sequence[Intent], *, source_event: str | None, now: dt.datetime
 ) -> None:
-    for intent in intents:
-        session.add(
-            OutboxMessage(
-                source_event=source_event,
-                platform=intent.platform,
-                chat_id=intent.chat_id,
-                payload=intent.model_dump_json(),
-                ref=intent.ref if intent.kind in ("send", "file") else None,
-                next_attempt_at=now,
-                created_at=now,
-            )
-        )
+    """One multi-row INSERT for all intents of a unit of work."""
+    if not intents:
+        return
+    rows = [
+        {
+            "source_event": source_event,
+            "platform": intent.platform,
+            "chat_id": intent.chat_id,
+            "payload": intent.model_dump_json(),
+            "ref": intent.ref if intent.kind in ("send", "file") else None,
+            "status": "pending",
+            "attempts": 0,
+            "next_attempt_at": now,
+            "created_at": now,
+        }
+        for intent in intents
+    ]
+    session.execute(insert(OutboxMessage), rows)
