@@ -10,6 +10,10 @@ from core.settings import load_settings
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    run = sub.add_parser(
+        "run", help="run the bot: channels enabled in config.toml, outbox, workers"
+    )
+    run.set_defaults(func=_run)
     chat = sub.add_parser("chat", help="take an interview or act as HR in the terminal")
     chat.add_argument("--user", default="candidate", help="who you are (e.g. admin, hr, alice)")
     chat.add_argument("--group", default=None, help="act inside this group chat")
@@ -17,6 +21,14 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     chat.set_defaults(func=_chat)
     demo = sub.add_parser("demo", help="run a scripted hiring round on the console channel")
     demo.set_defaults(func=_demo)
+
+
+def _run(args: argparse.Namespace) -> int:
+    from bot.runner import main
+
+    settings = load_settings(args.config)
+    setup_logging(settings.app.log_level)
+    return main(settings)
 
 
 def _chat(args: argparse.Namespace) -> int:

@@ -1,0 +1,202 @@
+"""``python main.py run``: the channels enabled in config.toml, the outbox dispatcher,
+the background workers and, when a channel needs it, the web app.
+
+Start-up order matters for "nothing lost, nothing twice": messages a killed process
+left ``sending`` go back to ``pending``; events received but not processed are
+processed (in arrival order) before any new update is fetched; only then do the
+loops start. SIGTERM/SIGINT stop fetching, let the events being processed finish and
+shut down cleanly; SIGKILL at any moment is covered by the inbox and the outbox.
+
+A channel plugs in with one function ``async def start_x(rt: Runtime) -> None`` that
+registers its messenger in ``rt.app.channels`` and adds its loops, web routes and
+clean-up to ``rt``; :func:`start_channels` calls it when the channel is enabled.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from collections.abc import Awaitable, Callable, Coroutine, Generator
+from dataclasses import dataclass, field
+from typing import Any
+
+import uvicorn
+from starlette.routing import BaseRoute
+
+from core.errors import ConfigError
+from core.settings import Settings
+from core.wiring import App, build_app
+from dialogs.dispatcher import Dispatcher
+
+log = logging.getLogger(__name__)
+
+Loop = Callable[[asyncio.Event], Coroutine[Any, Any, None]]
+
+
+@dataclass
+class Runtime:
+    """What the channels of one ``run`` share: the app, the stop signal, loops and routes."""
+
+    app: App
+    stop: asyncio.Event
+    dispatcher: Dispatcher
+    loops: list[tuple[str, Loop]] = field(default_factory=list)
+    routes: list[BaseRoute] = field(default_factory=list)
+    closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+    wants_web: bool = False
+
+    def wake_dispatcher(self) -> None:
+        """New intents are in the outbox: deliver now instead of at the next poll."""
+        self.dispatcher.wakeup.set()
+
+    def add_loop(self, name: str, loop: Loop) -> None:
+        self.loops.append((name, loop))
+
+    def add_routes(self, routes: list[BaseRoute]) -> None:
+        """Extra web routes; adding any starts the web server."""
+        self.routes.extend(routes)
+        self.wants_web = True
+
+    def on_close(self, closer: Callable[[], Awaitable[None]]) -> None:
+        self.closers.append(closer)
+
+
+async def start_telegram(rt: Runtime) -> None:
+    """Telegram: long polling by default, or a webhook behind the web app."""
+    from bot.telegram import ALLOWED_UPDATES, TelegramChannel, build_application
+    from web.app import TELEGRAM_WEBHOOK_PATH
+
+    settings = rt.app.settings.telegram
+    if settings.mode == "webhook" and settings.webhook_secret is None:
+        raise ConfigError("telegram.webhook_secret: webhook mode needs TELEGRAM_WEBHOOK_SECRET")
+    application = build_application(settings, rate_limiter=settings.rate_limiter)
+    channel = TelegramChannel(rt.app, application, on_outbox=rt.wake_dispatcher)
+    await channel.start()
+    rt.app.channels[channel.platform] = channel
+    rt.on_close(channel.close)
+    if settings.mode == "polling":
+        rt.add_loop("telegram polling", channel.poll)
+        log.info("telegram: @%s polling %s", channel.bot_username, settings.base_url)
+        return
+    assert settings.webhook_secret is not None
+    url = rt.app.settings.app.public_base_url.rstrip("/") + TELEGRAM_WEBHOOK_PATH
+    await application.bot.set_webhook(
+        url,
+        secret_token=settings.webhook_secret.get_secret_value(),
+        allowed_updates=list(ALLOWED_UPDATES),
+    )
+    rt.wants_web = True
+    log.info("telegram: @%s webhook at %s", channel.bot_username, url)
+
+
+async def start_channels(rt: Runtime) -> None:
+    """Start every channel enabled in config.toml (one line per channel)."""
+    settings = rt.app.settings
+    if settings.telegram.enabled:
+        await start_telegram(rt)
+
+
+class _Server(uvicorn.Server):
+    """uvicorn inside our loop: the runner, not uvicorn, owns the signal handlers."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Generator[None, None, None]:
+        yield
+
+
+async def run(
+    settings: Settings,
+    *,
+    stop: asyncio.Event | None = None,
+    handle_signals: bool = True,
+    on_ready: Callable[[Runtime], None] | None = None,
+    build: Callable[[Settings], App] = build_app,
+) -> int:
+    """Run until SIGTERM/SIGINT (or ``stop`` is set); returns the exit code.
+
+    Args:
+        settings: the loaded configuration.
+        stop: set it to stop (tests, benchmarks); a new one if None.
+        handle_signals: install SIGTERM/SIGINT handlers (only on the main thread).
+        on_ready: called once every loop is running (tests, benchmarks).
+        build: makes the App (tests pass one with fake models).
+    """
+    stop = stop or asyncio.Event()
+    app = await asyncio.to_thread(build, settings)
+    rt = Runtime(app=app, stop=stop, dispatcher=app.dispatcher())
+    loop = asyncio.get_running_loop()
+    if handle_signals:
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+    tasks: dict[asyncio.Task[Any], str] = {}
+    server: _Server | None = None
+    try:
+        await start_channels(rt)
+        if not app.channels:
+            raise ConfigError(
+                "no channel is enabled: set [telegram] enabled = true (or [wechat]) in config.toml"
+            )
+        recovered = await asyncio.to_thread(rt.dispatcher.recover)
+        if recovered:
+            log.info("outbox: %d messages interrupted while sending will be sent again", recovered)
+        await asyncio.to_thread(app.engine.process_pending)
+        tasks[asyncio.create_task(rt.dispatcher.run(stop))] = "dispatcher"
+        tasks[asyncio.create_task(app.worker().run(stop))] = "worker"
+        for name, channel_loop in rt.loops:
+            tasks[asyncio.create_task(channel_loop(stop))] = name
+        if rt.wants_web:
+            from web.app import create_app
+
+            asgi = create_app(app, extra_routes=rt.routes)
+            web = settings.web
+            server = _Server(
+                uvicorn.Config(
+                    asgi,
+                    host=web.host,
+                    port=web.port,
+                    lifespan="off",
+                    log_level="warning",
+                    access_log=False,
+                )
+            )
+            tasks[asyncio.create_task(server.serve())] = "web"
+        log.info("running: %s; stop with Ctrl-C", ", ".join(sorted(app.channels)))
+        if on_ready is not None:
+            on_ready(rt)
+        stopper = asyncio.create_task(stop.wait())
+        done, _ = await asyncio.wait([stopper, *tasks], return_when=asyncio.FIRST_COMPLETED)
+        stopper.cancel()
+        failed = [t for t in done if t is not stopper and t.exception() is not None]
+        stop.set()
+        if failed:
+            error = failed[0].exception()
+            log.error("%s stopped: %s", tasks[failed[0]], error)
+            assert error is not None
+            raise error
+        return 0
+    finally:
+        stop.set()
+        if server is not None:
+            server.should_exit = True
+        if tasks:
+            _, pending = await asyncio.wait(list(tasks), timeout=30)
+            for task in pending:
+                log.warning("%s did not stop in time; cancelling", tasks[task])
+                task.cancel()
+        for closer in reversed(rt.closers):
+            try:
+                await closer()
+            except Exception:
+                log.exception("closing a channel failed")
+        if handle_signals:
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                loop.remove_signal_handler(sig)
+        app.db.engine.dispose()
+        log.info("stopped")
+
+
+def main(settings: Settings) -> int:
+    """Entry for ``python main.py run``."""
+    return asyncio.run(run(settings))
