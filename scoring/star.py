@@ -632,6 +632,8 @@ def _suggestions(
         keys.append("sug.professional")
     if len(keys) < 2:
         keys.append("sug.strong")
+    if len(keys) < 2:
+        keys.append("sug.link")
     return [text(lang, k) for k in list(dict.fromkeys(keys))[:3]]
 
 
