@@ -123,6 +123,28 @@ def kv_get(db: Database, key: str, now: dt.datetime) -> str | None:
         return row.value
 
 
+def kv_peek(db: Database, key: str) -> str | None:
+    """The value of ``key`` without taking the writer lock (expiry not checked).
+
+    On SQLite every ORM transaction starts with ``BEGIN IMMEDIATE`` (one writer at a
+    time); a plain autocommit ``SELECT`` on the DBAPI connection reads the last
+    committed state under WAL without waiting for that writer.
+    """
+    if not db.is_sqlite:
+        with db.session() as session:
+            row = session.get(KeyValue, key)
+            return row.value if row is not None else None
+    conn = db.engine.raw_connection()
+    try:
+        cursor = conn.cursor()
+        cursor.execute(f"SELECT value FROM {KeyValue.__table__.name} WHERE key = ?", (key,))  # type: ignore[attr-defined]  # noqa: S608 - table name is ours
+        found = cursor.fetchone()
+        cursor.close()
+    finally:
+        conn.close()
+    return db.keyring.decrypt_text(str(found[0])) if found and found[0] is not None else None
+
+
 def kv_put(db: Database, key: str, value: str, expires_at: dt.datetime | None) -> None:
     with db.transaction() as session:
         row = session.get(KeyValue, key)
@@ -229,16 +251,19 @@ class ButtonMenus:
 
     def remember(self, openid: str, buttons: Sequence[Sequence[Button]]) -> None:
         flat = [[b.label, b.data] for row in buttons for b in row]
-        kv_put(
-            self.db,
-            self.key(openid),
-            json.dumps(flat, ensure_ascii=False),
-            self.clock.now() + MENU_TTL,
-        )
+        expires = self.clock.now() + MENU_TTL
+        value = json.dumps({"exp": expires.isoformat(), "items": flat}, ensure_ascii=False)
+        kv_put(self.db, self.key(openid), value, expires)
 
     def _menu(self, openid: str) -> list[list[str]]:
-        raw = kv_get(self.db, self.key(openid), self.clock.now())
-        return json.loads(raw) if raw else []
+        # Read on every short text a user sends: a lock-free read keeps the callback fast.
+        raw = kv_peek(self.db, self.key(openid))
+        if not raw:
+            return []
+        data = json.loads(raw)
+        if dt.datetime.fromisoformat(data["exp"]) <= self.clock.now():
+            return []
+        return [list(item) for item in data["items"]]
 
     def resolve(self, openid: str, text: str) -> str | None:
         """The button data a reply selects, or None for an ordinary message."""
