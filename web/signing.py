@@ -135,7 +135,7 @@ def _page(request: Request, lang: Lang, body: str, status: int = 200) -> Respons
         raw={"body": body},
         lang="zh-CN" if lang == "zh" else "en",
         title=PAGE[lang]["title"],
-        lang_href=f"{request.url.path}?lang={other}",
+        lang_href=f"/sign/{request.path_params.get('token', '')}?lang={other}",
         switch_lang=PAGE[lang]["switch_lang"],
     )
     return _secure(HTMLResponse(text, status_code=status))

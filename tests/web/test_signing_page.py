@@ -179,6 +179,7 @@ def test_five_wrong_codes_lock_the_link(site: Site) -> None:
         response = site.client.post(f"/sign/{token}/code", data={"code": wrong})
         assert response.status_code == 400
         assert f"还可以尝试 {left} 次" in response.text
+        assert f'href="/sign/{token}?lang=en"' in response.text  # the language switch is a GET
     response = site.client.post(f"/sign/{token}/code", data={"code": wrong})
     assert response.status_code == 423
     # the right code no longer helps, and the link stays locked
