@@ -96,6 +96,10 @@ async def start_channels(rt: Runtime) -> None:
     settings = rt.app.settings
     if settings.telegram.enabled:
         await start_telegram(rt)
+    if settings.wechat.enabled or settings.wechat.work_enabled:
+        from web.wechat_routes import start_wechat
+
+        await start_wechat(rt)
 
 
 class _Server(uvicorn.Server):
