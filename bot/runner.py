@@ -94,6 +94,9 @@ async def start_telegram(rt: Runtime) -> None:
 async def start_channels(rt: Runtime) -> None:
     """Start every channel enabled in config.toml (one line per channel)."""
     settings = rt.app.settings
+    from web.contracts import start_signing
+
+    await start_signing(rt)
     if settings.telegram.enabled:
         await start_telegram(rt)
     if settings.wechat.enabled or settings.wechat.work_enabled:

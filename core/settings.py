@@ -21,6 +21,7 @@ Language = Literal["zh", "en"]
 ENV_OVERRIDES: dict[str, tuple[str, str]] = {
     "DATABASE_URL": ("database", "url"),
     "DATA_KEY": ("security", "data_key"),
+    "DATA_KEY_OLD": ("security", "data_key_old"),
     "TELEGRAM_TOKEN": ("telegram", "token"),
     "TELEGRAM_WEBHOOK_SECRET": ("telegram", "webhook_secret"),
     "TELEGRAM_BASE_URL": ("telegram", "base_url"),
@@ -91,6 +92,7 @@ class DatabaseSettings(_Section):
 class SecuritySettings(_Section):
     key_file: Path = Path("data/keys/data.key")
     data_key: SecretStr | None = None
+    data_key_old: SecretStr | None = None  # only while ``keys rotate`` runs (DATA_KEY mode)
     notice_version: str = "2026-11-v1"
 
 
@@ -227,11 +229,43 @@ class ScheduleSettings(_Section):
     sync_seconds: float = Field(15.0, gt=0)
 
 
+class EmployerSettings(_Section):
+    """The employer's particulars for contracts (LCL Art. 17)."""
+
+    name: str = ""
+    domicile: str = ""
+    legal_representative: str = ""
+    credit_code: str = ""
+    phone: str = ""
+
+
 class ContractSettings(_Section):
     p12_path: Path | None = None
     p12_password: SecretStr | None = None
     tsa_url: str | None = None
     link_hours: int = Field(72, gt=0)
+
+
+class RetentionSettings(_Section):
+    """How long each kind of personal data is kept (dialogs/retention.py, a daily job)."""
+
+    enabled: bool = True
+    media_days_after_decision: int = Field(90, ge=1)  # recordings, once a person decided
+    rejected_record_days: int = Field(365, ge=1)  # whole record of a rejected candidate
+    unfinished_days: int = Field(180, ge=1)  # never finished (invited, declined, locked ...)
+    inbox_outbox_days: int = Field(30, ge=1)  # raw chat events and sent messages
+    audit_days: int = Field(1095, ge=1)  # the audit log
+
+
+class RateLimitSettings(_Section):
+    """Per-user token buckets (dialogs/ratelimit.py); flooding gets one polite reply."""
+
+    enabled: bool = True
+    burst: int = Field(20, ge=1)  # messages a user may send at once
+    per_minute: float = Field(30.0, gt=0)  # then this many a minute
+    command_burst: int = Field(10, ge=1)  # commands (and buttons) at once
+    command_per_minute: float = Field(20.0, gt=0)
+    notice_seconds: float = Field(60.0, gt=0)  # at most one slow-down reply per window
 
 
 class Settings(_Section):
@@ -249,7 +283,10 @@ class Settings(_Section):
     web: WebSettings = Field(default_factory=WebSettings)
     smtp: SmtpSettings = Field(default_factory=SmtpSettings)
     contracts: ContractSettings = Field(default_factory=ContractSettings)
+    employer: EmployerSettings = Field(default_factory=EmployerSettings)
     schedule: ScheduleSettings = Field(default_factory=ScheduleSettings)
+    retention: RetentionSettings = Field(default_factory=RetentionSettings)
+    ratelimit: RateLimitSettings = Field(default_factory=RateLimitSettings)
 
     def secrets(self) -> list[str]:
         """Every secret value set, so the log filter can mask them."""

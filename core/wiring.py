@@ -8,7 +8,13 @@ from dataclasses import dataclass, field
 from core.clock import Clock, SystemClock
 from core.logging import register_secret
 from core.settings import Settings
-from dialogs import hr  # noqa: F401  (registers the decision buttons and commands)
+from dialogs import (  # noqa: F401  (each registers its HR commands and buttons)
+    contract_flow,
+    followup,
+    hr,
+    human_scores,
+    stats,
+)
 from dialogs.channel import Messenger
 from dialogs.context import Services
 from dialogs.dispatcher import Dispatcher
@@ -83,4 +89,5 @@ def build_app(
     services = Services(settings=settings, clock=clock or SystemClock(), media=database.media)
     app = App(settings=settings, db=database, services=services, engine=Engine(database, services))
     app.handlers.update((pipeline or default_pipeline(settings)).handlers())
+    app.handlers.update(human_scores.JOB_HANDLERS)
     return app

@@ -141,7 +141,7 @@ class Ctx:
     def enqueue(self, kind: str, payload: dict[str, Any], *, key: str | None = None) -> None:
         self.jobs.append(JobRequest(kind=kind, payload=payload, key=key))
 
-    def audit(self, action: str, subject: str = "", **details: Any) -> None:
+    def audit(self, action: str, subject: str = "", /, **details: Any) -> None:
         self.session.add(
             AuditEvent(
                 at=self.now, actor=self.actor, action=action, subject=subject, details=details

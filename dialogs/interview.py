@@ -146,6 +146,11 @@ def handle(ctx: Ctx, s: InterviewSession) -> None:
     if isinstance(event, FileReceived):
         ctx.reply("common.file_unexpected")
         return
+    from dialogs import contract_flow
+
+    if s.state in contract_flow.CANDIDATE_STATES:
+        contract_flow.handle_candidate(ctx, s)
+        return
     step = {
         "language": _on_language,
         "consent": _on_consent,

@@ -40,6 +40,8 @@ class Job(SQLModel, table=True):
     default_language: str = "zh"
     practice_question: bool = True
     auto_reject: bool = False
+    # Default contract terms (field names of contracts.terms.ContractTerms).
+    contract_defaults: dict[str, Any] = _json_field(dict)
     active: bool = True
     created_at: dt.datetime = _now_field()
 
@@ -233,6 +235,9 @@ class Decision(SQLModel, table=True):
     decided_in_chat: str | None = None
     decided_at: dt.datetime | None = Field(default=None, sa_type=UTCDateTime)
     automatic: bool = False
+    # Contract terms HR set for this candidate on top of the job's defaults.
+    contract_terms: dict[str, Any] = _json_field(dict)
+    contract_requested: bool = False
     created_at: dt.datetime = _now_field()
 
 

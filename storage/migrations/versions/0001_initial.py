@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-26 07:20:12.835521
+Create Date: 2026-11-26 07:35:30.802010
 """
 
 from collections.abc import Sequence
@@ -92,6 +92,7 @@ def upgrade() -> None:
     sa.Column('default_language', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
     sa.Column('practice_question', sa.Boolean(), nullable=False),
     sa.Column('auto_reject', sa.Boolean(), nullable=False),
+    sa.Column('contract_defaults', sa.JSON(), nullable=False),
     sa.Column('active', sa.Boolean(), nullable=False),
     sa.Column('created_at', storage.types.UTCDateTime(timezone=True), nullable=False),
     sa.PrimaryKeyConstraint('id')
@@ -284,6 +285,40 @@ def upgrade() -> None:
     with op.batch_alter_table('channelidentity', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_channelidentity_candidate_id'), ['candidate_id'], unique=False)
 
+    op.create_table('contract',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('contract_no', sqlmodel.sql.sqltypes.AutoString(length=40), nullable=False),
+    sa.Column('candidate_id', sa.Integer(), nullable=False),
+    sa.Column('status', sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
+    sa.Column('contract_type', sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
+    sa.Column('language', sqlmodel.sql.sqltypes.AutoString(length=5), nullable=False),
+    sa.Column('terms_json', storage.types.EncryptedText(), nullable=False),
+    sa.Column('findings', sa.JSON(), nullable=False),
+    sa.Column('start_date', sa.Date(), nullable=True),
+    sa.Column('end_date', sa.Date(), nullable=True),
+    sa.Column('unsigned_pdf_path', sqlmodel.sql.sqltypes.AutoString(), nullable=True),
+    sa.Column('unsigned_sha256', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=True),
+    sa.Column('pages', sa.Integer(), nullable=False),
+    sa.Column('signed_pdf_path', sqlmodel.sql.sqltypes.AutoString(), nullable=True),
+    sa.Column('signed_sha256', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=True),
+    sa.Column('after_employee_sha256', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=True),
+    sa.Column('timestamp_source', sqlmodel.sql.sqltypes.AutoString(), nullable=True),
+    sa.Column('decline_reason', storage.types.EncryptedText(), nullable=True),
+    sa.Column('created_by', sqlmodel.sql.sqltypes.AutoString(length=120), nullable=True),
+    sa.Column('created_at', storage.types.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('updated_at', storage.types.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('sent_at', storage.types.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('signed_at', storage.types.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('declined_at', storage.types.UTCDateTime(timezone=True), nullable=True),
+    sa.ForeignKeyConstraint(['candidate_id'], ['candidate.id'], ),
+    sa.PrimaryKeyConstraint('id')
+    )
+    with op.batch_alter_table('contract', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_contract_candidate_id'), ['candidate_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_contract_contract_no'), ['contract_no'], unique=True)
+        batch_op.create_index(batch_op.f('ix_contract_end_date'), ['end_date'], unique=False)
+        batch_op.create_index(batch_op.f('ix_contract_status'), ['status'], unique=False)
+
     op.create_table('decision',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('candidate_id', sa.Integer(), nullable=False),
@@ -294,6 +329,8 @@ def upgrade() -> None:
     sa.Column('decided_in_chat', sqlmodel.sql.sqltypes.AutoString(), nullable=True),
     sa.Column('decided_at', storage.types.UTCDateTime(timezone=True), nullable=True),
     sa.Column('automatic', sa.Boolean(), nullable=False),
+    sa.Column('contract_terms', sa.JSON(), nullable=False),
+    sa.Column('contract_requested', sa.Boolean(), nullable=False),
     sa.Column('created_at', storage.types.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['candidate_id'], ['candidate.id'], ),
     sa.PrimaryKeyConstraint('id')
@@ -359,6 +396,51 @@ def upgrade() -> None:
     sa.ForeignKeyConstraint(['candidate_id'], ['candidate.id'], ),
     sa.PrimaryKeyConstraint('candidate_id')
     )
+    op.create_table('contract_signing_link',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('contract_id', sa.Integer(), nullable=False),
+    sa.Column('token_hash', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
+    sa.Column('expires_at', storage.types.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('used_at', storage.types.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('revoked_at', storage.types.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('code_hash', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=True),
+    sa.Column('code_expires_at', storage.types.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('codes_sent', sa.Integer(), nullable=False),
+    sa.Column('code_sent_at', storage.types.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('wrong_tries', sa.Integer(), nullable=False),
+    sa.Column('locked', sa.Boolean(), nullable=False),
+    sa.Column('verified_at', storage.types.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('verified_method', sqlmodel.sql.sqltypes.AutoString(length=200), nullable=True),
+    sa.Column('session_hash', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=True),
+    sa.Column('created_at', storage.types.UTCDateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['contract_id'], ['contract.id'], ),
+    sa.PrimaryKeyConstraint('id')
+    )
+    with op.batch_alter_table('contract_signing_link', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_contract_signing_link_contract_id'), ['contract_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_contract_signing_link_token_hash'), ['token_hash'], unique=True)
+
+    op.create_table('employee',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('candidate_id', sa.Integer(), nullable=False),
+    sa.Column('contract_id', sa.Integer(), nullable=False),
+    sa.Column('name', storage.types.EncryptedText(), nullable=False),
+    sa.Column('position', sqlmodel.sql.sqltypes.AutoString(), nullable=False),
+    sa.Column('contract_type', sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
+    sa.Column('start_date', sa.Date(), nullable=True),
+    sa.Column('end_date', sa.Date(), nullable=True),
+    sa.Column('status', sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
+    sa.Column('archive_until', sa.Date(), nullable=True),
+    sa.Column('created_at', storage.types.UTCDateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['candidate_id'], ['candidate.id'], ),
+    sa.ForeignKeyConstraint(['contract_id'], ['contract.id'], ),
+    sa.PrimaryKeyConstraint('id'),
+    sa.UniqueConstraint('contract_id')
+    )
+    with op.batch_alter_table('employee', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_employee_candidate_id'), ['candidate_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_employee_end_date'), ['end_date'], unique=False)
+
     op.create_table('interviewsession',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('candidate_id', sa.Integer(), nullable=False),
@@ -421,6 +503,23 @@ def upgrade() -> None:
     with op.batch_alter_table('answer', schema=None) as batch_op:
         batch_op.create_index('ix_answer_session_position', ['session_id', 'position'], unique=False)
         batch_op.create_index(batch_op.f('ix_answer_status'), ['status'], unique=False)
+
+    op.create_table('contract_signing_event',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('contract_id', sa.Integer(), nullable=False),
+    sa.Column('link_id', sa.Integer(), nullable=True),
+    sa.Column('kind', sqlmodel.sql.sqltypes.AutoString(length=40), nullable=False),
+    sa.Column('at', storage.types.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('ip', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
+    sa.Column('user_agent', sqlmodel.sql.sqltypes.AutoString(length=400), nullable=False),
+    sa.Column('method', sqlmodel.sql.sqltypes.AutoString(length=200), nullable=False),
+    sa.Column('detail', storage.types.EncryptedText(), nullable=False),
+    sa.ForeignKeyConstraint(['contract_id'], ['contract.id'], ),
+    sa.ForeignKeyConstraint(['link_id'], ['contract_signing_link.id'], ),
+    sa.PrimaryKeyConstraint('id')
+    )
+    with op.batch_alter_table('contract_signing_event', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_contract_signing_event_contract_id'), ['contract_id'], unique=False)
 
     op.create_table('schedule_booking',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -506,6 +605,10 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_schedule_booking_candidate_id'))
 
     op.drop_table('schedule_booking')
+    with op.batch_alter_table('contract_signing_event', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_contract_signing_event_contract_id'))
+
+    op.drop_table('contract_signing_event')
     with op.batch_alter_table('answer', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_answer_status'))
         batch_op.drop_index('ix_answer_session_position')
@@ -517,6 +620,16 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_interviewsession_candidate_id'))
 
     op.drop_table('interviewsession')
+    with op.batch_alter_table('employee', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_employee_end_date'))
+        batch_op.drop_index(batch_op.f('ix_employee_candidate_id'))
+
+    op.drop_table('employee')
+    with op.batch_alter_table('contract_signing_link', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_contract_signing_link_token_hash'))
+        batch_op.drop_index(batch_op.f('ix_contract_signing_link_contract_id'))
+
+    op.drop_table('contract_signing_link')
     op.drop_table('schedule_preference')
     with op.batch_alter_table('invitation', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_invitation_token'))
@@ -536,6 +649,13 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_decision_candidate_id'))
 
     op.drop_table('decision')
+    with op.batch_alter_table('contract', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_contract_status'))
+        batch_op.drop_index(batch_op.f('ix_contract_end_date'))
+        batch_op.drop_index(batch_op.f('ix_contract_contract_no'))
+        batch_op.drop_index(batch_op.f('ix_contract_candidate_id'))
+
+    op.drop_table('contract')
     with op.batch_alter_table('channelidentity', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_channelidentity_candidate_id'))
 
