@@ -128,6 +128,7 @@ class FakeBotAPI:
         self.on_send: Callable[[Sent], None] | None = None
         self.record_calls = True
         self._closing = False
+        self._release = asyncio.Event()
 
     # ------------------------------------------------------------------ lifecycle
     async def start(self) -> None:
@@ -143,6 +144,7 @@ class FakeBotAPI:
 
     async def stop(self) -> None:
         self._closing = True  # long polls in progress return at once
+        self.release()
         async with self._new_update:
             self._new_update.notify_all()
         if self._runner is not None:
@@ -158,6 +160,12 @@ class FakeBotAPI:
         return f"http://127.0.0.1:{self.port}/file/bot"
 
     # ------------------------------------------------------------------ misbehaviour
+    def release(self) -> None:
+        """Stop holding outgoing calls; the held ones fail with 502."""
+        self.hold_outgoing = False
+        self._release.set()
+        self._release = asyncio.Event()
+
     def fail_next(
         self,
         method: str,
@@ -455,8 +463,11 @@ class FakeBotAPI:
         if handler is None:
             return _error(404, f"Not Found: method {method} not implemented by the fake")
         if self.hold_outgoing and method in _OUTGOING:
+            # Not recorded, not answered until released (then a 502): as if the
+            # connection died before Telegram accepted the call.
             self.held.append(method)
-            await asyncio.Event().wait()  # never answered; the bot is about to be killed
+            await self._release.wait()
+            return _error(502, "Bad Gateway")
         result = handler(params) if method != "getUpdates" else await self._m_getUpdates(params)
         if isinstance(result, web.StreamResponse):
             return result
