@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from zoneinfo import ZoneInfo
 
-from sqlmodel import SQLModel, col, select
+from sqlmodel import col, select
 
 from core.wiring import App
 from dialogs import scheduling  # noqa: F401  (registers /slots, /importcandidates, file importers)
@@ -14,11 +14,6 @@ from storage.schedule_models import Booking, Reminder, Slot
 from tests.harness import Chat, Delivered
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
-
-
-def ensure_tables(app: App) -> None:
-    """Create the schedule_* tables if the migration in this checkout does not have them yet."""
-    SQLModel.metadata.create_all(app.db.engine)
 
 
 def local(year: int, month: int, day: int, hour: int, minute: int = 0) -> dt.datetime:

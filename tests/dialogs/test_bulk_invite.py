@@ -22,7 +22,7 @@ from dialogs.bulk_invite import (
 from dialogs.events import FileReceived, MediaRef
 from dialogs.invite_sheet import SheetEntry, render_sheet
 from storage.models import FunnelEvent, Invitation
-from tests.dialogs.schedule_helpers import candidates, ensure_tables, reminders
+from tests.dialogs.schedule_helpers import candidates, reminders
 from tests.harness import Chat, Delivered
 
 CSV_EN = (
@@ -138,7 +138,6 @@ def test_phone_normalisation(raw: str, expected: str | None) -> None:
 
 @pytest.fixture
 def sched(chat: Chat) -> Chat:
-    ensure_tables(chat.app)  # until the initial migration includes the schedule_* tables
     chat.create_job()
     return chat
 

@@ -22,7 +22,6 @@ from dialogs.bulk_invite import MAIL_JOB
 from storage.models import BackgroundJob, Invitation
 from storage.schedule_models import MailLog
 from tests.conftest import make_settings
-from tests.dialogs.schedule_helpers import ensure_tables
 from tests.harness import Chat, RecordingMessenger
 
 REFUSED = "refuse@example.com"
@@ -76,7 +75,6 @@ def mail_app(tmp_path: Path, smtp: tuple[Inbox, int]) -> Iterator[Chat]:
         smtp={"enabled": True, "host": "127.0.0.1", "port": smtp[1], "sender": "hr@acme.example"},
     )
     app: App = build_app(settings, clock=FakeClock())
-    ensure_tables(app)  # until the initial migration includes the schedule_* tables
     messenger = RecordingMessenger()
     app.channels["console"] = messenger
     scheduling.install(app)
@@ -161,7 +159,6 @@ def test_an_unreachable_server_is_retried_later(tmp_path: Path) -> None:
         tmp_path, smtp={"enabled": True, "host": "127.0.0.1", "port": _free_port()}
     )
     app = build_app(settings, clock=FakeClock())
-    ensure_tables(app)
     messenger = RecordingMessenger()
     app.channels["console"] = messenger
     scheduling.install(app)
@@ -180,7 +177,6 @@ def test_an_unreachable_server_is_retried_later(tmp_path: Path) -> None:
 
 
 def test_mail_is_off_unless_enabled(chat: Chat) -> None:
-    ensure_tables(chat.app)
     scheduling.install(chat.app)
     chat.run_jobs = True
     chat.create_job()

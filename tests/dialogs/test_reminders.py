@@ -32,7 +32,6 @@ from storage.schedule_models import APSCHEDULER_TABLE, Booking
 from tests.dialogs.schedule_helpers import (
     bookings,
     candidate_id,
-    ensure_tables,
     local,
     outbox_texts,
     reminders,
@@ -45,7 +44,6 @@ SLOT = local(2026, 1, 7, 9)
 
 @pytest.fixture
 def sched(chat: Chat) -> Chat:
-    ensure_tables(chat.app)  # until the initial migration includes the schedule_* tables
     chat.create_job()
     chat.send("admin", "/bind sales", group="hr-room")
     return chat
@@ -376,7 +374,6 @@ def test_exactly_one_scheduler_leads(sched: Chat, clock: FakeClock) -> None:
 def live_app(settings: Settings) -> Iterator[tuple[App, RecordingMessenger]]:
     """An app on the real clock, for APScheduler (which waits in real time)."""
     app = build_app(settings)
-    ensure_tables(app)
     messenger = RecordingMessenger()
     app.channels["console"] = messenger
     yield app, messenger

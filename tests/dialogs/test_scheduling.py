@@ -22,7 +22,6 @@ from storage.schedule_models import Booking
 from tests.dialogs.schedule_helpers import (
     bookings,
     candidate_id,
-    ensure_tables,
     local,
     outbox_texts,
     reminders,
@@ -36,7 +35,6 @@ from tests.harness import Chat
 
 @pytest.fixture
 def sched(chat: Chat) -> Chat:
-    ensure_tables(chat.app)  # until the initial migration includes the schedule_* tables
     chat.create_job()
     return chat
 
@@ -49,7 +47,6 @@ def pick(chat: Chat, user: str, day: str = "any", part: str = "any") -> list[str
 
 
 def test_job_without_slots_goes_straight_to_questions(chat: Chat) -> None:
-    ensure_tables(chat.app)
     chat.create_job()
     token, code = chat.invite("Alex Chen")
     chat.send("alex", f"/start {token}", lang="en")
