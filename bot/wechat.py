@@ -338,7 +338,10 @@ def parse_xml(xml: str | bytes) -> dict[str, Any]:
         xml = xml.decode("utf-8")
     if "<!DOCTYPE" in xml or "<!ENTITY" in xml:
         raise ValueError("XML with a DTD is not accepted")
-    data = xmltodict.parse(xml).get("xml")
+    try:
+        data = xmltodict.parse(xml).get("xml")
+    except Exception as exc:  # expat errors are not ValueErrors
+        raise ValueError(f"malformed XML: {type(exc).__name__}") from exc
     if not isinstance(data, dict):
         raise ValueError("not a WeChat callback")
     return dict(data)

@@ -69,13 +69,19 @@ class TokenStore(Protocol):
 class DbTokenStore:
     """Tokens in the ``KeyValue`` table (encrypted ``value``, ``expires_at``).
 
-    The refresh runs inside one write transaction: SQLite's ``BEGIN IMMEDIATE``
-    serialises writers, PostgreSQL locks the row with ``SELECT ... FOR UPDATE``.
-    The platform call happens while the lock is held (once every two hours).
+    One process refreshes at a time: it takes a lease row (``lease:<key>``, 30 s) in a
+    short transaction, calls the platform *outside* any transaction (a slow platform
+    must not hold the database's writer lock, which the callbacks need), then stores
+    the token and drops the lease. The others wait for the new token; if the lease
+    holder died, its lease expires and another process takes over.
     """
 
-    def __init__(self, db: Database) -> None:
+    lease = dt.timedelta(seconds=30)
+
+    def __init__(self, db: Database, *, wait_s: float = 20.0, poll_s: float = 0.1) -> None:
         self.db = db
+        self.wait_s = wait_s
+        self.poll_s = poll_s
 
     def load(self, key: str) -> CachedToken | None:
         with self.db.transaction() as session:
@@ -87,32 +93,58 @@ class DbTokenStore:
     def refresh(
         self, key: str, fetch: Fetch, *, stale: str | None, margin: dt.timedelta, now: dt.datetime
     ) -> CachedToken:
-        for attempt in range(2):
-            try:
-                return self._refresh(key, fetch, stale=stale, margin=margin, now=now)
-            except IntegrityError:
-                # Two processes inserted the first row at once: the loser reads the winner's.
-                if attempt:
-                    raise
-        raise AssertionError("unreachable")
-
-    def _refresh(
-        self, key: str, fetch: Fetch, *, stale: str | None, margin: dt.timedelta, now: dt.datetime
-    ) -> CachedToken:
-        with self.db.transaction() as session:
-            row = session.get(KeyValue, key, with_for_update=True)
-            if row is not None and row.expires_at is not None:
-                current = CachedToken(row.value, as_utc(row.expires_at))
-                if current.value != stale and current.fresh(now, margin):
-                    return current
+        lease_key = f"lease:{key}"[:120]
+        deadline = time.monotonic() + self.wait_s
+        while True:
+            current, leased = self._current_or_lease(
+                key, lease_key, stale=stale, margin=margin, now=now
+            )
+            if current is not None:
+                return current
+            if leased or time.monotonic() > deadline:
+                break
+            time.sleep(self.poll_s)
+        try:
             value, expires_in = fetch()
             token = CachedToken(value, now + dt.timedelta(seconds=expires_in))
-            if row is None:
-                row = KeyValue(key=key, value=value, expires_at=token.expires_at)
-            row.value = value
-            row.expires_at = token.expires_at
-            session.add(row)
+            with self.db.transaction() as session:
+                row = session.get(KeyValue, key) or KeyValue(key=key, value=value)
+                row.value = value
+                row.expires_at = token.expires_at
+                session.add(row)
             return token
+        finally:
+            with self.db.transaction() as session:
+                held = session.get(KeyValue, lease_key)
+                if held is not None:
+                    session.delete(held)
+
+    def _current_or_lease(
+        self, key: str, lease_key: str, *, stale: str | None, margin: dt.timedelta, now: dt.datetime
+    ) -> tuple[CachedToken | None, bool]:
+        """A token someone else renewed, or whether we now hold the lease."""
+        try:
+            with self.db.transaction() as session:
+                row = session.get(KeyValue, key)
+                if row is not None and row.expires_at is not None:
+                    current = CachedToken(row.value, as_utc(row.expires_at))
+                    if current.value != stale and current.fresh(now, margin):
+                        return current, False
+                real_now = dt.datetime.now(dt.UTC)
+                held = session.get(KeyValue, lease_key, with_for_update=True)
+                if (
+                    held is not None
+                    and held.expires_at is not None
+                    and as_utc(held.expires_at) > real_now
+                ):
+                    return None, False
+                held = held or KeyValue(key=lease_key, value="")
+                held.value = uuid.uuid4().hex
+                held.expires_at = real_now + self.lease
+                session.add(held)
+                return None, True
+        except IntegrityError:
+            return None, False  # another process inserted the lease first
 
 
 class RedisLike(Protocol):

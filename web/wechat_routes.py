@@ -65,6 +65,7 @@ class CallbackTasks:
     wakeup: asyncio.Event | None = None
     inbound_threads: int = 4
     yield_seconds: float = 0.2
+    answer_within: float = 4.0
     retry_delays: tuple[float, ...] = (1.0, 5.0)
     _tasks: set[asyncio.Task[None]] = field(default_factory=set)
     _sem: asyncio.Semaphore | None = None
@@ -87,6 +88,40 @@ class CallbackTasks:
             self._inflight -= 1
             if self._inflight == 0:
                 self._idle_event().set()
+
+    async def accept_in_time(self, fn: Callable[[str], str | Incoming | None], xml: str) -> None:
+        """Store the callback (``fn``) and start its background work.
+
+        WeChat stops waiting after 5 seconds; if the store step is stuck longer than
+        ``answer_within`` the caller answers 503 so WeChat retries (the retry is a
+        duplicate if the step completes after all, and its work still starts).
+
+        Raises:
+            TimeoutError: the store step did not finish in time.
+            ValueError: the XML is not a usable callback.
+        """
+        future = asyncio.ensure_future(self.inbound(fn, xml))
+        try:
+            work = await asyncio.wait_for(asyncio.shield(future), timeout=self.answer_within)
+        except TimeoutError:
+            log.error("callback store step took over %.1f s; answering 503", self.answer_within)
+
+            def late(done: asyncio.Future[str | Incoming | None]) -> None:
+                if not done.cancelled() and done.exception() is None:
+                    self.start(done.result())
+
+            future.add_done_callback(late)
+            raise
+        self.start(work)
+
+    def start(self, work: str | Incoming | None) -> None:
+        """Background work for a stored callback: an event id to process, media to fetch."""
+        if isinstance(work, str):
+            event_id = work
+            self.spawn(lambda: self.process(event_id))
+        elif work is not None:
+            inc = work
+            self.spawn(lambda: self.media(inc))
 
     def _idle_event(self) -> asyncio.Event:
         if self._idle is None:
@@ -279,13 +314,11 @@ def wechat_routes(
                     "forbidden" if exc.status == 403 else "bad request", status_code=exc.status
                 )
             try:
-                work = await tasks.inbound(accept, xml)
+                await tasks.accept_in_time(accept, xml)
             except ValueError:
                 return PlainTextResponse("bad request", status_code=400)
-            if isinstance(work, str):
-                tasks.spawn(lambda: tasks.process(work))
-            elif work is not None:
-                tasks.spawn(lambda: tasks.media(work))
+            except TimeoutError:
+                return PlainTextResponse("busy", status_code=503)  # WeChat will retry
             return PlainTextResponse("success")
 
         routes += [
@@ -351,11 +384,11 @@ def wechat_routes(
                     "forbidden" if exc.status == 403 else "bad request", status_code=exc.status
                 )
             try:
-                event_id = await tasks.inbound(work_accept, xml)
+                await tasks.accept_in_time(work_accept, xml)
             except ValueError:
                 return PlainTextResponse("bad request", status_code=400)
-            if event_id is not None:
-                tasks.spawn(lambda: tasks.process(event_id))
+            except TimeoutError:
+                return PlainTextResponse("busy", status_code=503)  # WeCom will retry
             return PlainTextResponse("")
 
         routes += [

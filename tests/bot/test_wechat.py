@@ -239,7 +239,9 @@ async def test_forged_signature_gets_403_and_stores_nothing(h: Harness) -> None:
     h.cb.mode = "safe"
     params, body = h.cb.request(h.cb.text(OPENID, "hello"))
     tampered = body.replace(b"<Encrypt><![CDATA[", b"<Encrypt><![CDATA[A", 1)
-    assert (await h.http.post("/wechat/callback", params=params, content=tampered)).status_code == 403
+    assert (
+        await h.http.post("/wechat/callback", params=params, content=tampered)
+    ).status_code == 403
     # A correct signature over a stale timestamp (a replay) is refused too.
     h.cb.now -= 3600
     response = await h.post(h.cb.text(OPENID, "hello"))
@@ -521,3 +523,42 @@ async def test_start_wechat_registers_channels_and_routes(tmp_path: Path, fake: 
     }
     for closer in rt.closers:
         await closer()
+
+
+async def test_malformed_xml_with_a_valid_signature_is_a_bad_request(h: Harness) -> None:
+    h.cb.mode = "plain"
+    params, _ = h.cb.request("")
+    for body in (b"<xml><FromUserName>oops", b"not xml at all", b"<other/>"):
+        response = await h.http.post("/wechat/callback", params=params, content=body)
+        assert response.status_code == 400
+    assert _count(h, InboxEvent) == 0
+
+
+async def test_a_stuck_database_gets_503_and_the_late_store_is_still_processed(h: Harness) -> None:
+    import asyncio
+    import threading
+
+    h.tasks.answer_within = 0.3
+    locked, release = threading.Event(), threading.Event()
+
+    def hold_writer_lock() -> None:
+        with h.app.db.transaction():
+            locked.set()
+            release.wait(5)
+
+    holder = threading.Thread(target=hold_writer_lock)
+    holder.start()
+    assert locked.wait(5)
+    response = await h.post(h.cb.text(OPENID, "hello", msg_id=424242))
+    assert response.status_code == 503  # WeChat retries
+    release.set()
+    holder.join(5)
+    for _ in range(100):
+        if h.fake.texts_to(OPENID):
+            break
+        await h.settle()
+        await asyncio.sleep(0.02)
+    assert len(h.fake.texts_to(OPENID)) == 1  # stored late, processed anyway
+    assert (await h.post(h.cb.text(OPENID, "hello", msg_id=424242))).text == "success"  # the retry
+    await h.settle()
+    assert len(h.fake.texts_to(OPENID)) == 1

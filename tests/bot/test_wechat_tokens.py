@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,7 @@ from bot.wechat_tokens import AccessTokens, DbTokenStore, RedisTokenStore
 from core.clock import FakeClock
 from core.errors import ChannelError
 from core.wiring import App, build_app
+from storage.models import KeyValue
 from tests.fakes.wechat_api import FakeWeChat, wechat_settings
 
 
@@ -187,3 +189,72 @@ def test_wrong_secret_is_a_permanent_channel_error(app: App, fake: FakeWeChat) -
     with pytest.raises(ChannelError) as info:
         tokens.get()
     assert not info.value.retryable
+
+
+def test_a_slow_token_endpoint_does_not_hold_the_database(app: App) -> None:
+    started = threading.Event()
+    release = threading.Event()
+
+    def slow() -> tuple[str, int]:
+        started.set()
+        release.wait(5)
+        return "slow-token", 7200
+
+    tokens = AccessTokens(DbTokenStore(app.db), "k", slow, app.services.clock)
+    fetcher = threading.Thread(target=tokens.get)
+    fetcher.start()
+    assert started.wait(5)
+    t0 = time.perf_counter()
+    with app.db.transaction() as session:  # what a callback's inbox write needs
+        session.add(KeyValue(key="other", value="x"))
+    waited = time.perf_counter() - t0
+    release.set()
+    fetcher.join(5)
+    assert waited < 0.5
+    other = AccessTokens(DbTokenStore(app.db), "k", Counter(), app.services.clock)
+    assert other.get() == "slow-token"
+
+
+def test_a_dead_lease_holder_is_taken_over(app: App) -> None:
+    with app.db.transaction() as session:  # a process died while refreshing
+        session.add(
+            KeyValue(
+                key="lease:k",
+                value="dead",
+                expires_at=dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1),
+            )
+        )
+    fetch = Counter()
+    assert AccessTokens(DbTokenStore(app.db), "k", fetch, app.services.clock).get() == "token-1"
+    with app.db.session() as session:
+        assert session.get(KeyValue, "lease:k") is None
+
+
+def test_waiters_get_the_token_the_lease_holder_fetched(app: App) -> None:
+    with app.db.transaction() as session:  # another process is refreshing right now
+        session.add(
+            KeyValue(
+                key="lease:k",
+                value="busy",
+                expires_at=dt.datetime.now(dt.UTC) + dt.timedelta(seconds=30),
+            )
+        )
+    store = DbTokenStore(app.db, poll_s=0.02)
+    fetch = Counter()
+    result: list[str] = []
+    waiter = threading.Thread(
+        target=lambda: result.append(AccessTokens(store, "k", fetch, app.services.clock).get())
+    )
+    waiter.start()
+    time.sleep(0.2)
+    with app.db.transaction() as session:  # ...and stores its token
+        session.add(
+            KeyValue(
+                key="k",
+                value="their-token",
+                expires_at=app.services.clock.now() + dt.timedelta(hours=2),
+            )
+        )
+    waiter.join(5)
+    assert result == ["their-token"]
+    assert fetch.calls == 0
