@@ -8,6 +8,8 @@ conversation and what was stored. Each later capability adds its stage here.
 from __future__ import annotations
 
 import asyncio
+import json
+import re
 import shutil
 import subprocess
 import tempfile
@@ -155,6 +157,8 @@ class Demo:
             "customer_focus 40, communication 30, problem_solving 30",
             "70",
             "customer_focus-01, communication-01, problem_solving-01",
+            f"/contractdefaults {JOB} contract_type=fixed_term start_date=2027-01-04 end_date=2030-01-03 "
+            'probation_months=3 monthly_wage=15000 probation_wage=12000 city=上海 workplace="上海市浦东新区世纪大道100号"',
         ]:
             await self.act("admin", line)
         print("\n=== 2. The admin binds the HR group to the job ===")
@@ -241,8 +245,54 @@ class Demo:
         if worst.candidate_id != best.candidate_id:
             await self.act("hr", f"/press dec:{worst.candidate_id}:r", chat="hr-group")
 
+    async def contract(self) -> None:
+        print("\n=== 7. Contract: details in chat, pre-check, e-sign link, code in chat, sealed PDF ===")
+        with self.app.db.session() as session:
+            approved = session.exec(select(Decision).where(Decision.outcome == "approve")).first()
+            s = session.exec(select(InterviewSession).where(InterviewSession.candidate_id == (approved.candidate_id if approved else -1))).first()
+        if approved is None or s is None:
+            print("(nobody was approved)")
+            return
+        user = s.user_id
+        await self.act(user, "11010519491231002X")
+        await self.act(user, "上海市徐汇区漕溪北路88号")
+        await self.act("hr", f"/press ct:{approved.candidate_id}:send", chat="hr-group")
+        link = next((text for chat, text in reversed(self.messenger.transcript) if chat == user and "/sign/" in text), None)
+        if link is None:
+            print("(no signing link was sent)")
+            return
+        token = link.split("/sign/", 1)[1].split()[0]
+        print(f"\n{user} opens the signing page on their phone (a real browser in the tests; an HTTP client here)")
+        await asyncio.to_thread(self._sign_on_page, token, user)
+        await self.app.dispatcher().drain()
+
+    def _sign_on_page(self, token: str, user: str) -> None:
+        from starlette.applications import Starlette
+        from starlette.testclient import TestClient
+
+        from web.contracts import contract_routes
+
+        with TestClient(Starlette(routes=contract_routes(self.app)), base_url=self.app.settings.app.public_base_url) as client:
+            client.post(f"/sign/{token}/code/send")
+            asyncio.run(self.app.dispatcher().drain())
+            digits = ""
+            for chat, text in reversed(self.messenger.transcript):
+                found = re.search(r"(?:code for contract|验证码).*?(\d{6})", text)
+                if chat == user and found:
+                    digits = found.group(1)
+                    break
+            print(f"{user} ▸ enters the code from the chat and signs")
+            client.post(f"/sign/{token}/code", data={"code": digits})
+            with self.app.db.session() as session:
+                from storage.contract_models import Contract
+
+                contract = session.exec(select(Contract).where(Contract.status == "sent")).first()
+                name = json.loads(contract.terms_json)["employee"]["name"] if contract else ""
+            response = client.post(f"/sign/{token}/sign", data={"mode": "type", "typed_name": name, "confirm": "yes"})
+            print(f"  signing page → HTTP {response.status_code}")
+
     def report(self) -> None:
-        print("\n=== 7. What was stored ===")
+        print("\n=== 8. What was stored ===")
         with self.app.db.session() as session:
             for candidate in session.exec(select(Candidate).order_by(col(Candidate.id))).all():
                 s = session.exec(
@@ -277,6 +327,12 @@ class Demo:
                 print(f"AI total for candidate #{score.candidate_id}: {score.total} (passed: {score.passed}, provisional: {score.provisional})")
             for decision in session.exec(select(Decision)).all():
                 print(f"decision for candidate #{decision.candidate_id}: {decision.status} {decision.outcome or ''} by {decision.decided_by or '-'}")
+            from storage.contract_models import Contract, Employee
+
+            for contract in session.exec(select(Contract)).all():
+                print(f"contract {contract.contract_no}: {contract.status}, sha256 {str(contract.signed_sha256)[:16]}…")
+            for employee in session.exec(select(Employee)).all():
+                print(f"employee record: candidate #{employee.candidate_id}, {employee.start_date} → {employee.end_date}, archive until {employee.archive_until}")
             jobs = session.exec(
                 select(BackgroundJob.kind, BackgroundJob.status, func.count()).group_by(
                     col(BackgroundJob.kind), col(BackgroundJob.status)
@@ -313,6 +369,7 @@ async def run_demo(base: Settings, folder: Path, *, pipeline: Pipeline | None = 
             await demo.interview(script, token, code)
         await demo.finish_jobs()
         await demo.decide()
+        await demo.contract()
         demo.report()
     print("\ndemo finished.")
     return 0
