@@ -10,7 +10,10 @@ from core.logging import register_secret
 from core.settings import Settings
 from dialogs import (  # noqa: F401  (each registers its HR commands and buttons)
     contract_flow,
+    followup,
     hr,
+    human_scores,
+    stats,
 )
 from dialogs.channel import Messenger
 from dialogs.context import Services

@@ -47,6 +47,12 @@ def on_button(ctx: Ctx) -> None:
         ctx.answer_button()
         return
     candidate_id, action = int(parts[1]), parts[2]
+    if not allowed(ctx.role, "view"):  # strangers learn nothing, not even whether #id exists
+        ctx.answer_button(ctx.text("common.no_access"), alert=True)
+        ctx.audit(
+            "decision_refused", f"candidate:{candidate_id}", action=action, chat=event.chat_id
+        )
+        return
     candidate = ctx.session.get(Candidate, candidate_id)
     if candidate is None:
         ctx.answer_button(ctx.text("decision.unknown_candidate", id=candidate_id), alert=True)

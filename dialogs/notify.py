@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import cache
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -15,6 +16,9 @@ from dialogs.intents import Button
 from storage.models import GroupBinding
 
 BANK_FILE = Path(__file__).parent / "bank" / "questions.yaml"
+# Buttons other modules attach to a catalogue post, per group language (key -> factory
+# of rows from the group language and the post's values), e.g. "Ask a follow-up".
+POST_BUTTONS: dict[str, Callable[[str, dict[str, Any]], list[list[Button]]]] = {}
 
 
 @cache
@@ -59,11 +63,13 @@ def hr(
     **kwargs: Any,
 ) -> None:
     """Post a catalogue message to every HR group of the job (in the default language)."""
+    extra = POST_BUTTONS.get(key)
     for group in hr_groups(ctx, job_id):
+        rows = list(buttons or []) + (extra(group.language, kwargs) if extra else [])
         ctx.send_to(
             group.platform,
             group.chat_id,
             t(group.language, key, **kwargs),
-            buttons=buttons,
+            buttons=rows,
             ref=ref,
         )

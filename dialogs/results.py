@@ -110,6 +110,46 @@ def candidate_composite(
     return composite(questions, weights), rows
 
 
+def candidate_report_data(
+    session: Session, job: Job, candidate: Candidate, lang: str, now: dt.datetime
+) -> tuple[CandidateReportData, Any]:
+    """What the candidate's PDF shows (AI scores, and people's scores beside them)."""
+    from dialogs.human_scores import report_lines
+
+    candidate_id = candidate.id or 0
+    comp, rows = candidate_composite(session, job, candidate_id)
+    report = CandidateReportData(
+        lang=lang,
+        candidate_id=str(candidate_id),
+        candidate_name=candidate.name,
+        job_title=job.title_zh if lang == "zh" else job.title_en,
+        total=comp.total,
+        provisional=comp.provisional,
+        pass_line=job.pass_line,
+        competencies=[
+            CompetencyLine(
+                name=competency_label(str(c["name"]), lang),
+                weight=float(c["weight"]),
+                score=comp.per_competency.get(str(c["name"])),
+            )
+            for c in job.competencies
+        ],
+        answers=[
+            AnswerReport(
+                question=a.question_text,
+                competency=competency_label(a.competency, lang),
+                transcript=a.text or "",
+                evaluation=ev,
+            )
+            for a, ev in rows
+            if ev is not None
+        ],
+        generated_at=now,
+        human=report_lines(session, job, candidate_id, comp.per_competency, lang),
+    )
+    return report, comp
+
+
 def finalize(job_row: BackgroundJob, ctx: JobContext) -> None:
     """Scores, report PDF, decision record and the HR post for one candidate."""
     candidate_id = int(job_row.payload["candidate_id"])
@@ -121,34 +161,8 @@ def finalize(job_row: BackgroundJob, ctx: JobContext) -> None:
             return
         job = session.get(Job, candidate.job_id)
         assert job is not None
-        comp, rows = candidate_composite(session, job, candidate_id)
-        report = CandidateReportData(
-            lang=lang,
-            candidate_id=str(candidate_id),
-            candidate_name=candidate.name,
-            job_title=job.title_zh if lang == "zh" else job.title_en,
-            total=comp.total,
-            provisional=comp.provisional,
-            pass_line=job.pass_line,
-            competencies=[
-                CompetencyLine(
-                    name=competency_label(str(c["name"]), lang),
-                    weight=float(c["weight"]),
-                    score=comp.per_competency.get(str(c["name"])),
-                )
-                for c in job.competencies
-            ],
-            answers=[
-                AnswerReport(
-                    question=a.question_text,
-                    competency=competency_label(a.competency, lang),
-                    transcript=a.text or "",
-                    evaluation=ev,
-                )
-                for a, ev in rows
-                if ev is not None
-            ],
-            generated_at=ctx.services.clock.now(),
+        report, comp = candidate_report_data(
+            session, job, candidate, lang, ctx.services.clock.now()
         )
     with tempfile.TemporaryDirectory() as tmp:
         pdf = render_candidate_report(report, Path(tmp) / "report.pdf")

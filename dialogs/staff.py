@@ -76,6 +76,10 @@ def continue_dialog(ctx: Ctx, state: ConversationState) -> None:
         return
     if state.flow == "newjob":
         newjob.step(ctx, state)
+    elif state.flow == "ask":
+        from dialogs import followup  # registers itself here; imported late to avoid a cycle
+
+        followup.step(ctx, state)
 
 
 # ------------------------------------------------------------------ commands

@@ -98,6 +98,16 @@ class CompetencyLine(BaseModel):
     score: float | None = Field(default=None, ge=0, le=100)
 
 
+class HumanScoreLine(BaseModel):
+    """One competency as people scored it (1-5, mean over scorers) beside the AI's 0-100."""
+
+    name: str
+    ai: float | None = Field(default=None, ge=0, le=100)
+    human: float | None = Field(default=None, ge=1, le=5)
+    scorers: int = Field(default=0, ge=0)
+    comments: list[str] = Field(default_factory=list)
+
+
 class CandidateReportData(BaseModel):
     """Everything one candidate's PDF shows."""
 
@@ -116,6 +126,7 @@ class CandidateReportData(BaseModel):
     competencies: list[CompetencyLine]
     answers: list[AnswerReport]
     generated_at: dt.datetime
+    human: list[HumanScoreLine] = Field(default_factory=list)  # optional: scores by people
 
     @field_validator("generated_at")
     @classmethod
@@ -250,6 +261,10 @@ def _report_texts(data: CandidateReportData) -> list[str]:
     out += [v for k, v in _labels(lang).items()]
     for comp in data.competencies:
         out.append(comp.name)
+    if data.human:
+        out += list(_HUMAN_TEXTS[lang].values())
+        for human in data.human:
+            out += [human.name, *human.comments]
     for answer in data.answers:
         ev = answer.evaluation
         out += [answer.question, answer.competency, _excerpt(answer.transcript), ev.model]
@@ -265,6 +280,26 @@ def _labels(lang: Lang) -> dict[str, str]:
     return {
         k: v for k, v in TEXTS[lang].items() if k.startswith(("rep.", "dim.", "flag.", "elem."))
     }
+
+
+_HUMAN_TEXTS: dict[str, dict[str, str]] = {
+    "en": {
+        "title": "AI and human scores",
+        "competency": "Competency",
+        "ai": "AI (0-100)",
+        "human": "People (1-5, mean)",
+        "scorers": "Scorers",
+        "comments": "Comments from people",
+    },
+    "zh": {
+        "title": "AI 评分与人工评分",
+        "competency": "能力",
+        "ai": "AI（0-100）",
+        "human": "人工（1-5，平均）",
+        "scorers": "评分人数",
+        "comments": "人工评语",
+    },
+}
 
 
 def _excerpt(transcript: str) -> str:
@@ -335,6 +370,32 @@ def render_candidate_report(data: CandidateReportData, path: Path) -> Path:
         png = competency_chart_png(data, font)
         pdf.image(io.BytesIO(png), w=min(width, 160))
     headings = FontFace(emphasis="", fill_color=(235, 235, 235))
+    if data.human:
+        labels = _HUMAN_TEXTS[lang]
+        pdf.ln(2)
+        line(labels["title"], size=13, h=8)
+        pdf.set_font(FONT, size=9)
+        with pdf.table(
+            col_widths=(60, 35, 50, 25),
+            wrapmode=WrapMode.CHAR if lang == "zh" else WrapMode.WORD,
+            text_align="LEFT",
+            headings_style=headings,
+            line_height=5,
+        ) as table:
+            header = table.row()
+            for key in ("competency", "ai", "human", "scorers"):
+                header.cell(labels[key])
+            for human in data.human:
+                row = table.row()
+                row.cell(human.name)
+                row.cell("-" if human.ai is None else f"{human.ai:.0f}")
+                row.cell("-" if human.human is None else f"{human.human:.1f}")
+                row.cell(str(human.scorers))
+        notes = [(human.name, c) for human in data.human for c in human.comments]
+        if notes:
+            line(labels["comments"] + ":", size=9, h=5)
+            for name, comment in notes:
+                line(f"• {name}: {comment}", size=9, h=5)
     for index, answer in enumerate(data.answers, 1):
         ev = answer.evaluation
         pdf.ln(3)

@@ -1,0 +1,501 @@
+"""Human scores: several HR users rate a candidate per competency (1-5), with a comment.
+
+``/score <candidate>`` shows a keyboard of ``hs:<candidate>:<competency index>:<1-5>``
+buttons; ``/score <candidate> <competency> <1-5> [comment]`` scores by command. One
+row per scorer and competency (a re-score updates it). The candidate's PDF report shows
+AI and human scores side by side (re-rendered in the background after each score), and
+``/agreement [job]`` tells how well AI and people agree over the job's candidates.
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+from collections import defaultdict
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, col, select
+
+from dialogs import staff
+from dialogs.agreement import Agreement, agreement, human_to_100, icc_level
+from dialogs.context import Ctx
+from dialogs.events import ButtonPressed, CommandReceived
+from dialogs.intents import Button
+from dialogs.notify import competency_label
+from dialogs.roles import allowed, role_of
+from dialogs.worker import JobContext
+from scoring.report import HumanScoreLine
+from storage.models import BackgroundJob, Candidate, CandidateScore, GroupBinding, HumanScore, Job
+
+log = logging.getLogger(__name__)
+
+MAX_COMMENT = 500
+REPORT_JOB = "human_report"
+
+
+# ------------------------------------------------------------------ reading
+def scores_by_candidate(
+    session: Session, candidate_ids: list[int]
+) -> dict[int, dict[str, list[HumanScore]]]:
+    """candidate -> competency -> the people's scores."""
+    out: dict[int, dict[str, list[HumanScore]]] = defaultdict(lambda: defaultdict(list))
+    if not candidate_ids:
+        return {}
+    rows = session.exec(
+        select(HumanScore)
+        .where(col(HumanScore.candidate_id).in_(candidate_ids))
+        .order_by(col(HumanScore.id))
+    ).all()
+    for row in rows:
+        out[row.candidate_id][row.competency].append(row)
+    return {cid: dict(per) for cid, per in out.items()}
+
+
+def _mean(rows: list[HumanScore]) -> float | None:
+    return sum(r.score for r in rows) / len(rows) if rows else None
+
+
+def human_total(job: Job, per_competency: dict[str, list[HumanScore]]) -> float | None:
+    """People's scores rolled up like the AI's: job weights over the competencies scored,
+    each competency's mean mapped from 1-5 onto 0-100."""
+    weighted = 0.0
+    weights = 0.0
+    for c in job.competencies:
+        mean = _mean(per_competency.get(str(c["name"]), []))
+        if mean is not None:
+            weighted += float(c["weight"]) * human_to_100(mean)
+            weights += float(c["weight"])
+    return weighted / weights if weights else None
+
+
+def report_lines(
+    session: Session,
+    job: Job,
+    candidate_id: int,
+    ai_per_competency: dict[str, Any],
+    lang: str,
+) -> list[HumanScoreLine]:
+    """The report's side-by-side rows; empty when nobody scored the candidate."""
+    per = scores_by_candidate(session, [candidate_id]).get(candidate_id, {})
+    if not per:
+        return []
+    lines = []
+    for c in job.competencies:
+        name = str(c["name"])
+        rows = per.get(name, [])
+        ai = ai_per_competency.get(name)
+        lines.append(
+            HumanScoreLine(
+                name=competency_label(name, lang),
+                ai=float(ai) if ai is not None else None,
+                human=_mean(rows),
+                scorers=len(rows),
+                comments=[_drawable(r.comment) for r in rows if r.comment.strip()],
+            )
+        )
+    return lines
+
+
+@cache
+def _font_chars() -> frozenset[int] | None:
+    try:
+        from fontTools.ttLib import TTFont  # type: ignore[import-untyped]
+
+        from scoring.report import find_cjk_font
+
+        font = find_cjk_font()
+        with TTFont(str(font.path), fontNumber=font.face, lazy=True) as tt:
+            return frozenset(tt.getBestCmap().keys())
+    except Exception:  # no font: the report itself will say so
+        log.warning("report font not found; comments are not filtered", exc_info=True)
+        return None
+
+
+def _drawable(text: str) -> str:
+    """Drop characters (emoji ...) the report font cannot draw: the PDF would refuse them."""
+    chars = _font_chars()
+    if chars is None:
+        return text
+    return "".join(ch for ch in text if ch.isspace() or ord(ch) in chars).strip()
+
+
+# ------------------------------------------------------------------ agreement
+@dataclass(frozen=True)
+class JobAgreement:
+    total: Agreement
+    per_competency: dict[str, Agreement]
+
+
+def job_agreement(session: Session, job: Job) -> JobAgreement:
+    """AI vs people over the job's candidates that have both (totals and per competency)."""
+    ai_rows = session.exec(
+        select(CandidateScore)
+        .join(Candidate, col(Candidate.id) == col(CandidateScore.candidate_id))
+        .where(CandidateScore.job_id == job.id, Candidate.status != "deleted")
+        .order_by(col(CandidateScore.candidate_id))
+    ).all()
+    human = scores_by_candidate(session, [s.candidate_id for s in ai_rows])
+    ai_totals: list[float] = []
+    human_totals: list[float] = []
+    pairs: dict[str, tuple[list[float], list[float]]] = {
+        str(c["name"]): ([], []) for c in job.competencies
+    }
+    for score in ai_rows:
+        per = human.get(score.candidate_id)
+        if not per:
+            continue
+        people = human_total(job, per)
+        if score.total is not None and people is not None:
+            ai_totals.append(float(score.total))
+            human_totals.append(people)
+        for name, (ai_list, human_list) in pairs.items():
+            ai_value = score.per_competency.get(name)
+            mean = _mean(per.get(name, []))
+            if ai_value is not None and mean is not None:
+                ai_list.append(float(ai_value))
+                human_list.append(human_to_100(mean))
+    return JobAgreement(
+        total=agreement(ai_totals, human_totals),
+        per_competency={name: agreement(a, h) for name, (a, h) in pairs.items()},
+    )
+
+
+def agreement_text(ctx: Ctx, job: Job) -> str:
+    """The lines ``/agreement`` and ``/stats`` show for a job."""
+    result = job_agreement(ctx.session, job)
+    title = job.title_zh if ctx.lang == "zh" else job.title_en
+    if result.total.spearman is None and result.total.icc is None:
+        from dialogs.agreement import MIN_PAIRS
+
+        return ctx.text("human.agreement_none", job=title, n=result.total.n, min=MIN_PAIRS)
+    lines = [
+        ctx.text("human.agreement_header", job=title, n=result.total.n),
+        ctx.text(
+            "human.agreement_total",
+            rho=_num(ctx, result.total.spearman),
+            icc=_num(ctx, result.total.icc),
+            level=ctx.text(f"human.level_{icc_level(result.total.icc)}"),
+        ),
+    ]
+    for name, value in result.per_competency.items():
+        lines.append(
+            ctx.text(
+                "human.agreement_competency",
+                competency=competency_label(name, ctx.lang),
+                n=value.n,
+                rho=_num(ctx, value.spearman),
+                icc=_num(ctx, value.icc),
+            )
+        )
+    return "\n".join(lines)
+
+
+def _num(ctx: Ctx, value: float | None) -> str:
+    return ctx.text("human.na") if value is None else f"{value:.2f}"
+
+
+# ------------------------------------------------------------------ writing
+def save_score(
+    ctx: Ctx, candidate: Candidate, competency: str, score: int, comment: str | None
+) -> HumanScore:
+    """Insert or update this user's score for the competency (one row per scorer)."""
+    query = select(HumanScore).where(
+        HumanScore.candidate_id == candidate.id,
+        HumanScore.competency == competency,
+        HumanScore.scorer == ctx.actor,
+    )
+    row = ctx.session.exec(query).first()
+    if row is None:
+        row = HumanScore(
+            candidate_id=candidate.id or 0,
+            competency=competency,
+            score=score,
+            comment=comment or "",
+            scorer=ctx.actor,
+            created_at=ctx.now,
+        )
+        try:
+            with ctx.session.begin_nested():  # two presses at once: the second updates
+                ctx.session.add(row)
+                ctx.session.flush()
+        except IntegrityError:
+            found = ctx.session.exec(query).first()
+            assert found is not None
+            row = found
+    row.score = score
+    if comment is not None:
+        row.comment = comment
+    row.created_at = ctx.now
+    ctx.session.add(row)
+    ctx.audit(
+        "human_score",
+        f"candidate:{candidate.id}",
+        competency=competency,
+        score=score,
+        chat=f"{ctx.event.platform}:{ctx.event.chat_id}",
+    )
+    finalized = ctx.session.exec(
+        select(CandidateScore.id).where(
+            CandidateScore.candidate_id == candidate.id,
+            col(CandidateScore.report_path).is_not(None),
+        )
+    ).first()
+    if finalized is not None:
+        ctx.enqueue(
+            REPORT_JOB,
+            {"candidate_id": candidate.id},
+            key=f"{REPORT_JOB}:{ctx.event.event_id}"[:200],
+        )
+    return row
+
+
+def _candidate_for_scoring(ctx: Ctx, raw: str, *, alert: bool) -> tuple[Candidate, Job] | None:
+    """The candidate if this user may score for their job; otherwise says why."""
+    arg = raw.strip().lstrip("#")
+    candidate = ctx.session.get(Candidate, int(arg)) if arg.isdigit() else None
+    event = ctx.event
+    role = role_of(
+        ctx.session,
+        ctx.settings,
+        event.platform,
+        event.user_id,
+        candidate.job_id if candidate else None,
+    )
+    key: str
+    values: dict[str, Any] = {}
+    if candidate is None or candidate.status == "deleted":
+        key, values = (
+            ("human.unknown_candidate", {"id": arg[:20] or "-"})
+            if allowed(role, "view")
+            else ("common.no_access", {})
+        )
+    elif not allowed(role, "score"):
+        key = "human.not_allowed"
+        ctx.audit("human_score_refused", f"candidate:{candidate.id}", chat=event.chat_id)
+    else:
+        job = ctx.session.get(Job, candidate.job_id)
+        assert job is not None
+        return candidate, job
+    if alert:
+        ctx.answer_button(ctx.text(key, **values), alert=True)
+    else:
+        ctx.reply(key, **values)
+    return None
+
+
+def _competency(job: Job, raw: str) -> str | None:
+    """A job competency by key, label (en/zh) or 1-based number."""
+    names = [str(c["name"]) for c in job.competencies]
+    if raw.isdigit() and 1 <= int(raw) <= len(names):
+        return names[int(raw) - 1]
+    wanted = _norm(raw)
+    for name in names:
+        labels = {
+            _norm(name),
+            _norm(competency_label(name, "en")),
+            _norm(competency_label(name, "zh")),
+        }
+        if wanted in labels:
+            return name
+    return None
+
+
+def _norm(value: str) -> str:
+    return "_".join(value.strip().casefold().replace("-", " ").split())
+
+
+def score_command(ctx: Ctx, event: CommandReceived) -> None:
+    """``/score <candidate>`` (keyboard) or ``/score <candidate> <competency> <1-5> [comment]``."""
+    parts = event.args.split(maxsplit=3)
+    if not parts:
+        ctx.reply("human.usage")
+        return
+    found = _candidate_for_scoring(ctx, parts[0], alert=False)
+    if found is None:
+        return
+    candidate, job = found
+    if len(parts) == 1:
+        _keyboard(ctx, candidate, job)
+        return
+    if len(parts) < 3:
+        ctx.reply("human.usage")
+        return
+    competency = _competency(job, parts[1])
+    if competency is None:
+        ctx.reply(
+            "human.unknown_competency",
+            id=candidate.id,
+            name=parts[1][:40],
+            known=", ".join(str(c["name"]) for c in job.competencies),
+        )
+        return
+    if not parts[2].isdigit() or not 1 <= int(parts[2]) <= 5:
+        ctx.reply("human.bad_score")
+        return
+    comment = parts[3].strip()[:MAX_COMMENT] if len(parts) > 3 else None
+    save_score(ctx, candidate, competency, int(parts[2]), comment)
+    ctx.reply(
+        "human.saved",
+        id=candidate.id,
+        competency=competency_label(competency, ctx.lang),
+        score=int(parts[2]),
+        comment=ctx.text("human.saved_comment", comment=comment) if comment else "",
+    )
+
+
+def on_button(ctx: Ctx) -> None:
+    """``hs:<candidate>:<competency index>:<1-5>``."""
+    event = ctx.event
+    assert isinstance(event, ButtonPressed)
+    parts = event.data.split(":")
+    if len(parts) != 4 or not all(p.isdigit() for p in parts[1:]):
+        ctx.answer_button()
+        return
+    found = _candidate_for_scoring(ctx, parts[1], alert=True)
+    if found is None:
+        return
+    candidate, job = found
+    index, value = int(parts[2]), int(parts[3])
+    if not 0 <= index < len(job.competencies) or not 1 <= value <= 5:
+        ctx.answer_button(ctx.text("human.bad_score"), alert=True)
+        return
+    competency = str(job.competencies[index]["name"])
+    save_score(ctx, candidate, competency, value, None)
+    text = ctx.text(
+        "human.saved",
+        id=candidate.id,
+        competency=competency_label(competency, ctx.lang),
+        score=value,
+        comment="",
+    )
+    if event.callback_id:
+        ctx.answer_button(text)
+    else:  # a platform without button toasts: say it in the chat
+        ctx.say(text)
+
+
+def _keyboard(ctx: Ctx, candidate: Candidate, job: Job) -> None:
+    ai = ctx.session.exec(
+        select(CandidateScore).where(CandidateScore.candidate_id == candidate.id)
+    ).first()
+    per = scores_by_candidate(ctx.session, [candidate.id or 0]).get(candidate.id or 0, {})
+    lines = []
+    buttons: list[list[Button]] = []
+    for index, c in enumerate(job.competencies):
+        name = str(c["name"])
+        label = competency_label(name, ctx.lang)
+        rows = per.get(name, [])
+        mine = next((r.score for r in rows if r.scorer == ctx.actor), None)
+        ai_value = (ai.per_competency if ai else {}).get(name)
+        team = _mean(rows)
+        lines.append(
+            ctx.text(
+                "human.keyboard_line",
+                n=index + 1,
+                competency=label,
+                ai=ctx.text("human.na") if ai_value is None else f"{float(ai_value):.0f}",
+                mine=ctx.text("human.na") if mine is None else mine,
+                team=ctx.text("human.na") if team is None else f"{team:.1f} ({len(rows)})",
+            )
+        )
+        buttons.append(
+            [
+                Button(
+                    label=f"{label} {v}" if v == 1 else str(v),
+                    data=f"hs:{candidate.id}:{index}:{v}",
+                )
+                for v in range(1, 6)
+            ]
+        )
+    ctx.reply(
+        "human.keyboard",
+        id=candidate.id,
+        name=candidate.name,
+        job=job.title_zh if ctx.lang == "zh" else job.title_en,
+        lines="\n".join(lines),
+        buttons=buttons,
+    )
+
+
+def agreement_command(ctx: Ctx, event: CommandReceived) -> None:
+    """``/agreement [job]``: AI vs people for a job (the group's job if bound to one)."""
+    job = job_from_args(ctx, event.args)
+    if job is None:
+        return
+    ctx.audit("agreement_read", f"job:{job.id}")
+    ctx.say(agreement_text(ctx, job))
+
+
+def job_from_args(ctx: Ctx, args: str, *, usage: str = "human.usage_agreement") -> Job | None:
+    """The job named by code, else the one job this group is bound to; checks the viewer's scope."""
+    code = args.strip()
+    job: Job | None
+    if code:
+        job = ctx.session.exec(select(Job).where(Job.code == code)).first()
+        if job is None:
+            ctx.reply("staff.job_unknown", code=code[:40])
+            return None
+    else:
+        bindings = ctx.session.exec(
+            select(GroupBinding).where(
+                GroupBinding.platform == ctx.event.platform,
+                GroupBinding.chat_id == ctx.event.chat_id,
+            )
+        ).all()
+        if len(bindings) != 1:
+            ctx.reply(usage)
+            return None
+        job = ctx.session.get(Job, bindings[0].job_id)
+        if job is None:
+            ctx.reply(usage)
+            return None
+    event = ctx.event
+    if not allowed(
+        role_of(ctx.session, ctx.settings, event.platform, event.user_id, job.id), "view"
+    ):
+        ctx.reply("common.no_access")
+        return None
+    return job
+
+
+# ------------------------------------------------------------------ background
+def rerender_report(job_row: BackgroundJob, ctx: JobContext) -> None:
+    """Render the candidate's PDF again with the people's scores beside the AI's."""
+    from dialogs.results import candidate_report_data
+    from scoring.report import render_candidate_report
+
+    candidate_id = int(job_row.payload["candidate_id"])
+    lang = ctx.services.settings.app.default_language
+    with ctx.db.session() as session:
+        candidate = session.get(Candidate, candidate_id)
+        score = session.exec(
+            select(CandidateScore).where(CandidateScore.candidate_id == candidate_id)
+        ).first()
+        if candidate is None or score is None:
+            return
+        job = session.get(Job, candidate.job_id)
+        assert job is not None
+        report, _comp = candidate_report_data(
+            session, job, candidate, lang, ctx.services.clock.now()
+        )
+    with tempfile.TemporaryDirectory() as tmp:
+        pdf = render_candidate_report(report, Path(tmp) / "report.pdf")
+        path, _ = ctx.db.media.put(pdf.read_bytes(), ".pdf")
+    with ctx.db.transaction() as session:
+        score = session.exec(
+            select(CandidateScore).where(CandidateScore.candidate_id == candidate_id)
+        ).first()
+        if score is not None:
+            score.report_path = path
+            session.add(score)
+
+
+JOB_HANDLERS = {REPORT_JOB: rerender_report}
+
+staff.COMMAND_HANDLERS["score"] = ("score", score_command)
+staff.COMMAND_HANDLERS["agreement"] = ("view", agreement_command)
+staff.BUTTON_HANDLERS["hs"] = on_button
