@@ -33,6 +33,7 @@ from tests.fakes.telegram_api import (
     FakeBotAPI,
     Sent,
     create_job,
+    free_port,
     invite,
     open_interview,
 )
@@ -58,6 +59,7 @@ def telegram_settings(tmp: Path, fake: FakeBotAPI, **telegram: object) -> Settin
             **telegram,
         },
         outbox={"poll_seconds": 0.05, "max_attempts": 4},
+        web={"port": free_port()},  # the runner always serves the web app (signing pages)
         workers={"count": 1, "poll_seconds": 0.1},
     )
 
@@ -499,3 +501,56 @@ def test_translate_strips_the_bot_name_and_keeps_message_identity() -> None:
     again = translate(Update.de_json(data, None), bot_username="interviewertestbot")
     assert again is not None
     assert again.event_id != incoming.event_id
+
+
+# ---------------------------------------------------------------------- webhook mode
+async def test_webhook_mode_registers_and_serves_the_webhook(
+    tmp_path: Path, fake: FakeBotAPI
+) -> None:
+    import httpx
+
+    port = free_port()
+    secret = "hook-secret-0123456789"
+    settings = telegram_settings(tmp_path, fake, mode="webhook", webhook_secret=secret)
+    settings.web.port = port
+    settings.app.public_base_url = "https://bot.example.com"
+    rt, stop, task = await start_bot(settings)
+    try:
+        assert fake.webhook is not None
+        assert fake.webhook["url"] == "https://bot.example.com/telegram/webhook"
+        assert fake.webhook["secret_token"] == secret
+        assert "callback_query" in json.loads(fake.webhook["allowed_updates"])
+        user = fake.user(STRANGER)
+        update = {
+            "update_id": 1,
+            "message": {
+                "message_id": 1,
+                "date": 0,
+                "chat": {"id": STRANGER, "type": "private", "first_name": "S"},
+                "from": user.as_dict(),
+                "text": "/help",
+            },
+        }
+        url = f"http://127.0.0.1:{port}/telegram/webhook"
+        async with httpx.AsyncClient() as http:
+            for _ in range(50):  # uvicorn may still be binding
+                try:
+                    wrong = await http.post(
+                        url, json=update, headers={"X-Telegram-Bot-Api-Secret-Token": "nope"}
+                    )
+                    break
+                except httpx.ConnectError:
+                    await asyncio.sleep(0.1)
+            assert wrong.status_code == 403
+            ok = await http.post(
+                url, json=update, headers={"X-Telegram-Bot-Api-Secret-Token": secret}
+            )
+            assert ok.status_code == 200
+            assert (await http.get(f"http://127.0.0.1:{port}/healthz")).json()["status"] == "ok"
+        reply = await fake.wait_reply(STRANGER, 0)
+        assert "invitation" in reply.text
+        assert not any(m == "getUpdates" for m, _ in fake.calls)
+        assert rt.app.channels["telegram"]
+    finally:
+        stop.set()
+        assert await asyncio.wait_for(task, 30) == 0

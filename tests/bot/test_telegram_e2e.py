@@ -30,6 +30,7 @@ from tests.fakes.telegram_api import (
     Conversation,
     FakeBotAPI,
     create_job,
+    free_port,
     invite,
     open_interview,
 )
@@ -64,6 +65,9 @@ hr_viewers = []
 [telegram]
 enabled = true
 mode = "polling"
+
+[web]
+port = {port}
 
 [outbox]
 poll_seconds = 0.05
@@ -103,7 +107,9 @@ class BotProcess:
         self.folder = folder
         self.config = folder / "config.toml"
         self.config.write_text(
-            CONFIG.format(data=folder / "data", username=fake.username, admin=ADMIN, hr=HR),
+            CONFIG.format(
+                data=folder / "data", username=fake.username, admin=ADMIN, hr=HR, port=free_port()
+            ),
             encoding="utf-8",
         )
         self.env = {
@@ -125,11 +131,12 @@ class BotProcess:
                 [sys.executable, "main.py", "--config", str(self.config), "run"],
                 cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT,
             )  # fmt: skip
+        proc = self.proc
         await self.fake.wait_for(
             lambda: (
                 len([c for c in self.fake.calls if c[0] == "getUpdates"]) > polls
-                or self.proc.poll() is not None
-            ),  # type: ignore[union-attr]
+                or proc.poll() is not None
+            ),
             timeout=60,
             what="the bot to start polling",
         )
@@ -289,10 +296,10 @@ async def test_interview_survives_sigkill_with_nothing_lost_or_sent_twice(
         assert [(a.position, a.kind, a.status == "superseded") for a in answers] == [
             (0, "voice", True), (0, "voice", False), (1, "video", False), (2, "voice", False),
         ]  # fmt: skip
-        for answer, sent in zip(answers, (voice1, voice1b, video2, voice3), strict=True):
+        for answer, media in zip(answers, (voice1, voice1b, video2, voice3), strict=True):
             assert answer.media_path
-            assert app.db.media.get(answer.media_path) == sent
-            assert answer.media_sha256 == hashlib.sha256(sent).hexdigest()
+            assert app.db.media.get(answer.media_path) == media
+            assert answer.media_sha256 == hashlib.sha256(media).hexdigest()
         assert {j.payload["answer_id"] for j in jobs} == {a.id for a in answers}
     finally:
         app.db.engine.dispose()

@@ -745,6 +745,15 @@ _ADMIN_RIGHTS = (
 )  # fmt: skip
 
 
+def free_port() -> int:
+    """A TCP port free on 127.0.0.1 right now (for the bot's web server in tests)."""
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
 def _suffix(path: str) -> str:
     name = path.rsplit("/", 1)[-1]
     return "." + name.rsplit(".", 1)[-1] if "." in name else ""
