@@ -14,8 +14,11 @@ import logging
 import os
 import secrets
 import stat
+import threading
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import ClassVar
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -46,6 +49,13 @@ class Keyring:
     primary: str
     index_key: bytes
     _aead: dict[str, AESGCM] = field(default_factory=dict, repr=False)
+    # The key file this ring follows (``keys rotate`` changes it while the bot runs).
+    source: Path | None = field(default=None, repr=False, compare=False)
+    _seen: tuple[float, int] = field(default=(0.0, 0), repr=False, compare=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+
+    # How often (seconds) encryption checks the followed key file for a new primary key.
+    RELOAD_SECONDS: ClassVar[float] = 2.0
 
     def __post_init__(self) -> None:
         if self.primary not in self.keys:
@@ -64,13 +74,58 @@ class Keyring:
     def generate(cls) -> Keyring:
         return cls.from_key(AESGCM.generate_key(bit_length=256))
 
+    # -- following a key file (rotation without downtime) ------------------
+    def follow(self, path: Path) -> Keyring:
+        """Adopt new keys and a new primary when ``path`` changes (see ``storage/rotate.py``)."""
+        self.source = path
+        try:
+            self._seen = (time.monotonic(), path.stat().st_mtime_ns)
+        except OSError:
+            self._seen = (time.monotonic(), 0)
+        return self
+
+    def refresh(self, *, now: bool = False) -> bool:
+        """Re-read the followed key file if it changed; True if the ring changed.
+
+        Keys are only ever added in memory: a key dropped from the file stays usable
+        here, which is harmless once nothing is encrypted under it any more.
+        """
+        if self.source is None:
+            return False
+        checked, mtime = self._seen
+        if not now and time.monotonic() - checked < self.RELOAD_SECONDS:
+            return False
+        with self._lock:
+            try:
+                current = self.source.stat().st_mtime_ns
+                if current == mtime:
+                    self._seen = (time.monotonic(), mtime)
+                    return False
+                other = Keyring.from_json(self.source.read_text())
+            except (OSError, ValueError, KeyError, ConfigError):
+                log.warning("could not re-read the key file; keeping the keys in memory")
+                self._seen = (time.monotonic(), mtime)
+                return False
+            for kid, key in other.keys.items():
+                if kid not in self.keys:
+                    self.keys[kid] = key
+                    self._aead[kid] = AESGCM(key)
+            self.index_key = other.index_key
+            self.primary = other.primary
+            self._seen = (time.monotonic(), current)
+            return True
+
     # -- bytes -------------------------------------------------------------
     def encrypt_bytes(self, plaintext: bytes, aad: bytes = b"") -> tuple[str, bytes]:
+        self.refresh()
         nonce = os.urandom(12)
-        return self.primary, nonce + self._aead[self.primary].encrypt(nonce, plaintext, aad)
+        primary = self.primary
+        return primary, nonce + self._aead[primary].encrypt(nonce, plaintext, aad)
 
     def decrypt_bytes(self, kid: str, blob: bytes, aad: bytes = b"") -> bytes:
         aead = self._aead.get(kid)
+        if aead is None and self.refresh(now=True):
+            aead = self._aead.get(kid)
         if aead is None:
             raise CryptoError(f"no key with id {kid} in the keyring")
         try:
@@ -143,26 +198,44 @@ def write_keyring(path: Path, keyring: Keyring) -> None:
     os.replace(tmp, path)
 
 
-def load_keyring(key_file: Path, data_key: str | None) -> Keyring:
-    """Keyring from ``DATA_KEY`` (base64 of 32 bytes) or the key file, made on first run."""
+def _env_key(value: str, name: str) -> bytes:
+    try:
+        raw = base64.b64decode(value, validate=True)
+    except ValueError as exc:
+        raise ConfigError(f"{name}: must be base64 of 32 random bytes") from exc
+    if len(raw) != 32:
+        raise ConfigError(f"{name}: must be base64 of 32 random bytes")
+    return raw
+
+
+def load_keyring(key_file: Path, data_key: str | None, data_key_old: str | None = None) -> Keyring:
+    """Keyring from ``DATA_KEY`` (base64 of 32 bytes) or the key file, made on first run.
+
+    ``DATA_KEY_OLD`` (only with ``DATA_KEY``) keeps the previous key readable while
+    ``keys rotate`` re-encrypts everything under ``DATA_KEY``. A key file ring follows
+    its file, so a running process picks up a rotation without a restart.
+    """
     if data_key:
-        try:
-            raw = base64.b64decode(data_key, validate=True)
-        except ValueError as exc:
-            raise ConfigError("DATA_KEY: must be base64 of 32 random bytes") from exc
-        if len(raw) != 32:
-            raise ConfigError("DATA_KEY: must be base64 of 32 random bytes")
-        return Keyring.from_key(raw)
+        ring = Keyring.from_key(_env_key(data_key, "DATA_KEY"))
+        if data_key_old:
+            old = _env_key(data_key_old, "DATA_KEY_OLD")
+            ring = Keyring(
+                keys={_kid(old): old, **ring.keys}, primary=ring.primary, index_key=ring.index_key
+            )
+        return ring
+    if data_key_old:
+        raise ConfigError("DATA_KEY_OLD: only meaningful together with DATA_KEY")
     if key_file.exists():
         mode = key_file.stat().st_mode
         if mode & (stat.S_IRWXG | stat.S_IRWXO):
             raise ConfigError(f"security.key_file: {key_file} is readable by others; chmod 600 it")
         try:
-            return Keyring.from_json(key_file.read_text())
+            return Keyring.from_json(key_file.read_text()).follow(key_file)
         except (ValueError, KeyError) as exc:
             raise ConfigError(f"security.key_file: {key_file} is not a valid key file") from exc
     keyring = Keyring.generate()
     write_keyring(key_file, keyring)
+    keyring.follow(key_file)
     log.warning(
         "generated a new data encryption key in %s (owner-only); back it up, "
         "or set DATA_KEY in production",

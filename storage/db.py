@@ -95,9 +95,11 @@ def open_database(
 ) -> Database:
     """Open the configured database and install the encryption keyring."""
     if keyring is None:
-        data_key = settings.security.data_key
+        data_key, old_key = settings.security.data_key, settings.security.data_key_old
         keyring = load_keyring(
-            settings.security.key_file, data_key.get_secret_value() if data_key else None
+            settings.security.key_file,
+            data_key.get_secret_value() if data_key else None,
+            old_key.get_secret_value() if old_key else None,
         )
     install_keyring(keyring)
     engine = make_engine(url or settings.database.url)

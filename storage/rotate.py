@@ -1,0 +1,356 @@
+"""``python main.py keys rotate``: re-encrypt everything under a new data key, online.
+
+Key file mode (the embedded default):
+
+1. A new key is added to the key file as the primary; the old key stays in the ring.
+   Running processes follow the key file (:meth:`storage.crypto.Keyring.refresh`):
+   they read the new key the first time they meet a ciphertext made with it and start
+   encrypting with it within ``Keyring.RELOAD_SECONDS``. The rotation waits a grace
+   period for that before it starts.
+2. Every :class:`~storage.types.EncryptedText` column of every table (found through
+   ``storage.tables.metadata``) is re-encrypted in small batches, one short transaction
+   each; a row changed by someone else in between is left for the next pass (the update
+   is conditional on the old ciphertext). Then every file of the media store.
+3. A census checks that nothing is left under an old key (re-running the passes if a
+   straggler appeared); only then is the old key dropped from the key file.
+
+Readers never fail: until the last step both keys are in every ring. If the command is
+interrupted it can simply be run again: a key file with more than one key means "a
+rotation is under way", so the same new key is kept and only what is still under an
+old key is re-encrypted (every pass skips what is already under the primary key).
+
+``DATA_KEY`` mode: keys from the environment cannot be changed by this command. The
+procedure is :data:`ENV_PROCEDURE`: set ``DATA_KEY`` to a new key and ``DATA_KEY_OLD`` to
+the previous one, restart, run ``keys rotate``, then remove ``DATA_KEY_OLD`` and restart.
+Blind indexes (``*_hash`` columns) derive from ``DATA_KEY``, so this mode recomputes them.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from sqlalchemy import Column, Table, Text, func, inspect, select, type_coerce, update
+from sqlalchemy.sql.elements import ColumnElement
+
+from core.errors import ConfigError, CryptoError
+from core.settings import Settings
+from storage.crypto import FILE_MAGIC, PREFIX, Keyring, load_keyring, write_keyring
+from storage.db import Database, open_database
+from storage.tables import metadata
+from storage.types import EncryptedText
+
+log = logging.getLogger(__name__)
+
+ENV_PROCEDURE = """DATA_KEY is set, so the key lives in your environment and this command cannot
+change it. To rotate without downtime:
+  1. python main.py keys generate            -> a new key (base64)
+  2. set DATA_KEY=<the new key> and DATA_KEY_OLD=<the current key> for every process
+     of the deployment, and restart them one by one (both keys are readable)
+  3. python main.py keys rotate              -> re-encrypts every field and file under
+     DATA_KEY and recomputes the lookup hashes; it says when nothing is left
+  4. remove DATA_KEY_OLD and restart the processes again
+Keep the old key in your secret store until step 4 is done."""
+
+Progress = Callable[[str, int], None]
+_HEADER = len(FILE_MAGIC) + 8
+
+
+@dataclass
+class RotationReport:
+    mode: str  # key_file | env
+    primary: str
+    old_keys: list[str]
+    resumed: bool = False
+    fields: int = 0
+    files: int = 0
+    hashes: int = 0
+    dropped: list[str] = field(default_factory=list)
+
+
+# ---------------------------------------------------------------- discovery
+def encrypted_tables(db: Database) -> list[tuple[Table, list[Column[str]]]]:
+    """Tables present in the database with their ``EncryptedText`` columns."""
+    present = set(inspect(db.engine).get_table_names())
+    found: list[tuple[Table, list[Column[str]]]] = []
+    for table in metadata.sorted_tables:
+        if table.name not in present:
+            continue
+        cols = [c for c in table.columns if isinstance(c.type, EncryptedText)]
+        if not cols:
+            continue
+        if len(table.primary_key.columns) != 1:
+            raise CryptoError(f"{table.name}: re-encryption needs a single-column primary key")
+        found.append((table, cols))
+    return found
+
+
+def _raw(column: Column[str]) -> ColumnElement[str]:
+    """The stored ciphertext, without the column type decrypting it."""
+    return type_coerce(column, Text)
+
+
+def _kid(token: str) -> str:
+    prefix, kid, _rest = token.split(":", 2)
+    if prefix != PREFIX:
+        raise ValueError("not an encrypted field")
+    return kid
+
+
+def _batches(
+    db: Database, table: Table, cols: list[Column[str]], size: int
+) -> Iterator[list[tuple[object, dict[str, str | None]]]]:
+    pk = next(iter(table.primary_key.columns))
+    last: object = None
+    while True:
+        query = select(pk, *(_raw(c).label(c.name) for c in cols)).order_by(pk).limit(size)
+        if last is not None:
+            query = query.where(pk > last)
+        with db.engine.connect() as conn:
+            rows = conn.execute(query).all()
+        if not rows:
+            return
+        last = rows[-1][0]
+        yield [(row[0], {c.name: row[i + 1] for i, c in enumerate(cols)}) for row in rows]
+
+
+# ---------------------------------------------------------------- passes
+def reencrypt_fields(
+    db: Database, ring: Keyring, *, batch_size: int = 500, progress: Progress | None = None
+) -> int:
+    """Re-encrypt every encrypted field not under ``ring.primary``; returns how many."""
+    changed = 0
+    for table, cols in encrypted_tables(db):
+        pk = next(iter(table.primary_key.columns))
+        for batch in _batches(db, table, cols, batch_size):
+            done = 0
+            with db.transaction() as session:
+                for key, values in batch:
+                    new: dict[str, object] = {}
+                    same: list[ColumnElement[bool]] = []
+                    for col in cols:
+                        token = values[col.name]
+                        if token is None:
+                            continue
+                        try:
+                            if _kid(token) == ring.primary:
+                                continue
+                            plain = ring.decrypt_text(token)
+                        except (ValueError, CryptoError) as exc:
+                            raise CryptoError(
+                                f"{table.name}.{col.name} row {key}: cannot decrypt ({exc}); "
+                                "nothing was dropped"
+                            ) from exc
+                        new[col.name] = type_coerce(ring.encrypt_text(plain), Text)
+                        same.append(_raw(col) == token)
+                    if new:
+                        # Conditional on the old ciphertext: a concurrent writer wins and
+                        # its value is picked up by the next pass if it needs it.
+                        result = session.execute(update(table).where(pk == key, *same).values(new))
+                        done += len(new) if result.rowcount == 1 else 0  # type: ignore[attr-defined]
+            changed += done
+            if progress is not None:
+                progress(table.name, done)
+    return changed
+
+
+def media_files(db: Database) -> Iterator[str]:
+    """Relative paths of every encrypted file in the media store."""
+    root = db.media.root
+    if not root.exists():
+        return
+    for path in sorted(root.rglob("*.enc")):
+        if path.is_file():
+            yield path.relative_to(root).as_posix()
+
+
+def _file_kid(path: Path) -> str | None:
+    with open(path, "rb") as handle:
+        head = handle.read(_HEADER)
+    if not head.startswith(FILE_MAGIC) or len(head) < _HEADER:
+        return None
+    return head[len(FILE_MAGIC) :].decode("ascii", errors="replace")
+
+
+def reencrypt_media(
+    db: Database, ring: Keyring, *, batch_size: int = 100, progress: Progress | None = None
+) -> int:
+    """Re-encrypt every media file not under ``ring.primary``; returns how many."""
+    if db.media.keyring is not ring:
+        raise CryptoError("the media store must use the rotation's keyring")
+    changed = 0
+    pending = 0
+    for rel in media_files(db):
+        try:
+            kid = _file_kid(db.media.root / rel)
+            if kid is None or kid == ring.primary:
+                continue
+            if db.media.reencrypt(rel):
+                changed += 1
+                pending += 1
+        except FileNotFoundError:
+            continue  # deleted meanwhile (retention, /deleteme)
+        if progress is not None and pending >= batch_size:
+            progress("media", pending)
+            pending = 0
+    if progress is not None and pending:
+        progress("media", pending)
+    return changed
+
+
+def recompute_blind_indexes(db: Database, ring: Keyring, *, batch_size: int = 500) -> int:
+    """Make every ``X_hash`` column match ``ring.blind_index(X)`` (after an index key change)."""
+    changed = 0
+    for table, cols in encrypted_tables(db):
+        pairs = [(c, table.c[f"{c.name}_hash"]) for c in cols if f"{c.name}_hash" in table.c]
+        if not pairs:
+            continue
+        pk = next(iter(table.primary_key.columns))
+        for batch in _batches(db, table, [c for c, _h in pairs], batch_size):
+            keys = [key for key, _values in batch]
+            with db.engine.connect() as conn:
+                hashes = {
+                    row[0]: row[1:]
+                    for row in conn.execute(
+                        select(pk, *(h for _c, h in pairs)).where(pk.in_(keys))
+                    ).all()
+                }
+            with db.transaction() as session:
+                for key, values in batch:
+                    new: dict[str, str] = {}
+                    for i, (col, hcol) in enumerate(pairs):
+                        token = values[col.name]
+                        if token is None:
+                            continue
+                        wanted = ring.blind_index(ring.decrypt_text(token))
+                        if hashes[key][i] != wanted:
+                            new[hcol.name] = wanted
+                    if new:
+                        session.execute(update(table).where(pk == key).values(new))
+                        changed += len(new)
+    return changed
+
+
+def census(db: Database) -> dict[str, dict[str, int]]:
+    """How many fields and files each key id encrypts: ``{"fields": {...}, "files": {...}}``."""
+    fields: dict[str, int] = {}
+    with db.engine.connect() as conn:
+        for _table, cols in encrypted_tables(db):
+            for col in cols:
+                key_of = func.substr(_raw(col), len(PREFIX) + 2, 8)
+                for key_id, count in conn.execute(
+                    select(key_of, func.count()).where(col.is_not(None)).group_by(key_of)
+                ).all():
+                    fields[str(key_id)] = fields.get(str(key_id), 0) + int(count)
+    files: dict[str, int] = {}
+    for rel in media_files(db):
+        try:
+            file_kid = _file_kid(db.media.root / rel) or "?"
+        except FileNotFoundError:
+            continue
+        files[file_kid] = files.get(file_kid, 0) + 1
+    return {"fields": fields, "files": files}
+
+
+def _leftovers(db: Database, primary: str) -> int:
+    counts = census(db)
+    return sum(n for part in counts.values() for kid, n in part.items() if kid != primary)
+
+
+def _passes(
+    db: Database, ring: Keyring, report: RotationReport, batch_size: int, progress: Progress | None
+) -> None:
+    for _attempt in range(3):
+        report.fields += reencrypt_fields(db, ring, batch_size=batch_size, progress=progress)
+        report.files += reencrypt_media(db, ring, progress=progress)
+        left = _leftovers(db, ring.primary)
+        if left == 0:
+            return
+        log.warning("%d fields or files still under an old key; another pass", left)
+    raise CryptoError(
+        "some data is still encrypted under an old key after three passes (is another "
+        "process writing with a stale key?); both keys were kept, run the command again"
+    )
+
+
+# ---------------------------------------------------------------- the command
+def rotate(
+    settings: Settings,
+    *,
+    batch_size: int = 500,
+    grace_seconds: float | None = None,
+    progress: Progress | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+) -> RotationReport:
+    """Rotate the data key (see the module docstring).
+
+    Raises:
+        ConfigError: ``DATA_KEY`` is set without ``DATA_KEY_OLD`` (the message is the
+            procedure to follow).
+        CryptoError: something could not be decrypted or stayed under an old key; the
+            old key is kept, the command can be run again.
+    """
+    sec = settings.security
+    if sec.data_key is not None:
+        if sec.data_key_old is None:
+            raise ConfigError(ENV_PROCEDURE)
+        ring = load_keyring(
+            sec.key_file, sec.data_key.get_secret_value(), sec.data_key_old.get_secret_value()
+        )
+        report = RotationReport(
+            "env", ring.primary, [k for k in ring.keys if k != ring.primary], resumed=True
+        )
+        db = open_database(settings, keyring=ring)
+        try:
+            _passes(db, ring, report, batch_size, progress)
+            report.hashes = recompute_blind_indexes(db, ring, batch_size=batch_size)
+        finally:
+            db.engine.dispose()
+        return report
+
+    ring = load_keyring(sec.key_file, None)
+    resumed = len(ring.keys) > 1
+    if not resumed:
+        fresh = Keyring.generate()
+        ring = Keyring(
+            keys={**ring.keys, fresh.primary: fresh.keys[fresh.primary]},
+            primary=fresh.primary,
+            index_key=ring.index_key,
+        )
+        write_keyring(sec.key_file, ring)
+        ring.follow(sec.key_file)
+        log.info("keys rotate: new primary key %s added to the key file", ring.primary)
+    else:
+        log.info("keys rotate: resuming the rotation to key %s", ring.primary)
+    report = RotationReport(
+        "key_file", ring.primary, [k for k in ring.keys if k != ring.primary], resumed=resumed
+    )
+    db = open_database(settings, keyring=ring)
+    try:
+        if not resumed:
+            # Let running processes notice the new primary before the passes start.
+            sleep(3 * Keyring.RELOAD_SECONDS if grace_seconds is None else grace_seconds)
+        _passes(db, ring, report, batch_size, progress)
+    finally:
+        db.engine.dispose()
+    final = Keyring(
+        keys={ring.primary: ring.keys[ring.primary]},
+        primary=ring.primary,
+        index_key=ring.index_key,
+    )
+    write_keyring(sec.key_file, final)
+    report.dropped = report.old_keys
+    log.info("keys rotate: done; dropped %d old key(s)", len(report.dropped))
+    return report
+
+
+def status(settings: Settings) -> tuple[Keyring, dict[str, dict[str, int]]]:
+    """The keyring in use and the census of what each key encrypts."""
+    db = open_database(settings)
+    try:
+        return db.keyring, census(db)
+    finally:
+        db.engine.dispose()
