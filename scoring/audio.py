@@ -16,8 +16,9 @@ Bytes (for example decrypted media from the store) are piped to ffmpeg; only
 MP4-family files, which need a seekable input, go through a private temporary
 file that is deleted at once.
 
-Every failure is a :class:`core.errors.MediaError` whose ``reason`` is one of
-:data:`REASONS`.
+Every failure caused by the file is a :class:`core.errors.MediaError` whose
+``reason`` is one of :data:`REASONS`; a missing ffmpeg is a server problem
+(:class:`core.errors.ConfigError`).
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
-from core.errors import MediaError, TranscriptionError
+from core.errors import ConfigError, MediaError
 
 SAMPLE_RATE = 16_000
 # Smallest decodable audio we accept; anything shorter is treated as empty.
@@ -48,7 +49,6 @@ REASONS = {
     "truncated": "the file ends before the recording does (an interrupted upload)",
     "no_audio": "the file has no audio track",
     "decode_timeout": "decoding took longer than the time limit",
-    "decoder_missing": "ffmpeg is not installed on the server",
 }
 
 Samples = npt.NDArray[np.float32]
@@ -226,8 +226,10 @@ def _check_wav(data: bytes) -> None:
 def _ffmpeg() -> str:
     exe = shutil.which("ffmpeg")
     if exe is None:
-        raise TranscriptionError(
-            "decoder_missing", "ffmpeg is not installed; install it (apt-get install ffmpeg)"
+        # A server problem, not the candidate's: not a MediaError, so the job
+        # fails and keeps the media for a retry once ffmpeg is installed.
+        raise ConfigError(
+            "ffmpeg is not installed on this server; install it (apt-get install ffmpeg)"
         )
     return exe
 
@@ -252,6 +254,7 @@ def decode_audio(
 
     Raises:
         MediaError: with ``reason`` in :data:`REASONS`.
+        ConfigError: ffmpeg is not installed.
     """
     path: Path | None = None
     if isinstance(source, bytes):

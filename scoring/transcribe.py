@@ -31,7 +31,7 @@ import numpy as np
 import numpy.typing as npt
 from pydantic import BaseModel
 
-from core.errors import ModelNotInstalledError, TranscriptionError
+from core.errors import InterviewerError, ModelNotInstalledError
 from core.settings import Settings
 from scoring import quality
 from scoring.audio import SAMPLE_RATE, decode_audio
@@ -155,8 +155,7 @@ class FasterWhisperTranscriber:
         num_workers: parallel transcriptions the model may serve.
 
     Raises:
-        ModelNotInstalledError: the folder is incomplete.
-        TranscriptionError: CTranslate2 could not load the model.
+        ModelNotInstalledError: the folder is incomplete or CTranslate2 cannot load it.
     """
 
     def __init__(
@@ -185,8 +184,9 @@ class FasterWhisperTranscriber:
                 local_files_only=True,
             )
         except (RuntimeError, ValueError, OSError) as exc:
-            raise TranscriptionError(
-                "model_load", f"could not load the Whisper model in {model_dir}: {exc}"
+            raise ModelNotInstalledError(
+                f"could not load the Whisper model in {model_dir}: {exc}; "
+                "reinstall it with `python main.py models install`"
             ) from exc
 
     @classmethod
@@ -243,7 +243,9 @@ class FasterWhisperTranscriber:
                 for s in segments
             ]
         except RuntimeError as exc:
-            raise TranscriptionError("asr_failed", f"speech recognition failed: {exc}") from exc
+            # Not a MediaError: the file decoded fine, so the job should fail
+            # (and keep the media for a retry) rather than blame the candidate.
+            raise InterviewerError(f"speech recognition failed: {exc}") from exc
         return RawTranscript(segments=out, language=lang, model=self._name)
 
 
@@ -387,7 +389,8 @@ def transcribe_answer(
     Raises:
         MediaError: the file is empty, corrupt, truncated, of the wrong type,
             too large, too long or took too long to decode (``reason`` says which).
-        TranscriptionError: the recogniser itself failed.
+        ConfigError: ffmpeg is not installed (a server problem: retry the job later).
+        InterviewerError: the recogniser itself failed (also a server problem).
     """
     started = clock()
     audio = decode_audio(

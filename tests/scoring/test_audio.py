@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from core.errors import MediaError
+from core.errors import ConfigError, MediaError
 from scoring.audio import SAMPLE_RATE, check_structure, decode_audio, sniff
 from tests.fixtures.speech.clips import Clips, session_clips
 
@@ -164,9 +164,12 @@ def test_size_limit_is_checked_before_reading(tmp_path: Path) -> None:
     assert reason_of(big.read_bytes(), max_bytes=1000) == "too_large"
 
 
-def test_missing_ffmpeg_is_reported(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_missing_ffmpeg_is_a_server_problem_not_the_candidates(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     monkeypatch.setenv("PATH", "/nonexistent")
-    assert reason_of(wav_bytes(np.zeros(8000, dtype=np.float32))) == "decoder_missing"
+    with pytest.raises(ConfigError, match="ffmpeg"):
+        decode_audio(wav_bytes(np.zeros(8000, dtype=np.float32)), max_seconds=180)
 
 
 # --- real decoding with ffmpeg --------------------------------------------
