@@ -15,7 +15,8 @@ Outgoing: customer-service messages (allowed for 48 hours after the user's last
 message). Buttons cannot be attached to them, so **buttons become a numbered text
 menu**: the data of the last buttons sent to a user is kept in the ``KeyValue`` table
 (``wechat:menu:<openid>``, 48 hours), and a reply of just "1", "2" ... (or the exact
-button label) comes back as ``ButtonPressed(data=...)``. A text-only menu works on every
+button label) comes back as ``ButtonPressed(data=...)``; a menu answers once, so a
+later short answer to a question is not taken for an old button. A text-only menu works on every
 account type and client; a ``msgmenu`` click (``bizmsgmenuid``) is mapped the same way.
 Outside the 48-hour window (errcode 45015/45047) the message goes out as a template
 message when ``wechat.template_id`` is set; otherwise it is undeliverable: HR groups of
@@ -286,6 +287,11 @@ class ButtonMenus:
         """A ``msgmenu`` click: ids are the 1-based positions we sent."""
         return self.resolve(openid, menu_id) if menu_id.isdigit() else None
 
+    def consume(self, openid: str) -> None:
+        """A menu answers once: a later short reply ("1", "yes") to a question is an
+        answer, not a press of an old button. The next message with buttons sets a new one."""
+        kv_delete(self.db, self.key(openid))
+
 
 def render_menu(text: str, buttons: Sequence[Sequence[Button]]) -> str:
     """The message text followed by a numbered list of its buttons."""
@@ -390,6 +396,8 @@ def to_incoming(fields: dict[str, Any], menus: ButtonMenus | None) -> Incoming |
         if menus is not None:
             menu_id = str(fields.get("bizmsgmenuid") or "")
             data = menus.resolve_id(openid, menu_id) if menu_id else menus.resolve(openid, content)
+            if data is not None:
+                menus.consume(openid)
         if data is not None:
             return Incoming(
                 event_id, openid, "event", ButtonPressed(**base, data=data, callback_id=event_id)

@@ -407,6 +407,21 @@ async def test_numbered_replies_map_to_the_last_buttons(h: Harness) -> None:
     )
     assert plain is not None
     assert isinstance(plain.event, TextReceived)
+    # The menu answered once: a second "1" (say, the answer to a question) is text.
+    again = to_incoming(
+        {
+            "FromUserName": OPENID,
+            "CreateTime": "2",
+            "MsgType": "text",
+            "Content": "1",
+            "MsgId": "11",
+        },
+        menus,
+    )
+    assert again is not None
+    assert isinstance(again.event, TextReceived)
+    menus.remember(OPENID, [[Button(label="Skip", data="practice:skip")]])
+    assert menus.resolve(OPENID, "skip") == "practice:skip"
     clock = h.app.services.clock
     clock.advance(hours=49)  # type: ignore[attr-defined]
     assert menus.resolve(OPENID, "1") is None  # menus expire with the 48-hour window
@@ -562,3 +577,54 @@ async def test_a_stuck_database_gets_503_and_the_late_store_is_still_processed(h
     assert (await h.post(h.cb.text(OPENID, "hello", msg_id=424242))).text == "success"  # the retry
     await h.settle()
     assert len(h.fake.texts_to(OPENID)) == 1
+
+
+async def test_images_are_uploaded_and_pdfs_are_refused_with_a_note(
+    h: Harness, tmp_path: Path
+) -> None:
+    from dialogs.intents import SendFile
+
+    chart = tmp_path / "chart.png"
+    chart.write_bytes(b"\x89PNG\r\n\x1a\nfake-chart")
+    report = tmp_path / "report.pdf"
+    report.write_bytes(b"%PDF-1.7")
+    with h.app.db.transaction() as session:
+        write_intents(
+            session,
+            [
+                SendFile(
+                    platform="wechat",
+                    chat_id=OPENID,
+                    path=str(chart),
+                    filename="chart.png",
+                    mime_type="image/png",
+                    caption="Your results",
+                ),
+                SendFile(
+                    platform="wechat",
+                    chat_id=OPENID,
+                    path=str(report),
+                    filename="report.pdf",
+                    mime_type="application/pdf",
+                    caption="Your report",
+                ),
+            ],
+            source_event=None,
+            now=h.app.services.clock.now(),
+        )
+    await h.settle()
+    assert h.fake.of("media/upload")[0].query["type"] == "image"
+    images = [c.json for c in h.fake.of("message/custom/send") if c.json["msgtype"] == "image"]
+    assert images == [
+        {
+            "touser": OPENID,
+            "msgtype": "image",
+            "image": {"media_id": images[0]["image"]["media_id"]},
+        }
+    ]
+    texts = h.fake.texts_to(OPENID)
+    assert texts[0] == "Your results"
+    assert texts[1].startswith("Your report\n")
+    with h.app.db.session() as session:
+        statuses = session.exec(select(OutboxMessage.status).order_by(col(OutboxMessage.id))).all()
+    assert statuses == ["sent", "failed"]
