@@ -149,8 +149,13 @@ async def run(
         if recovered:
             log.info("outbox: %d messages interrupted while sending will be sent again", recovered)
         await asyncio.to_thread(app.engine.process_pending)
+        from dialogs import scheduling
+
+        # Reminders: every process runs one; only the lease holder schedules.
+        reminder_scheduler = scheduling.install(app)
         tasks[asyncio.create_task(rt.dispatcher.run(stop))] = "dispatcher"
         tasks[asyncio.create_task(app.worker().run(stop))] = "worker"
+        tasks[asyncio.create_task(reminder_scheduler.run(stop))] = "reminders"
         for name, channel_loop in rt.loops:
             tasks[asyncio.create_task(channel_loop(stop))] = name
         if rt.wants_web:
