@@ -628,7 +628,7 @@ class WeChatChannel:
                 Send(
                     platform=g.platform,
                     chat_id=g.chat_id,
-                    text=text_for(lang, "hr_undeliverable", id=candidate.id),
+                    text=text_for(g.language or lang, "hr_undeliverable", id=candidate.id),
                 )
                 for g in groups
                 if g.platform != PLATFORM
@@ -844,6 +844,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     bind.add_argument(
         "--chat", default="robot", help="'robot' (WECOM_ROBOT_WEBHOOK) or 'robot:<webhook key>'"
     )
+    bind.add_argument(
+        "--lang",
+        choices=["zh", "en"],
+        default=None,
+        help="language of the posts (default: app.default_language)",
+    )
     bind.set_defaults(func=_bind_robot)
     qr = wsub.add_parser(
         "qr", help="an Official Account QR code that starts the interview of an invitation token"
@@ -863,6 +869,7 @@ def _bind_robot(args: argparse.Namespace) -> int:
         print("--chat must be 'robot' or 'robot:<webhook key>'")
         return 2
     app = build_app(load_settings(args.config))
+    lang = args.lang or app.settings.app.default_language
     with app.db.transaction() as session:
         job = session.exec(select(Job).where(Job.code == args.job)).first()
         if job is None:
@@ -876,8 +883,10 @@ def _bind_robot(args: argparse.Namespace) -> int:
             )
         ).first()
         if exists is None:
-            session.add(GroupBinding(platform="wecom", chat_id=chat, job_id=job.id or 0))
-    print(f"job {job.code}: HR posts go to WeCom {chat}")
+            exists = GroupBinding(platform="wecom", chat_id=chat, job_id=job.id or 0)
+        exists.language = lang
+        session.add(exists)
+    print(f"job {job.code}: HR posts go to WeCom {chat} ({lang})")
     return 0
 
 

@@ -332,10 +332,15 @@ api_base_url = "{fake.base_url}"
     app = build_app(load_settings(config))
     seed_job(app, code="sales-2026")
     assert main(["--config", str(config), "wechat", "bind-robot", "sales-2026"]) == 0
-    assert main(["--config", str(config), "wechat", "bind-robot", "sales-2026"]) == 0  # idempotent
+    # Again, with another language: still one binding (idempotent), language updated.
+    assert (
+        main(["--config", str(config), "wechat", "bind-robot", "sales-2026", "--lang", "en"]) == 0
+    )
     with app.db.session() as session:
-        rows = session.exec(select(GroupBinding.platform, GroupBinding.chat_id)).all()
-    assert rows == [("wecom", "robot")]
+        rows = session.exec(
+            select(GroupBinding.platform, GroupBinding.chat_id, GroupBinding.language)
+        ).all()
+    assert rows == [("wecom", "robot", "en")]
     out = tmp_path / "qr.png"
     assert main(["--config", str(config), "wechat", "qr", "tok-123", "--out", str(out)]) == 0
     assert out.read_bytes().startswith(b"\x89PNG")
