@@ -791,7 +791,8 @@ def wechat_invite_qr(
 
     Scanning it sends ``subscribe`` (EventKey ``qrscene_<token>``) to new followers or
     ``SCAN`` (EventKey ``<token>``) to followers; both become ``SubscribeReceived``.
-    Synchronous: call it through ``asyncio.to_thread`` from async code.
+    Synchronous: call it through ``asyncio.to_thread`` from async code. In a running
+    app the client is ``app.channels["wechat"].channel.client`` (a ``WeChatMessenger``).
 
     Raises:
         ChannelError: the platform refused or could not be reached.
