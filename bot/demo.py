@@ -225,7 +225,9 @@ class Demo:
             if not ran:
                 with self.app.db.session() as session:
                     waiting = session.exec(
-                        select(func.count()).select_from(BackgroundJob).where(col(BackgroundJob.status).in_(["pending", "running"]))
+                        select(func.count())
+                        .select_from(BackgroundJob)
+                        .where(col(BackgroundJob.status).in_(["pending", "running"]))
                     ).one()
                 if waiting == 0:
                     return
@@ -235,7 +237,9 @@ class Demo:
     async def decide(self) -> None:
         print("\n=== 6. HR decides in the group (AI scores advise, a person decides) ===")
         with self.app.db.session() as session:
-            scores = session.exec(select(CandidateScore).order_by(col(CandidateScore.total).desc())).all()
+            scores = session.exec(
+                select(CandidateScore).order_by(col(CandidateScore.total).desc())
+            ).all()
         if not scores:
             print("(no candidate was scored)")
             return
@@ -246,10 +250,16 @@ class Demo:
             await self.act("hr", f"/press dec:{worst.candidate_id}:r", chat="hr-group")
 
     async def contract(self) -> None:
-        print("\n=== 7. Contract: details in chat, pre-check, e-sign link, code in chat, sealed PDF ===")
+        print(
+            "\n=== 7. Contract: details in chat, pre-check, e-sign link, code in chat, sealed PDF ==="
+        )
         with self.app.db.session() as session:
             approved = session.exec(select(Decision).where(Decision.outcome == "approve")).first()
-            s = session.exec(select(InterviewSession).where(InterviewSession.candidate_id == (approved.candidate_id if approved else -1))).first()
+            s = session.exec(
+                select(InterviewSession).where(
+                    InterviewSession.candidate_id == (approved.candidate_id if approved else -1)
+                )
+            ).first()
         if approved is None or s is None:
             print("(nobody was approved)")
             return
@@ -257,12 +267,21 @@ class Demo:
         await self.act(user, "11010519491231002X")
         await self.act(user, "上海市徐汇区漕溪北路88号")
         await self.act("hr", f"/press ct:{approved.candidate_id}:send", chat="hr-group")
-        link = next((text for chat, text in reversed(self.messenger.transcript) if chat == user and "/sign/" in text), None)
+        link = next(
+            (
+                text
+                for chat, text in reversed(self.messenger.transcript)
+                if chat == user and "/sign/" in text
+            ),
+            None,
+        )
         if link is None:
             print("(no signing link was sent)")
             return
         token = link.split("/sign/", 1)[1].split()[0]
-        print(f"\n{user} opens the signing page on their phone (a real browser in the tests; an HTTP client here)")
+        print(
+            f"\n{user} opens the signing page on their phone (a real browser in the tests; an HTTP client here)"
+        )
         await asyncio.to_thread(self._sign_on_page, token, user)
         await self.app.dispatcher().drain()
 
@@ -272,7 +291,10 @@ class Demo:
 
         from web.contracts import contract_routes
 
-        with TestClient(Starlette(routes=contract_routes(self.app)), base_url=self.app.settings.app.public_base_url) as client:
+        with TestClient(
+            Starlette(routes=contract_routes(self.app)),
+            base_url=self.app.settings.app.public_base_url,
+        ) as client:
             client.post(f"/sign/{token}/code/send")
             asyncio.run(self.app.dispatcher().drain())
             digits = ""
@@ -288,7 +310,9 @@ class Demo:
 
                 contract = session.exec(select(Contract).where(Contract.status == "sent")).first()
                 name = json.loads(contract.terms_json)["employee"]["name"] if contract else ""
-            response = client.post(f"/sign/{token}/sign", data={"mode": "type", "typed_name": name, "confirm": "yes"})
+            response = client.post(
+                f"/sign/{token}/sign", data={"mode": "type", "typed_name": name, "confirm": "yes"}
+            )
             print(f"  signing page → HTTP {response.status_code}")
 
     def report(self) -> None:
@@ -324,15 +348,23 @@ class Demo:
             ).all()
             print("outbox: " + ", ".join(f"{status} {count}" for status, count in outbox))
             for score in session.exec(select(CandidateScore)).all():
-                print(f"AI total for candidate #{score.candidate_id}: {score.total} (passed: {score.passed}, provisional: {score.provisional})")
+                print(
+                    f"AI total for candidate #{score.candidate_id}: {score.total} (passed: {score.passed}, provisional: {score.provisional})"
+                )
             for decision in session.exec(select(Decision)).all():
-                print(f"decision for candidate #{decision.candidate_id}: {decision.status} {decision.outcome or ''} by {decision.decided_by or '-'}")
+                print(
+                    f"decision for candidate #{decision.candidate_id}: {decision.status} {decision.outcome or ''} by {decision.decided_by or '-'}"
+                )
             from storage.contract_models import Contract, Employee
 
             for contract in session.exec(select(Contract)).all():
-                print(f"contract {contract.contract_no}: {contract.status}, sha256 {str(contract.signed_sha256)[:16]}…")
+                print(
+                    f"contract {contract.contract_no}: {contract.status}, sha256 {str(contract.signed_sha256)[:16]}…"
+                )
             for employee in session.exec(select(Employee)).all():
-                print(f"employee record: candidate #{employee.candidate_id}, {employee.start_date} → {employee.end_date}, archive until {employee.archive_until}")
+                print(
+                    f"employee record: candidate #{employee.candidate_id}, {employee.start_date} → {employee.end_date}, archive until {employee.archive_until}"
+                )
             jobs = session.exec(
                 select(BackgroundJob.kind, BackgroundJob.status, func.count()).group_by(
                     col(BackgroundJob.kind), col(BackgroundJob.status)
