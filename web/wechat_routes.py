@@ -47,6 +47,8 @@ MAX_SKEW_SECONDS = 300
 MEDIA_ATTEMPTS = 3
 
 T = TypeVar("T")
+# What a stored callback needs next: (event id, chat) to process, or media to fetch.
+Work = tuple[str, str] | Incoming | None
 
 
 class _Reject(Exception):
@@ -72,6 +74,7 @@ class CallbackTasks:
     _inbound: ThreadPoolExecutor | None = None
 
     _inflight: int = 0
+    _chats: dict[str, tuple[asyncio.Lock, int]] = field(default_factory=dict)
     _idle: asyncio.Event | None = None
 
     async def inbound(self, fn: Callable[[str], T], xml: str) -> T:
@@ -89,7 +92,7 @@ class CallbackTasks:
             if self._inflight == 0:
                 self._idle_event().set()
 
-    async def accept_in_time(self, fn: Callable[[str], str | Incoming | None], xml: str) -> None:
+    async def accept_in_time(self, fn: Callable[[str], Work], xml: str) -> None:
         """Store the callback (``fn``) and start its background work.
 
         WeChat stops waiting after 5 seconds; if the store step is stuck longer than
@@ -106,7 +109,7 @@ class CallbackTasks:
         except TimeoutError:
             log.error("callback store step took over %.1f s; answering 503", self.answer_within)
 
-            def late(done: asyncio.Future[str | Incoming | None]) -> None:
+            def late(done: asyncio.Future[Work]) -> None:
                 if not done.cancelled() and done.exception() is None:
                     self.start(done.result())
 
@@ -114,14 +117,14 @@ class CallbackTasks:
             raise
         self.start(work)
 
-    def start(self, work: str | Incoming | None) -> None:
-        """Background work for a stored callback: an event id to process, media to fetch."""
-        if isinstance(work, str):
-            event_id = work
-            self.spawn(lambda: self.process(event_id))
+    def start(self, work: Work) -> None:
+        """Background work for a stored callback: an event to process, media to fetch."""
+        if isinstance(work, tuple):
+            event_id, chat = work
+            self.spawn(lambda: self.process(event_id), chat=chat)
         elif work is not None:
             inc = work
-            self.spawn(lambda: self.media(inc))
+            self.spawn(lambda: self.media(inc), chat=inc.openid)
 
     def _idle_event(self) -> asyncio.Event:
         if self._idle is None:
@@ -140,21 +143,44 @@ class CallbackTasks:
             self._inbound.shutdown(wait=False)
             self._inbound = None
 
-    def spawn(self, job: Callable[[], Awaitable[None]]) -> None:
+    def spawn(self, job: Callable[[], Awaitable[None]], *, chat: str | None = None) -> None:
+        """Run ``job`` in the background; jobs of one ``chat`` run one at a time, in order."""
         if self._sem is None:
             self._sem = asyncio.Semaphore(self.concurrency)
         sem = self._sem
+        lock = self._chat_lock(chat) if chat else None
 
         async def run() -> None:
-            async with sem:
+            try:
+                if lock is not None:
+                    await lock.acquire()
                 try:
-                    await job()
-                except Exception:
-                    log.exception("background callback work failed")
+                    async with sem:
+                        await job()
+                finally:
+                    if lock is not None:
+                        lock.release()
+            except Exception:
+                log.exception("background callback work failed")
+            finally:
+                if chat:
+                    self._chat_done(chat)
 
         task = asyncio.get_running_loop().create_task(run())
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+
+    def _chat_lock(self, chat: str) -> asyncio.Lock:
+        lock, users = self._chats.get(chat, (asyncio.Lock(), 0))
+        self._chats[chat] = (lock, users + 1)
+        return lock
+
+    def _chat_done(self, chat: str) -> None:
+        lock, users = self._chats[chat]
+        if users <= 1:
+            del self._chats[chat]
+        else:
+            self._chats[chat] = (lock, users - 1)
 
     async def drain(self) -> None:
         """Wait for all background work (tests, shutdown)."""
@@ -196,7 +222,7 @@ class CallbackTasks:
             return 0
         pending = await asyncio.to_thread(self.wechat.pending_media)
         for inc in pending:
-            self.spawn(lambda inc=inc: self.media(inc))  # type: ignore[misc]
+            self.start(inc)
         return len(pending)
 
 
@@ -267,13 +293,13 @@ def wechat_routes(
         )
         channel = wechat
 
-        def accept(xml: str) -> str | Incoming | None:
+        def accept(xml: str) -> Work:
             """Inbox first (sync, fast); returns the background work to start, if any."""
             inc = channel.incoming(xml)
             if inc is None:
                 return None
             if inc.event is not None:
-                return inc.event.event_id if app.engine.receive(inc.event) else None
+                return (inc.event.event_id, inc.openid) if app.engine.receive(inc.event) else None
             return inc if channel.claim_media(inc) else None
 
         def verify(request: Request, body: bytes) -> str:
@@ -336,10 +362,10 @@ def wechat_routes(
         )
         work = wecom
 
-        def work_accept(xml: str) -> str | None:
+        def work_accept(xml: str) -> Work:
             event = work.incoming(xml)
             if event is not None and app.engine.receive(event):
-                return event.event_id
+                return (event.event_id, event.user_id)
             return None
 
         async def wecom_get(request: Request) -> Response:

@@ -628,3 +628,27 @@ async def test_images_are_uploaded_and_pdfs_are_refused_with_a_note(
     with h.app.db.session() as session:
         statuses = session.exec(select(OutboxMessage.status).order_by(col(OutboxMessage.id))).all()
     assert statuses == ["sent", "failed"]
+
+
+async def test_one_users_messages_are_handled_in_order_even_when_a_download_is_slow(
+    h: Harness,
+) -> None:
+    job_id = seed_job(h.app)
+    _, token, code = invite(h.app, job_id, "Tom Baker")
+    await h.post(h.cb.event(OPENID, "subscribe", f"qrscene_{token}"))
+    await h.settle()
+    for reply in ("2", "1", "1", f"Tom Baker {code}", "1"):
+        await h.say(OPENID, reply)
+    h.fake.voices["slow"] = b"#!AMR\n" + bytes([0x04] + [0] * 12) * 100
+    h.fake.media_delay = 0.5
+    assert (await h.post(h.cb.voice(OPENID, "slow"))).text == "success"
+    text = "Right after that, I wrote a short text answer for the second question, long enough to count."
+    assert (await h.post(h.cb.text(OPENID, text))).text == "success"
+    await h.settle()
+    with h.app.db.session() as session:
+        answers = session.exec(
+            select(Answer.position, Answer.kind)
+            .where(col(Answer.practice).is_(False))
+            .order_by(col(Answer.id))
+        ).all()
+    assert answers == [(0, "voice"), (1, "text")]

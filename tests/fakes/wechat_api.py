@@ -64,6 +64,7 @@ class FakeWeChat:
     out_of_window: set[str] = field(default_factory=set)
     voices: dict[str, bytes] = field(default_factory=dict)
     videos: dict[str, bytes] = field(default_factory=dict)
+    media_delay: float = 0.0  # seconds media/get takes (slow downloads)
     tokens_issued: int = 0
     work_tokens_issued: int = 0
     port: int = 0
@@ -264,6 +265,7 @@ class FakeWeChat:
         if path == "message/template/send":
             return 200, {"errcode": 0, "errmsg": "ok", "msgid": next(self._ids)}, js
         if path == "media/get":
+            time.sleep(self.media_delay)
             media_id = query.get("media_id", "")
             if media_id in self.voices:
                 return 200, self.voices[media_id], "audio/amr"
