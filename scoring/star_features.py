@@ -193,20 +193,22 @@ TIME_EN = re.compile(
     _I,
 )
 TIME_ZH = re.compile(
-    r"去年|前年|今年|上个?月|上季度|上半年|下半年|当时|那时|那次|有一次|之前在|以前在|曾经|刚入职|入职|(19|20)\d{2}年|\d+月|[一二三四五六七八九十]+月份?|年初|年底|春节|双十一"
+    r"去年|前年|今年|上个?月|上季度|上半年|下半年|当时|那时|那次|有一次|之前在|以前在|曾经|刚入职|入职|"
+    r"上一(份|家|个)|上家|前一家|(之前|以前)的公司|[一二两三四五六七八九十几\d]+(年|个月|周|天)(前|以前)|"
+    r"(19|20)\d{2}年|\d+月|[一二三四五六七八九十]+月份?|年初|年底|春节|双十一"
 )
 CONTEXT_EN = re.compile(
     r"\b(team|project|client|customer|company|department|manager|colleague|store|office|"
     r"startup|firm|account|product|release|launch|vendor|supplier|warehouse|branch|"
     r"deadline|system|software|database|report|contract|sales|order|meeting|proposal|"
     r"engineer|developer|shift|budget|revenue|margin|supplies|website|feature|ticket|"
-    r"finance|purchasing|director|offer|price|delivery|job|role|work)s?\b",
+    r"finance|purchasing|director|offer|price|delivery)s?\b",
     _I,
 )
 CONTEXT_ZH = re.compile(
     r"团队|项目|客户|公司|部门|经理|同事|门店|办公室|创业|账户|产品|版本|上线|供应商|仓库|分公司|"
     r"截止|系统|软件|数据库|报表|合同|销售|订单|会议|开会|方案|工程师|开发|早班|预算|营收|利润|"
-    r"网站|功能|工单|财务|采购|总监|报价|价格|发货|配送|工作|岗位|职位"
+    r"网站|功能|工单|财务|采购|总监|报价|价格|发货|配送"
 )
 NUMBER_EN = re.compile(
     r"\d|\b(two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|fifteen|twenty|thirty|"
@@ -237,7 +239,8 @@ _EN_NOT_ACTION = {
     "used", "interested", "excited", "worried", "tired", "motivated", "supposed", "based",
     "called-off", "happened", "related", "involved", "required", "expected", "asked",
     "tasked", "assigned", "learned", "helped", "handled", "managed", "joined", "started",
-    "decided", "noticed", "realized", "realised", "believed", "stayed",
+    "decided", "noticed", "realized", "realised", "believed", "stayed", "focused",
+    "committed", "dedicated", "experienced", "skilled", "balanced", "detailed",
 }  # fmt: skip
 ACTION_EN = re.compile(r"\b([a-z]{3,}ed|" + "|".join(_EN_IRREGULAR.split()) + r")\b", _I)
 ACTION_ZH = re.compile(
