@@ -236,6 +236,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--limit", type=int, default=None)
     parser.add_argument("--every", type=int, default=1, help="only every Nth item (a quick look)")
     parser.add_argument("--threads", type=int, default=2, help="llama.cpp threads (local)")
+    parser.add_argument(
+        "--fixture", type=Path, default=FIXTURE, help="labelled YAML (holdout.yaml: held-out set)"
+    )
     parser.add_argument("--timeout", type=int, default=900, help="seconds per model call")
     parser.add_argument("-v", "--verbose", action="store_true")
     parser.add_argument("--cache", type=Path, default=None, help="JSON file of raw model replies")
