@@ -254,6 +254,7 @@ def main(argv: list[str] | None = None) -> int:
         cache=args.cache,
         every=args.every,
         threads=args.threads,
+        fixture=args.fixture,
     ):
         print(f"{name} {value} {unit}", flush=True)
     return 0
