@@ -138,7 +138,7 @@ class SpeechSettings(_Section):
 class LLMSettings(_Section):
     provider: Literal["local", "openai_compatible", "fake"] = "local"
     model_dir: Path = Path("~/.cache/chat-interviewer/models/llm")
-    model: str = "qwen2.5-coder-1.5b-instruct-q4_k_m"
+    model: str = "qwen2.5-coder-0.5b-instruct-q4_k_m"
     base_url: str = ""
     api_key: SecretStr | None = None
     temperature: float = Field(0.0, ge=0, le=2)
