@@ -14,7 +14,7 @@ import unicodedata
 from sqlmodel import Session, col, func, select
 
 from core.clock import as_utc
-from dialogs import notify, scheduling
+from dialogs import notify, privacy, scheduling
 from dialogs.catalog import normalize_language
 from dialogs.context import Ctx, Services
 from dialogs.events import (
@@ -227,8 +227,10 @@ def prompt_current(ctx: Ctx, s: InterviewSession) -> None:
             "consent.notice",
             version=ctx.settings.security.notice_version,
             job=_job_title(ctx, job),
-            media_days=90,
-            record_days=365,
+            media_days=ctx.settings.retention.media_days_after_decision,
+            record_days=ctx.settings.retention.rejected_record_days,
+            unfinished_days=ctx.settings.retention.unfinished_days,
+            ai=privacy.ai_notice(ctx),
             buttons=[
                 [
                     Button(label=ctx.text("consent.agree"), data="consent:yes"),
@@ -482,6 +484,10 @@ def _command(ctx: Ctx, s: InterviewSession, event: CommandReceived) -> None:
         ctx.audit("review_requested", f"candidate:{s.candidate_id}")
         ctx.reply("decision.review_requested")
         notify.hr(ctx, s.job_id, "decision.hr_review_requested", id=s.candidate_id)
+    elif event.command == "mydata":
+        privacy.export(ctx, s)
+    elif event.command == "deleteme":
+        privacy.ask_delete(ctx, s)
     elif event.command == "language":
         if s.state in FINAL_STATES:
             prompt_current(ctx, s)

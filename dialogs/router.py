@@ -17,7 +17,16 @@ from dialogs.events import (
 from dialogs.roles import role_of
 from storage.models import ChannelIdentity, ConversationState
 
-CANDIDATE_COMMANDS = {"start", "help", "resume", "pause", "language", "review"}
+CANDIDATE_COMMANDS = {
+    "start",
+    "help",
+    "resume",
+    "pause",
+    "language",
+    "review",
+    "mydata",
+    "deleteme",
+}
 
 
 def language_of(session: Session, event: Event, services: Services) -> str:

@@ -1,0 +1,709 @@
+"""The candidate's data rights: ``/mydata`` (a ZIP of everything stored) and ``/deleteme``.
+
+``/mydata`` builds a ZIP in the candidate's language: profile, consent records, answers
+with transcripts, AI evaluations, people's scores, the decision, the audit events about
+them, rows of any other table that names them (bookings, contracts ...) and the
+recordings, decrypted. The ZIP is stored encrypted like any media file and sent to the
+candidate's own chat (PIPL Art. 45).
+
+``/deleteme`` asks for confirmation (``del:yes`` / ``del:no``). Confirmed, it erases the
+candidate's personal data (:func:`erase_candidate`): recordings and reports are deleted,
+answers, evaluations, scores and scheduling rows removed, the profile anonymised, their
+chat's raw events and messages removed and their name, phone, e-mail and ID number
+scrubbed from the HR chats' events and messages (PIPL Art. 47). Records the law requires
+the employer to keep (a signed labour contract and the employee record, Labour Contract
+Law Art. 50) are kept when the contracts tables exist; the candidate is told which and
+until when. Anonymous facts stay: the funnel stage counts and the decision row (without
+a name) keep the statistics right, and the audit log records that a deletion happened.
+HR is told. Every export and deletion is audited.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import io
+import json
+import logging
+import zipfile
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+from sqlalchemy import delete, inspect, select, update
+from sqlmodel import Session, col
+from sqlmodel import select as sm_select
+
+from dialogs import staff
+from dialogs.catalog import t
+from dialogs.context import Ctx
+from dialogs.events import ButtonPressed, parse_event
+from dialogs.intents import Button
+from dialogs.notify import hr_group_chats
+from storage.media import MediaStore
+from storage.models import (
+    Answer,
+    AuditEvent,
+    BackgroundJob,
+    Candidate,
+    CandidateScore,
+    ChannelIdentity,
+    Decision,
+    Evaluation,
+    HumanScore,
+    InboxEvent,
+    InterviewSession,
+    Invitation,
+    OutboxMessage,
+)
+from storage.schedule_models import Booking, Preference, Reminder
+from storage.tables import metadata
+
+log = logging.getLogger(__name__)
+
+# Telegram bots may send files up to 50 MB; leave room for the JSON and the ZIP itself.
+MAX_EXPORT_MEDIA_BYTES = 45_000_000
+DELETED_NAME = "[deleted]"
+# Tables exported by name below; any other table with a candidate_id column is dumped too.
+_EXPORTED = {
+    "candidate",
+    "interviewsession",
+    "answer",
+    "evaluation",
+    "humanscore",
+    "candidatescore",
+    "decision",
+    "invitation",
+    "auditevent",
+}
+
+
+# ================================================================== notice
+def ai_notice(ctx: Ctx) -> str:
+    """The notice's sentence on where answers are scored (an API LLM gets transcripts)."""
+    llm = ctx.settings.llm
+    if llm.provider == "openai_compatible":
+        return ctx.text("consent.ai_remote", host=urlparse(llm.base_url).hostname or "?")
+    return ctx.text("consent.ai_local")
+
+
+# ================================================================== /mydata
+def export(ctx: Ctx, s: InterviewSession) -> None:
+    """Send the candidate a ZIP of everything stored about them."""
+    candidate = ctx.session.get(Candidate, s.candidate_id)
+    if candidate is None or candidate.status == "deleted":
+        ctx.reply("privacy.nothing")
+        return
+    data, included, skipped = build_export(ctx.session, ctx.services.media, candidate, s, ctx.now)
+    path, _digest = ctx.services.media.put(data, ".zip")
+    ctx.send_file(
+        path,
+        f"my-data-{ctx.now:%Y%m%d}.zip",
+        caption=ctx.text("privacy.export_caption", date=f"{ctx.now:%Y-%m-%d}"),
+        mime_type="application/zip",
+        encrypted=True,
+    )
+    if skipped:
+        ctx.reply("privacy.export_media_skipped", n=skipped)
+    ctx.audit(
+        "data_export",
+        f"candidate:{candidate.id}",
+        files=included,
+        skipped=skipped,
+        bytes=len(data),
+    )
+
+
+def _json(value: Any) -> str:
+    def default(obj: Any) -> Any:
+        if isinstance(obj, dt.datetime | dt.date | dt.time):
+            return obj.isoformat()
+        if isinstance(obj, Decimal):
+            return str(obj)
+        if isinstance(obj, bytes):
+            return f"<{len(obj)} bytes>"
+        raise TypeError(type(obj).__name__)
+
+    return json.dumps(value, ensure_ascii=False, indent=2, default=default)
+
+
+def _row(obj: Any, drop: Iterable[str] = ()) -> dict[str, Any]:
+    skip = set(drop)
+    return {
+        k: v
+        for k, v in obj.model_dump().items()
+        if k not in skip and not k.endswith("_hash") and k != "id"
+    }
+
+
+def _actor(actor: str, s: InterviewSession) -> str:
+    if actor == f"{s.platform}:{s.user_id}":
+        return "you"
+    return "system" if actor == "system" else "staff"
+
+
+def _suffix(rel: str) -> str:
+    name = rel.rsplit("/", 1)[-1].removesuffix(".enc")
+    return Path(name).suffix or ".bin"
+
+
+def build_export(
+    session: Session,
+    media: MediaStore,
+    candidate: Candidate,
+    s: InterviewSession,
+    now: dt.datetime,
+) -> tuple[bytes, int, int]:
+    """The ZIP: (bytes, files included, recordings left out for size)."""
+    cid = candidate.id or 0
+    lang = s.language
+    answers = session.exec(
+        sm_select(Answer).where(Answer.session_id == s.id).order_by(col(Answer.id))
+    ).all()
+    answer_ids = [a.id for a in answers]
+    evaluations = (
+        session.exec(
+            sm_select(Evaluation)
+            .where(col(Evaluation.answer_id).in_(answer_ids))
+            .order_by(col(Evaluation.id))
+        ).all()
+        if answer_ids
+        else []
+    )
+    score = session.exec(
+        sm_select(CandidateScore).where(CandidateScore.candidate_id == cid)
+    ).first()
+    decision = session.exec(sm_select(Decision).where(Decision.candidate_id == cid)).first()
+    audit = session.exec(
+        sm_select(AuditEvent)
+        .where(AuditEvent.subject == f"candidate:{cid}")
+        .order_by(col(AuditEvent.id))
+    ).all()
+    invitation = session.get(Invitation, s.invitation_id)
+
+    files: dict[str, bytes] = {}
+    budget = MAX_EXPORT_MEDIA_BYTES
+    skipped = 0
+
+    def add_media(rel: str | None, name: str) -> str | None:
+        nonlocal budget, skipped
+        if not rel or not media.exists(rel):
+            return None
+        data = media.get(rel)
+        if len(data) > budget:
+            skipped += 1
+            return None
+        budget -= len(data)
+        files[f"media/{name}"] = data
+        return f"media/{name}"
+
+    answer_rows = []
+    for a in answers:
+        label = "practice" if a.practice else f"q{a.position + 1}"
+        row = _row(a, drop=("media_path", "media_sha256", "session_id"))
+        row["file"] = add_media(
+            a.media_path, f"answer-{label}-{a.attempt}{_suffix(a.media_path or '')}"
+        )
+        answer_rows.append(row)
+    score_row = _row(score, drop=("report_path",)) if score else None
+    if score is not None and score_row is not None:
+        score_row["report"] = add_media(score.report_path, "report.pdf")
+    decision_row = _row(decision, drop=("decided_by", "decided_in_chat")) if decision else None
+    if decision is not None and decision_row is not None:
+        decision_row["decided_by"] = (
+            "system" if decision.automatic else ("a person" if decision.decided_by else None)
+        )
+    consent = {
+        "notice_version_accepted": s.consent_version,
+        "accepted_at": s.consent_at,
+        "voice_and_video_consent (PIPL Art. 29)": s.sensitive_consent,
+        "events": [
+            {"at": e.at, "action": e.action, "details": e.details}
+            for e in audit
+            if e.action.startswith(("consent", "sensitive"))
+        ],
+    }
+    sections: dict[str, Any] = {
+        "profile.json": {
+            "candidate": _row(candidate),
+            "channels": [
+                _row(i)
+                for i in session.exec(
+                    sm_select(ChannelIdentity).where(ChannelIdentity.candidate_id == cid)
+                ).all()
+            ],
+            "invitation": _row(invitation, drop=("token", "code")) if invitation else None,
+        },
+        "interview.json": _row(s),
+        "consent.json": consent,
+        "answers.json": answer_rows,
+        "evaluations.json": [_row(e) for e in evaluations],
+        "human_scores.json": [
+            _row(h, drop=("scorer",))
+            for h in session.exec(sm_select(HumanScore).where(HumanScore.candidate_id == cid)).all()
+        ],
+        "scores.json": score_row,
+        "decision.json": decision_row,
+        "audit_log.json": [
+            {"at": e.at, "by": _actor(e.actor, s), "action": e.action, "details": e.details}
+            for e in audit
+        ],
+        "other_records.json": _other_rows(session, cid),
+    }
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr(
+            "README.txt",
+            t(lang, "privacy.export_readme", date=now.isoformat(timespec="seconds"), id=cid),
+        )
+        for name, value in sections.items():
+            archive.writestr(name, _json(value))
+        for name, data in files.items():
+            archive.writestr(name, data)
+    return buffer.getvalue(), len(files), skipped
+
+
+def _present_tables(session: Session) -> set[str]:
+    return set(inspect(session.connection()).get_table_names())
+
+
+def _other_rows(session: Session, candidate_id: int) -> dict[str, list[dict[str, Any]]]:
+    """Rows of every other table that has a ``candidate_id`` (bookings, contracts ...)."""
+    present = _present_tables(session)
+    out: dict[str, list[dict[str, Any]]] = {}
+    for table in metadata.sorted_tables:
+        if table.name in _EXPORTED or table.name not in present or "candidate_id" not in table.c:
+            continue
+        rows = session.execute(select(table).where(table.c.candidate_id == candidate_id)).all()
+        if rows:
+            out[table.name] = [
+                {k: v for k, v in row._mapping.items() if not k.endswith("_hash") and k != "id"}
+                for row in rows
+            ]
+    return out
+
+
+# ================================================================== erasure
+@dataclass
+class Hold:
+    """Something the law requires the employer to keep, and until when (None: open-ended)."""
+
+    kind: str  # contract | employee
+    until: dt.date | None
+
+
+@dataclass
+class Erasure:
+    candidate_id: int
+    files: int = 0
+    answers: int = 0
+    rows: int = 0
+    scrubbed: int = 0
+    holds: list[Hold] = field(default_factory=list)
+
+    def counts(self) -> dict[str, int]:
+        return {
+            "files": self.files,
+            "answers": self.answers,
+            "rows": self.rows,
+            "scrubbed": self.scrubbed,
+            "holds": len(self.holds),
+        }
+
+
+def legal_holds(session: Session, candidate_id: int) -> list[Hold]:
+    """Signed contracts and employee records, if this install has the contracts tables."""
+    try:
+        from storage.contract_models import Contract, Employee
+    except ImportError:  # contracts capability not installed
+        return []
+    present = _present_tables(session)
+    holds: list[Hold] = []
+    if Employee.__tablename__ in present:
+        for emp in session.exec(
+            sm_select(Employee).where(Employee.candidate_id == candidate_id)
+        ).all():
+            holds.append(Hold("employee", emp.archive_until))
+    if Contract.__tablename__ in present:
+        for contract in session.exec(
+            sm_select(Contract).where(
+                Contract.candidate_id == candidate_id, Contract.status == "signed"
+            )
+        ).all():
+            holds.append(Hold("contract", _two_years_after(contract.end_date)))
+    return holds
+
+
+def _two_years_after(day: dt.date | None) -> dt.date | None:
+    """LCL Art. 50: contract texts are kept at least two years after the contract ends."""
+    if day is None:
+        return None
+    try:
+        return day.replace(year=day.year + 2)
+    except ValueError:  # 29 February
+        return day.replace(year=day.year + 2, day=28)
+
+
+def _unlink_file(path_text: str | None, root: Path) -> int:
+    """Delete a file outside the media store (contract PDFs) if it lies under ``root``."""
+    if not path_text:
+        return 0
+    path = Path(path_text).resolve()
+    if not path.is_relative_to(root.resolve()):
+        log.warning("not deleting a file outside the data folder")
+        return 0
+    if path.exists():
+        path.unlink()
+        with contextlib.suppress(OSError):
+            path.parent.rmdir()  # the contract's own folder, if now empty
+        return 1
+    return 0
+
+
+def _drop_unsigned_contracts(
+    session: Session, candidate_id: int, data_dir: Path
+) -> tuple[int, int]:
+    try:
+        from storage.contract_models import Contract, SigningEvent, SigningLink
+    except ImportError:
+        return 0, 0
+    if Contract.__tablename__ not in _present_tables(session):
+        return 0, 0
+    rows = files = 0
+    for contract in session.exec(
+        sm_select(Contract).where(
+            Contract.candidate_id == candidate_id, Contract.status != "signed"
+        )
+    ).all():
+        files += _unlink_file(contract.unsigned_pdf_path, data_dir)
+        files += _unlink_file(contract.signed_pdf_path, data_dir)
+        for model in (SigningEvent, SigningLink):
+            rows += _rowcount(
+                session.execute(delete(model).where(col(model.contract_id) == contract.id))
+            )
+        session.delete(contract)
+        rows += 1
+    return rows, files
+
+
+def _rowcount(result: Any) -> int:
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+def _media_paths_of_event(payload: str) -> list[str]:
+    try:
+        event = parse_event(payload)
+    except ValueError:
+        return []
+    media = getattr(event, "media", None)
+    return [media.path] if media is not None and media.path else []
+
+
+def erase_candidate(
+    session: Session,
+    media: MediaStore,
+    candidate_id: int,
+    *,
+    now: dt.datetime,
+    data_dir: Path,
+    keep_event_id: str | None = None,
+    scrub: bool = True,
+) -> Erasure:
+    """Erase one candidate's personal data inside the caller's transaction.
+
+    Args:
+        session: the open transaction.
+        media: where recordings and reports live (files are deleted at once).
+        candidate_id: whose data.
+        now: the time of the erasure.
+        data_dir: the data folder (contract PDFs are only deleted inside it).
+        keep_event_id: the inbox row being processed now (kept, its user name removed).
+        scrub: also remove their chat's events and messages and scrub their name, phone,
+            e-mail and ID number from other chats' events and messages (for ``/deleteme``;
+            the retention job leaves that to the inbox/outbox retention).
+
+    Returns:
+        What was done, without any personal data (for the audit log and HR).
+    """
+    result = Erasure(candidate_id)
+    candidate = session.get(Candidate, candidate_id)
+    if candidate is None:
+        return result
+    result.holds = legal_holds(session, candidate_id)
+    s = session.exec(
+        sm_select(InterviewSession).where(InterviewSession.candidate_id == candidate_id)
+    ).first()
+    needles = [
+        v
+        for v in (candidate.name, candidate.phone, candidate.email, candidate.id_number)
+        if v and len(v.strip()) >= 2 and v != DELETED_NAME
+    ]
+
+    # -- interview data: recordings, answers, evaluations, scores ------------------
+    answers = session.exec(sm_select(Answer).where(Answer.session_id == s.id)).all() if s else []
+    answer_ids = [a.id for a in answers]
+    for answer in answers:
+        if answer.media_path and media.exists(answer.media_path):
+            media.delete(answer.media_path)
+            result.files += 1
+    if answer_ids:
+        result.rows += _rowcount(
+            session.execute(delete(Evaluation).where(col(Evaluation.answer_id).in_(answer_ids)))
+        )
+        result.answers = _rowcount(
+            session.execute(delete(Answer).where(col(Answer.id).in_(answer_ids)))
+        )
+    for score in session.exec(
+        sm_select(CandidateScore).where(CandidateScore.candidate_id == candidate_id)
+    ).all():
+        if score.report_path and media.exists(score.report_path):
+            media.delete(score.report_path)
+            result.files += 1
+        session.delete(score)
+        result.rows += 1
+    result.rows += _rowcount(
+        session.execute(delete(HumanScore).where(col(HumanScore.candidate_id) == candidate_id))
+    )
+    # -- scheduling --------------------------------------------------------------------
+    bookings = [
+        b.id
+        for b in session.exec(sm_select(Booking).where(Booking.candidate_id == candidate_id)).all()
+    ]
+    result.rows += _rowcount(
+        session.execute(
+            delete(Reminder).where(
+                (col(Reminder.candidate_id) == candidate_id)
+                | (col(Reminder.booking_id).in_(bookings or [-1]))
+            )
+        )
+    )
+    result.rows += _rowcount(
+        session.execute(delete(Booking).where(col(Booking.candidate_id) == candidate_id))
+    )
+    result.rows += _rowcount(
+        session.execute(delete(Preference).where(col(Preference.candidate_id) == candidate_id))
+    )
+    # -- background work that would bring a deleted candidate back ---------------------
+    result.rows += _cancel_jobs(session, candidate_id, s, answer_ids, now)
+
+    # -- chats -------------------------------------------------------------------------
+    if scrub and s is not None:
+        result.scrubbed += _forget_chat(session, media, s, keep_event_id)
+    if scrub and needles:
+        result.scrubbed += _scrub_payloads(session, needles)
+
+    if result.holds:
+        # Stop processing but keep what the law requires: the profile the contract and
+        # employee record rest on, and the chat that reaches the employee.
+        candidate.resume_text = None
+        session.add(candidate)
+        return result
+
+    rows, files = _drop_unsigned_contracts(session, candidate_id, data_dir)
+    result.rows += rows
+    result.files += files
+    result.rows += _rowcount(
+        session.execute(
+            delete(ChannelIdentity).where(col(ChannelIdentity.candidate_id) == candidate_id)
+        )
+    )
+    if s is not None:
+        session.delete(s)
+        result.rows += 1
+    session.execute(
+        update(Invitation)
+        .where(col(Invitation.candidate_id) == candidate_id)
+        .values(status="revoked", code=DELETED_NAME)
+    )
+    candidate.name = DELETED_NAME
+    candidate.phone = candidate.phone_hash = None
+    candidate.email = candidate.email_hash = None
+    candidate.id_number = candidate.address = candidate.resume_text = None
+    candidate.status = "deleted"
+    candidate.deleted_at = now
+    session.add(candidate)
+    session.flush()
+    return result
+
+
+def _cancel_jobs(
+    session: Session,
+    candidate_id: int,
+    s: InterviewSession | None,
+    answer_ids: list[int | None],
+    now: dt.datetime,
+) -> int:
+    cancelled = 0
+    wanted = {
+        ("candidate_id", candidate_id),
+        *(("answer_id", a) for a in answer_ids if a is not None),
+        *((("session_id", s.id),) if s is not None and s.id is not None else ()),
+    }
+    for job in session.exec(
+        sm_select(BackgroundJob).where(col(BackgroundJob.status).in_(("pending", "failed")))
+    ).all():
+        if any(
+            (k, job.payload.get(k)) in wanted for k in ("candidate_id", "answer_id", "session_id")
+        ):
+            job.status = "done"
+            job.error = "cancelled: the candidate's data was deleted"
+            job.finished_at = now
+            session.add(job)
+            cancelled += 1
+    return cancelled
+
+
+def _forget_chat(
+    session: Session, media: MediaStore, s: InterviewSession, keep_event_id: str | None
+) -> int:
+    """Remove the candidate's own chat events and delivered messages (and stray media)."""
+    removed = 0
+    events = session.exec(
+        sm_select(InboxEvent).where(
+            InboxEvent.platform == s.platform, InboxEvent.chat_id == s.chat_id
+        )
+    ).all()
+    for row in events:
+        for rel in _media_paths_of_event(row.payload):
+            media.delete(rel)
+        if row.event_id == keep_event_id:
+            data = json.loads(row.payload)
+            data["user_name"] = ""
+            row.payload = json.dumps(data, ensure_ascii=False)
+            session.add(row)
+            continue
+        if row.status == "received":
+            continue  # not processed yet: the engine will still handle it
+        session.delete(row)
+        removed += 1
+    removed += _rowcount(
+        session.execute(
+            delete(OutboxMessage).where(
+                col(OutboxMessage.platform) == s.platform,
+                col(OutboxMessage.chat_id) == s.chat_id,
+                col(OutboxMessage.status).in_(("sent", "failed")),
+            )
+        )
+    )
+    return removed
+
+
+def _scrub(value: Any, needles: list[str]) -> Any:
+    if isinstance(value, str):
+        for needle in needles:
+            value = value.replace(needle, DELETED_NAME)
+        return value
+    if isinstance(value, list):
+        return [_scrub(v, needles) for v in value]
+    if isinstance(value, dict):
+        return {k: _scrub(v, needles) for k, v in value.items()}
+    return value
+
+
+def _scrub_payloads(session: Session, needles: list[str]) -> int:
+    """Replace the candidate's name, phone, e-mail, ID number in every stored event/message."""
+    changed = 0
+    rows: list[InboxEvent | OutboxMessage] = [
+        *session.exec(sm_select(InboxEvent)).all(),
+        *session.exec(sm_select(OutboxMessage)).all(),
+    ]
+    for row in rows:
+        if not any(n in row.payload for n in needles):
+            continue
+        data = _scrub(json.loads(row.payload), needles)
+        row.payload = json.dumps(data, ensure_ascii=False)
+        session.add(row)
+        changed += 1
+    return changed
+
+
+# ================================================================== /deleteme
+def ask_delete(ctx: Ctx, s: InterviewSession) -> None:
+    """Ask the candidate to confirm with a button."""
+    ctx.audit("deletion_requested", f"candidate:{s.candidate_id}")
+    ctx.reply(
+        "privacy.delete_confirm",
+        buttons=[
+            [
+                Button(label=ctx.text("privacy.delete_yes"), data="del:yes"),
+                Button(label=ctx.text("privacy.delete_no"), data="del:no"),
+            ]
+        ],
+    )
+
+
+def on_delete_button(ctx: Ctx) -> None:
+    """``del:yes`` / ``del:no`` from the candidate's own private chat."""
+    event = ctx.event
+    assert isinstance(event, ButtonPressed)
+    if event.is_group:
+        ctx.answer_button(ctx.text("common.no_access"), alert=True)
+        return
+    s = ctx.session.exec(
+        sm_select(InterviewSession)
+        .where(
+            InterviewSession.platform == event.platform,
+            InterviewSession.user_id == event.user_id,
+        )
+        .order_by(col(InterviewSession.id).desc())
+    ).first()
+    if s is None:
+        ctx.answer_button()
+        ctx.reply("privacy.nothing")
+        return
+    ctx.lang = s.language
+    ctx.answer_button()
+    if event.data != "del:yes":
+        ctx.reply("privacy.delete_cancelled")
+        return
+    candidate_id, job_id = s.candidate_id, s.job_id
+    done = erase_candidate(
+        ctx.session,
+        ctx.services.media,
+        candidate_id,
+        now=ctx.now,
+        data_dir=ctx.settings.app.data_dir,
+        keep_event_id=event.event_id,
+    )
+    ctx.audit(
+        "data_deleted",
+        f"candidate:{candidate_id}",
+        requested_by="candidate",
+        holds=[h.kind for h in done.holds],
+        **{k: v for k, v in done.counts().items() if k != "holds"},
+    )
+    if done.holds:
+        ctx.reply(
+            "privacy.deleted_hold",
+            what=_holds_text(ctx.lang, done.holds),
+            until=_until(ctx.lang, done.holds),
+        )
+    else:
+        ctx.reply("privacy.deleted")
+    for platform, chat, lang in hr_group_chats(ctx.session, job_id):
+        if done.holds:
+            text = t(
+                lang, "privacy.hr_deleted_hold", id=candidate_id, what=_holds_text(lang, done.holds)
+            )
+        else:
+            text = t(lang, "privacy.hr_deleted", id=candidate_id)
+        ctx.send_to(platform, chat, text)
+    log.info("candidate %s: personal data erased on request (%s)", candidate_id, done.counts())
+
+
+def _holds_text(lang: str, holds: list[Hold]) -> str:
+    sep = "、" if lang == "zh" else ", "
+    return sep.join(dict.fromkeys(t(lang, f"privacy.hold_{h.kind}") for h in holds))
+
+
+def _until(lang: str, holds: list[Hold]) -> str:
+    dates = [h.until for h in holds if h.until is not None]
+    if not dates or len(dates) != len(holds):
+        return t(lang, "privacy.hold_open")
+    return t(lang, "privacy.hold_until", date=max(dates).isoformat())
+
+
+staff.BUTTON_HANDLERS["del"] = on_delete_button

@@ -1,0 +1,332 @@
+"""/mydata and /deleteme: a candidate's copy of their data, and its erasure."""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import json
+import zipfile
+from typing import Any
+
+import pytest
+from sqlalchemy import inspect, select
+from sqlmodel import col
+from sqlmodel import select as sm_select
+
+from core.wiring import App
+from storage.contract_models import Contract, Employee
+from storage.models import (
+    Answer,
+    AuditEvent,
+    BackgroundJob,
+    Candidate,
+    CandidateScore,
+    ChannelIdentity,
+    Decision,
+    Evaluation,
+    HumanScore,
+    InterviewSession,
+    Invitation,
+)
+from storage.tables import metadata
+from tests.harness import Chat, Delivered
+
+VOICE = b"OggS private voice bytes of li lei"
+ANSWER = "I renewed a contract worth 1.2M by calling the client every day"
+PHONE = "13912345678"
+
+
+def setup(chat: Chat) -> None:
+    chat.create_job()
+    chat.send("admin", "/bind sales", group="hrg")
+
+
+def interview(chat: Chat, user: str = "lilei", name: str = "Li Lei") -> None:
+    chat.send("hr", f"/invite sales {name} {PHONE}")
+    with chat.app.db.session() as session:
+        inv = session.exec(sm_select(Invitation).order_by(col(Invitation.id).desc())).first()
+        assert inv is not None
+    chat.invite("Wang Wu")  # someone else, who must stay untouched
+    chat.start_interview(user, name, inv.token, inv.code)
+    chat.send(user, ANSWER)
+    chat.media(user, VOICE, duration=5)
+
+
+def files(replies: list[Delivered]) -> list[Delivered]:
+    return [d for d in replies if d.kind == "file"]
+
+
+def unzip(data: bytes) -> dict[str, bytes]:
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        return {name: archive.read(name) for name in archive.namelist()}
+
+
+def everything(app: App) -> str:
+    """Every row of every table, decrypted, as one string."""
+    out: list[str] = []
+    with app.db.engine.connect() as conn:
+        present = set(inspect(conn).get_table_names())
+        for table in metadata.sorted_tables:
+            if table.name in present:
+                out.extend(repr(tuple(row)) for row in conn.execute(select(table)).all())
+    return "\n".join(out)
+
+
+def candidate(app: App, name: str = "Li Lei") -> Candidate:
+    with app.db.session() as session:  # names are encrypted: no equality in SQL
+        [found] = [c for c in session.exec(sm_select(Candidate)).all() if c.name == name]
+    return found
+
+
+def test_mydata_sends_a_zip_of_everything_stored(app: App, chat: Chat) -> None:
+    setup(chat)
+    interview(chat)
+    cand = candidate(app)
+    with app.db.transaction() as session:
+        answer = session.exec(sm_select(Answer).where(Answer.kind == "text")).one()
+        session.add(
+            Evaluation(
+                answer_id=answer.id or 0,
+                dimension="total",
+                score=81,
+                evidence=["calling the client every day"],
+                model="fake",
+                prompt_version="p1",
+            )
+        )
+        session.add(
+            HumanScore(
+                candidate_id=cand.id or 0,
+                competency="communication",
+                score=4,
+                comment="clear",
+                scorer="console:hr",
+            )
+        )
+        session.add(CandidateScore(candidate_id=cand.id or 0, job_id=cand.job_id, total=77.5))
+        session.add(Decision(candidate_id=cand.id or 0, proposed=None))
+
+    replies = chat.send("lilei", "/mydata")
+
+    [zipped] = files(replies)
+    assert zipped.filename is not None and zipped.filename.endswith(".zip")
+    assert "README.txt" in zipped.text
+    content = unzip(zipped.file_data or b"")
+    assert "answers.json" in content and "README.txt" in content
+    answers = json.loads(content["answers.json"])
+    assert any(a["text"] == ANSWER for a in answers)
+    voice = next(a for a in answers if a["kind"] == "voice")
+    assert content[voice["file"]] == VOICE  # decrypted
+    profile = json.loads(content["profile.json"])
+    assert profile["candidate"]["name"] == "Li Lei"
+    assert profile["candidate"]["phone"] == PHONE
+    assert "phone_hash" not in profile["candidate"]
+    assert "token" not in (profile["invitation"] or {})
+    consent = json.loads(content["consent.json"])
+    assert consent["notice_version_accepted"] == app.settings.security.notice_version
+    assert consent["voice_and_video_consent (PIPL Art. 29)"] is True
+    assert json.loads(content["evaluations.json"])[0]["score"] == 81
+    assert json.loads(content["human_scores.json"])[0]["comment"] == "clear"
+    assert "scorer" not in json.loads(content["human_scores.json"])[0]
+    assert json.loads(content["scores.json"])["total"] == 77.5
+    audit = json.loads(content["audit_log.json"])
+    assert {"consent_given", "answer_stored"} <= {e["action"] for e in audit}
+    assert {e["by"] for e in audit} <= {"you", "system", "staff"}
+    others = json.loads(content["other_records.json"])
+    assert "funnelevent" in others
+    with app.db.session() as session:
+        audited = session.exec(
+            sm_select(AuditEvent).where(AuditEvent.action == "data_export")
+        ).one()
+    assert audited.subject == f"candidate:{cand.id}"
+    assert audited.details["files"] == 1
+
+
+def test_mydata_in_chinese_and_before_consent(app: App, chat: Chat) -> None:
+    setup(chat)
+    token, _code = chat.invite("王芳")
+    chat.send("wang", f"/start {token}", lang="zh")
+    replies = chat.send("wang", "/mydata")
+    [zipped] = files(replies)
+    content = unzip(zipped.file_data or b"")
+    assert "您的数据" in content["README.txt"].decode()
+    assert json.loads(content["answers.json"]) == []
+    assert json.loads(content["consent.json"])["notice_version_accepted"] is None
+
+
+def test_deleteme_asks_first_and_no_keeps_everything(app: App, chat: Chat) -> None:
+    setup(chat)
+    interview(chat)
+    replies = chat.send("lilei", "/deleteme")
+    assert replies[-1].button_data == ["del:yes", "del:no"]
+    replies = chat.send("lilei", "/press del:no")
+    assert "nothing was deleted" in replies[-1].text
+    assert candidate(app).status == "started"
+    with app.db.session() as session:
+        assert len(session.exec(sm_select(Answer)).all()) == 2
+
+
+def test_deleteme_erases_personal_data_media_and_chat_history(app: App, chat: Chat) -> None:
+    setup(chat)
+    interview(chat)
+    cand = candidate(app)
+    with app.db.session() as session:
+        paths = [a.media_path for a in session.exec(sm_select(Answer)).all() if a.media_path]
+        pending = session.exec(
+            sm_select(BackgroundJob).where(BackgroundJob.status == "pending")
+        ).all()
+    assert paths and all(app.db.media.exists(p) for p in paths)
+    assert pending  # transcribe / evaluate jobs waiting
+
+    chat.send("lilei", "/deleteme")
+    replies = chat.send("lilei", "/press del:yes")
+
+    mine = [d.text for d in replies if d.chat_id == "lilei" and d.kind == "send"]
+    hr = [d.text for d in replies if d.chat_id == "hrg"]
+    assert any("has been deleted" in text for text in mine)
+    assert any(f"Candidate #{cand.id}" in text and "deleted" in text for text in hr)
+    assert not any(app.db.media.exists(p) for p in paths)
+    dump = everything(app)
+    for secret in ("Li Lei", PHONE, ANSWER):
+        assert secret not in dump, secret
+    with app.db.session() as session:
+        gone = session.get(Candidate, cand.id)
+        assert gone is not None and gone.status == "deleted" and gone.deleted_at is not None
+        assert session.exec(sm_select(Answer)).all() == []
+        assert session.exec(sm_select(InterviewSession)).all() == []
+        assert (
+            session.exec(
+                sm_select(ChannelIdentity).where(ChannelIdentity.candidate_id == cand.id)
+            ).all()
+            == []
+        )
+        jobs = session.exec(sm_select(BackgroundJob)).all()
+        assert all(j.status != "pending" for j in jobs if "answer_id" in j.payload)
+        audit = session.exec(sm_select(AuditEvent).where(AuditEvent.action == "data_deleted")).one()
+    assert audit.subject == f"candidate:{cand.id}" and audit.details["answers"] == 2
+    # Afterwards the bot knows nothing about this chat.
+    assert "invitation link" in chat.send("lilei", "/mydata", lang="en")[-1].text
+    assert chat.send("lilei", "/press del:yes")[-1].text  # no crash, a polite answer
+    # The other candidate is untouched.
+    assert candidate(app, "Wang Wu").status == "invited"
+
+
+@pytest.mark.parametrize("steps", [0, 1, 2, 5])
+def test_both_commands_work_in_any_state(app: App, chat: Chat, steps: int) -> None:
+    setup(chat)
+    token, code = chat.invite("Zoe Park")
+    script = [
+        f"/start {token}",
+        "/press lang:en",
+        "/press consent:yes",
+        "/press sens:no",
+        f"Zoe Park {code}",
+        "/press practice:skip",
+    ][: steps + 1]
+    for line in script:
+        chat.send("zoe", line, lang="en")
+    assert files(chat.send("zoe", "/mydata"))
+    chat.send("zoe", "/deleteme")
+    replies = chat.send("zoe", "/press del:yes")
+    assert any("has been deleted" in d.text for d in replies)
+    assert candidate(app, "[deleted]").status == "deleted"
+
+
+def test_decline_then_delete(app: App, chat: Chat) -> None:
+    setup(chat)
+    token, _code = chat.invite("Sam Lee")
+    chat.send("sam", f"/start {token}", lang="en")
+    chat.send("sam", "/press lang:en")
+    chat.send("sam", "/press consent:no")
+    chat.send("sam", "/deleteme")
+    assert any("has been deleted" in d.text for d in chat.send("sam", "/press del:yes"))
+
+
+def test_delete_button_in_a_group_or_from_a_stranger_does_nothing(app: App, chat: Chat) -> None:
+    setup(chat)
+    interview(chat)
+    replies = chat.send("hr", "/press del:yes", group="hrg")
+    assert replies[-1].kind == "answer" and replies[-1].alert
+    replies = chat.send("stranger", "/press del:yes", lang="en")
+    assert "no personal data" in replies[-1].text
+    assert candidate(app).status == "started"
+
+
+def add_signed_contract(app: App, cand: Candidate, end: dt.date | None) -> None:
+    with app.db.transaction() as session:
+        contract = Contract(
+            contract_no="HT-2026-0001",
+            candidate_id=cand.id or 0,
+            status="signed",
+            contract_type="fixed_term",
+            terms_json=json.dumps({"employee": {"name": cand.name}}),
+            end_date=end,
+        )
+        session.add(contract)
+        session.flush()
+        session.add(
+            Employee(
+                candidate_id=cand.id or 0,
+                contract_id=contract.id or 0,
+                name=cand.name,
+                contract_type="fixed_term",
+                end_date=end,
+                archive_until=end + dt.timedelta(days=730) if end else None,
+            )
+        )
+        c = session.get(Candidate, cand.id)
+        assert c is not None
+        c.status = "approved"
+        session.add(c)
+
+
+def test_signed_contract_is_kept_under_legal_hold_and_the_candidate_told_why(
+    app: App, chat: Chat
+) -> None:
+    setup(chat)
+    interview(chat)
+    cand = candidate(app)
+    add_signed_contract(app, cand, dt.date(2029, 6, 30))
+
+    chat.send("lilei", "/deleteme")
+    replies = chat.send("lilei", "/press del:yes")
+
+    told = " ".join(d.text for d in replies if d.chat_id == "lilei")
+    assert "Labour Contract Law" in told and "signed labour contract" in told
+    assert "2031-06-30" in told  # the later of the two hold dates
+    assert any("legal hold" in d.text for d in replies if d.chat_id == "hrg")
+    with app.db.session() as session:
+        kept = session.get(Candidate, cand.id)
+        assert kept is not None and kept.name == "Li Lei" and kept.status == "approved"
+        assert session.exec(sm_select(Contract)).one().status == "signed"
+        assert session.exec(sm_select(Employee)).one().name == "Li Lei"
+        assert session.exec(sm_select(Answer)).all() == []  # interview data is not held
+        audit: Any = session.exec(
+            sm_select(AuditEvent).where(AuditEvent.action == "data_deleted")
+        ).one()
+    assert set(audit.details["holds"]) == {"contract", "employee"}
+
+
+def test_unsigned_contract_is_deleted_with_the_rest(app: App, chat: Chat) -> None:
+    setup(chat)
+    interview(chat)
+    cand = candidate(app)
+    pdf = app.settings.app.data_dir / "contracts" / "HT-1" / "contract.pdf"
+    pdf.parent.mkdir(parents=True)
+    pdf.write_bytes(b"%PDF draft with Li Lei")
+    with app.db.transaction() as session:
+        session.add(
+            Contract(
+                contract_no="HT-1",
+                candidate_id=cand.id or 0,
+                status="sent",
+                contract_type="fixed_term",
+                terms_json="{}",
+                unsigned_pdf_path=str(pdf),
+            )
+        )
+    chat.send("lilei", "/deleteme")
+    chat.send("lilei", "/press del:yes")
+    assert not pdf.exists()
+    with app.db.session() as session:
+        assert session.exec(sm_select(Contract)).all() == []
