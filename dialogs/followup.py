@@ -215,12 +215,11 @@ def _permitted(ctx: Ctx, candidate_id: int, *, alert: bool) -> Candidate | None:
     )
     key: str
     values: dict[str, Any] = {}
-    if candidate is None or candidate.status == "deleted":
-        key, values = (
-            ("followup.unknown_candidate", {"id": candidate_id})
-            if allowed(role, "view")
-            else ("common.no_access", {})
-        )
+    if not allowed(role, "view"):  # strangers learn nothing, not even whether #id exists
+        key = "common.no_access"
+        ctx.audit("followup_refused", f"candidate:{candidate_id}", chat=event.chat_id)
+    elif candidate is None or candidate.status == "deleted":
+        key, values = "followup.unknown_candidate", {"id": candidate_id}
     elif not allowed(role, "ask"):
         key = "followup.not_allowed"
         ctx.audit("followup_refused", f"candidate:{candidate_id}", chat=event.chat_id)

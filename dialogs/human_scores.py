@@ -267,12 +267,11 @@ def _candidate_for_scoring(ctx: Ctx, raw: str, *, alert: bool) -> tuple[Candidat
     )
     key: str
     values: dict[str, Any] = {}
-    if candidate is None or candidate.status == "deleted":
-        key, values = (
-            ("human.unknown_candidate", {"id": arg[:20] or "-"})
-            if allowed(role, "view")
-            else ("common.no_access", {})
-        )
+    if not allowed(role, "view"):  # strangers learn nothing, not even whether #id exists
+        key = "common.no_access"
+        ctx.audit("human_score_refused", f"candidate:{arg[:20]}", chat=event.chat_id)
+    elif candidate is None or candidate.status == "deleted":
+        key, values = "human.unknown_candidate", {"id": arg[:20] or "-"}
     elif not allowed(role, "score"):
         key = "human.not_allowed"
         ctx.audit("human_score_refused", f"candidate:{candidate.id}", chat=event.chat_id)
