@@ -347,3 +347,10 @@ def test_fixture_has_the_required_coverage() -> None:
         pairs.setdefault(i.get("pair", ""), set()).add(i["lang"])
     assert sum(1 for langs in pairs.values() if langs == {"zh", "en"}) >= 10
     assert isinstance(to_input(items[0]), AnswerInput)
+
+
+def test_events_that_only_echo_the_question_are_dropped() -> None:
+    fake = FakeBackend([reply(events=["handled a difficult customer", "collected the crash logs"])])
+    result = evaluate(STRONG_EN, backend=fake)
+    assert "handled a difficult customer" not in result.events
+    assert "collected the crash logs" in result.events
