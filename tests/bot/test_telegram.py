@@ -17,13 +17,10 @@ from bot.runner import Runtime, run
 from bot.telegram import TelegramChannel, translate
 from core.settings import Settings
 from core.wiring import App, build_app
-from dialogs import staff
-from dialogs.context import Ctx
 from dialogs.events import ButtonPressed, parse_event
 from dialogs.intents import Button, Edit, Send
 from dialogs.outbox import write_intents
 from dialogs.pipeline import Pipeline
-from dialogs.roles import allowed
 from scoring.evaluator import FakeBackend, StarEvaluator
 from storage.models import Answer, AuditEvent, InboxEvent, OutboxMessage
 from tests.conftest import make_settings
@@ -352,48 +349,69 @@ async def test_commands_for_another_bot_are_ignored(bot: Running) -> None:
     assert len(fake.messages_to(GROUP)) == before
 
 
-async def test_group_buttons_pass_the_presser_and_are_always_answered(bot: Running) -> None:
-    """A stand-in for the HR-decision module: a staff button in the group, pressed by a
-    stranger (refused with an alert) and by HR (the message is edited)."""
+async def test_hr_approves_in_the_group_and_strangers_are_refused(bot: Running) -> None:
+    """The decision post (with its buttons) reaches the HR group when the interview is
+    scored; a stranger's press is refused with an alert; HR's press wins, the post is
+    edited to say who decided and when; a second press learns it was already decided."""
     fake = bot.fake
-    calls: list[tuple[str, str]] = []
+    candidate, _ = await interview_ready(bot)
+    await candidate.say(
+        "Last year I kept a key customer by calling daily; they renewed.", expect="Question 2"
+    )
+    await candidate.say(
+        "I explained the plan with three diagrams; the budget was approved.", expect="Question 3"
+    )
+    review = await candidate.say(
+        "I fixed the packaging and returns fell to 3 percent.", expect="submit"
+    )
+    await candidate.press(review, "submit", expect="thank you")
 
-    def decide(ctx: Ctx) -> None:
-        event = ctx.event
-        assert isinstance(event, ButtonPressed)
-        calls.append((event.user_id, event.chat_id))
-        if not allowed(ctx.role, "decide"):
-            ctx.answer_button("HR only", alert=True)
-            return
-        ctx.answer_button("done")
-        ctx.edit(event.platform, event.chat_id, "probe:1", f"Decided by {event.user_name}")
+    def decision_post() -> Sent | None:
+        return next(
+            (
+                m
+                for m in fake.messages_to(GROUP)
+                if any(d.startswith("dec:") for d in m.button_data())
+            ),
+            None,
+        )
 
-    staff.BUTTON_HANDLERS["probe"] = decide
-    try:
-        with bot.app.db.transaction() as session:
-            post = Send(
-                platform="telegram",
-                chat_id=str(GROUP),
-                text="Candidate #1: decide",
-                buttons=[[Button(label="Approve", data="probe:1")]],
-                ref="probe:1",
-            )
-            write_intents(session, [post], source_event=None, now=bot.app.services.clock.now())
-        bot.rt.wake_dispatcher()
-        message = await fake.wait_reply(GROUP, 0, containing="decide")
-        press = await fake.press(fake.user(STRANGER), message, "probe:1")
-        answer = await fake.wait_callback_answered(press["callback_query"]["id"])
-        assert answer["show_alert"] is True
-        assert message.text == "Candidate #1: decide"
-        press = await fake.press(fake.user(HR, "Hana"), message, "probe:1")
-        await fake.wait_callback_answered(press["callback_query"]["id"])
-        await fake.wait_for(lambda: message.text.startswith("Decided"), what="the edit")
-        assert message.text == "Decided by Hana"
-        assert message.buttons == []
-        assert calls == [(str(STRANGER), str(GROUP)), (str(HR), str(GROUP))]
-    finally:
-        del staff.BUTTON_HANDLERS["probe"]
-    # A button nobody handles still gets an (empty) answer, so the client stops spinning.
+    post: Sent = await fake.wait_for(
+        decision_post, timeout=60, what="the decision post in the HR group"
+    )
+    approve = post.button("dec:")
+    assert approve.endswith(":a")
+    reject = approve[:-1] + "r"
+    text_before = post.text
+    press = await fake.press(fake.user(STRANGER), post, approve)
+    refused = await fake.wait_callback_answered(press["callback_query"]["id"])
+    assert refused["show_alert"] is True
+    assert "access" in refused["text"]
+    await bot.channel.idle()
+    assert post.text == text_before
+    assert not any(m.edits for m in fake.messages_to(GROUP))
+    # HR and the admin press at once: the first valid press wins, the other is told.
+    first = await fake.press(fake.user(HR, "Hana"), post, approve)
+    second = await fake.press(fake.user(ADMIN, "Ada"), post, reject)
+    await fake.wait_callback_answered(first["callback_query"]["id"])
+    late = await fake.wait_callback_answered(second["callback_query"]["id"])
+    assert "Already decided" in late["text"]
+    assert late["show_alert"] is True
+    await fake.wait_for(lambda: "Approved" in post.text, what="the post edited")
+    assert f"telegram:{HR}" in post.text  # who decided, and when
+    assert post.buttons == []
+    await fake.wait_reply(CANDIDATE, 0, containing="Good news")
+    with bot.app.db.session() as session:
+        refusals = session.exec(
+            select(AuditEvent).where(AuditEvent.action == "decision_refused")
+        ).all()
+        decisions = session.exec(select(AuditEvent).where(AuditEvent.action == "decision")).all()
+    assert [r.actor for r in refusals] == [f"telegram:{STRANGER}"]
+    assert [d.actor for d in decisions] == [f"telegram:{HR}"]
+
+
+async def test_a_button_nobody_handles_still_gets_an_answer(bot: Running) -> None:
+    fake = bot.fake
     with bot.app.db.transaction() as session:
         post = Send(
             platform="telegram",
@@ -406,13 +424,16 @@ async def test_group_buttons_pass_the_presser_and_are_always_answered(bot: Runni
     old = await fake.wait_reply(GROUP, 0, containing="old post")
     press = await fake.press(fake.user(STRANGER), old, "gone:1")
     answer = await fake.wait_callback_answered(press["callback_query"]["id"])
-    assert answer["text"] == ""
-
-
-@pytest.mark.skip(reason="TODO(issue 5 / HR decisions): the engine has no approve button yet")
-async def test_hr_approves_in_the_group() -> None:
-    """When dialogs/ gains approve/reject buttons: HR presses approve in the group, the
-    first valid press wins, the post is edited with who decided and when."""
+    assert answer["text"] == ""  # the client stops spinning; nothing else happens
+    with bot.app.db.session() as session:
+        row = session.exec(
+            select(InboxEvent).where(
+                InboxEvent.event_id == f"telegram:cb:{press['callback_query']['id']}"
+            )
+        ).one()
+    event = parse_event(row.payload)
+    assert isinstance(event, ButtonPressed)
+    assert (event.user_id, event.chat_id, event.is_group) == (str(STRANGER), str(GROUP), True)
 
 
 async def test_edit_with_identical_text_counts_as_sent(bot: Running) -> None:

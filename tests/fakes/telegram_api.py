@@ -121,6 +121,7 @@ class FakeBotAPI:
         self.served: list[int] = []  # update ids in the order getUpdates returned them
         self.served_updates: list[dict[str, Any]] = []
         self.last_offset: int | None = None
+        self.polls = 0  # getUpdates calls so far
         self.webhook: dict[str, Any] | None = None
         self.hold_outgoing = False  # hold send/edit/answer calls unanswered and unrecorded
         self.held: list[str] = []
@@ -526,6 +527,7 @@ class FakeBotAPI:
         limit = int(p.get("limit") or 100)
         allowed = json.loads(p["allowed_updates"]) if p.get("allowed_updates") else None
         self.last_offset = offset
+        self.polls += 1
         if self.on_poll is not None:
             self.on_poll(offset)
         if offset is not None:
