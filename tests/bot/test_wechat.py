@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+from sqlalchemy import text
 from sqlmodel import col, func, select
 from starlette.routing import BaseRoute, Route
 
@@ -66,11 +67,13 @@ def fake() -> Iterator[FakeWeChat]:
 
 
 @pytest.fixture
-async def h(tmp_path: Path, fake: FakeWeChat) -> AsyncIterator[Harness]:
-    harness = await make_harness(tmp_path, fake)
+async def h(tmp_path: Path, fake: FakeWeChat, db_url: str) -> AsyncIterator[Harness]:
+    """On SQLite, and on PostgreSQL too when TEST_DATABASE_URL is set (tests/conftest.py)."""
+    harness = await make_harness(tmp_path, fake, db_url=db_url)
     yield harness
     await harness.tasks.drain()
     await harness.http.aclose()
+    harness.app.db.engine.dispose()
 
 
 def _count(h: Harness, model: type, *where: object) -> int:
@@ -557,7 +560,9 @@ async def test_a_stuck_database_gets_503_and_the_late_store_is_still_processed(h
     locked, release = threading.Event(), threading.Event()
 
     def hold_writer_lock() -> None:
-        with h.app.db.transaction():
+        with h.app.db.transaction() as session:
+            if not h.app.db.is_sqlite:  # PostgreSQL: block the inbox table itself
+                session.execute(text("LOCK TABLE inboxevent IN ACCESS EXCLUSIVE MODE"))
             locked.set()
             release.wait(5)
 

@@ -29,8 +29,11 @@ def fake() -> Iterator[FakeWeChat]:
 
 
 @pytest.fixture
-def app(tmp_path: Path, fake: FakeWeChat) -> App:
-    return build_app(wechat_settings(tmp_path, fake), clock=FakeClock())
+def app(tmp_path: Path, fake: FakeWeChat, db_url: str) -> Iterator[App]:
+    """On SQLite, and on PostgreSQL too when TEST_DATABASE_URL is set (tests/conftest.py)."""
+    application = build_app(wechat_settings(tmp_path, fake, db_url=db_url), clock=FakeClock())
+    yield application
+    application.db.engine.dispose()
 
 
 class Counter:
@@ -122,13 +125,14 @@ def test_stale_refresh_keeps_a_token_another_process_already_renewed(app: App) -
 
 
 def test_token_is_encrypted_at_rest(app: App, tmp_path: Path) -> None:
+    if not app.db.is_sqlite:
+        pytest.skip("reads the SQLite file")
     tokens = AccessTokens(
         DbTokenStore(app.db), "k", lambda: ("very-secret-token-value", 7200), app.services.clock
     )
     tokens.get()
-    raw = (tmp_path / "db.sqlite3").read_bytes() + b"".join(
-        p.read_bytes() for p in tmp_path.glob("db.sqlite3-*")
-    )
+    raw = b"".join(p.read_bytes() for p in tmp_path.rglob("*.sqlite3*"))
+    assert b"SQLite format 3" in raw
     assert b"very-secret-token-value" not in raw
 
 
@@ -258,3 +262,29 @@ def test_waiters_get_the_token_the_lease_holder_fetched(app: App) -> None:
     waiter.join(5)
     assert result == ["their-token"]
     assert fetch.calls == 0
+
+
+def test_real_redis_store_when_a_server_is_running() -> None:
+    import uuid
+
+    import redis
+
+    client = redis.Redis(host="127.0.0.1", port=6379, socket_connect_timeout=0.5)
+    try:
+        client.ping()
+    except redis.RedisError:
+        pytest.skip("no Redis on 127.0.0.1:6379")
+    prefix = f"test-{uuid.uuid4().hex[:8]}"
+    fetch = Counter(expires_in=3600)
+    try:
+        one = AccessTokens(RedisTokenStore(client, prefix=prefix), "k", fetch, FakeClock())
+        two = AccessTokens(RedisTokenStore(client, prefix=prefix), "k", fetch, FakeClock())
+        assert one.get() == two.get() == "token-1"
+        assert 3500 < int(client.ttl(f"{prefix}:k")) <= 3600  # Redis drops it when WeChat would
+        assert two.refresh(stale="token-1") == "token-2"
+        assert one.refresh(stale="token-1") == "token-2"
+        assert fetch.calls == 2
+    finally:
+        for key in client.scan_iter(f"{prefix}:*"):
+            client.delete(key)
+        client.close()

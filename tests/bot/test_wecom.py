@@ -46,8 +46,9 @@ def fake() -> Iterator[FakeWeChat]:
 
 
 @pytest.fixture
-async def h(tmp_path: Path, fake: FakeWeChat) -> AsyncIterator[Harness]:
-    harness = await make_harness(tmp_path, fake)
+async def h(tmp_path: Path, fake: FakeWeChat, db_url: str) -> AsyncIterator[Harness]:
+    """On SQLite, and on PostgreSQL too when TEST_DATABASE_URL is set (tests/conftest.py)."""
+    harness = await make_harness(tmp_path, fake, db_url=db_url)
     job_id = seed_job(harness.app)
     other_job = seed_job(harness.app, code="driver-2026")
     with harness.app.db.transaction() as session:
@@ -60,6 +61,7 @@ async def h(tmp_path: Path, fake: FakeWeChat) -> AsyncIterator[Harness]:
     yield harness
     await harness.tasks.drain()
     await harness.http.aclose()
+    harness.app.db.engine.dispose()
 
 
 @pytest.fixture

@@ -332,14 +332,19 @@ def _serve_child(conn: Any) -> None:
 
 # ------------------------------------------------------------------ app helpers
 def wechat_settings(
-    tmp: Path, fake: FakeWeChat, *, template_id: str | None = None, **web: Any
+    tmp: Path,
+    fake: FakeWeChat,
+    *,
+    template_id: str | None = None,
+    db_url: str | None = None,
+    **web: Any,
 ) -> Settings:
     settings = load_settings(
         None,
         env={},
         overrides={
             "app": {"data_dir": str(tmp / "data"), "default_language": "zh"},
-            "database": {"url": f"sqlite:///{tmp / 'db.sqlite3'}"},
+            "database": {"url": db_url or f"sqlite:///{tmp / 'db.sqlite3'}"},
             "security": {"key_file": str(tmp / "keys" / "data.key")},
             "wechat": {
                 "enabled": True,
