@@ -510,6 +510,22 @@ class WeChatChannel:
                 if r.expires_at is None or as_utc(r.expires_at) > now
             ]
 
+    def purge_expired(self) -> int:
+        """Delete this adapter's expired ``KeyValue`` rows (menus, claims, cards, notices)."""
+        now = self.clock.now()
+        with self.app.db.transaction() as session:
+            rows = session.exec(
+                select(KeyValue).where(
+                    col(KeyValue.key).startswith("wechat:")
+                    | col(KeyValue.key).startswith("wecom:card:"),
+                    col(KeyValue.expires_at).is_not(None),
+                    col(KeyValue.expires_at) <= now,
+                )
+            ).all()
+            for row in rows:
+                session.delete(row)
+            return len(rows)
+
     def finish_media(self, inc: Incoming) -> None:
         kv_delete(self.app.db, self.pending_key(inc.event_id))
 

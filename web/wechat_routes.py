@@ -220,6 +220,9 @@ class CallbackTasks:
         """Start the media messages claimed before a crash again."""
         if self.wechat is None:
             return 0
+        purged = await asyncio.to_thread(self.wechat.purge_expired)
+        if purged:
+            log.info("wechat: %d expired menus, claims and cards removed", purged)
         pending = await asyncio.to_thread(self.wechat.pending_media)
         for inc in pending:
             self.start(inc)

@@ -3,6 +3,7 @@ WeChat API on 127.0.0.1 answering the adapter, the real engine in between."""
 
 from __future__ import annotations
 
+import datetime as dt
 import shutil
 import subprocess
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
@@ -500,7 +501,14 @@ async def test_media_claimed_before_a_crash_is_fetched_on_recovery(h: Harness) -
     inc = h.wechat.incoming(h.cb.voice(OPENID, "v-crash"))
     assert h.wechat.claim_media(inc)  # the callback answered, then the process died
     assert not h.wechat.claim_media(inc)  # a retry of it is a duplicate
+    past = h.app.services.clock.now() - dt.timedelta(hours=1)
+    with h.app.db.transaction() as session:  # leftovers that expired while we were down
+        session.add(KeyValue(key="wechat:menu:gone", value="[]", expires_at=past))
+        session.add(KeyValue(key="wecom:card:gone", value="{}", expires_at=past))
     assert await h.tasks.recover() == 1
+    with h.app.db.session() as session:
+        assert session.get(KeyValue, "wechat:menu:gone") is None
+        assert session.get(KeyValue, "wecom:card:gone") is None
     await h.settle()
     assert _count(h, Answer, Answer.kind == "voice") == 1
     assert h.wechat.pending_media() == []
