@@ -544,7 +544,12 @@ class TelegramChannel:
         """
         by_chat: dict[str, list[Incoming]] = {}
         for update in updates:
-            incoming = translate(update, bot_username=self.bot_username)
+            try:
+                incoming = translate(update, bot_username=self.bot_username)
+            except Exception:
+                # An update we cannot even describe would block the queue forever.
+                log.exception("telegram: update %s cannot be translated; skipped", update.update_id)
+                continue
             if incoming is not None:
                 by_chat.setdefault(incoming.chat_key, []).append(incoming)
         results = await asyncio.gather(
@@ -783,13 +788,26 @@ class TelegramChannel:
             raise ChannelError(
                 f"telegram: no message id to edit for {intent.ref!r}", retryable=False
             )
+        bot = self.application.bot
+        markup = _markup(intent.buttons)
         try:
-            await self.application.bot.edit_message_text(
-                intent.text[:TEXT_LIMIT],
-                chat_id=chat,
-                message_id=int(target),
-                reply_markup=_markup(intent.buttons),
-            )
+            try:
+                await bot.edit_message_text(
+                    intent.text[:TEXT_LIMIT],
+                    chat_id=chat,
+                    message_id=int(target),
+                    reply_markup=markup,
+                )
+            except BadRequest as exc:
+                if "no text in the message" not in exc.message.lower():
+                    raise
+                # A photo or document: its caption is the text.
+                await bot.edit_message_caption(
+                    chat_id=chat,
+                    message_id=int(target),
+                    caption=intent.text[:CAPTION_LIMIT],
+                    reply_markup=markup,
+                )
         except BadRequest as exc:
             if not _not_modified(exc):  # identical text is what we wanted anyway
                 raise

@@ -18,7 +18,7 @@ from bot.telegram import TelegramChannel, translate
 from core.settings import Settings
 from core.wiring import App, build_app
 from dialogs.events import ButtonPressed, parse_event
-from dialogs.intents import Button, Edit, Send
+from dialogs.intents import Button, Edit, Send, SendFile
 from dialogs.outbox import write_intents
 from dialogs.pipeline import Pipeline
 from scoring.evaluator import FakeBackend, StarEvaluator
@@ -454,6 +454,34 @@ async def test_edit_with_identical_text_counts_as_sent(bot: Running) -> None:
     sent = await fake.wait_for(rows, what="both rows sent")
     assert sent[1].platform_message_id == sent[0].platform_message_id
     assert any(m == "editMessageText" for m, _ in fake.calls)
+
+
+async def test_editing_a_file_post_edits_its_caption(bot: Running) -> None:
+    fake = bot.fake
+    path, _digest = bot.app.db.media.put(b"%PDF-1.7 report", ".pdf")
+    with bot.app.db.transaction() as session:
+        post = SendFile(
+            platform="telegram",
+            chat_id=str(GROUP),
+            path=path,
+            filename="report.pdf",
+            caption="Report #1",
+            mime_type="application/pdf",
+            encrypted=True,
+            buttons=[[Button(label="Details", data="x:1")]],
+            ref="report:1",
+        )
+        edit = Edit(
+            platform="telegram", chat_id=str(GROUP), ref="report:1", text="Report #1 (decided)"
+        )
+        write_intents(session, [post, edit], source_event=None, now=bot.app.services.clock.now())
+    bot.rt.wake_dispatcher()
+    sent = await fake.wait_reply(GROUP, 0, containing="Report #1")
+    assert sent.method == "sendDocument"
+    assert sent.filename == "report.pdf"
+    assert sent.data == b"%PDF-1.7 report"
+    await fake.wait_for(lambda: sent.text == "Report #1 (decided)", what="the caption edited")
+    assert sent.buttons == []
 
 
 async def test_group_admin_helper(bot: Running) -> None:

@@ -667,6 +667,8 @@ class FakeBotAPI:
         sent = self._edit_target(p)
         if isinstance(sent, web.Response):
             return sent
+        if sent.method != "sendMessage":
+            return _error(400, "Bad Request: there is no text in the message to edit")
         text = str(p.get("text", ""))
         buttons = _buttons(p.get("reply_markup"))
         if text == sent.text and buttons == sent.buttons:
@@ -676,6 +678,21 @@ class FakeBotAPI:
             )
         sent.edits.append(sent.text)
         sent.text = text
+        sent.buttons = buttons
+        return self._bot_message_dict(sent)
+
+    def _m_editMessageCaption(self, p: dict[str, Any]) -> dict[str, Any] | web.Response:
+        sent = self._edit_target(p)
+        if isinstance(sent, web.Response):
+            return sent
+        if sent.method == "sendMessage":
+            return _error(400, "Bad Request: there is no caption in the message to edit")
+        caption = str(p.get("caption", ""))
+        buttons = _buttons(p.get("reply_markup"))
+        if caption == sent.text and buttons == sent.buttons:
+            return _error(400, "Bad Request: message is not modified")
+        sent.edits.append(sent.text)
+        sent.text = caption
         sent.buttons = buttons
         return self._bot_message_dict(sent)
 
@@ -733,6 +750,7 @@ class FakeBotAPI:
 
 
 _OUTGOING = {
+    "editMessageCaption",
     "sendMessage",
     "sendDocument",
     "sendPhoto",
