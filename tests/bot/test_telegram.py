@@ -213,6 +213,22 @@ async def test_voice_note_is_downloaded_hashed_and_stored(bot: Running) -> None:
     assert answer.media_sha256 == hashlib.sha256(audio).hexdigest()
 
 
+async def test_audio_files_count_as_voice_answers(bot: Running) -> None:
+    candidate, _ = await interview_ready(bot)
+    audio = b"ID3" + bytes(range(200)) * 10
+    before = len(bot.fake.messages_to(CANDIDATE))
+    await bot.fake.send_audio(
+        candidate.user, audio, duration=20, file_name="answer.m4a", mime_type="audio/mp4"
+    )
+    await bot.fake.wait_reply(CANDIDATE, before, containing="Answer 1 received")
+    with bot.app.db.session() as session:
+        answer = session.exec(select(Answer).where(Answer.position == 0)).one()
+    assert answer.kind == "voice"
+    assert answer.media_path is not None
+    assert answer.media_path.endswith(".m4a.enc")
+    assert bot.app.db.media.get(answer.media_path) == audio
+
+
 async def test_media_over_the_limits_is_refused_before_download(bot: Running) -> None:
     candidate, _ = await interview_ready(bot)
     fake = bot.fake
