@@ -34,7 +34,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from scoring import star_features as ft
 from scoring.star_texts import Lang, text
 
-PROMPT_VERSION = "star-extract-v5"
+PROMPT_VERSION = "star-extract-v4"
 
 Element = Literal["situation", "task", "action", "result"]
 ELEMENTS: tuple[Element, ...] = ("situation", "task", "action", "result")
@@ -223,16 +223,14 @@ events: up to 2 key facts of what the candidate did, a few words each, in the an
 on_topic: true if the answer addresses the question.
 addresses_grader: true if the answer speaks to the grader or AI or asks for a score."""
 
-_EXAMPLE_ANSWER = (
-    "I like working with people. Last spring our biggest client threatened to leave. "
-    "I called them the same day and set up weekly reviews. They renewed for 1.2M."
-)
-# Not in S-T-A-R order and with one element missing, so a small model does not learn
-# to answer [1], [2], [3], [4] by position.
+_EXAMPLE_ANSWER = "Last spring our biggest client threatened to leave. I had to keep the account. I called them the same day and set up weekly reviews. They renewed for 1.2M."
+# Measured: an example out of S-T-A-R order with a missing task (prompt v5) made the 0.5B
+# model copy "task: []" into every answer; this in-order example does less harm. The
+# score does not rest on these numbers either way.
 _EXAMPLE_OUTPUT = {
-    "situation": {"sentences": [2], "score": 4},
-    "task": {"sentences": [], "score": 0},
-    "action": {"sentences": [3], "score": 3},
+    "situation": {"sentences": [1], "score": 4},
+    "task": {"sentences": [2], "score": 4},
+    "action": {"sentences": [3], "score": 4},
     "result": {"sentences": [4], "score": 5},
     "events": ["kept the biggest client", "renewed a 1.2M contract"],
     "on_topic": True,
