@@ -262,9 +262,9 @@ class RateLimitSettings(_Section):
 
     enabled: bool = True
     burst: int = Field(30, ge=1)  # messages a user may send at once
-    per_minute: float = Field(40.0, gt=0)  # then this many a minute
-    command_burst: int = Field(15, ge=1)  # commands and button presses at once
-    command_per_minute: float = Field(30.0, gt=0)
+    per_minute: float = Field(30.0, gt=0)  # then this many a minute
+    command_burst: int = Field(20, ge=1)  # commands and button presses at once
+    command_per_minute: float = Field(20.0, gt=0)
     notice_seconds: float = Field(60.0, gt=0)  # at most one slow-down reply per window
 
 

@@ -14,7 +14,7 @@ import logging
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
-from dialogs import interview, router
+from dialogs import interview, ratelimit, router
 from dialogs.catalog import normalize_language, t
 from dialogs.context import Ctx, Services
 from dialogs.events import Event, parse_event
@@ -32,12 +32,18 @@ class Engine:
     def __init__(self, db: Database, services: Services) -> None:
         self.db = db
         self.services = services
+        # In memory, no I/O: over-limit events are stored as 'throttled' and dropped.
+        self.limiter = ratelimit.RateLimiter(services.settings, services.clock)
 
     # -- inbox ---------------------------------------------------------------
     def receive(self, event: Event) -> bool:
         """Persist an event in the inbox. Returns False for a duplicate."""
+        verdict = self.limiter.check(event)
         with self.db.transaction() as session:
-            return self._insert_inbox(session, event)
+            stored = self._insert_inbox(session, event)
+            if stored and verdict is not ratelimit.Verdict.ALLOW:
+                ratelimit.throttle(session, event, verdict, self.services)
+            return stored
 
     def _insert_inbox(self, session: Session, event: Event) -> bool:
         exists = session.exec(
@@ -85,6 +91,12 @@ class Engine:
         If handling fails, the event is still stored (marked failed) and the user is
         told something went wrong.
         """
+        verdict = self.limiter.check(event)
+        if verdict is not ratelimit.Verdict.ALLOW:
+            with self.db.transaction() as session:
+                if not self._insert_inbox(session, event):
+                    return []
+                return ratelimit.throttle(session, event, verdict, self.services)
         try:
             with self.db.transaction() as session:
                 row = InboxEvent(
