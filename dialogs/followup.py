@@ -130,6 +130,8 @@ def add_followup(ctx: Ctx, candidate_id: int, raw: str) -> bool:
     items = interview_plan(ctx.session, s)
     if s.state == "question" and s.question_index < len(items):
         at, current, key = s.question_index + 1, items[s.question_index], "followup.added"
+        while at < len(items) and items[at].followup:  # after follow-ups already waiting
+            at += 1
     elif s.state in ("question", "review"):
         # Everything answered, not yet submitted: ask it now.
         at, current, key = s.question_index, items[-1], "followup.added_now"

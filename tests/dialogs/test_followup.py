@@ -89,6 +89,20 @@ def test_followup_is_asked_after_the_current_question_and_scored(hr_chat: Chat) 
         assert audit.actor == "console:hr" and audit.details["chat"] == f"console:{GROUP}"
 
 
+def test_two_followups_are_asked_in_the_order_hr_sent_them(hr_chat: Chat) -> None:
+    cid = begin(hr_chat, "ann", "Ann Lee")
+    first = hr_chat.send("hr", f"/ask {cid} First follow-up?", group=GROUP)
+    assert "question 2 of 4" in texts(first, GROUP)[-1]
+    second = hr_chat.send("admin", f"/ask {cid} Second follow-up?", group=GROUP)
+    assert "question 3 of 5" in texts(second, GROUP)[-1]
+    asked = texts(hr_chat.send("ann", STRONG), "ann")[-1]
+    assert "Question 2 of 5" in asked and "First follow-up?" in asked
+    asked = texts(hr_chat.send("ann", STRONG), "ann")[-1]
+    assert "Question 3 of 5" in asked and "Second follow-up?" in asked
+    asked = texts(hr_chat.send("ann", STRONG), "ann")[-1]
+    assert "Question 4 of 5" in asked and "Communication" in asked  # the job's question 2
+
+
 def test_followup_can_name_its_competency(hr_chat: Chat) -> None:
     cid = begin(hr_chat, "ann", "Ann Lee")
     replies = hr_chat.send("hr", f"/ask {cid} Communication: Who did you tell first?", group=GROUP)
