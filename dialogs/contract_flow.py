@@ -184,6 +184,12 @@ def _terms_command(ctx: Ctx, event: CommandReceived) -> None:
     decision = ctx.session.exec(
         select(Decision).where(Decision.candidate_id == (candidate.id if candidate else -1))
     ).first()
+    if candidate is not None and not allowed(
+        role_of(ctx.session, ctx.settings, event.platform, event.user_id, candidate.job_id),
+        "decide",
+    ):
+        ctx.reply("decision.not_allowed")
+        return
     if candidate is None or decision is None or decision.outcome != "approve":
         ctx.reply("contract.not_approved", id=parts[0])
         return
@@ -232,6 +238,9 @@ def _send_button(ctx: Ctx) -> None:
     event = ctx.event
     assert isinstance(event, ButtonPressed)
     parts = event.data.split(":")
+    if not allowed(ctx.role, "view"):  # strangers learn nothing, not even whether #id exists
+        ctx.answer_button(ctx.text("common.no_access"), alert=True)
+        return
     candidate = (
         ctx.session.get(Candidate, int(parts[1]))
         if len(parts) == 3 and parts[1].isdigit()
@@ -255,6 +264,12 @@ def _send_command(ctx: Ctx, event: CommandReceived) -> None:
     candidate = ctx.session.get(Candidate, int(arg)) if arg.isdigit() else None
     if candidate is None:
         ctx.reply("decision.unknown_candidate", id=arg[:20] or "-")
+        return
+    if not allowed(
+        role_of(ctx.session, ctx.settings, event.platform, event.user_id, candidate.job_id),
+        "decide",
+    ):
+        ctx.reply("decision.not_allowed")
         return
     send_contract(ctx, candidate)
 
