@@ -22,6 +22,7 @@ CLI_MODULES = [
     "contracts.cli",
     "bot.cli",
     "bot.wechat",
+    "dialogs.retention",
 ]
 
 

@@ -784,6 +784,9 @@ class ReminderScheduler:
             self.reminders.plan()
             self.reminders.run_due()
             self._register()
+            from dialogs import retention  # the daily retention job rides on the leader
+
+            retention.run_if_due(self.db, self.services)
         elif self.leader:
             log.warning("reminder scheduler %s lost its lease; standing by", self.owner)
             self._stop_aps()
