@@ -192,7 +192,7 @@ def run(
     verbose: bool = False,
     cache: Path | None = None,
     every: int = 1,
-    threads: int = 2,
+    threads: int = 1,
 ) -> list[Line]:
     """Score the labelled set; the caller prints the ``name value unit`` lines.
 
@@ -235,7 +235,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model", default=None, help="override llm.model")
     parser.add_argument("--limit", type=int, default=None)
     parser.add_argument("--every", type=int, default=1, help="only every Nth item (a quick look)")
-    parser.add_argument("--threads", type=int, default=2, help="llama.cpp threads (local)")
+    parser.add_argument("--threads", type=int, default=1, help="llama.cpp threads (local)")
     parser.add_argument(
         "--fixture", type=Path, default=FIXTURE, help="labelled YAML (holdout.yaml: held-out set)"
     )

@@ -179,7 +179,7 @@ class LocalLlamaServer:
     _lock = threading.Lock()
     _servers: dict[str, Any] = {}
 
-    def __init__(self, model_path: str, *, threads: int = 2, n_ctx: int = 6144) -> None:
+    def __init__(self, model_path: str, *, threads: int = 1, n_ctx: int = 6144) -> None:
         self.model_path = model_path
         self.threads = threads
         self.n_ctx = n_ctx
@@ -219,11 +219,13 @@ class LocalLlamaServer:
             cls._servers.clear()
 
 
-def local_backend(settings: Settings, *, threads: int = 2) -> LangChainBackend:
+def local_backend(settings: Settings, *, threads: int = 1) -> LangChainBackend:
     """The default: the installed GGUF model, served in-process by llama.cpp.
 
-    ``threads``: llama.cpp threads; 2 fits the 2-core target, 1 holds up better on a
-    machine that is already busy (2 threads then wait on each other).
+    ``threads``: llama.cpp threads. One by default: on the 2-core target the model
+    shares the machine with Whisper and the bot, and measured on a busy machine two
+    threads waited on each other until calls timed out (120 s) while one thread took
+    ~25 s per answer; on an idle machine two threads are faster (~2x).
     """
     from langchain_openai import ChatOpenAI
 
@@ -297,7 +299,7 @@ class FakeBackend:
         return out
 
 
-def build_backend(settings: Settings, *, allow_fake: bool = False, threads: int = 2) -> ChatBackend:
+def build_backend(settings: Settings, *, allow_fake: bool = False, threads: int = 1) -> ChatBackend:
     """The model backend chosen by ``llm.provider``.
 
     Raises:
