@@ -248,7 +248,8 @@ def signature_ok(token: str, signature: str, timestamp: str, nonce: str) -> bool
     expected = hashlib.sha1(
         "".join(sorted([token, timestamp, nonce])).encode(), usedforsecurity=False
     ).hexdigest()
-    return bool(signature) and hmac.compare_digest(expected, signature.lower())
+    # Bytes: compare_digest refuses non-ASCII str (a forged "signature=%80" was a 500).
+    return bool(signature) and hmac.compare_digest(expected.encode(), signature.lower().encode())
 
 
 def _fresh(timestamp: str, now: float) -> bool:

@@ -90,3 +90,8 @@ def test_plaintext_signature_check() -> None:
     assert signature_ok("spamtest", expected.upper(), "1409735669", "1320562132")
     assert not signature_ok("spamtest", expected, "1409735669", "1320562131")
     assert not signature_ok("spamtest", "", "1409735669", "1320562132")
+
+
+def test_non_ascii_signature_is_refused_not_an_error() -> None:
+    assert not signature_ok("spamtest", "签名", "1409735669", "1320562132")
+    assert not signature_ok("spamtest", "\x80" * 40, "1409735669", "1320562132")
