@@ -22,6 +22,7 @@ from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from core.wiring import App
+from web.security import SecurityMiddleware
 
 log = logging.getLogger(__name__)
 
@@ -157,6 +158,10 @@ def create_app(app: App, *, extra_routes: Sequence[BaseRoute] = ()) -> Starlette
     ]
     web = Starlette(routes=routes)
     web.add_middleware(BodyLimit, max_bytes=app.settings.web.max_body_bytes)
+    # Outermost: content types per route and security headers, on every answer (web/security.py).
+    web.add_middleware(
+        SecurityMiddleware, https=app.settings.app.public_base_url.startswith("https://")
+    )
     return web
 
 
