@@ -5,9 +5,12 @@
 API on 127.0.0.1 (``tests/fakes/telegram_api.py``, so this needs the source checkout).
 Open loop: each candidate answers (text) after exponential gaps of ``think_s`` seconds
 on average, for ``duration_s``; latency is from the candidate's message reaching the
-fake server to the bot's first reply reaching it. Then, with the rate limiter off, a
-closed loop (each of ``clients`` candidates answers as soon as it got its reply) finds
-the saturation rate.
+fake server to the bot's first reply reaching it. Every answer gets two messages
+("Answer n received" and the next question), so the issue's load (1,000 candidates,
+one answer a minute each, ~17 answers/s) needs ~33 messages/s, above the 30/s the
+rate limiter allows: a second phase measures a load whose replies fit (``within_think_s``).
+Then, with the rate limiter off, a closed loop (each of ``clients`` candidates answers
+as soon as it got the next question) finds the saturation rate.
 
 Only the scoring models are replaced (the fake LLM backend): they would otherwise take
 the CPU this measures. The candidates are brought to their first question through the
@@ -189,7 +192,8 @@ class Replies:
     question is not a reply to a later answer; it completes the turn (``on_turn``).
     """
 
-    def __init__(self) -> None:
+    def __init__(self, users: set[int]) -> None:
+        self.users = users
         self.waiting: dict[int, deque[float]] = {}
         self.latencies: list[float] = []
         self.at: list[float] = []
@@ -201,6 +205,8 @@ class Replies:
         self.waiting.setdefault(chat_id, deque()).append(at)
 
     def __call__(self, message: Sent) -> None:
+        if message.chat_id not in self.users:
+            return  # a late reply from an earlier phase
         self.messages += 1
         if message.text.startswith("Question "):
             self.turns += 1
@@ -273,12 +279,13 @@ def _pct(values: list[float], q: float) -> float:
 async def _open_loop(
     fake: FakeBotAPI, people: list[Person], think_s: float, duration_s: float
 ) -> tuple[Replies, int, float]:
-    replies = Replies()
+    users = {p.user_id: fake.user(p.user_id, p.name) for p in people}
+    replies = Replies(set(users))
     fake.on_send = replies
     rng = random.Random(5)  # noqa: S311 - a load pattern
-    users = {p.user_id: fake.user(p.user_id, p.name) for p in people}
     start = time.perf_counter()
-    schedule = [(start + rng.uniform(0, think_s), p.user_id) for p in people]
+    # Poisson arrivals from the start: every gap (the first one too) is exponential.
+    schedule = [(start + rng.expovariate(1 / think_s), p.user_id) for p in people]
     heapq.heapify(schedule)
     sent = 0
     while schedule:
@@ -302,8 +309,8 @@ async def _open_loop(
 async def _closed_loop(
     fake: FakeBotAPI, people: list[Person], duration_s: float
 ) -> tuple[float, float]:
-    replies = Replies()
     users = {p.user_id: fake.user(p.user_id, p.name) for p in people}
+    replies = Replies(set(users))
     rng = random.Random(9)  # noqa: S311 - a load pattern
     stop_at = time.perf_counter() + duration_s
     ready: asyncio.Queue[int] = asyncio.Queue()
@@ -329,6 +336,41 @@ async def _closed_loop(
     return turns / elapsed, messages / elapsed
 
 
+async def _open_phase(
+    fake: FakeBotAPI, people: list[Person], think_s: float, duration_s: float, label: str
+) -> list[Result]:
+    replies, sent, rate = await _open_loop(fake, people, think_s, duration_s)
+    lat = replies.latencies
+    if os.environ.get("BENCH_TRACE"):
+        first = min(replies.at, default=0.0)
+        for at, value in zip(replies.at, lat, strict=True):
+            if value > 0.3:
+                print(f"# slow reply at +{at - first:.1f} s: {value * 1000:.0f} ms", flush=True)
+    lines: list[Result] = [
+        (f"{label}_think_time", think_s, "s mean between a candidate's answers"),
+        (f"{label}_answers", float(sent), "messages"),
+        (f"{label}_rate_in", round(rate, 1), "messages/s"),
+        (f"{label}_rate_out", round(replies.messages / duration_s, 1), "messages/s"),
+        (f"{label}_reply_p50", round(statistics.median(lat) * 1000, 1) if lat else -1.0, "ms"),
+        (f"{label}_reply_p99", round(_pct(lat, 0.99) * 1000, 1) if lat else -1.0, "ms"),
+        (f"{label}_reply_max", round(max(lat) * 1000, 1) if lat else -1.0, "ms"),
+        (f"{label}_unanswered_after_30s", float(replies.unanswered()), "messages"),
+    ]
+    for line in lines:
+        print(f"# {line[0]} {line[1]} {line[2]}", flush=True)
+    return lines
+
+
+async def _quiet(fake: FakeBotAPI, *, still_s: float = 2.0, limit_s: float = 300.0) -> None:
+    """Wait until the bot has sent nothing for ``still_s`` (its backlog is out)."""
+    deadline = time.monotonic() + limit_s
+    count, since = len(fake.sent), time.monotonic()
+    while time.monotonic() < deadline and time.monotonic() - since < still_s:
+        await asyncio.sleep(0.2)
+        if len(fake.sent) != count:
+            count, since = len(fake.sent), time.monotonic()
+
+
 async def _bench(
     base: Settings,
     *,
@@ -337,6 +379,7 @@ async def _bench(
     duration_s: float,
     clients: int,
     saturation_s: float,
+    within_think_s: float | None,
 ) -> list[Result]:
     try:
         from tests.fakes.telegram_api import FakeBotAPI
@@ -364,36 +407,21 @@ async def _bench(
         )
         open_people, closed_people = people[:candidates], people[candidates:]
         async with BotProcess(fake, folder, limiter=True):
-            replies, sent, rate = await _open_loop(fake, open_people, think_s, duration_s)
-        lat = replies.latencies
-        if os.environ.get("BENCH_TRACE"):
-            first = min(replies.at, default=0.0)
-            for at, value in zip(replies.at, lat, strict=True):
-                if value > 0.3:
-                    print(f"slow reply at +{at - first:.1f} s: {value * 1000:.0f} ms", flush=True)
-        results += [
-            ("telegram_open_loop_answers", float(sent), "messages"),
-            ("telegram_open_loop_rate", round(rate, 1), "messages/s in"),
-            (
-                "telegram_open_loop_replies_out",
-                round(replies.messages / duration_s, 1),
-                "messages/s out",
-            ),
-            ("telegram_reply_p50", round(statistics.median(lat) * 1000, 1) if lat else -1.0, "ms"),
-            ("telegram_reply_p99", round(_pct(lat, 0.99) * 1000, 1) if lat else -1.0, "ms"),
-            ("telegram_reply_max", round(max(lat) * 1000, 1) if lat else -1.0, "ms"),
-            ("telegram_unanswered", float(replies.unanswered()), "messages"),
-        ]
-        for line in results:
-            print(f"{line[0]} {line[1]} {line[2]}", flush=True)
+            results += await _open_phase(fake, open_people, think_s, duration_s, "telegram")
+            if within_think_s:
+                await _quiet(fake)  # the backlog of the first phase goes out first
+                results += await _open_phase(
+                    fake, open_people, within_think_s, duration_s, "telegram_within_limit"
+                )
         async with BotProcess(fake, folder, limiter=False):
+            await _quiet(fake)
             answers_s, messages_s = await _closed_loop(fake, closed_people, saturation_s)
         saturation = [
             ("telegram_saturation_no_limiter", round(answers_s, 1), "answers/s"),
             ("telegram_saturation_no_limiter_out", round(messages_s, 1), "messages/s out"),
         ]
         for line in saturation:
-            print(f"{line[0]} {line[1]} {line[2]}", flush=True)
+            print(f"# {line[0]} {line[1]} {line[2]}", flush=True)
         results += saturation
     finally:
         await fake.stop()
@@ -409,8 +437,20 @@ def run(
     duration_s: float = 180.0,
     clients: int = 200,
     saturation_s: float = 45.0,
+    within_think_s: float | None = 80.0,
 ) -> list[Result]:
-    """Run the benchmark; returns (name, value, unit) lines (also printed)."""
+    """Run the benchmark; returns (name, value, unit) lines (progress printed with ``#``).
+
+    Args:
+        settings: the base settings (a temporary database and data folder are used).
+        candidates: candidates in the open loop.
+        think_s: mean seconds between a candidate's answers (60 s: the issue's load).
+        duration_s: length of each open-loop phase.
+        clients: candidates answering back to back in the saturation run.
+        saturation_s: length of the saturation run (rate limiter off).
+        within_think_s: a second open-loop phase at a load whose replies fit in the
+            rate limiter (every answer gets two messages), or None to skip it.
+    """
     return asyncio.run(
         _bench(
             settings,
@@ -419,6 +459,7 @@ def run(
             duration_s=duration_s,
             clients=clients,
             saturation_s=saturation_s,
+            within_think_s=within_think_s,
         )
     )
 
@@ -435,12 +476,16 @@ if __name__ == "__main__":
     parser.add_argument("--duration", type=float, default=180.0)
     parser.add_argument("--clients", type=int, default=200)
     parser.add_argument("--saturation", type=float, default=45.0)
+    parser.add_argument("--within-think", type=float, default=80.0, help="0 skips that phase")
     ns = parser.parse_args()
-    run(
+    lines = run(
         load_settings(ns.config),
         candidates=ns.candidates,
         think_s=ns.think,
         duration_s=ns.duration,
         clients=ns.clients,
         saturation_s=ns.saturation,
+        within_think_s=ns.within_think or None,
     )
+    for name, value, unit in lines:
+        print(f"{name} {value} {unit}")
