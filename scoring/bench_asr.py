@@ -102,13 +102,16 @@ def _worker(spec: dict[str, Any]) -> dict[str, Any]:
     for clip in spec["clips"]:
         samples = decode_audio(clip["path"], max_seconds=600).samples
         transcriber.transcribe(samples[: 16000 * 5], language=clip["language"])  # warm-up
-        times, text = [], ""
+        times, cpu, text = [], [], ""
         for _ in range(spec["runs"]):
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             raw = transcriber.transcribe(samples, language=clip["language"])
             times.append(time.perf_counter() - t0)
+            cpu.append(time.process_time() - c0)
             text = raw.text
-        results.append({"duration_s": len(samples) / 16000, "times": times, "text": text})
+        results.append(
+            {"duration_s": len(samples) / 16000, "times": times, "cpu": cpu, "text": text}
+        )
     rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return {"load_s": load_s, "rss_mb": rss_mb, "clips": results, "model": transcriber.model_name}
 
@@ -133,12 +136,21 @@ def _emit(lines: list[Line], name: str, value: float, unit: str) -> None:
     print(f"{name} {value:.4g} {unit}", flush=True)
 
 
-def run(settings: Settings, *, runs: int = 2) -> list[Line]:
+def _emit_cpu(lines: list[Line], prefix: str, res: dict[str, Any], threads: int) -> None:
+    # CPU seconds per audio second over the thread count: what the wall-clock RTF
+    # would be with the cores to ourselves (the machine here is shared).
+    value = statistics.median(res["cpu"]) / res["duration_s"] / threads
+    _emit(lines, f"{prefix}_cpu_rtf_per_thread", value, "x")
+
+
+def run(settings: Settings, *, runs: int = 2, openai_beams: list[int] | None = None) -> list[Line]:
     """Run the ASR benchmark and print ``name value unit`` lines.
 
     Args:
         settings: ``speech`` says which model, device, compute type, threads, beam.
         runs: timed runs per clip (the median is reported).
+        openai_beams: beam sizes for the openai-whisper comparison (default: 1
+            and ``speech.beam_size``; beam 5 takes minutes per clip there).
 
     Returns:
         The printed lines as ``(name, value, unit)``.
@@ -158,7 +170,7 @@ def run(settings: Settings, *, runs: int = 2) -> list[Line]:
             clips.append(
                 {"path": str(synth.voice_note(wav, Path(tmp) / f"{lang}.ogg")), "language": lang}
             )
-        base = {
+        base: dict[str, Any] = {
             "model_dir": str(speech.model_dir),
             "device": speech.device,
             "compute_type": speech.compute_type,
@@ -182,6 +194,7 @@ def run(settings: Settings, *, runs: int = 2) -> list[Line]:
                 rtf[("faster", beam, lang)] = value
                 metric = "wer" if lang == "en" else "cer"
                 _emit(lines, f"asr_{tag}_beam{beam}_{lang}_rtf", value, "x")
+                _emit_cpu(lines, f"asr_{tag}_beam{beam}_{lang}", res, base["threads"])
                 _emit(
                     lines,
                     f"asr_{tag}_beam{beam}_{lang}_{metric}",
@@ -198,7 +211,7 @@ def run(settings: Settings, *, runs: int = 2) -> list[Line]:
                 flush=True,
             )
         else:
-            _openai(lines, base, clips, scripts, rtf, settings)
+            _openai(lines, base, clips, scripts, rtf, settings, openai_beams)
     _emit(lines, "asr_load_avg_1m_at_end", os.getloadavg()[0], "load")
     return lines
 
@@ -210,6 +223,7 @@ def _openai(
     scripts: dict[str, Any],
     rtf: dict[tuple[str, int, str], float],
     settings: Settings,
+    beams: list[int] | None,
 ) -> None:
     from scoring.whisper_convert import convert
 
@@ -219,7 +233,9 @@ def _openai(
     )
     # Both beam settings: openai-whisper's beam search copies its cross-attention
     # cache for every step, so its beam-5 figure is far worse than its greedy one.
-    for beam in sorted({speech.beam_size, 1}, reverse=True):
+    for beam in sorted(set(beams or [speech.beam_size, 1]), reverse=True):
+        if ("faster", beam, "en") not in rtf:
+            continue  # no faster-whisper figure to compare with
         out = _spawn(
             {**base, "backend": "openai", "checkpoint": str(checkpoint), "beam": beam, "runs": 1}
         )
@@ -230,6 +246,7 @@ def _openai(
             value = statistics.median(res["times"]) / res["duration_s"]
             metric = "wer" if lang == "en" else "cer"
             _emit(lines, f"asr_{tag}_beam{beam}_{lang}_rtf", value, "x")
+            _emit_cpu(lines, f"asr_{tag}_beam{beam}_{lang}", res, base["threads"])
             _emit(
                 lines,
                 f"asr_{tag}_beam{beam}_{lang}_{metric}",
@@ -246,13 +263,19 @@ def _openai(
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m scoring.bench_asr [--config FILE]``; ``--worker JSON`` is internal."""
+    """``python -m scoring.bench_asr [--config FILE] [--openai-beams 1,5]``.
+
+    ``--worker JSON`` is internal (one backend in a subprocess).
+    """
     args = sys.argv[1:] if argv is None else argv
     if args[:1] == ["--worker"]:
         print(json.dumps(_worker(json.loads(args[1]))), flush=True)
         return 0
     config = args[args.index("--config") + 1] if "--config" in args else None
-    run(load_settings(config))
+    beams = None
+    if "--openai-beams" in args:
+        beams = [int(b) for b in args[args.index("--openai-beams") + 1].split(",")]
+    run(load_settings(config), openai_beams=beams)
     return 0
 
 
