@@ -12,6 +12,9 @@ _PATTERNS = [
     (re.compile(r"\+?\d[\d -]{9,}\d"), "[number]"),
     (re.compile(r"[\w.+-]+@[\w-]+\.[\w.-]+"), "[email]"),
     (re.compile(r"\b\d{6,12}:[A-Za-z0-9_-]{30,}\b"), "[bot-token]"),
+    # One-time links: contract signing pages and invitation deep links carry their token.
+    (re.compile(r"(/sign/)[A-Za-z0-9_-]{16,}"), r"\1[token]"),
+    (re.compile(r"([?&]start=)[A-Za-z0-9_-]{16,}"), r"\1[token]"),
     (
         re.compile(r"(?i)(bearer\s+|api[_-]?key[=:]\s*|access_token=|token=|secret=)[^\s&\"']+"),
         r"\1[secret]",
