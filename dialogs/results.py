@@ -26,6 +26,7 @@ from scoring.report import (
 from scoring.star import Evaluation as StarEvaluation
 from storage.models import (
     Answer,
+    AuditEvent,
     BackgroundJob,
     Candidate,
     CandidateScore,
@@ -194,6 +195,8 @@ def finalize(job_row: BackgroundJob, ctx: JobContext) -> None:
         session.flush()
         intents = summary_intents(session, ctx, job, candidate, score, decision)
         ctx.emit(session, intents, source=f"job:finalize:{candidate_id}")
+        if intents:  # the report goes to the HR groups: audited like a read
+            _audit_sent(session, ctx, "report_sent", f"candidate:{candidate_id}", len(intents))
         if comp.passed is False and job.auto_reject and decision.status == "pending":
             from dialogs import hr
 
@@ -298,6 +301,20 @@ def rank(job: BackgroundJob, ctx: JobContext) -> None:
             session, row, str(job.payload.get("batch", "default")), ctx.db.media.put
         )
         ctx.emit(session, intents, source=f"job:rank:{job.id}")
+        if intents:
+            _audit_sent(session, ctx, "ranking_sent", f"job:{row.id}", len(intents))
+
+
+def _audit_sent(session: Session, ctx: JobContext, action: str, subject: str, n: int) -> None:
+    session.add(
+        AuditEvent(
+            at=ctx.services.clock.now(),
+            actor="system",
+            action=action,
+            subject=subject,
+            details={"messages": n},
+        )
+    )
 
 
 def ranking_intents(
