@@ -207,6 +207,8 @@ class LocalLlamaServer:
         params.n_parallel = 1
         params.cpuparams.n_threads = self.threads
         params.cpuparams_batch.n_threads = self.threads
+        if not log.isEnabledFor(logging.DEBUG):
+            params.verbosity = -1  # llama.cpp logs every token batch to stderr otherwise
         try:
             return xllamacpp.Server(params)
         except Exception as exc:
