@@ -231,6 +231,7 @@ def prompt_current(ctx: Ctx, s: InterviewSession) -> None:
             record_days=ctx.settings.retention.rejected_record_days,
             unfinished_days=ctx.settings.retention.unfinished_days,
             ai=privacy.ai_notice(ctx),
+            handler=privacy.handler_name(ctx),
             buttons=[
                 [
                     Button(label=ctx.text("consent.agree"), data="consent:yes"),

@@ -82,6 +82,14 @@ _EXPORTED = {
 
 
 # ================================================================== notice
+def handler_name(ctx: Ctx) -> str:
+    """Who processes the data (PIPL Art. 17: the handler's name and contact)."""
+    employer = ctx.settings.employer
+    if not employer.name:
+        return ctx.text("consent.handler_default")
+    return f"{employer.name} ({employer.phone})" if employer.phone else employer.name
+
+
 def ai_notice(ctx: Ctx) -> str:
     """The notice's sentence on where answers are scored (an API LLM gets transcripts)."""
     llm = ctx.settings.llm

@@ -6,6 +6,7 @@ import datetime as dt
 import io
 import json
 import zipfile
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -13,7 +14,7 @@ from sqlalchemy import inspect, select
 from sqlmodel import col
 from sqlmodel import select as sm_select
 
-from core.wiring import App
+from core.wiring import App, build_app
 from storage.contract_models import Contract, Employee
 from storage.models import (
     Answer,
@@ -29,7 +30,8 @@ from storage.models import (
     Invitation,
 )
 from storage.tables import metadata
-from tests.harness import Chat, Delivered
+from tests.conftest import make_settings
+from tests.harness import Chat, Delivered, RecordingMessenger
 
 VOICE = b"OggS private voice bytes of li lei"
 ANSWER = "I renewed a contract worth 1.2M by calling the client every day"
@@ -330,3 +332,45 @@ def test_unsigned_contract_is_deleted_with_the_rest(app: App, chat: Chat) -> Non
     assert not pdf.exists()
     with app.db.session() as session:
         assert session.exec(sm_select(Contract)).all() == []
+
+
+def test_the_notice_names_handler_data_purpose_retention_rights_and_articles(
+    tmp_path: Path,
+) -> None:
+    settings = make_settings(
+        tmp_path,
+        retention={"media_days_after_decision": 45, "rejected_record_days": 200},
+        employer={"name": "Acme Hiring Ltd", "phone": "021-5555-0100"},
+        llm={"provider": "openai_compatible", "base_url": "https://api.example.ai/v1"},
+    )
+    app = build_app(settings)
+    messenger = RecordingMessenger()
+    app.channels["console"] = messenger
+    chat = Chat(app, messenger)
+    chat.languages.update({"admin": "en", "hr": "en"})
+    chat.create_job()
+    token, _code = chat.invite("Ivy Chen")
+    chat.send("ivy", f"/start {token}", lang="en")
+    notice = chat.send("ivy", "/press lang:en")[-1].text
+    for part in (
+        "Acme Hiring Ltd (021-5555-0100)",  # the handler and a contact (Art. 17)
+        settings.security.notice_version,
+        "voice recordings",
+        "video notes",
+        "transcripts",
+        "AI scores",
+        "45 days after the decision",
+        "after 200 days",
+        "a person makes every decision",
+        "/review",
+        "/mydata",
+        "/deleteme",
+        "api.example.ai",  # an API model receives transcripts: the notice says so
+        "Art. 24",
+        "Art. 14, 17",
+        "Art. 28",
+    ):
+        assert part in notice, part
+    sensitive = chat.send("ivy", "/press consent:yes")[-1]
+    assert "Art. 28" in sensitive.text and sensitive.button_data == ["sens:yes", "sens:no"]
+    app.db.engine.dispose()
