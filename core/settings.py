@@ -48,7 +48,7 @@ PLACEHOLDERS = {"changeme", "change-me", "xxx", "your-token", "todo", "secret"}
 
 
 class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", validate_default=True)
 
 
 def _no_placeholder(value: SecretStr | None) -> SecretStr | None:

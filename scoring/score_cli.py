@@ -184,5 +184,6 @@ def build_report_data(settings: Any, candidate_id: int, lang: str) -> tuple[Any,
             ],
             generated_at=dt.datetime.now(dt.UTC),
         )
+    db.engine.dispose()  # a CLI run: close pooled connections now, not at garbage collection
     ranking = (entries, names, average) if entries else None
     return data, ranking

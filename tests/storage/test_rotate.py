@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import Text, select, type_coerce
+from sqlmodel import col
 from sqlmodel import select as sm_select
 
 import main
@@ -47,8 +48,8 @@ def raw_name(app: App) -> str:
 
 def readable(app: App) -> tuple[list[str], list[str | None]]:
     with app.db.session() as session:
-        names = [c.name for c in session.exec(sm_select(Candidate)).all()]
-        texts = [a.text for a in session.exec(sm_select(Answer)).all()]
+        names = [c.name for c in session.exec(sm_select(Candidate).order_by(col(Candidate.id))).all()]
+        texts = [a.text for a in session.exec(sm_select(Answer).order_by(col(Answer.id))).all()]
     return names, texts
 
 
