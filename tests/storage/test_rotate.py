@@ -48,7 +48,9 @@ def raw_name(app: App) -> str:
 
 def readable(app: App) -> tuple[list[str], list[str | None]]:
     with app.db.session() as session:
-        names = [c.name for c in session.exec(sm_select(Candidate).order_by(col(Candidate.id))).all()]
+        names = [
+            c.name for c in session.exec(sm_select(Candidate).order_by(col(Candidate.id))).all()
+        ]
         texts = [a.text for a in session.exec(sm_select(Answer).order_by(col(Answer.id))).all()]
     return names, texts
 
