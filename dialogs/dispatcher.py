@@ -71,31 +71,39 @@ class Dispatcher:
                 .order_by(col(OutboxMessage.id))
                 .limit(self.batch * 5)
             ).all()
-            chosen: list[OutboxMessage] = []
+            candidates: list[OutboxMessage] = []
             seen: set[tuple[str, str]] = set()
             for row in rows:
                 chat = (row.platform, row.chat_id)
                 if chat in seen:
                     continue
                 seen.add(chat)
-                if row.status != "pending" or row.next_attempt_at > now:
-                    continue
-                claimed = session.execute(
-                    update(OutboxMessage)
-                    .where(col(OutboxMessage.id) == row.id, col(OutboxMessage.status) == "pending")
-                    .values(status="sending")
-                )
-                if claimed.rowcount == 1:  # type: ignore[attr-defined]
-                    chosen.append(row)
-                if len(chosen) >= self.batch:
+                if row.status == "pending" and row.next_attempt_at <= now:
+                    candidates.append(row)
+                if len(candidates) >= self.batch:
                     break
-            return chosen
+            if not candidates:
+                return []
+            # One statement claims the batch; RETURNING says which rows were still ours.
+            claimed = set(
+                session.execute(
+                    update(OutboxMessage)
+                    .where(col(OutboxMessage.id).in_([r.id for r in candidates]))
+                    .where(col(OutboxMessage.status) == "pending")
+                    .values(status="sending")
+                    .returning(col(OutboxMessage.id))
+                ).scalars()
+            )
+            return [r for r in candidates if r.id in claimed]
 
     async def run_once(self) -> int:
         """Deliver what is due now; returns how many messages were attempted."""
         rows = await asyncio.to_thread(self._claim)
         if rows:
-            await asyncio.gather(*(self._deliver(row) for row in rows))
+            results = await asyncio.gather(*(self._deliver(row) for row in rows))
+            sent = [(row, mid) for row, (ok, mid) in zip(rows, results, strict=True) if ok]
+            if sent:
+                await asyncio.to_thread(self._mark_sent, sent)
         return len(rows)
 
     async def drain(self, max_rounds: int = 1000) -> None:
@@ -117,7 +125,8 @@ class Dispatcher:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self.wakeup.wait(), timeout=poll)
 
-    async def _deliver(self, row: OutboxMessage) -> None:
+    async def _deliver(self, row: OutboxMessage) -> tuple[bool, str | None]:
+        """Send one message; failures are recorded here, successes by the caller in one batch."""
         intent = parse_intent(row.payload)
         messenger = self.channels[row.platform]
         try:
@@ -127,21 +136,21 @@ class Dispatcher:
             )
         except ChannelError as exc:
             await asyncio.to_thread(self._failed, row, exc)
-            return
+            return False, None
         except _NotYet:
             await asyncio.to_thread(
                 self._failed,
                 row,
                 ChannelError("edit target not sent yet", retryable=True, retry_after=1),
             )
-            return
+            return False, None
         except Exception as exc:
             log.exception("delivering outbox message %s failed", row.id)
             await asyncio.to_thread(
                 self._failed, row, ChannelError(f"{type(exc).__name__}: {exc}", retryable=True)
             )
-            return
-        await asyncio.to_thread(self._sent, row, message_id)
+            return False, None
+        return True, message_id
 
     def _prepare(self, intent: Intent) -> tuple[bytes | None, str | None]:
         if isinstance(intent, SendFile):
@@ -172,16 +181,23 @@ class Dispatcher:
             return None, target[0]
         return None, None
 
-    def _sent(self, row: OutboxMessage, message_id: str | None) -> None:
+    def _mark_sent(self, sent: list[tuple[OutboxMessage, str | None]]) -> None:
+        """Mark a delivered batch sent in one transaction (one UPDATE per row, executemany)."""
+        now = self.clock.now()
         with self.db.transaction() as session:
-            fresh = session.get(OutboxMessage, row.id)
-            if fresh is None:
-                return
-            fresh.status = "sent"
-            fresh.sent_at = self.clock.now()
-            fresh.attempts += 1
-            fresh.platform_message_id = message_id
-            session.add(fresh)
+            session.execute(
+                update(OutboxMessage),
+                [
+                    {
+                        "id": row.id,
+                        "status": "sent",
+                        "sent_at": now,
+                        "attempts": row.attempts + 1,
+                        "platform_message_id": mid,
+                    }
+                    for row, mid in sent
+                ],
+            )
 
     def _failed(self, row: OutboxMessage, exc: ChannelError) -> None:
         now = self.clock.now()
