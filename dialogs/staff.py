@@ -248,6 +248,18 @@ def _invite(ctx: Ctx, ev: CommandReceived) -> None:
     )
     path, _ = ctx.services.media.put(qr_png(link), ".png")
     ctx.send_file(path, f"invitation-{new.candidate.id}.png", mime_type="image/png")
+    if ctx.settings.wechat.enabled:
+        # The WeChat scene QR code needs the WeChat API: made by a background job.
+        ctx.enqueue(
+            "wechat_invite_qr",
+            {
+                "token": new.invitation.token,
+                "platform": ctx.event.platform,
+                "chat_id": ctx.event.chat_id,
+                "candidate_id": new.candidate.id,
+            },
+            key=f"wechat_qr:{new.invitation.id}",
+        )
 
 
 def _progress(ctx: Ctx, ev: CommandReceived) -> None:

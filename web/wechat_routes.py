@@ -456,6 +456,8 @@ async def start_wechat(rt: RuntimeLike) -> None:
     tasks = CallbackTasks(app, wechat=wechat, wakeup=rt.dispatcher.wakeup)
     routes: list[BaseRoute] = list(wechat_routes(app, wechat=wechat, wecom=wecom, tasks=tasks))
     rt.add_routes(routes)
+    if wechat is not None:
+        app.handlers["wechat_invite_qr"] = invite_qr_job(wechat)
     recovered = await tasks.recover()
     if recovered:
         log.info("wechat: %d media messages left half-done are being fetched again", recovered)
@@ -470,3 +472,28 @@ async def start_wechat(rt: RuntimeLike) -> None:
         tasks.close()
 
     rt.on_close(close)
+
+
+def invite_qr_job(wechat: Any) -> Any:
+    """Job handler: a WeChat scene QR code for an invitation, sent to the chat that asked."""
+    from bot.wechat import wechat_invite_qr
+    from dialogs.intents import SendFile
+    from dialogs.worker import JobContext
+    from storage.models import BackgroundJob
+
+    def handle(job: BackgroundJob, ctx: JobContext, /) -> None:
+        payload = job.payload
+        png = wechat_invite_qr(wechat.client, str(payload["token"]))
+        path, _ = ctx.db.media.put(png, ".png")
+        intent = SendFile(
+            platform=str(payload["platform"]),
+            chat_id=str(payload["chat_id"]),
+            path=path,
+            filename=f"wechat-invitation-{payload.get('candidate_id', '')}.png",
+            mime_type="image/png",
+            encrypted=True,
+        )
+        with ctx.db.transaction() as session:
+            ctx.emit(session, [intent], source=f"job:wechat_qr:{job.id}")
+
+    return handle

@@ -44,6 +44,7 @@ from storage.models import (
     GroupBinding,
     InboxEvent,
     InterviewSession,
+    Invitation,
     KeyValue,
     OutboxMessage,
 )
@@ -665,3 +666,30 @@ async def test_one_users_messages_are_handled_in_order_even_when_a_download_is_s
             .order_by(col(Answer.id))
         ).all()
     assert answers == [(0, "voice"), (1, "text")]
+
+
+async def test_invite_command_also_makes_a_wechat_scene_qr(
+    tmp_path: Path, fake: FakeWeChat
+) -> None:
+    import asyncio
+
+    from tests.harness import Chat, RecordingMessenger
+
+    settings = wechat_settings(tmp_path, fake)
+    settings.roles.admins = ["console:admin"]
+    settings.roles.hr_managers = ["console:hr"]
+    app = build_app(settings, clock=FakeClock(dt.datetime.now(dt.UTC)))
+    rt = FakeRuntime(app)
+    await start_wechat(rt)
+    messenger = RecordingMessenger()
+    app.channels["console"] = messenger
+    chat = Chat(app, messenger, run_jobs=True)
+    await asyncio.to_thread(chat.create_job)
+    replies = await asyncio.to_thread(chat.send, "hr", "/invite sales Wang Fang")
+    files = [r for r in replies if r.kind == "file"]
+    assert [f.filename for f in files] == ["invitation-1.png", "wechat-invitation-1.png"]
+    with app.db.session() as session:
+        token = session.exec(select(Invitation.token)).one()
+    assert fake.of("qrcode/create")[0].json["action_info"]["scene"]["scene_str"] == token
+    for closer in rt.closers:
+        await closer()
