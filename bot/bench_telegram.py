@@ -402,7 +402,7 @@ async def _bench(
         t0 = time.perf_counter()
         people = await asyncio.to_thread(_prepare, settings, candidates + clients)
         print(
-            f"set-up: {len(people)} candidates at question 1 in {time.perf_counter() - t0:.0f} s",
+            f"# set-up: {len(people)} candidates at question 1 in {time.perf_counter() - t0:.0f} s",
             flush=True,
         )
         open_people, closed_people = people[:candidates], people[candidates:]

@@ -73,7 +73,8 @@ async def start_telegram(rt: Runtime) -> None:
         raise ConfigError("telegram.webhook_secret: webhook mode needs TELEGRAM_WEBHOOK_SECRET")
     application = build_application(settings, rate_limiter=settings.rate_limiter)
     channel = TelegramChannel(rt.app, application, on_outbox=rt.wake_dispatcher)
-    await channel.start()
+    if not await channel.start(rt.stop):
+        return  # stopped while the Bot API was unreachable
     rt.app.channels[channel.platform] = channel
     rt.on_close(channel.close)
     if settings.mode == "polling":
@@ -141,6 +142,8 @@ async def run(
     server: _Server | None = None
     try:
         await start_channels(rt)
+        if stop.is_set():
+            return 0
         if not app.channels:
             raise ConfigError(
                 "no channel is enabled: set [telegram] enabled = true (or [wechat]) in config.toml"

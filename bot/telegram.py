@@ -450,23 +450,34 @@ class TelegramChannel:
     _loop: asyncio.AbstractEventLoop | None = None
     bot_username: str = ""
 
-    async def start(self) -> None:
-        """Initialise the bot (``getMe``), retrying while the network is down."""
+    async def start(self, stop: asyncio.Event | None = None) -> bool:
+        """Initialise the bot (``getMe``), retrying while the network is down.
+
+        Returns:
+            False if ``stop`` was set before it succeeded.
+        """
         self._loop = asyncio.get_running_loop()
+        stop = stop or asyncio.Event()
         delay = 1.0
-        while True:
+        while not stop.is_set():
             try:
-                await self.application.initialize()
+                await _until(stop, self.application.initialize())
                 self.bot_username = self.application.bot.username
-                return
+                return True
+            except _Stopped:
+                break
             except InvalidToken as exc:
                 raise ConfigError(
                     "telegram.token: the Bot API refused the token (check TELEGRAM_TOKEN)"
                 ) from exc
             except (NetworkError, RetryAfter) as exc:
                 log.warning("telegram: getMe failed (%s); retrying in %.0f s", exc, delay)
-                await asyncio.sleep(delay)
+                await _sleep(stop, delay)
                 delay = min(delay * 2, 60.0)
+        # Never initialised, so Application.shutdown() would skip it: close the HTTP client.
+        with contextlib.suppress(Exception):
+            await self.application.bot.request.shutdown()
+        return False
 
     async def close(self, grace: float = 10.0) -> None:
         """Finish events being processed, then shut the PTB Application down."""

@@ -619,3 +619,16 @@ async def test_webhook_mode_registers_and_serves_the_webhook(
     finally:
         stop.set()
         assert await asyncio.wait_for(task, 30) == 0
+
+
+async def test_stopping_while_the_bot_api_is_unreachable(tmp_path: Path, fake: FakeBotAPI) -> None:
+    fake.fail_next("getMe", status=502, count=1000)
+    stop = asyncio.Event()
+    settings = telegram_settings(tmp_path, fake)
+    task = asyncio.create_task(
+        run(settings, stop=stop, handle_signals=False, build=build_with_fake_models)
+    )
+    await fake.wait_for(lambda: any(m == "getMe" for m, _ in fake.calls), what="a getMe attempt")
+    stop.set()
+    assert await asyncio.wait_for(task, 10) == 0
+    assert not any(m == "getUpdates" for m, _ in fake.calls)
