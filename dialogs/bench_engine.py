@@ -149,8 +149,9 @@ def _percentile(values: list[float], q: float) -> float:
 
 def _open_loop(
     app: App, people: list[Candidate], think_s: float, threads: int
-) -> tuple[list[float], float]:
+) -> tuple[list[float], float, float]:
     latencies: list[float] = []
+    done_at: list[float] = []
     lock = threading.Lock()
     rng = random.Random(7)  # noqa: S311 - load pattern, not security
     pool = ThreadPoolExecutor(max_workers=threads)
