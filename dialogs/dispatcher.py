@@ -100,10 +100,7 @@ class Dispatcher:
         """Deliver what is due now; returns how many messages were attempted."""
         rows = await asyncio.to_thread(self._claim)
         if rows:
-            results = await asyncio.gather(*(self._deliver(row) for row in rows))
-            sent = [(row, mid) for row, (ok, mid) in zip(rows, results, strict=True) if ok]
-            if sent:
-                await asyncio.to_thread(self._mark_sent, sent)
+            await asyncio.gather(*(self._deliver(row) for row in rows))
         return len(rows)
 
     async def drain(self, max_rounds: int = 1000) -> None:
@@ -126,7 +123,9 @@ class Dispatcher:
                     await asyncio.wait_for(self.wakeup.wait(), timeout=poll)
 
     async def _deliver(self, row: OutboxMessage) -> tuple[bool, str | None]:
-        """Send one message; failures are recorded here, successes by the caller in one batch."""
+        """Send one message and record the outcome at once (a slow neighbour in the same
+        round must not keep a delivered message unmarked: that would widen the window in
+        which a crash repeats it)."""
         intent = parse_intent(row.payload)
         messenger = self.channels[row.platform]
         try:
@@ -150,6 +149,7 @@ class Dispatcher:
                 self._failed, row, ChannelError(f"{type(exc).__name__}: {exc}", retryable=True)
             )
             return False, None
+        await asyncio.to_thread(self._mark_sent, [(row, message_id)])
         return True, message_id
 
     def _prepare(self, intent: Intent) -> tuple[bytes | None, str | None]:

@@ -270,7 +270,11 @@ def prompt_current(ctx: Ctx, s: InterviewSession) -> None:
         ctx.reply("closing.locked")
 
 
-def _ask_question(ctx: Ctx, s: InterviewSession) -> None:
+def _ask_question(
+    ctx: Ctx, s: InterviewSession, *, before: str = "", buttons: list[list[Button]] | None = None
+) -> None:
+    """Send the current question; ``before`` (e.g. the last answer's receipt) goes in the
+    same message, so one answer costs one message (Telegram allows 30 a second)."""
     items = _plan(ctx, s)
     item = items[s.question_index]
     limit = min(item.time_limit_s, ctx.settings.interview.max_answer_seconds)
@@ -286,7 +290,7 @@ def _ask_question(ctx: Ctx, s: InterviewSession) -> None:
         text=text,
     )
     body += "\n" + ctx.text("question.modes", modes=_modes_text(ctx, _allowed_modes(s, item)))
-    ctx.say(body)
+    ctx.say(f"{before}\n\n{body}" if before else body, buttons=buttons)
 
 
 def _offer_review(ctx: Ctx, s: InterviewSession) -> None:
@@ -453,9 +457,8 @@ def _on_question(ctx: Ctx, s: InterviewSession) -> None:
     if s.question_index < len(items):
         if ctx.settings.interview.rerecords_per_question + 1 - answer.attempt > 0:
             buttons = [[Button(label=ctx.text("question.rerecord", n=n), data=f"rr:{answer.id}")]]
-        ctx.reply("question.received", n=n, buttons=buttons)
         _touch(ctx, s)
-        _ask_question(ctx, s)
+        _ask_question(ctx, s, before=ctx.text("question.received", n=n), buttons=buttons)
     else:
         ctx.reply("question.received", n=n)
         _move(ctx, s, "review")

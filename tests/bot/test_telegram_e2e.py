@@ -267,7 +267,7 @@ async def test_interview_survives_sigkill_with_nothing_lost_or_sent_twice(
         "thank you": 1,
     }
     sent = {text: count(fake, CANDIDATE, text) for text in expected}
-    assert sent == expected, [m.text[:40] for m in fake.messages_to(CANDIDATE)]
+    assert sent == expected, [m.text[:60] for m in fake.messages_to(CANDIDATE)]
     # ... and the fake received exactly what the outbox says was sent, for every chat.
     settings = load_settings(bot.config, env=bot.env)
     app = build_app(settings)

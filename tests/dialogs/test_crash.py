@@ -97,7 +97,7 @@ def test_second_instance_resumes_after_sigkill(
     counts = Counter(texts)
     assert [t for t, n in counts.items() if n > 1] == []
     for n in (1, 2, 3):
-        assert counts[f"Answer {n} received. ✅"] == 1
+        assert sum(1 for t in texts if t.startswith(f"Answer {n} received. ✅")) == 1
     assert any("That was the last question" in t for t in texts)
     with second.db.session() as session:
         answers = session.exec(select(Answer).where(Answer.practice == False)).all()  # noqa: E712
