@@ -188,8 +188,9 @@ def serve(config: str) -> int:
 class Replies:
     """Matches each candidate message with the bot's first reply to that chat.
 
-    An answer gets two messages: "Answer n received" and the next question. The next
-    question is not a reply to a later answer; it completes the turn (``on_turn``).
+    An answer gets one message: "Answer n received" with the next question in it (older
+    builds sent the question separately). The first message after an answer is its reply;
+    a message with the next question completes the turn (``on_turn``).
     """
 
     def __init__(self, users: set[int]) -> None:
@@ -208,11 +209,12 @@ class Replies:
         if message.chat_id not in self.users:
             return  # a late reply from an earlier phase
         self.messages += 1
-        if message.text.startswith("Question "):
+        if "Question " in message.text:  # the next question (alone, or after the receipt)
             self.turns += 1
             if self.on_turn is not None:
                 self.on_turn(message.chat_id)
-            return
+        if message.text.startswith("Question "):
+            return  # a question alone is not the reply to an answer
         queue = self.waiting.get(message.chat_id)
         if queue:
             self.latencies.append(message.at - queue.popleft())
