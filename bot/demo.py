@@ -105,14 +105,14 @@ def _say(who: str, line: str) -> None:
     print(f"\n{who} ▸ {line}", flush=True)
 
 
-def make_voice(text: str, folder: Path) -> Path | None:
+def make_voice(text: str, folder: Path, *, voice: str = "en-us") -> Path | None:
     """A spoken answer as a Telegram-style OGG/Opus voice note (needs espeak-ng and ffmpeg)."""
     if not (shutil.which("espeak-ng") and shutil.which("ffmpeg")):
         return None
     wav = folder / "answer.wav"
     ogg = folder / "answer.ogg"
     subprocess.run(
-        ["espeak-ng", "-v", "en-us", "-s", "150", "-w", str(wav), text],
+        ["espeak-ng", "-v", voice, "-s", "150", "-w", str(wav), text],
         check=True,
         capture_output=True,
     )

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 import tempfile
 from pathlib import Path
@@ -43,32 +42,11 @@ class ScriptedTranscriber:
 
 def spoken_ogg(text: str, voice: str = "en-us") -> bytes:
     """Real speech (espeak-ng) encoded as a Telegram-style OGG/Opus voice note."""
-    assert shutil.which("espeak-ng") and shutil.which("ffmpeg"), (
-        "espeak-ng and ffmpeg are installed by make"
-    )
+    from bot.demo import make_voice
+
     with tempfile.TemporaryDirectory() as tmp:
-        wav, ogg = Path(tmp) / "a.wav", Path(tmp) / "a.ogg"
-        subprocess.run(
-            ["espeak-ng", "-v", voice, "-s", "150", "-w", str(wav), text],
-            check=True,
-            capture_output=True,
-        )
-        subprocess.run(
-            [
-                "ffmpeg",
-                "-y",
-                "-loglevel",
-                "error",
-                "-i",
-                str(wav),
-                "-c:a",
-                "libopus",
-                "-b:a",
-                "24k",
-                str(ogg),
-            ],
-            check=True,
-        )
+        ogg = make_voice(text, Path(tmp), voice=voice)
+        assert ogg is not None, "espeak-ng and ffmpeg are installed by make"
         return ogg.read_bytes()
 
 
