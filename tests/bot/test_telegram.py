@@ -289,7 +289,7 @@ async def test_duplicate_updates_are_ignored(bot: Running) -> None:
 async def test_a_429_is_retried_and_the_message_sent_once(bot: Running) -> None:
     candidate, _ = await interview_ready(bot)
     fake = bot.fake
-    fake.fail_next("sendMessage", status=429, retry_after=1)
+    fake.fail_next("sendMessage", status=429, retry_after=1, chat_id=CANDIDATE)
     before = len(fake.messages_to(CANDIDATE))
     reply = await candidate.say(
         "An answer while Telegram says slow down.", expect="Answer 1 received", timeout=15
@@ -305,28 +305,35 @@ async def test_a_429_is_retried_and_the_message_sent_once(bot: Running) -> None:
 async def test_network_errors_are_retried(bot: Running) -> None:
     candidate, _ = await interview_ready(bot)
     fake = bot.fake
-    fake.fail_next("sendMessage", status=502, count=2)
+    fake.fail_next("sendMessage", status=502, count=2, chat_id=CANDIDATE)
     before = len(fake.messages_to(CANDIDATE))
     await candidate.say("Answer during a Bad Gateway.", expect="Answer 1 received", timeout=15)
     await fake.wait_reply(CANDIDATE, before, containing="Question 2", timeout=15)
     texts = [m.text for m in fake.messages_to(CANDIDATE)[before:]]
     assert sum("Answer 1 received" in t for t in texts) == 1
-    with bot.app.db.session() as session:
-        rows = session.exec(
-            select(OutboxMessage).where(OutboxMessage.chat_id == str(CANDIDATE))
-        ).all()
-    assert any(r.attempts > 1 and r.status == "sent" for r in rows)
+
+    def retried_and_sent() -> bool:  # marked sent just after the fake answered: poll
+        with bot.app.db.session() as session:
+            rows = session.exec(
+                select(OutboxMessage).where(OutboxMessage.chat_id == str(CANDIDATE))
+            ).all()
+        return any(r.attempts > 1 and r.status == "sent" for r in rows)
+
+    await fake.wait_for(retried_and_sent, what="a message sent after retries")
 
 
 async def test_a_message_that_keeps_failing_is_recorded(bot: Running) -> None:
     candidate, _ = await interview_ready(bot)
     fake = bot.fake
     fake.fail_next(
-        "sendMessage", status=403, count=1, description="Forbidden: bot was blocked by the user"
+        "sendMessage",
+        status=403,
+        count=1,
+        description="Forbidden: bot was blocked by the user",
+        chat_id=CANDIDATE,
     )
     before = len(fake.messages_to(CANDIDATE))
     await fake.send_text(candidate.user, "An answer the bot cannot acknowledge.")
-    await fake.wait_reply(CANDIDATE, before, containing="Question 2")
 
     def failed() -> list[OutboxMessage]:
         with bot.app.db.session() as session:
@@ -335,7 +342,13 @@ async def test_a_message_that_keeps_failing_is_recorded(bot: Running) -> None:
             )
 
     rows = await fake.wait_for(failed, what="a failed outbox row")
+    assert rows[0].chat_id == str(CANDIDATE)
     assert "blocked" in (rows[0].last_error or "")
+    assert rows[0].attempts == 1  # a 403 is not retried
+    assert len(fake.messages_to(CANDIDATE)) == before  # the receipt never got through
+    # The answer itself is kept: the interview moved on to question 2.
+    with bot.app.db.session() as session:
+        assert session.exec(select(Answer)).all()
     with bot.app.db.session() as session:
         audit = session.exec(select(AuditEvent).where(AuditEvent.action == "delivery_failed")).all()
     assert audit

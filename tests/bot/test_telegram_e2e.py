@@ -214,7 +214,7 @@ async def test_interview_survives_sigkill_with_nothing_lost_or_sent_twice(
     first_voice_update = fake.served_updates[-1]
     again = await candidate.press(received, "rr:", expect="again")
     assert "question 1 again" in again.text
-    fake.fail_next("sendMessage", status=429, retry_after=1)
+    fake.fail_next("sendMessage", status=429, retry_after=1, chat_id=CANDIDATE)
     await candidate.voice(voice1b, duration=7, expect="Question 2 of 3", timeout=20)
     await fake.duplicate(first_voice_update)  # Telegram hands an old update out again
 

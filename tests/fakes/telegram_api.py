@@ -87,6 +87,7 @@ class _Failure:
     description: str
     retry_after: int | None
     count: int
+    chat_id: int | None = None
 
 
 class FakeBotAPI:
@@ -175,15 +176,16 @@ class FakeBotAPI:
         count: int = 1,
         retry_after: int | None = 1,
         description: str | None = None,
+        chat_id: int | None = None,
     ) -> None:
-        """The next ``count`` calls of ``method`` fail with ``status``."""
+        """The next ``count`` calls of ``method`` (to ``chat_id``, if given) fail."""
         text = description or (
             f"Too Many Requests: retry after {retry_after or 0}"
             if status == 429
             else "Internal Server Error"
         )
         self._failures.append(
-            _Failure(method, status, text, retry_after if status == 429 else None, count)
+            _Failure(method, status, text, retry_after if status == 429 else None, count, chat_id)
         )
 
     async def duplicate(
@@ -457,7 +459,7 @@ class FakeBotAPI:
             self.calls.append(
                 (method, {k: v for k, v in params.items() if not isinstance(v, bytes)})
             )
-        failure = self._take_failure(method)
+        failure = self._take_failure(method, params.get("chat_id"))
         if failure is not None:
             return _error(failure.status, failure.description, failure.retry_after)
         handler = getattr(self, "_m_" + method, None)
@@ -474,8 +476,10 @@ class FakeBotAPI:
             return result
         return web.json_response({"ok": True, "result": result})
 
-    def _take_failure(self, method: str) -> _Failure | None:
+    def _take_failure(self, method: str, chat_id: object) -> _Failure | None:
         for failure in self._failures:
+            if failure.chat_id is not None and str(failure.chat_id) != str(chat_id):
+                continue
             if failure.method == method and failure.count > 0:
                 failure.count -= 1
                 if failure.count == 0:
