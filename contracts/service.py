@@ -22,22 +22,21 @@ import hashlib
 import hmac
 import json
 import math
-import os
 import secrets
 from dataclasses import dataclass
 from enum import StrEnum
-from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from sqlmodel import Session, col, select
 
+from contracts.files import SIGNED, UNSIGNED, ContractFiles
 from contracts.messages import Lang
 from contracts.minimum_wage import MinimumWageTable
 from contracts.rules import Finding, archive_until, check, is_blocked
 from contracts.signing import AuditEvent, SealRequest, SignatureMark, Signer, sha256_hex
 from contracts.terms import ContractTerms, parse_terms
 from core.clock import Clock, as_utc
-from core.errors import ContractError, SigningError
+from core.errors import ContractError, SigningError, StorageError
 from storage.contract_models import Contract, Employee, SigningEvent, SigningLink
 
 CODE_DIGITS = 6
@@ -121,26 +120,12 @@ def _local_today(clock: Clock, timezone: str) -> dt.date:
     return clock.now().astimezone(ZoneInfo(timezone)).date()
 
 
-def _folder(files_dir: Path, contract: Contract) -> Path:
-    folder = files_dir / contract.contract_no
-    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
-    return folder
-
-
-def _write_private(path: Path, data: bytes) -> None:
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(data)
-    os.replace(tmp, path)
-
-
 def _apply_terms(
     contract: Contract,
     terms: ContractTerms,
     *,
     clock: Clock,
-    files_dir: Path,
+    files: ContractFiles,
     timezone: str,
     wages: MinimumWageTable | None,
 ) -> None:
@@ -158,9 +143,7 @@ def _apply_terms(
         contract.status = "blocked"
         return
     rendered = render_contract(terms, contract_no=contract.contract_no, created=clock.now())
-    path = _folder(files_dir, contract) / "contract.pdf"
-    _write_private(path, rendered.pdf)
-    contract.unsigned_pdf_path = str(path)
+    contract.unsigned_pdf_path = files.write(contract.contract_no, UNSIGNED, rendered.pdf)
     contract.unsigned_sha256 = rendered.sha256
     contract.pages = rendered.pages
     contract.status = "draft"
@@ -172,7 +155,7 @@ def create_contract(
     candidate_id: int,
     terms: ContractTerms,
     clock: Clock,
-    files_dir: Path,
+    files: ContractFiles,
     language: Lang = "zh",
     created_by: str | None = None,
     timezone: str = "Asia/Shanghai",
@@ -193,7 +176,7 @@ def create_contract(
         created_by=created_by,
         created_at=now,
     )
-    _apply_terms(contract, terms, clock=clock, files_dir=files_dir, timezone=timezone, wages=wages)
+    _apply_terms(contract, terms, clock=clock, files=files, timezone=timezone, wages=wages)
     session.add(contract)
     session.flush()
     _event(session, contract, None, "created", clock, detail=created_by or "")
@@ -206,7 +189,7 @@ def update_terms(
     terms: ContractTerms,
     *,
     clock: Clock,
-    files_dir: Path,
+    files: ContractFiles,
     timezone: str = "Asia/Shanghai",
     wages: MinimumWageTable | None = None,
 ) -> Contract:
@@ -220,7 +203,7 @@ def update_terms(
     if contract.status not in ("blocked", "draft", "sent"):
         raise ContractError(f"contract {contract.contract_no} is {contract.status}")
     _revoke_links(session, contract, clock)
-    _apply_terms(contract, terms, clock=clock, files_dir=files_dir, timezone=timezone, wages=wages)
+    _apply_terms(contract, terms, clock=clock, files=files, timezone=timezone, wages=wages)
     session.add(contract)
     _event(session, contract, None, "created", clock, detail="terms updated")
     return contract
@@ -474,15 +457,20 @@ def _require_verified(
         raise LinkError(LinkProblem.UNKNOWN)
 
 
-def unsigned_pdf(contract: Contract) -> bytes:
-    """The stored unsigned PDF, checked against its recorded SHA-256.
+def unsigned_pdf(contract: Contract, files: ContractFiles) -> bytes:
+    """The stored unsigned PDF (decrypted, in memory), checked against its SHA-256.
 
     Raises:
         SigningError: the file is missing or changed since it was rendered.
     """
     if contract.unsigned_pdf_path is None:
         raise SigningError(f"contract {contract.contract_no} has no PDF")
-    data = Path(contract.unsigned_pdf_path).read_bytes()
+    try:
+        data = files.read(contract.contract_no, contract.unsigned_pdf_path)
+    except StorageError as exc:
+        raise SigningError(
+            f"contract {contract.contract_no}: the stored PDF is unreadable"
+        ) from exc
     if sha256_hex(data) != contract.unsigned_sha256:
         raise SigningError(f"contract {contract.contract_no}: the stored PDF has changed")
     return data
@@ -497,7 +485,7 @@ def complete_signing(
     mark: SignatureMark,
     signer: Signer,
     clock: Clock,
-    files_dir: Path,
+    files: ContractFiles,
     ip: str = "",
     user_agent: str = "",
 ) -> Contract:
@@ -512,7 +500,7 @@ def complete_signing(
     """
     _require_verified(link, contract, browser_secret, clock)
     terms = terms_of(contract)
-    pdf = unsigned_pdf(contract)
+    pdf = unsigned_pdf(contract, files)
     confirmed_at = clock.now()
     history = [
         AuditEvent(as_utc(e.at), e.kind, e.ip, e.user_agent, e.method, e.detail)
@@ -533,8 +521,7 @@ def complete_signing(
             location=terms.workplace,
         ),
     )
-    path = _folder(files_dir, contract) / "signed.pdf"
-    _write_private(path, sealed.pdf)
+    path = files.write(contract.contract_no, SIGNED, sealed.pdf)
     for event in sealed.events[len(history) :]:
         _event(
             session, contract, link, event.kind, clock,
@@ -543,7 +530,7 @@ def complete_signing(
     now = clock.now()
     contract.status = "signed"
     contract.signed_at = now
-    contract.signed_pdf_path = str(path)
+    contract.signed_pdf_path = path
     contract.signed_sha256 = sealed.sha256_final
     contract.after_employee_sha256 = sealed.sha256_after_employee
     contract.timestamp_source = sealed.timestamp_source
@@ -656,15 +643,20 @@ def reminder_date(employee: Employee, *, days_before: int = 30) -> dt.date | Non
     return employee.end_date - dt.timedelta(days=days_before)
 
 
-def signed_pdf(contract: Contract) -> bytes:
-    """The sealed PDF (checked against its SHA-256).
+def signed_pdf(contract: Contract, files: ContractFiles) -> bytes:
+    """The sealed PDF (decrypted, in memory), checked against its SHA-256.
 
     Raises:
-        ContractError: not signed yet, or the file has changed.
+        ContractError: not signed yet, or the file is missing or has changed.
     """
     if contract.signed_pdf_path is None:
         raise ContractError(f"contract {contract.contract_no} is not signed")
-    data = Path(contract.signed_pdf_path).read_bytes()
+    try:
+        data = files.read(contract.contract_no, contract.signed_pdf_path)
+    except StorageError as exc:
+        raise ContractError(
+            f"contract {contract.contract_no}: the signed PDF is unreadable"
+        ) from exc
     if sha256_hex(data) != contract.signed_sha256:
         raise ContractError(f"contract {contract.contract_no}: the signed PDF has changed")
     return data

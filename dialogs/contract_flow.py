@@ -22,6 +22,7 @@ from pydantic import ValidationError
 from sqlmodel import Session, select
 
 from contracts import service
+from contracts.files import ContractFiles
 from contracts.messages import Lang
 from contracts.rules import Finding, is_blocked
 from contracts.terms import ContractTerms
@@ -304,7 +305,7 @@ def send_contract(ctx: Ctx, candidate: Candidate) -> None:
     if any(c.status == "signed" for c in existing):
         _to_hr(ctx, candidate, "contract.already_signed", id=candidate.id)
         return
-    files = ctx.settings.app.data_dir / "contracts"
+    files = ContractFiles.in_data_dir(ctx.settings.app.data_dir, ctx.services.media.keyring)
     tz = ctx.settings.app.timezone
     if current is None:
         contract = service.create_contract(
@@ -312,14 +313,14 @@ def send_contract(ctx: Ctx, candidate: Candidate) -> None:
             candidate_id=candidate.id or 0,
             terms=terms,
             clock=ctx.services.clock,
-            files_dir=files,
+            files=files,
             language="zh",
             created_by=ctx.actor,
             timezone=tz,
         )
     else:
         contract = service.update_terms(
-            ctx.session, current, terms, clock=ctx.services.clock, files_dir=files, timezone=tz
+            ctx.session, current, terms, clock=ctx.services.clock, files=files, timezone=tz
         )
     findings = service.findings_of(contract)
     if is_blocked(findings) or contract.status == "blocked":
@@ -443,7 +444,8 @@ class ContractEvents:
                 return
             candidate = session.get(Candidate, contract.candidate_id)
             assert candidate is not None
-            pdf = service.signed_pdf(contract)
+            files = ContractFiles.in_data_dir(self.services.settings.app.data_dir, self.db.keyring)
+            pdf = service.signed_pdf(contract, files)
             path, _ = self.db.media.put(pdf, ".pdf")
             intents: list[Intent] = []
             s = session.exec(

@@ -1,4 +1,11 @@
-"""Media files (voice, video, PDFs) encrypted at rest under the data directory."""
+"""Media files (voice, video, PDFs) encrypted at rest under the data directory.
+
+Every file is ``FILE_MAGIC + key id + nonce + AES-256-GCM ciphertext``
+(:meth:`storage.crypto.Keyring.encrypt_file_bytes`) with the file's path relative to its
+store as associated data, so a file moved or swapped to another name does not decrypt.
+The same :class:`MediaStore` holds the contract PDFs under ``<data>/contracts``
+(:func:`contract_files_root`); ``keys rotate`` re-encrypts both stores.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +15,31 @@ import uuid
 from pathlib import Path
 
 from core.errors import StorageError
-from storage.crypto import Keyring
+from storage.crypto import FILE_MAGIC, Keyring
+
+CONTRACTS_FOLDER = "contracts"
+_KID_END = len(FILE_MAGIC) + 8
+
+
+def contract_files_root(data_dir: Path) -> Path:
+    """Where contract PDFs live: ``<data_dir>/contracts/<contract no>/<name>.enc``."""
+    return data_dir / CONTRACTS_FOLDER
+
+
+def write_private(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` atomically, owner-only (0600) in an owner-only folder."""
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    tmp = path.with_name(path.name + ".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 class MediaStore:
@@ -19,23 +50,20 @@ class MediaStore:
         self.keyring = keyring
 
     def put(self, data: bytes, suffix: str = ".bin") -> tuple[str, str]:
-        """Encrypt and store ``data``.
+        """Encrypt and store ``data`` under a new random name.
 
         Returns:
             (relative path, sha256 of the plaintext)
         """
-        digest = hashlib.sha256(data).hexdigest()
         name = f"{uuid.uuid4().hex}{suffix}.enc"
         rel = f"{name[:2]}/{name}"
-        target = self.root / rel
-        target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = target.with_name(target.name + ".tmp")
-        with open(tmp, "wb") as handle:
-            handle.write(self.keyring.encrypt_file_bytes(data, aad=rel.encode()))
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, target)
-        return rel, digest
+        return rel, self.write(rel, data)
+
+    def write(self, rel: str, data: bytes) -> str:
+        """Encrypt ``data`` into the file ``rel`` (replacing it); returns its sha256."""
+        path = self._path(rel)
+        write_private(path, self.keyring.encrypt_file_bytes(data, aad=rel.encode()))
+        return hashlib.sha256(data).hexdigest()
 
     def get(self, rel: str) -> bytes:
         path = self._path(rel)
@@ -50,12 +78,10 @@ class MediaStore:
         path = self._path(rel)
         blob = path.read_bytes()
         plain = self.keyring.decrypt_file_bytes(blob, aad=rel.encode())
-        kid = blob[6:14].decode("ascii")
+        kid = blob[len(FILE_MAGIC) : _KID_END].decode("ascii")
         if kid == self.keyring.primary:
             return False
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_bytes(self.keyring.encrypt_file_bytes(plain, aad=rel.encode()))
-        os.replace(tmp, path)
+        write_private(path, self.keyring.encrypt_file_bytes(plain, aad=rel.encode()))
         return True
 
     def delete(self, rel: str) -> None:

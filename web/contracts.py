@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING
 
 from starlette.routing import BaseRoute
 
+from contracts.files import ContractFiles
 from contracts.signing import build_signer
 from core.wiring import App
 from dialogs.contract_flow import ContractEvents
@@ -30,7 +31,7 @@ def contract_routes(app: App) -> list[BaseRoute]:
             app.db.transaction,
             events.send_code,
             signer,
-            files_dir=settings.app.data_dir / "contracts",
+            files=ContractFiles.in_data_dir(settings.app.data_dir, app.db.keyring),
             clock=app.services.clock,
             secure_cookies=settings.app.public_base_url.startswith("https://"),
             on_signed=events.signed,

@@ -23,6 +23,7 @@ import inspect
 import logging
 import subprocess
 import threading
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
@@ -37,6 +38,7 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from contracts import service
+from contracts.files import ContractFiles
 from contracts.messages import PAGE, Lang
 from contracts.service import (
     CodeError,
@@ -53,7 +55,7 @@ from contracts.service import (
 )
 from contracts.signing import SignatureMark, Signer, prepare_signature_image
 from core.clock import Clock, SystemClock
-from core.errors import SigningError
+from core.errors import ContractError, SigningError
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +64,7 @@ STATIC = Path(__file__).with_name("static")
 COOKIE = "sign_session"
 MAX_SIGNATURE_FIELD = 1_400_000  # characters of the data: URL
 PAGE_DPI = 110
+PAGE_CACHE = 48  # rendered page images kept in memory (never written to disk)
 
 SECURITY_HEADERS = {
     "Content-Security-Policy": (
@@ -165,13 +168,14 @@ class _Signing:
     transaction: TransactionFactory
     code_sender: CodeSender
     signer: Signer
-    files_dir: Path
+    files: ContractFiles
     clock: Clock
     secure_cookies: bool
     trust_proxy: bool
     on_signed: ContractHook | None
     on_declined: ContractHook | None
     _page_lock: threading.Lock = field(default_factory=threading.Lock)
+    _pages: OrderedDict[tuple[str, str, int], bytes] = field(default_factory=OrderedDict)
 
     # -- helpers --
 
@@ -427,14 +431,17 @@ class _Signing:
                 return {"problem": exc.problem}
             if not session_matches(link, secret):
                 return {"problem": LinkProblem.UNKNOWN}
-            return {
-                "path": contract.unsigned_pdf_path,
-                "pages": contract.pages,
-                "no": contract.contract_no,
-                "language": contract.language,
-            }
+            return {"contract": contract, "pages": contract.pages}
 
         return work
+
+    def _pdf(self, contract: Any) -> bytes | None:
+        """The unsigned PDF, decrypted in memory and checked; None if it is unusable."""
+        try:
+            return service.unsigned_pdf(contract, self.files)
+        except ContractError:
+            log.warning("contract %s: the stored PDF is missing or changed", contract.id)
+            return None
 
     async def page_image(self, request: Request) -> Response:
         info = await self.run(self._verified_contract(request))
@@ -443,43 +450,45 @@ class _Signing:
         number = int(request.path_params["n"])
         if not 1 <= number <= int(info["pages"]):
             return _secure(Response("not found", status_code=404, media_type="text/plain"))
-        png = await run_in_threadpool(self._render_page, Path(info["path"]), number)
+        png = await run_in_threadpool(self._render_page, info["contract"], number)
+        if png is None:
+            return _secure(Response("not found", status_code=404, media_type="text/plain"))
         return _secure(Response(png, media_type="image/png"))
 
-    def _render_page(self, pdf: Path, number: int) -> bytes:
-        folder = pdf.parent / "pages"
-        target = folder / f"page-{number}.png"
+    def _render_page(self, contract: Any, number: int) -> bytes | None:
+        """One page as PNG; the PDF goes to pdftoppm through a pipe, the image comes back
+        the same way, and only memory holds either (the cache is bounded)."""
+        key = (str(contract.contract_no), str(contract.unsigned_sha256), number)
         with self._page_lock:
-            if not target.exists():
-                folder.mkdir(mode=0o700, exist_ok=True)
-                prefix = folder / f"page-{number}"
-                subprocess.run(
-                    [
-                        "pdftoppm",
-                        "-r",
-                        str(PAGE_DPI),
-                        "-png",
-                        "-f",
-                        str(number),
-                        "-l",
-                        str(number),
-                        "-singlefile",
-                        str(pdf),
-                        str(prefix),
-                    ],
-                    check=True,
-                    capture_output=True,
-                    timeout=60,
-                )
-        return target.read_bytes()
+            cached = self._pages.get(key)
+            if cached is not None:
+                self._pages.move_to_end(key)
+                return cached
+            pdf = self._pdf(contract)
+            if pdf is None:
+                return None
+            done = subprocess.run(
+                ["pdftoppm", "-r", str(PAGE_DPI), "-png", "-f", str(number), "-l", str(number),
+                 "-singlefile", "-"],
+                input=pdf, check=True, capture_output=True, timeout=60,
+            )  # fmt: skip
+            self._pages[key] = done.stdout
+            while len(self._pages) > PAGE_CACHE:
+                self._pages.popitem(last=False)
+            return done.stdout
 
     async def contract_pdf(self, request: Request) -> Response:
         info = await self.run(self._verified_contract(request))
         if "problem" in info:
             return _secure(Response("not found", status_code=404, media_type="text/plain"))
-        data = await run_in_threadpool(Path(info["path"]).read_bytes)
+        contract = info["contract"]
+        data = await run_in_threadpool(self._pdf, contract)
+        if data is None:
+            return _secure(Response("not found", status_code=404, media_type="text/plain"))
         response = Response(data, media_type="application/pdf")
-        response.headers["Content-Disposition"] = f'attachment; filename="{info["no"]}.pdf"'
+        response.headers["Content-Disposition"] = (
+            f'attachment; filename="{contract.contract_no}.pdf"'
+        )
         return _secure(response)
 
     # -- POST /sign/{token}/sign --
@@ -526,7 +535,7 @@ class _Signing:
                 link, contract = open_link(session, token, clock=self.clock)
                 done = complete_signing(
                     session, link, contract, browser_secret=secret, mark=signature, signer=self.signer,
-                    clock=self.clock, files_dir=self.files_dir, ip=ip, user_agent=ua,
+                    clock=self.clock, files=self.files, ip=ip, user_agent=ua,
                 )  # fmt: skip
             except LinkError as exc:
                 return {"problem": exc.problem}
@@ -639,7 +648,7 @@ def signing_routes(
     code_sender: CodeSender,
     signer: Signer,
     *,
-    files_dir: Path,
+    files: ContractFiles,
     clock: Clock | None = None,
     secure_cookies: bool = False,
     trust_proxy: bool = False,
@@ -652,7 +661,7 @@ def signing_routes(
         transaction: opens one unit of work (``storage.db.Database.transaction``).
         code_sender: delivers codes to the candidate's chat.
         signer: the sealing backend (``contracts.signing.build_signer``).
-        files_dir: where contract PDFs live (the same folder given to ``create_contract``).
+        files: the encrypted contract folder (the same one given to ``create_contract``).
         clock: time source (tests pass a FakeClock).
         secure_cookies: mark the session cookie ``Secure`` (true behind HTTPS).
         trust_proxy: take the client IP from ``X-Forwarded-For`` (behind a reverse proxy).
@@ -664,7 +673,7 @@ def signing_routes(
         transaction=transaction,
         code_sender=code_sender,
         signer=signer,
-        files_dir=files_dir,
+        files=files,
         clock=clock or SystemClock(),
         secure_cookies=secure_cookies,
         trust_proxy=trust_proxy,

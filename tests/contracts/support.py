@@ -15,6 +15,7 @@ from sqlmodel import Session, SQLModel, create_engine
 
 import storage.contract_models
 import storage.tables  # noqa: F401  (core tables: candidate ...)
+from contracts.files import ContractFiles
 from contracts.terms import ContractTerms, parse_terms
 from storage.crypto import Keyring
 from storage.types import install_keyring
@@ -23,6 +24,14 @@ FIXTURES = Path(__file__).parents[1] / "fixtures" / "contracts"
 Transaction = Callable[[], contextlib.AbstractContextManager[Session]]
 
 assert storage.contract_models.Contract.__tablename__ == "contract"
+
+
+FILE_KEYS = Keyring.generate()  # the data keyring the contract files are encrypted with
+
+
+def contract_files(root: Path) -> ContractFiles:
+    """The encrypted contract folder ``root`` (one keyring for the whole test session)."""
+    return ContractFiles(root, FILE_KEYS)
 
 
 def memory_engine() -> Engine:

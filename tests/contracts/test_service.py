@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
+import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -10,6 +12,7 @@ from cryptography import x509
 from sqlalchemy import Engine, text
 from sqlmodel import Session, select
 
+from contracts.files import ContractFiles
 from contracts.service import (
     MAX_WRONG_TRIES,
     CodeError,
@@ -30,6 +33,7 @@ from contracts.service import (
     session_matches,
     signed_pdf,
     tries_left,
+    unsigned_pdf,
     update_terms,
     verify_code,
 )
@@ -39,13 +43,15 @@ from contracts.signing import (
     SealRequest,
     SignatureMark,
     build_signer,
+    sha256_hex,
     validate_contract,
 )
 from core.clock import FakeClock
 from core.errors import ContractError, SigningError
 from core.settings import ContractSettings
 from storage.contract_models import Contract, Employee, SigningLink
-from tests.contracts.support import blocked_terms, good_terms, memory_engine
+from storage.crypto import Keyring
+from tests.contracts.support import blocked_terms, contract_files, good_terms, memory_engine
 
 START = dt.datetime(2026, 2, 20, 2, 0, tzinfo=dt.UTC)
 
@@ -68,7 +74,7 @@ def signer(tmp_path_factory: pytest.TempPathFactory) -> PyHankoSigner:
 def _sent(engine: Engine, clock: FakeClock, files: Path) -> tuple[int, IssuedLink]:
     with Session(engine) as s:
         contract = create_contract(
-            s, candidate_id=7, terms=good_terms(), clock=clock, files_dir=files
+            s, candidate_id=7, terms=good_terms(), clock=clock, files=contract_files(files)
         )
         issued = issue_signing_link(s, contract, clock=clock)
         s.commit()
@@ -94,7 +100,7 @@ def test_blocked_terms_are_kept_with_findings_and_cannot_be_sent(
 ) -> None:
     with Session(engine) as s:
         contract = create_contract(
-            s, candidate_id=1, terms=blocked_terms(), clock=clock, files_dir=tmp_path
+            s, candidate_id=1, terms=blocked_terms(), clock=clock, files=contract_files(tmp_path)
         )
         assert contract.status == "blocked"
         assert contract.unsigned_pdf_path is None
@@ -102,7 +108,7 @@ def test_blocked_terms_are_kept_with_findings_and_cannot_be_sent(
         assert {"minimum_wage", "probation_length"} <= rules
         with pytest.raises(ContractError, match="blocked"):
             issue_signing_link(s, contract, clock=clock)
-        update_terms(s, contract, good_terms(), clock=clock, files_dir=tmp_path)
+        update_terms(s, contract, good_terms(), clock=clock, files=contract_files(tmp_path))
         assert contract.status == "draft"
         assert contract.unsigned_pdf_path is not None
         assert Path(contract.unsigned_pdf_path).stat().st_mode & 0o777 == 0o600
@@ -235,18 +241,18 @@ def test_signing_seals_and_creates_the_employee(
                 mark=SignatureMark(typed_name="张三"),
                 signer=signer,
                 clock=clock,
-                files_dir=tmp_path,
+                files=contract_files(tmp_path),
             )
         complete_signing(
             s, link, contract, browser_secret=secret, mark=SignatureMark(typed_name="张三"),
-            signer=signer, clock=clock, files_dir=tmp_path, ip="198.51.100.2", user_agent="UA",
+            signer=signer, clock=clock, files=contract_files(tmp_path), ip="198.51.100.2", user_agent="UA",
         )  # fmt: skip
         s.commit()
     with Session(engine) as s:
         row = s.get(Contract, contract_id)
         assert row is not None
         assert row.status == "signed"
-        pdf = signed_pdf(row)
+        pdf = signed_pdf(row, contract_files(tmp_path))
         assert validate_contract(pdf, signer.trust_roots()).ok
         kinds = [e.kind for e in audit_trail(s, row)]
         assert kinds == [
@@ -303,7 +309,7 @@ def test_a_failed_seal_changes_nothing(
                 mark=SignatureMark(typed_name="张三"),
                 signer=FailingSigner(),
                 clock=clock,
-                files_dir=tmp_path,
+                files=contract_files(tmp_path),
             )
         s.rollback()
     with Session(engine) as s:
@@ -318,7 +324,7 @@ def test_a_failed_seal_changes_nothing(
             mark=SignatureMark(typed_name="张三"),
             signer=signer,
             clock=clock,
-            files_dir=tmp_path,
+            files=contract_files(tmp_path),
         )
         s.commit()
 
@@ -327,22 +333,119 @@ def test_a_tampered_stored_pdf_is_not_signed(
     engine: Engine, clock: FakeClock, tmp_path: Path, signer: PyHankoSigner
 ) -> None:
     _, issued, secret = _verified(engine, clock, tmp_path)
+    files = contract_files(tmp_path)
     with Session(engine) as s:
         link, contract = open_link(s, issued.token, clock=clock)
         assert contract.unsigned_pdf_path is not None
-        path = Path(contract.unsigned_pdf_path)
-        path.write_bytes(path.read_bytes().replace(b"/Title", b"/Titlf", 1))
-        with pytest.raises(SigningError, match="changed"):
+        plain = unsigned_pdf(contract, files)
+
+        def sign() -> None:
             complete_signing(
-                s,
-                link,
-                contract,
-                browser_secret=secret,
-                mark=SignatureMark(typed_name="张三"),
-                signer=signer,
-                clock=clock,
-                files_dir=tmp_path,
-            )
+                s, link, contract, browser_secret=secret, mark=SignatureMark(typed_name="张三"),
+                signer=signer, clock=clock, files=files,
+            )  # fmt: skip
+
+        # One flipped bit of the ciphertext: authentication fails.
+        path = Path(contract.unsigned_pdf_path)
+        blob = bytearray(path.read_bytes())
+        blob[-1] ^= 1
+        path.write_bytes(bytes(blob))
+        with pytest.raises(SigningError, match="unreadable"):
+            sign()
+        # Another document, properly encrypted: the recorded SHA-256 catches it.
+        files.write(contract.contract_no, "contract.pdf", plain.replace(b"/Title", b"/Titlf", 1))
+        with pytest.raises(SigningError, match="changed"):
+            sign()
+        # A file copied from another contract's folder does not decrypt there.
+        other = tmp_path / "HT-OTHER" / "contract.pdf.enc"
+        other.parent.mkdir()
+        files.write("HT-OTHER", "contract.pdf", plain)
+        path.write_bytes(other.read_bytes())
+        with pytest.raises(SigningError, match="unreadable"):
+            sign()
+        assert s.exec(select(Employee)).all() == []
+
+
+def _signed(engine: Engine, clock: FakeClock, tmp_path: Path, signer: PyHankoSigner) -> int:
+    contract_id, issued, secret = _verified(engine, clock, tmp_path)
+    with Session(engine) as s:
+        link, contract = open_link(s, issued.token, clock=clock)
+        complete_signing(
+            s, link, contract, browser_secret=secret, mark=SignatureMark(typed_name="张三"),
+            signer=signer, clock=clock, files=contract_files(tmp_path),
+        )  # fmt: skip
+        s.commit()
+    return contract_id
+
+
+def pdf_text(data: bytes) -> str:
+    """What a PDF reader shows of ``data`` ("" when it is not a PDF)."""
+    done = subprocess.run(["pdftotext", "-", "-"], input=data, capture_output=True, check=False)
+    return done.stdout.decode("utf-8", "replace") if done.returncode == 0 else ""
+
+
+@pytest.mark.skipif(shutil.which("pdftotext") is None, reason="poppler-utils missing")
+def test_contract_pdfs_are_encrypted_at_rest_and_read_back_in_memory(
+    engine: Engine, clock: FakeClock, tmp_path: Path, signer: PyHankoSigner
+) -> None:
+    contract_id = _signed(engine, clock, tmp_path, signer)
+    files = contract_files(tmp_path)
+    with Session(engine) as s:
+        row = s.get(Contract, contract_id)
+        assert row is not None and row.unsigned_pdf_path and row.signed_pdf_path
+    unsigned, signed = unsigned_pdf(row, files), signed_pdf(row, files)
+    # What the database records is the plaintext's hash: the signatures are over it.
+    assert (sha256_hex(unsigned), sha256_hex(signed)) == (row.unsigned_sha256, row.signed_sha256)
+    assert validate_contract(signed, signer.trust_roots()).ok
+    folder = tmp_path / row.contract_no
+    assert folder.stat().st_mode & 0o777 == 0o700
+    for recorded, plain in ((row.unsigned_pdf_path, unsigned), (row.signed_pdf_path, signed)):
+        path = Path(recorded)
+        assert path.parent == folder and path.name.endswith(".pdf.enc")
+        assert path.stat().st_mode & 0o777 == 0o600
+        on_disk = path.read_bytes()
+        assert plain.startswith(b"%PDF") and b"%PDF" not in on_disk
+        for needle in ("张三", "11010519491231002X"):
+            assert needle in pdf_text(plain)  # the test can see a leak ...
+            assert needle not in pdf_text(on_disk)  # ... and there is none
+            assert needle.encode() not in on_disk
+    # The signer's certificate names the employee inside the signed PDF (hex).
+    name_in_cert = "张三".encode().hex().upper().encode()
+    assert name_in_cert in signed
+    assert name_in_cert not in Path(row.signed_pdf_path).read_bytes()
+    # Nothing else in the folder is plaintext, and the file needs the key.
+    assert sorted(p.name for p in folder.iterdir()) == ["contract.pdf.enc", "signed.pdf.enc"]
+    with pytest.raises(ContractError, match="unreadable"):
+        signed_pdf(row, ContractFiles(tmp_path, Keyring.generate()))
+
+
+def test_a_contract_stored_before_encryption_is_still_signed(
+    engine: Engine, clock: FakeClock, tmp_path: Path, signer: PyHankoSigner
+) -> None:
+    contract_id, issued, secret = _verified(engine, clock, tmp_path)
+    files = contract_files(tmp_path)
+    with Session(engine) as s:
+        row = s.get(Contract, contract_id)
+        assert row is not None and row.unsigned_pdf_path
+        plain = unsigned_pdf(row, files)
+        Path(row.unsigned_pdf_path).unlink()
+        legacy = tmp_path / row.contract_no / "contract.pdf"  # as the old code wrote it
+        legacy.write_bytes(plain)
+        row.unsigned_pdf_path = str(legacy)
+        s.add(row)
+        s.commit()
+    with Session(engine) as s:
+        link, contract = open_link(s, issued.token, clock=clock)
+        assert unsigned_pdf(contract, files) == plain
+        complete_signing(
+            s, link, contract, browser_secret=secret, mark=SignatureMark(typed_name="张三"),
+            signer=signer, clock=clock, files=files,
+        )  # fmt: skip
+        s.commit()
+    with Session(engine) as s:
+        row = s.get(Contract, contract_id)
+        assert row is not None and (row.signed_pdf_path or "").endswith("signed.pdf.enc")
+        assert validate_contract(signed_pdf(row, files), signer.trust_roots()).ok
 
 
 def test_decline_needs_a_reason(engine: Engine, clock: FakeClock, tmp_path: Path) -> None:

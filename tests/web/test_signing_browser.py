@@ -21,12 +21,18 @@ from sqlalchemy import Engine
 from sqlmodel import Session
 from starlette.applications import Starlette
 
-from contracts.service import create_contract, issue_signing_link
+from contracts.files import ContractFiles
+from contracts.service import create_contract, issue_signing_link, signed_pdf, unsigned_pdf
 from contracts.signing import build_signer, validate_contract
 from core.clock import FakeClock
 from core.settings import ContractSettings
 from storage.contract_models import Contract
-from tests.contracts.support import good_terms, memory_engine, transaction_factory
+from tests.contracts.support import (
+    contract_files,
+    good_terms,
+    memory_engine,
+    transaction_factory,
+)
 from tests.web.test_signing_page import ChatCodes
 from web.signing import signing_routes
 
@@ -55,13 +61,13 @@ class Server:
     engine: Engine
     clock: FakeClock
     chat: ChatCodes
-    files: Path
+    files: ContractFiles
     data: Path
 
     def new_link(self) -> tuple[int, str]:
         with Session(self.engine) as s:
             contract = create_contract(
-                s, candidate_id=7, terms=good_terms(), clock=self.clock, files_dir=self.files
+                s, candidate_id=7, terms=good_terms(), clock=self.clock, files=self.files
             )
             token = issue_signing_link(s, contract, clock=self.clock).token
             s.commit()
@@ -82,11 +88,9 @@ def server(tmp_path: Path) -> Iterator[Server]:
     chat = ChatCodes()
     data = tmp_path / "data"
     signer = build_signer(ContractSettings(), data)
-    files = tmp_path / "files"
+    files = contract_files(tmp_path / "files")
     app = Starlette(
-        routes=signing_routes(
-            transaction_factory(engine), chat, signer, files_dir=files, clock=clock
-        )
+        routes=signing_routes(transaction_factory(engine), chat, signer, files=files, clock=clock)
     )
     config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="off")
     uv = uvicorn.Server(config)
@@ -193,13 +197,16 @@ def test_candidate_signs_on_a_phone(server: Server) -> None:
 
     contract = server.contract(contract_id)
     assert contract.status == "signed"
-    signed = Path(contract.signed_pdf_path or "")
-    unsigned = Path(contract.unsigned_pdf_path or "")
-    pdf = signed.read_bytes()
+    for stored in (contract.signed_pdf_path, contract.unsigned_pdf_path):
+        assert b"%PDF" not in Path(stored or "").read_bytes()  # encrypted at rest
+    pdf = signed_pdf(contract, server.files)
     signer = build_signer(ContractSettings(), server.data)
     report = validate_contract(pdf, signer.trust_roots())
     assert report.ok, report
-    assert pdf.count(b"/Image") > unsigned.read_bytes().count(b"/Image")  # the drawn signature
+    unsigned = unsigned_pdf(contract, server.files)
+    assert pdf.count(b"/Image") > unsigned.count(b"/Image")  # the drawn signature
+    signed = server.data / "check-signed.pdf"  # a plaintext copy for pdfsig, in the test only
+    signed.write_bytes(pdf)
     out = subprocess.run(["pdfsig", str(signed)], capture_output=True, text=True).stdout
     assert out.count("Signature is Valid.") == 3
     flipped = bytearray(pdf)

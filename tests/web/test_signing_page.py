@@ -15,19 +15,26 @@ from sqlmodel import Session, select
 from starlette.applications import Starlette
 from starlette.testclient import TestClient
 
-from contracts.service import create_contract, issue_signing_link
+from contracts.files import ContractFiles
+from contracts.service import create_contract, issue_signing_link, signed_pdf
 from contracts.signing import (
     PyHankoSigner,
     SealedContract,
     SealRequest,
     build_signer,
+    sha256_hex,
     validate_contract,
 )
 from core.clock import FakeClock
 from core.errors import SigningError
 from core.settings import ContractSettings
 from storage.contract_models import Contract, Employee
-from tests.contracts.support import good_terms, memory_engine, transaction_factory
+from tests.contracts.support import (
+    contract_files,
+    good_terms,
+    memory_engine,
+    transaction_factory,
+)
 from web.signing import COOKIE, SECURITY_HEADERS, signing_routes
 
 START = dt.datetime(2026, 2, 20, 2, 0, tzinfo=dt.UTC)
@@ -67,7 +74,7 @@ class Site:
     engine: Engine
     clock: FakeClock
     chat: ChatCodes
-    files: Path
+    files: ContractFiles
     signed: list[int]
     declined: list[int]
 
@@ -78,7 +85,7 @@ class Site:
                 candidate_id=candidate_id,
                 terms=good_terms(),
                 clock=self.clock,
-                files_dir=self.files,
+                files=self.files,
             )
             token = issue_signing_link(s, contract, clock=self.clock).token
             s.commit()
@@ -105,12 +112,13 @@ def _site(tmp_path: Path, signer: PyHankoSigner | DownSigner) -> Iterator[Site]:
     chat = ChatCodes()
     signed: list[int] = []
     declined: list[int] = []
+    files = contract_files(tmp_path)
     routes = signing_routes(
-        transaction_factory(engine), chat, signer, files_dir=tmp_path, clock=clock,
+        transaction_factory(engine), chat, signer, files=files, clock=clock,
         on_signed=signed.append, on_declined=declined.append,
     )  # fmt: skip
     with TestClient(Starlette(routes=routes), base_url=BASE) as client:
-        yield Site(client, engine, clock, chat, tmp_path, signed, declined)
+        yield Site(client, engine, clock, chat, files, signed, declined)
 
 
 @pytest.fixture
@@ -211,7 +219,32 @@ def test_contract_pages_render_as_images(site: Site) -> None:
     png = site.client.get(images[0])
     assert png.headers["content-type"] == "image/png"
     assert png.content.startswith(b"\x89PNG")
+    assert site.client.get(images[0]).content == png.content  # from the in-memory cache
     assert site.client.get(f"/sign/{token}/page/99.png").status_code == 404
+    # Neither the PDF nor the page images are on disk in plaintext: only the ciphertext.
+    on_disk = [p for p in site.files.root.rglob("*") if p.is_file()]
+    assert [p.name for p in on_disk] == ["contract.pdf.enc"]
+    assert b"%PDF" not in on_disk[0].read_bytes()
+    assert b"PNG" not in on_disk[0].read_bytes()[:16]
+
+
+def test_pdf_download_is_the_decrypted_contract_and_fails_closed(site: Site) -> None:
+    token = site.new_link()
+    site.verify(token)
+    contract = site.contract()
+    download = site.client.get(f"/sign/{token}/contract.pdf")
+    assert download.status_code == 200
+    assert download.headers["content-type"] == "application/pdf"
+    assert f'filename="{contract.contract_no}.pdf"' in download.headers["content-disposition"]
+    assert sha256_hex(download.content) == contract.unsigned_sha256
+    stored = Path(contract.unsigned_pdf_path or "")
+    assert b"%PDF" not in stored.read_bytes()
+    # A file that fails authentication is not served, and the page image neither.
+    blob = bytearray(stored.read_bytes())
+    blob[-1] ^= 1
+    stored.write_bytes(bytes(blob))
+    assert site.client.get(f"/sign/{token}/contract.pdf").status_code == 404
+    assert site.client.get(f"/sign/{token}/page/1.png").status_code == 404
 
 
 def test_typed_signature_flow_and_reuse(site: Site, signer: PyHankoSigner) -> None:
@@ -238,9 +271,8 @@ def test_typed_signature_flow_and_reuse(site: Site, signer: PyHankoSigner) -> No
     assert contract.status == "signed"
     assert contract.signed_sha256 and contract.signed_sha256 in done.text
     assert site.signed == [contract.id]
-    assert validate_contract(
-        Path(contract.signed_pdf_path or "").read_bytes(), signer.trust_roots()
-    ).ok
+    assert validate_contract(signed_pdf(contract, site.files), signer.trust_roots()).ok
+    assert b"%PDF" not in Path(contract.signed_pdf_path or "").read_bytes()
     # the link works once
     assert site.client.get(f"/sign/{token}").status_code == 410
     again = site.client.post(
