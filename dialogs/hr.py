@@ -18,8 +18,8 @@ from dialogs.catalog import t
 from dialogs.context import Ctx
 from dialogs.events import ButtonPressed, CommandReceived
 from dialogs.intents import Intent, Send
-from dialogs.notify import HRChat, competency_label, hr_group_chats
-from dialogs.results import answer_rows, local_time, ranking_intents, summary_text
+from dialogs.notify import competency_label, hr_group_chats
+from dialogs.results import answer_rows, local_time, ranking_command, summary_text
 from dialogs.roles import allowed, role_of
 from dialogs.worker import JobContext
 from storage.models import AuditEvent, Candidate, CandidateScore, Decision, InterviewSession, Job
@@ -312,10 +312,7 @@ def _ranking_command(ctx: Ctx, event: CommandReceived) -> None:
         ctx.reply("staff.job_unknown", code=code[:40] or "-")
         return
     ctx.audit("ranking_read", f"job:{job.id}")
-    here = HRChat(ctx.event.platform, ctx.event.chat_id, ctx.lang)
-    ctx.intents.extend(
-        ranking_intents(ctx.session, job, "default", ctx.services.media.put, chats=[here])
-    )
+    ranking_command(ctx, job)  # the table now; the chart comes from a background job
 
 
 def _report_command(ctx: Ctx, event: CommandReceived) -> None:

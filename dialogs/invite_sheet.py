@@ -148,4 +148,8 @@ def sheet_job(job: BackgroundJob, ctx: JobContext) -> None:
         encrypted=True,
     )
     with ctx.db.transaction() as session:
-        ctx.emit(session, [intent], source=f"job:{job.id}")
+        sent = ctx.claim_result(session, job)
+        if sent:
+            ctx.emit(session, [intent], source=f"job:{job.id}")
+    if not sent:  # a crashed earlier run of this job sent it already
+        ctx.services.media.delete(path)

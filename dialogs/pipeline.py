@@ -38,7 +38,7 @@ class Pipeline:
     evaluator: Callable[[], Evaluator]
 
     def handlers(self) -> dict[str, JobHandler]:
-        from dialogs import results
+        from dialogs import privacy, results, stats
 
         return {
             "transcribe": self.transcribe,
@@ -46,6 +46,10 @@ class Pipeline:
             "interview_completed": self.completed,
             "finalize": results.finalize,
             "rank": results.rank,
+            # Files a chat command asked for, made outside the event's transaction.
+            privacy.EXPORT_JOB: privacy.export_job(),
+            stats.CHART_JOB: stats.chart_job(),
+            results.RANKING_CHART_JOB: results.ranking_chart_job,
         }
 
     # ------------------------------------------------------------ transcribe

@@ -4,7 +4,8 @@
 with transcripts, AI evaluations, people's scores, the decision, the audit events about
 them, rows of any other table that names them (bookings, contracts ...) and the
 recordings, decrypted. The ZIP is stored encrypted like any media file and sent to the
-candidate's own chat (PIPL Art. 45).
+candidate's own chat (PIPL Art. 45). The command only queues the work (the candidate is
+told it is coming); the ``data_export`` background job builds and sends it.
 
 ``/deleteme`` asks for confirmation (``del:yes`` / ``del:no``). Confirmed, it erases the
 candidate's personal data (:func:`erase_candidate`): recordings and reports are deleted,
@@ -26,7 +27,7 @@ import io
 import json
 import logging
 import zipfile
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -41,8 +42,9 @@ from dialogs import staff
 from dialogs.catalog import t
 from dialogs.context import Ctx
 from dialogs.events import ButtonPressed, parse_event
-from dialogs.intents import Button
+from dialogs.intents import Button, Intent, Send, SendFile
 from dialogs.notify import hr_group_chats
+from dialogs.worker import JobContext
 from storage.media import MediaStore
 from storage.models import (
     Answer,
@@ -99,30 +101,111 @@ def ai_notice(ctx: Ctx) -> str:
 
 
 # ================================================================== /mydata
+EXPORT_JOB = "data_export"
+
+
 def export(ctx: Ctx, s: InterviewSession) -> None:
-    """Send the candidate a ZIP of everything stored about them."""
+    """Record the request and queue the ZIP; the worker builds and sends it.
+
+    Building the ZIP (reading and decrypting the recordings, compressing) takes
+    seconds, so it is not done inside the event's transaction, which on SQLite holds
+    the one writer lock every other candidate's answer waits for. One export per
+    candidate and minute: a repeated ``/mydata`` in the same minute is told the file
+    is on its way instead of building a second ZIP.
+    """
     candidate = ctx.session.get(Candidate, s.candidate_id)
     if candidate is None or candidate.status == "deleted":
         ctx.reply("privacy.nothing")
         return
-    data, included, skipped = build_export(ctx.session, ctx.services.media, candidate, s, ctx.now)
-    path, _digest = ctx.services.media.put(data, ".zip")
-    ctx.send_file(
-        path,
-        f"my-data-{ctx.now:%Y%m%d}.zip",
-        caption=ctx.text("privacy.export_caption", date=f"{ctx.now:%Y-%m-%d}"),
-        mime_type="application/zip",
-        encrypted=True,
+    key = f"{EXPORT_JOB}:{candidate.id}:{ctx.now:%Y%m%d%H%M}"
+    if ctx.session.exec(sm_select(BackgroundJob.id).where(BackgroundJob.key == key)).first():
+        ctx.reply("privacy.export_already")
+        return
+    ctx.enqueue(
+        EXPORT_JOB,
+        {
+            "candidate_id": candidate.id,
+            "session_id": s.id,
+            "platform": ctx.event.platform,
+            "chat_id": ctx.event.chat_id,
+            "user_id": ctx.event.user_id,
+            "lang": ctx.lang,
+            "requested_at": ctx.now.isoformat(),
+        },
+        key=key,
     )
+    ctx.audit("data_export_requested", f"candidate:{candidate.id}")
+    ctx.reply("privacy.export_preparing")
+
+
+Packer = Callable[["ExportParts", MediaStore], tuple[bytes, int, int]]
+
+
+def export_job(pack: Packer | None = None) -> Callable[[BackgroundJob, JobContext], None]:
+    """The ``data_export`` job handler (``pack`` builds the ZIP; tests pass a fake)."""
+    packer = pack or pack_export
+
+    def handle(job: BackgroundJob, ctx: JobContext, /) -> None:
+        run_export(job, ctx, packer)
+
+    return handle
+
+
+def run_export(job: BackgroundJob, ctx: JobContext, pack: Packer) -> None:
+    """Read the rows in a short session, build the ZIP with no session open, then send
+    it, audit and mark the job done in one short transaction (exactly once)."""
+    payload = job.payload
+    candidate_id = int(payload["candidate_id"])
+    requested = dt.datetime.fromisoformat(str(payload["requested_at"]))
+    lang = str(payload.get("lang") or "zh")
+    platform, chat_id = str(payload["platform"]), str(payload["chat_id"])
+    with ctx.db.session() as session:
+        candidate = session.get(Candidate, candidate_id)
+        s = session.get(InterviewSession, int(payload["session_id"]))
+        parts = (
+            None
+            if candidate is None or candidate.status == "deleted" or s is None
+            else collect_export(session, candidate, s, requested)
+        )
+    if parts is None:  # erased since the request: nothing left to send
+        return
+    data, included, skipped = pack(parts, ctx.db.media)
+    path, _digest = ctx.db.media.put(data, ".zip")
+    intents: list[Intent] = [
+        SendFile(
+            platform=platform,
+            chat_id=chat_id,
+            path=path,
+            filename=f"my-data-{requested:%Y%m%d}.zip",
+            caption=t(lang, "privacy.export_caption", date=f"{requested:%Y-%m-%d}"),
+            mime_type="application/zip",
+            encrypted=True,
+        )
+    ]
     if skipped:
-        ctx.reply("privacy.export_media_skipped", n=skipped)
-    ctx.audit(
-        "data_export",
-        f"candidate:{candidate.id}",
-        files=included,
-        skipped=skipped,
-        bytes=len(data),
-    )
+        intents.append(
+            Send(
+                platform=platform,
+                chat_id=chat_id,
+                text=t(lang, "privacy.export_media_skipped", n=skipped),
+            )
+        )
+    with ctx.db.transaction() as session:
+        fresh = session.get(Candidate, candidate_id)
+        sent = fresh is not None and fresh.status != "deleted" and ctx.claim_result(session, job)
+        if sent:
+            ctx.emit(session, intents, source=f"job:{EXPORT_JOB}:{job.id}")
+            session.add(
+                AuditEvent(
+                    at=ctx.services.clock.now(),
+                    actor=f"{platform}:{payload.get('user_id', '')}",
+                    action="data_export",
+                    subject=f"candidate:{candidate_id}",
+                    details={"files": included, "skipped": skipped, "bytes": len(data)},
+                )
+            )
+    if not sent:  # sent by an earlier run, or erased meanwhile: this copy is not needed
+        ctx.db.media.delete(path)
 
 
 def _json(value: Any) -> str:
@@ -158,16 +241,33 @@ def _suffix(rel: str) -> str:
     return Path(name).suffix or ".bin"
 
 
-def build_export(
-    session: Session,
-    media: MediaStore,
-    candidate: Candidate,
-    s: InterviewSession,
-    now: dt.datetime,
-) -> tuple[bytes, int, int]:
-    """The ZIP: (bytes, files included, recordings left out for size)."""
+@dataclass
+class _MediaRef:
+    """A file for ``media/``: where it is stored, its name in the ZIP, and the row key
+    that names it (set to the ZIP path, or left None when missing or over budget)."""
+
+    rel: str | None
+    name: str
+    row: dict[str, Any]
+    slot: str
+
+
+@dataclass
+class ExportParts:
+    """Everything read from the database for one export; packing it needs no session."""
+
+    candidate_id: int
+    lang: str
+    now: dt.datetime
+    sections: dict[str, Any]
+    media: list[_MediaRef]
+
+
+def collect_export(
+    session: Session, candidate: Candidate, s: InterviewSession, now: dt.datetime
+) -> ExportParts:
+    """The rows of the export (the quick part: queries only, no files)."""
     cid = candidate.id or 0
-    lang = s.language
     answers = session.exec(
         sm_select(Answer).where(Answer.session_id == s.id).order_by(col(Answer.id))
     ).all()
@@ -192,33 +292,19 @@ def build_export(
     ).all()
     invitation = session.get(Invitation, s.invitation_id)
 
-    files: dict[str, bytes] = {}
-    budget = MAX_EXPORT_MEDIA_BYTES
-    skipped = 0
-
-    def add_media(rel: str | None, name: str) -> str | None:
-        nonlocal budget, skipped
-        if not rel or not media.exists(rel):
-            return None
-        data = media.get(rel)
-        if len(data) > budget:
-            skipped += 1
-            return None
-        budget -= len(data)
-        files[f"media/{name}"] = data
-        return f"media/{name}"
-
+    media: list[_MediaRef] = []
     answer_rows = []
     for a in answers:
         label = "practice" if a.practice else f"q{a.position + 1}"
         row = _row(a, drop=("media_path", "media_sha256", "session_id"))
-        row["file"] = add_media(
-            a.media_path, f"answer-{label}-{a.attempt}{_suffix(a.media_path or '')}"
-        )
+        row["file"] = None
+        name = f"answer-{label}-{a.attempt}{_suffix(a.media_path or '')}"
+        media.append(_MediaRef(a.media_path, name, row, "file"))
         answer_rows.append(row)
     score_row = _row(score, drop=("report_path",)) if score else None
     if score is not None and score_row is not None:
-        score_row["report"] = add_media(score.report_path, "report.pdf")
+        score_row["report"] = None
+        media.append(_MediaRef(score.report_path, "report.pdf", score_row, "report"))
     decision_row = _row(decision, drop=("decided_by", "decided_in_chat")) if decision else None
     if decision is not None and decision_row is not None:
         decision_row["decided_by"] = (
@@ -261,17 +347,52 @@ def build_export(
         ],
         "other_records.json": _other_rows(session, cid),
     }
+    return ExportParts(cid, s.language, now, sections, media)
+
+
+def pack_export(parts: ExportParts, media: MediaStore) -> tuple[bytes, int, int]:
+    """The ZIP (the slow part: decrypting recordings, compressing): (bytes, files
+    included, recordings left out for size)."""
+    files: dict[str, bytes] = {}
+    budget = MAX_EXPORT_MEDIA_BYTES
+    skipped = 0
+    for ref in parts.media:
+        if not ref.rel or not media.exists(ref.rel):
+            continue
+        data = media.get(ref.rel)
+        if len(data) > budget:
+            skipped += 1
+            continue
+        budget -= len(data)
+        files[f"media/{ref.name}"] = data
+        ref.row[ref.slot] = f"media/{ref.name}"
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
         archive.writestr(
             "README.txt",
-            t(lang, "privacy.export_readme", date=now.isoformat(timespec="seconds"), id=cid),
+            t(
+                parts.lang,
+                "privacy.export_readme",
+                date=parts.now.isoformat(timespec="seconds"),
+                id=parts.candidate_id,
+            ),
         )
-        for name, value in sections.items():
+        for name, value in parts.sections.items():
             archive.writestr(name, _json(value))
         for name, data in files.items():
             archive.writestr(name, data)
     return buffer.getvalue(), len(files), skipped
+
+
+def build_export(
+    session: Session,
+    media: MediaStore,
+    candidate: Candidate,
+    s: InterviewSession,
+    now: dt.datetime,
+) -> tuple[bytes, int, int]:
+    """The ZIP in one go: (bytes, files included, recordings left out for size)."""
+    return pack_export(collect_export(session, candidate, s, now), media)
 
 
 def _present_tables(session: Session) -> set[str]:

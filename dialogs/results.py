@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import logging
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -12,6 +14,7 @@ from zoneinfo import ZoneInfo
 from sqlmodel import Session, col, select
 
 from dialogs.catalog import t
+from dialogs.context import Ctx
 from dialogs.intents import Button, Intent, Send, SendFile
 from dialogs.notify import HRChat, competency_label, hr_group_chats
 from dialogs.worker import JobContext
@@ -293,16 +296,80 @@ def maybe_rank(session: Session, ctx: JobContext, job: Job, batch: str) -> None:
 
 
 def rank(job: BackgroundJob, ctx: JobContext) -> None:
-    with ctx.db.transaction() as session:
+    """The batch ranking to the HR groups: read, draw the charts with no transaction
+    open (a chart takes about a second; the SQLite writer lock must not wait for it),
+    then send and mark the job done in one short transaction (exactly once)."""
+    with ctx.db.session() as session:
         row = session.get(Job, int(job.payload["job_id"]))
         if row is None:
             return
-        intents = ranking_intents(
-            session, row, str(job.payload.get("batch", "default")), ctx.db.media.put
-        )
-        ctx.emit(session, intents, source=f"job:rank:{job.id}")
-        if intents:
-            _audit_sent(session, ctx, "ranking_sent", f"job:{row.id}", len(intents))
+        job_id = row.id or 0
+        targets = hr_group_chats(session, job_id)
+        batch = str(job.payload.get("batch", "default"))
+        views = [
+            ranking_view(session, lang, row, batch) for lang in sorted({c.lang for c in targets})
+        ]
+    charts = {view.lang: ranking_chart(view, ctx.db.media.put) for view in views}
+    intents: list[Intent] = []
+    for view in views:
+        chosen = [c for c in targets if c.lang == view.lang]
+        intents.extend(ranking_view_intents(view, chosen, charts[view.lang]))
+    with ctx.db.transaction() as session:
+        sent = ctx.claim_result(session, job)
+        if sent:
+            ctx.emit(session, intents, source=f"job:rank:{job.id}")
+            if intents:
+                _audit_sent(session, ctx, "ranking_sent", f"job:{job_id}", len(intents))
+    if not sent:
+        for path in charts.values():
+            if path:
+                ctx.db.media.delete(path)
+
+
+RANKING_CHART_JOB = "ranking_chart"
+
+
+def ranking_command(ctx: Ctx, job: Job, batch: str = "default") -> None:
+    """``/ranking``: the table now, the chart from the ``ranking_chart`` job."""
+    view = ranking_view(ctx.session, ctx.lang, job, batch)
+    here = HRChat(ctx.event.platform, ctx.event.chat_id, ctx.lang)
+    ctx.intents.extend(ranking_view_intents(view, [here], None))
+    if not view.entries:
+        return
+    who = hashlib.sha256(f"{ctx.event.platform}:{ctx.event.chat_id}".encode()).hexdigest()[:20]
+    ctx.enqueue(
+        RANKING_CHART_JOB,
+        {
+            "job_id": job.id,
+            "batch": batch,
+            "lang": ctx.lang,
+            "platform": ctx.event.platform,
+            "chat_id": ctx.event.chat_id,
+        },
+        key=f"{RANKING_CHART_JOB}:{job.id}:{who}:{ctx.lang}:{ctx.now:%Y%m%d%H%M}",
+    )
+
+
+def ranking_chart_job(job: BackgroundJob, ctx: JobContext) -> None:
+    """Background job: the ranking chart for the chat that sent ``/ranking``."""
+    payload = job.payload
+    lang = str(payload["lang"])
+    with ctx.db.session() as session:
+        row = session.get(Job, int(payload["job_id"]))
+        if row is None:
+            return
+        view = ranking_view(session, lang, row, str(payload.get("batch", "default")))
+    path = ranking_chart(view, ctx.db.media.put)
+    if path is None:
+        return
+    here = HRChat(str(payload["platform"]), str(payload["chat_id"]), lang)
+    intents = [i for i in ranking_view_intents(view, [here], path) if isinstance(i, SendFile)]
+    with ctx.db.transaction() as session:
+        sent = ctx.claim_result(session, job)
+        if sent:
+            ctx.emit(session, intents, source=f"job:{RANKING_CHART_JOB}:{job.id}")
+    if not sent:
+        ctx.db.media.delete(path)
 
 
 def _audit_sent(session: Session, ctx: JobContext, action: str, subject: str, n: int) -> None:
@@ -320,19 +387,35 @@ def _audit_sent(session: Session, ctx: JobContext, action: str, subject: str, n:
 def ranking_intents(
     session: Session, job: Job, batch: str, store: Any, chats: list[HRChat] | None = None
 ) -> list[Intent]:
-    """The ranking table and chart for a batch, to the HR groups (or the given chats)."""
+    """The ranking table and chart for a batch, to the HR groups (or the given chats).
+
+    Draws the charts in the caller's session: background jobs use :func:`rank`, which
+    draws them with no transaction open.
+    """
     targets = chats if chats is not None else hr_group_chats(session, job.id or 0)
     intents: list[Intent] = []
     for lang in sorted({chat.lang for chat in targets}):
-        intents.extend(
-            _ranking_for(session, lang, job, batch, store, [c for c in targets if c.lang == lang])
-        )
+        view = ranking_view(session, lang, job, batch)
+        path = ranking_chart(view, store)
+        intents.extend(ranking_view_intents(view, [c for c in targets if c.lang == lang], path))
     return intents
 
 
-def _ranking_for(
-    session: Session, lang: str, job: Job, batch: str, store: Any, targets: list[HRChat]
-) -> list[Intent]:
+@dataclass
+class RankingView:
+    """A batch ranking in one language, read from the database (no chart yet)."""
+
+    lang: str
+    code: str
+    title: str
+    pass_line: float
+    batch: str
+    entries: list[Any]  # scoring.composite.RankEntry, best first
+    names: dict[str, str]
+    average: float = 0.0
+
+
+def ranking_view(session: Session, lang: str, job: Job, batch: str) -> RankingView:
     rows = session.exec(
         select(CandidateScore, Candidate)
         .join(Candidate, col(Candidate.id) == col(CandidateScore.candidate_id))
@@ -346,32 +429,57 @@ def _ranking_for(
         job_totals=others,
         pass_line=job.pass_line,
     )
-    if not entries:
+    view = RankingView(lang, job.code, title, job.pass_line, batch, list(entries), {})
+    if entries:
+        view.names = {cid: c.name for cid, (_s, c) in in_batch.items()}
+        population = others + [e.total for e in entries]
+        view.average = sum(population) / len(population)
+    return view
+
+
+def ranking_chart(view: RankingView, store: Any) -> str | None:
+    """Draw the view's chart (the slow part) and store it; None when nothing is ranked."""
+    if not view.entries:
+        return None
+    png = ranking_chart_png(
+        view.entries,
+        view.names,
+        pass_line=view.pass_line,
+        job_average=view.average,
+        lang=view.lang,  # type: ignore[arg-type]
+    )
+    path, _ = store(png, ".png")
+    return str(path)
+
+
+def ranking_view_intents(
+    view: RankingView, targets: list[HRChat], chart_path: str | None
+) -> list[Intent]:
+    """The ranking text to each chat, and the chart when ``chart_path`` is given."""
+    lang = view.lang
+    if not view.entries:
         return [
-            Send(platform=p, chat_id=c, text=t(lang, "results.nothing_to_rank", job=title))
+            Send(platform=p, chat_id=c, text=t(lang, "results.nothing_to_rank", job=view.title))
             for p, c, _ in targets
         ]
-    names = {cid: c.name for cid, (_s, c) in in_batch.items()}
-    population = others + [e.total for e in entries]
-    average = sum(population) / len(population)
     lines = [
         t(
             lang,
             "results.ranking_header",
-            job=title,
-            batch=batch,
-            count=len(entries),
-            average=f"{average:.1f}",
+            job=view.title,
+            batch=view.batch,
+            count=len(view.entries),
+            average=f"{view.average:.1f}",
         )
     ]
-    for e in entries:
+    for e in view.entries:
         lines.append(
             t(
                 lang,
                 "results.ranking_line",
                 rank=e.rank,
                 id=e.candidate_id,
-                name=names[e.candidate_id],
+                name=view.names[e.candidate_id],
                 total=f"{e.total:.1f}",
                 tie=t(lang, "results.ranking_tie") if e.tied else "",
                 passed=t(lang, "results.ranking_pass")
@@ -379,22 +487,21 @@ def _ranking_for(
                 else t(lang, "results.ranking_fail"),
             )
         )
-    png = ranking_chart_png(entries, names, pass_line=job.pass_line, job_average=average, lang=lang)  # type: ignore[arg-type]
-    path, _ = store(png, ".png")
     intents: list[Intent] = []
     for platform, chat, _lang in targets:
         intents.append(Send(platform=platform, chat_id=chat, text="\n".join(lines)))
-        intents.append(
-            SendFile(
-                platform=platform,
-                chat_id=chat,
-                path=path,
-                filename=f"ranking-{job.code}.png",
-                caption=t(lang, "results.ranking_caption", job=title),
-                mime_type="image/png",
-                encrypted=True,
+        if chart_path is not None:
+            intents.append(
+                SendFile(
+                    platform=platform,
+                    chat_id=chat,
+                    path=chart_path,
+                    filename=f"ranking-{view.code}.png",
+                    caption=t(lang, "results.ranking_caption", job=view.title),
+                    mime_type="image/png",
+                    encrypted=True,
+                )
             )
-        )
     return intents
 
 

@@ -11,10 +11,13 @@ candidates who booked a slot.
 
 from __future__ import annotations
 
+import hashlib
 import io
 import logging
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from sqlmodel import Session, col, select
 
@@ -24,10 +27,13 @@ from dialogs.catalog import t
 from dialogs.context import Ctx
 from dialogs.events import CommandReceived
 from dialogs.human_scores import agreement_text, job_from_args
+from dialogs.intents import SendFile
 from dialogs.notify import competency_label
 from dialogs.roles import allowed, role_of
+from dialogs.worker import JobContext, JobHandler
 from storage.models import (
     Answer,
+    BackgroundJob,
     Candidate,
     CandidateScore,
     Decision,
@@ -278,6 +284,9 @@ def _bound_jobs(ctx: Ctx) -> int:
 
 
 def stats_command(ctx: Ctx, event: CommandReceived) -> None:
+    """The numbers at once (a few queries); the chart follows from the ``stats_chart``
+    job, since drawing it takes about a second and the event's transaction holds the
+    one SQLite writer lock meanwhile."""
     jobs = _visible_jobs(ctx, event.args)
     if jobs is None:
         return
@@ -288,19 +297,89 @@ def stats_command(ctx: Ctx, event: CommandReceived) -> None:
         parts.append(agreement_text(ctx, st.job))
     ctx.audit("stats_read", ",".join(f"job:{j.id}" for j in jobs))
     ctx.say("\n\n".join(parts))
-    try:
-        png = stats_chart_png(ctx.lang, all_stats[:8])
-    except Exception:  # the numbers matter more than the picture
-        log.exception("statistics chart failed")
-        return
-    path, _ = ctx.services.media.put(png, ".png")
-    codes = ", ".join(j.code for j in jobs[:8])
-    ctx.send_file(
-        path,
-        f"stats-{jobs[0].code if len(jobs) == 1 else 'jobs'}.png",
-        caption=ctx.text("stats.chart_caption", jobs=codes),
-        mime_type="image/png",
+    charted = all_stats[:CHART_JOBS]
+    # One chart per chat, language, jobs and minute: a repeated /stats does not draw twice.
+    who = f"{ctx.event.platform}:{ctx.event.chat_id}:{ctx.lang}:{[j.id for j in jobs]}"
+    digest = hashlib.sha256(who.encode()).hexdigest()[:24]
+    ctx.enqueue(
+        CHART_JOB,
+        {
+            "platform": ctx.event.platform,
+            "chat_id": ctx.event.chat_id,
+            "lang": ctx.lang,
+            "stats": [_stats_payload(st) for st in charted],
+            "filename": f"stats-{jobs[0].code if len(jobs) == 1 else 'jobs'}.png",
+            "caption": ctx.text(
+                "stats.chart_caption", jobs=", ".join(j.code for j in jobs[:CHART_JOBS])
+            ),
+        },
+        key=f"{CHART_JOB}:{digest}:{ctx.now:%Y%m%d%H%M}",
     )
+
+
+CHART_JOB = "stats_chart"
+CHART_JOBS = 8  # jobs drawn in one chart
+
+
+def _stats_payload(st: JobStats) -> dict[str, Any]:
+    """What the chart needs: counts and averages only (no personal data in the queue)."""
+    return {
+        "code": st.job.code,
+        "funnel": dict(st.funnel),
+        "approved": st.approved,
+        "booked": st.booked,
+        "no_show": st.no_show,
+        "scored": st.scored,
+        "average": st.average,
+        "per_competency": dict(st.per_competency),
+    }
+
+
+def _stats_from_payload(data: dict[str, Any]) -> JobStats:
+    return JobStats(
+        job=Job(code=str(data["code"]), title_zh="", title_en=""),
+        funnel={k: (None if v is None else int(v)) for k, v in data["funnel"].items()},
+        approved=int(data["approved"]),
+        booked=int(data["booked"]),
+        no_show=int(data["no_show"]),
+        scored=int(data["scored"]),
+        average=None if data["average"] is None else float(data["average"]),
+        per_competency={k: float(v) for k, v in data["per_competency"].items()},
+    )
+
+
+ChartRenderer = Callable[[str, list[JobStats]], bytes]
+
+
+def chart_job(render: ChartRenderer | None = None) -> JobHandler:
+    """The ``stats_chart`` job handler (``render`` draws the PNG; tests pass a fake)."""
+    draw = render or stats_chart_png
+
+    def handle(job: BackgroundJob, ctx: JobContext, /) -> None:
+        payload = job.payload
+        try:
+            png = draw(str(payload["lang"]), [_stats_from_payload(d) for d in payload["stats"]])
+        except Exception:  # the numbers (already sent) matter more than the picture
+            log.exception("statistics chart failed")
+            return
+        path, _ = ctx.db.media.put(png, ".png")
+        intent = SendFile(
+            platform=str(payload["platform"]),
+            chat_id=str(payload["chat_id"]),
+            path=path,
+            filename=str(payload["filename"]),
+            caption=str(payload["caption"]),
+            mime_type="image/png",
+            encrypted=True,
+        )
+        with ctx.db.transaction() as session:
+            sent = ctx.claim_result(session, job)
+            if sent:
+                ctx.emit(session, [intent], source=f"job:{CHART_JOB}:{job.id}")
+        if not sent:  # an earlier run of this job sent it already
+            ctx.db.media.delete(path)
+
+    return handle
 
 
 # ------------------------------------------------------------------ item analysis

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from sqlmodel import Session
+from sqlmodel import Session, select
 
 from core.errors import InterviewerError
 from dialogs.context import Services
@@ -37,6 +37,24 @@ class JobContext:
         self, session: Session, kind: str, payload: dict[str, object], *, key: str | None = None
     ) -> None:
         queue.enqueue(session, kind, dict(payload), key=key, now=self.services.clock.now())
+
+    def claim_result(self, session: Session, job: BackgroundJob) -> bool:
+        """Inside the handler's result transaction: True the first time only.
+
+        Marks the job done in the same transaction that writes its messages, so a job
+        run again (the worker died after the commit, or a restart's
+        :func:`storage.queue.recover_stale` handed a still-running job to a second
+        worker) finds it done and sends nothing twice. The row is locked
+        (``FOR UPDATE`` on PostgreSQL; SQLite has one writer) so two runs cannot both
+        pass.
+        """
+        row = session.exec(
+            select(BackgroundJob).where(BackgroundJob.id == job.id).with_for_update()
+        ).first()
+        if row is None or row.status == "done":
+            return False
+        queue.finish(session, job.id or 0, now=self.services.clock.now())
+        return True
 
 
 class JobHandler(Protocol):

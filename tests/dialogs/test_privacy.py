@@ -14,7 +14,9 @@ from sqlalchemy import inspect, select
 from sqlmodel import col
 from sqlmodel import select as sm_select
 
+from core.clock import FakeClock
 from core.wiring import App, build_app
+from dialogs import privacy
 from storage.contract_models import Contract, Employee
 from storage.models import (
     Answer,
@@ -31,6 +33,7 @@ from storage.models import (
 )
 from storage.tables import metadata
 from tests.conftest import make_settings
+from tests.dialogs.job_helpers import AnswerWhileBusy, crash_after_result, run_jobs
 from tests.harness import Chat, Delivered, RecordingMessenger
 
 VOICE = b"OggS private voice bytes of li lei"
@@ -56,6 +59,25 @@ def interview(chat: Chat, user: str = "lilei", name: str = "Li Lei") -> None:
 
 def files(replies: list[Delivered]) -> list[Delivered]:
     return [d for d in replies if d.kind == "file"]
+
+
+PREPARING = "Preparing your data export"
+
+
+def mydata(chat: Chat, user: str, **kwargs: object) -> list[Delivered]:
+    """/mydata: an immediate "preparing" reply, then the ZIP from the background job."""
+    replies = chat.send(user, "/mydata", **kwargs)
+    assert not files(replies)  # nothing heavy inside the event
+    return replies + run_jobs(chat, privacy.EXPORT_JOB)
+
+
+def export_jobs(app: App) -> list[BackgroundJob]:
+    with app.db.session() as session:
+        return list(
+            session.exec(
+                sm_select(BackgroundJob).where(BackgroundJob.kind == privacy.EXPORT_JOB)
+            ).all()
+        )
 
 
 def unzip(data: bytes) -> dict[str, bytes]:
@@ -108,8 +130,9 @@ def test_mydata_sends_a_zip_of_everything_stored(app: App, chat: Chat) -> None:
         session.add(CandidateScore(candidate_id=cand.id or 0, job_id=cand.job_id, total=77.5))
         session.add(Decision(candidate_id=cand.id or 0, proposed=None))
 
-    replies = chat.send("lilei", "/mydata")
+    replies = mydata(chat, "lilei")
 
+    assert PREPARING in replies[0].text
     [zipped] = files(replies)
     assert zipped.filename is not None and zipped.filename.endswith(".zip")
     assert "README.txt" in zipped.text
@@ -148,7 +171,8 @@ def test_mydata_in_chinese_and_before_consent(app: App, chat: Chat) -> None:
     setup(chat)
     token, _code = chat.invite("王芳")
     chat.send("wang", f"/start {token}", lang="zh")
-    replies = chat.send("wang", "/mydata")
+    replies = mydata(chat, "wang")
+    assert "正在准备您的数据导出" in replies[0].text
     [zipped] = files(replies)
     content = unzip(zipped.file_data or b"")
     assert "您的数据" in content["README.txt"].decode()
@@ -227,7 +251,7 @@ def test_both_commands_work_in_any_state(app: App, chat: Chat, steps: int) -> No
     ][: steps + 1]
     for line in script:
         chat.send("zoe", line, lang="en")
-    assert files(chat.send("zoe", "/mydata"))
+    assert files(mydata(chat, "zoe"))
     chat.send("zoe", "/deleteme")
     replies = chat.send("zoe", "/press del:yes")
     assert any("has been deleted" in d.text for d in replies)
@@ -374,3 +398,123 @@ def test_the_notice_names_handler_data_purpose_retention_rights_and_articles(
     sensitive = chat.send("ivy", "/press consent:yes")[-1]
     assert "Art. 28" in sensitive.text and sensitive.button_data == ["sens:yes", "sens:no"]
     app.db.engine.dispose()
+
+
+# ------------------------------------------------------------------ /mydata in the background
+def test_another_candidate_answers_while_the_export_is_being_built(app: App, chat: Chat) -> None:
+    setup(chat)
+    interview(chat)
+    token, code = chat.invite("Zoe Park")
+    chat.start_interview("zoe", "Zoe Park", token, code)
+    replies = chat.send("lilei", "/mydata")
+    assert [d.text for d in replies] == [
+        "Preparing your data export… The ZIP file will arrive in this chat in a moment."
+    ]
+
+    busy = AnswerWhileBusy(chat, "zoe", ANSWER, privacy.pack_export)
+    delivered = run_jobs(chat, handlers={privacy.EXPORT_JOB: privacy.export_job(pack=busy)})
+    busy.join()
+
+    # Zoe's answer went through while the ZIP was being built, not after it.
+    assert busy.seconds is not None and busy.seconds < 3.0, busy.seconds
+    assert any("Question 2" in i.text for i in busy.intents if hasattr(i, "text"))
+    [zipped] = files(delivered)
+    assert zipped.chat_id == "lilei" and "README.txt" in unzip(zipped.file_data or b"")
+    if app.db.is_sqlite:
+        # The same probe does wait when the slow step runs inside a transaction (as the
+        # command did before): the test can tell the difference.
+        probe = AnswerWhileBusy(chat, "zoe", ANSWER, lambda: None, patience=1.0)
+        with app.db.transaction():
+            probe()
+        probe.join()
+        assert probe.seconds is None
+        assert probe.intents  # handled once the lock was free
+
+
+def test_mydata_twice_in_a_minute_builds_one_zip(app: App, chat: Chat, clock: FakeClock) -> None:
+    setup(chat)
+    interview(chat)
+    chat.send("lilei", "/mydata")
+    again = chat.send("lilei", "/mydata")
+    assert "requested a moment ago" in again[-1].text
+    assert len(export_jobs(app)) == 1
+    assert len(files(run_jobs(chat, privacy.EXPORT_JOB))) == 1
+    assert "requested a moment ago" in chat.send("lilei", "/mydata")[-1].text  # sent, same minute
+
+    clock.advance(minutes=1)
+    assert len(files(mydata(chat, "lilei"))) == 1
+    assert len(export_jobs(app)) == 2
+    with app.db.session() as session:
+        actions = [
+            e.action
+            for e in session.exec(sm_select(AuditEvent).order_by(col(AuditEvent.id))).all()
+            if e.action.startswith("data_export")
+        ]
+    assert actions == [
+        "data_export_requested",
+        "data_export",
+        "data_export_requested",
+        "data_export",
+    ]
+
+
+def test_a_worker_dying_after_sending_does_not_send_the_zip_twice(app: App, chat: Chat) -> None:
+    setup(chat)
+    interview(chat)
+    chat.send("lilei", "/mydata")
+    crash_after_result(chat, privacy.EXPORT_JOB, app.handlers[privacy.EXPORT_JOB])
+    [job] = export_jobs(app)
+    assert job.status == "done"  # marked in the transaction that queued the ZIP
+
+    chat.flush()  # what the dying worker had queued is delivered
+    assert files(run_jobs(chat, privacy.EXPORT_JOB)) == []  # the re-run sends nothing
+    zips = [d for d in files(chat.messenger.to("lilei")) if (d.filename or "").endswith(".zip")]
+    assert len(zips) == 1
+    with app.db.session() as session:
+        audited = session.exec(
+            sm_select(AuditEvent).where(AuditEvent.action == "data_export")
+        ).all()
+    assert len(audited) == 1
+
+
+class FailsOnce:
+    """A packer that dies the first time (a crash mid-build), then packs for real."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def __call__(self, parts: privacy.ExportParts, media: Any) -> tuple[bytes, int, int]:
+        self.calls += 1
+        if self.calls == 1:
+            raise RuntimeError("worker killed while zipping")
+        return privacy.pack_export(parts, media)
+
+
+def test_an_export_that_fails_midway_is_retried_and_sent_once(
+    app: App, chat: Chat, clock: FakeClock
+) -> None:
+    setup(chat)
+    interview(chat)
+    chat.send("lilei", "/mydata")
+    packer = FailsOnce()
+    handlers = {privacy.EXPORT_JOB: privacy.export_job(pack=packer)}
+    assert files(run_jobs(chat, handlers=handlers)) == []
+    [job] = export_jobs(app)
+    assert job.status == "pending" and job.attempts == 1
+    clock.advance(seconds=10)  # the retry's back-off
+    [zipped] = files(run_jobs(chat, handlers=handlers))
+    assert packer.calls == 2
+    assert json.loads(unzip(zipped.file_data or b"")["profile.json"])["candidate"]["name"] == (
+        "Li Lei"
+    )
+    assert files(run_jobs(chat, handlers=handlers)) == []
+
+
+def test_deleting_before_the_export_runs_sends_nothing(app: App, chat: Chat) -> None:
+    setup(chat)
+    interview(chat)
+    chat.send("lilei", "/mydata")
+    chat.send("lilei", "/deleteme")
+    chat.send("lilei", "/press del:yes")
+    assert files(run_jobs(chat, privacy.EXPORT_JOB)) == []
+    assert "Li Lei" not in everything(app)

@@ -10,9 +10,11 @@ import pytest
 from sqlmodel import Session, select
 
 from core.clock import FakeClock
+from dialogs import stats
 from storage.contract_models import Contract
 from storage.models import (
     Answer,
+    BackgroundJob,
     Candidate,
     CandidateScore,
     Decision,
@@ -24,7 +26,8 @@ from storage.models import (
     JobQuestion,
     Question,
 )
-from tests.harness import Chat
+from tests.dialogs.job_helpers import AnswerWhileBusy, crash_after_result, run_jobs
+from tests.harness import Chat, Delivered
 
 KEYS = ["customer_focus-01", "communication-01", "problem_solving-01", "customer_focus-02"]
 # Item scores of candidates 0-5 (None: not answered).
@@ -198,8 +201,15 @@ def seeded(chat: Chat, clock: FakeClock) -> Chat:
     return chat
 
 
+def with_chart(chat: Chat, user: str, line: str, **kwargs: object) -> list[Delivered]:
+    """The numbers from the command, then the chart from the background job."""
+    replies = chat.send(user, line, **kwargs)
+    assert not [d for d in replies if d.kind == "file"]  # no drawing inside the event
+    return replies + run_jobs(chat, stats.CHART_JOB)
+
+
 def test_stats_funnel_rates_averages_and_chart(seeded: Chat) -> None:
-    replies = seeded.send("viewer", "/stats stats")
+    replies = with_chart(seeded, "viewer", "/stats stats")
     text = replies[0].text
     assert "📈 stats — Stats job" in text
     assert (
@@ -238,7 +248,7 @@ def test_stats_for_the_groups_job_or_every_visible_job(seeded: Chat) -> None:
     seeded.send("admin", "/bind stats", group="room")
     grouped = seeded.send("viewer", "/stats", group="room")
     assert "📈 stats" in grouped[0].text and "📈 sales" not in grouped[0].text
-    everything = seeded.send("viewer", "/stats")
+    everything = with_chart(seeded, "viewer", "/stats")
     assert "📈 stats" in everything[0].text and "📈 sales" in everything[0].text
     assert "No scored candidates yet." in everything[0].text
     assert everything[-1].filename == "stats-jobs.png"
@@ -271,3 +281,91 @@ def test_itemstats_flags_weak_questions_and_proposes_replacements(seeded: Chat) 
 def test_itemstats_needs_a_job(seeded: Chat) -> None:
     assert "Usage: /itemstats" in seeded.send("viewer", "/itemstats")[0].text
     assert "no job with the code nope" in seeded.send("viewer", "/itemstats nope")[0].text
+
+
+# ------------------------------------------------------------------ the chart job
+def chart_jobs(chat: Chat) -> list[BackgroundJob]:
+    with chat.app.db.session() as session:
+        return list(
+            session.exec(select(BackgroundJob).where(BackgroundJob.kind == stats.CHART_JOB)).all()
+        )
+
+
+def test_a_candidate_answers_while_the_chart_is_drawn(seeded: Chat) -> None:
+    seeded.create_job()
+    token, code = seeded.invite("Zoe Park")
+    seeded.start_interview("zoe", "Zoe Park", token, code)
+    numbers = seeded.send("viewer", "/stats stats")
+    assert [d.kind for d in numbers] == ["send"] and "📈 stats" in numbers[0].text
+
+    busy = AnswerWhileBusy(seeded, "zoe", "I called the client every day.", stats.stats_chart_png)
+    delivered = run_jobs(seeded, handlers={stats.CHART_JOB: stats.chart_job(render=busy)})
+    busy.join()
+
+    assert busy.seconds is not None and busy.seconds < 3.0, busy.seconds
+    assert any("Question 2" in getattr(i, "text", "") for i in busy.intents)
+    [chart] = [d for d in delivered if d.kind == "file"]
+    assert any("Question 2" in d.text for d in delivered if d.chat_id == "zoe")
+    assert chart.chat_id == "viewer" and chart.filename == "stats-stats.png"
+    assert chart.text == "Statistics: stats"
+    assert chart.file_data is not None and chart.file_data.startswith(b"\x89PNG")
+
+
+class Recorder:
+    """A fake renderer that keeps what it was asked to draw."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, list[stats.JobStats]]] = []
+
+    def __call__(self, lang: str, all_stats: list[stats.JobStats]) -> bytes:
+        self.calls.append((lang, all_stats))
+        return b"\x89PNG fake"
+
+
+def test_the_chart_gets_the_numbers_the_text_showed(seeded: Chat) -> None:
+    seeded.send("viewer", "/stats stats", lang="zh")
+    recorder = Recorder()
+    [chart] = run_jobs(seeded, handlers={stats.CHART_JOB: stats.chart_job(render=recorder)})
+    [(lang, [drawn])] = recorder.calls
+    assert lang == "zh" and chart.text == "统计：stats"
+    assert drawn.job.code == "stats"
+    assert drawn.funnel == {
+        "invited": 8,
+        "scheduled": 7,
+        "completed": 6,
+        "passed": 3,
+        "signed": 1,
+    }
+    assert drawn.average == pytest.approx(62.5)
+    assert drawn.per_competency == pytest.approx(
+        {"customer_focus": 65.0, "communication": 60.0, "problem_solving": 50.0}
+    )
+
+
+def test_stats_twice_in_a_minute_draws_one_chart(seeded: Chat, clock: FakeClock) -> None:
+    first = seeded.send("viewer", "/stats stats")
+    second = seeded.send("viewer", "/stats stats")
+    assert first[0].text == second[0].text  # the numbers every time
+    assert len(chart_jobs(seeded)) == 1
+    assert len(run_jobs(seeded, stats.CHART_JOB)) == 1
+    clock.advance(minutes=1)
+    assert len(with_chart(seeded, "viewer", "/stats stats")) == 2
+
+
+def test_a_chart_job_run_again_after_a_crash_sends_nothing_twice(seeded: Chat) -> None:
+    seeded.send("viewer", "/stats stats")
+    crash_after_result(seeded, stats.CHART_JOB, seeded.app.handlers[stats.CHART_JOB])
+    seeded.flush()
+    assert run_jobs(seeded, stats.CHART_JOB) == []
+    assert len([d for d in seeded.messenger.to("viewer") if d.kind == "file"]) == 1
+
+
+def test_a_chart_that_cannot_be_drawn_leaves_the_numbers(seeded: Chat) -> None:
+    def broken(lang: str, all_stats: list[stats.JobStats]) -> bytes:
+        raise RuntimeError("no font")
+
+    numbers = seeded.send("viewer", "/stats stats")
+    assert "Average AI total 62.5/100" in numbers[0].text
+    assert run_jobs(seeded, handlers={stats.CHART_JOB: stats.chart_job(render=broken)}) == []
+    [job] = chart_jobs(seeded)
+    assert job.status == "done"  # not retried: a drawing error would repeat
