@@ -10,7 +10,10 @@ Key file mode (the embedded default):
 2. Every :class:`~storage.types.EncryptedText` column of every table (found through
    ``storage.tables.metadata``) is re-encrypted in small batches, one short transaction
    each; a row changed by someone else in between is left for the next pass (the update
-   is conditional on the old ciphertext). Then every file of the media store.
+   is conditional on the old ciphertext). Then every file of the media store and every
+   contract PDF (``<data>/contracts``). Contract PDFs written before encryption at rest
+   (plaintext) are encrypted in the same passes and their rows pointed at the new file;
+   page images the old signing page cached as plaintext PNGs are deleted.
 3. A census checks that nothing is left under an old key (re-running the passes if a
    straggler appeared); only then is the old key dropped from the key file.
 
@@ -27,6 +30,7 @@ Blind indexes (``*_hash`` columns) derive from ``DATA_KEY``, so this mode recomp
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from collections.abc import Callable, Iterator
@@ -35,11 +39,14 @@ from pathlib import Path
 
 from sqlalchemy import Column, Table, Text, func, inspect, select, type_coerce, update
 from sqlalchemy.sql.elements import ColumnElement
+from sqlmodel import col
 
 from core.errors import ConfigError, CryptoError
 from core.settings import Settings
+from storage.contract_models import Contract
 from storage.crypto import FILE_MAGIC, PREFIX, Keyring, load_keyring, write_keyring
 from storage.db import Database, open_database
+from storage.media import MediaStore, contract_files_root
 from storage.tables import metadata
 from storage.types import EncryptedText
 
@@ -57,6 +64,8 @@ Keep the old key in your secret store until step 4 is done."""
 
 Progress = Callable[[str, int], None]
 _HEADER = len(FILE_MAGIC) + 8
+ENC = ".enc"
+PLAINTEXT = "plaintext"  # census key for contract files not yet encrypted
 
 
 @dataclass
@@ -66,7 +75,7 @@ class RotationReport:
     old_keys: list[str]
     resumed: bool = False
     fields: int = 0
-    files: int = 0
+    files: int = 0  # media and contract files re-encrypted, plaintext contract PDFs encrypted
     hashes: int = 0
     dropped: list[str] = field(default_factory=list)
 
@@ -157,14 +166,32 @@ def reencrypt_fields(
     return changed
 
 
-def media_files(db: Database) -> Iterator[str]:
-    """Relative paths of every encrypted file in the media store."""
-    root = db.media.root
+def _encrypted_files(root: Path) -> Iterator[str]:
     if not root.exists():
         return
-    for path in sorted(root.rglob("*.enc")):
+    for path in sorted(root.rglob(f"*{ENC}")):
         if path.is_file():
             yield path.relative_to(root).as_posix()
+
+
+def media_files(db: Database) -> Iterator[str]:
+    """Relative paths of every encrypted file in the media store."""
+    return _encrypted_files(db.media.root)
+
+
+def contracts_root(db: Database) -> Path:
+    """The contract folder beside the media store (``<data>/contracts``)."""
+    return contract_files_root(db.media.root.parent)
+
+
+def contract_store(db: Database, ring: Keyring) -> MediaStore:
+    """The encrypted contract PDFs as a store (paths ``<contract no>/<name>.enc``)."""
+    return MediaStore(contracts_root(db), ring)
+
+
+def contract_files(db: Database) -> Iterator[str]:
+    """Relative paths of every encrypted contract file."""
+    return _encrypted_files(contracts_root(db))
 
 
 def _file_kid(path: Path) -> str | None:
@@ -175,30 +202,113 @@ def _file_kid(path: Path) -> str | None:
     return head[len(FILE_MAGIC) :].decode("ascii", errors="replace")
 
 
+def _reencrypt_store(
+    store: MediaStore, rels: Iterator[str], ring: Keyring, label: str,
+    batch_size: int, progress: Progress | None,
+) -> int:  # fmt: skip
+    changed = 0
+    pending = 0
+    for rel in rels:
+        try:
+            kid = _file_kid(store.root / rel)
+            if kid is None or kid == ring.primary:
+                continue
+            if store.reencrypt(rel):
+                changed += 1
+                pending += 1
+        except FileNotFoundError:
+            continue  # deleted meanwhile (retention, /deleteme)
+        if progress is not None and pending >= batch_size:
+            progress(label, pending)
+            pending = 0
+    if progress is not None and pending:
+        progress(label, pending)
+    return changed
+
+
 def reencrypt_media(
     db: Database, ring: Keyring, *, batch_size: int = 100, progress: Progress | None = None
 ) -> int:
     """Re-encrypt every media file not under ``ring.primary``; returns how many."""
     if db.media.keyring is not ring:
         raise CryptoError("the media store must use the rotation's keyring")
-    changed = 0
-    pending = 0
-    for rel in media_files(db):
-        try:
-            kid = _file_kid(db.media.root / rel)
-            if kid is None or kid == ring.primary:
-                continue
-            if db.media.reencrypt(rel):
-                changed += 1
-                pending += 1
-        except FileNotFoundError:
-            continue  # deleted meanwhile (retention, /deleteme)
-        if progress is not None and pending >= batch_size:
-            progress("media", pending)
-            pending = 0
-    if progress is not None and pending:
-        progress("media", pending)
-    return changed
+    return _reencrypt_store(db.media, media_files(db), ring, "media", batch_size, progress)
+
+
+def reencrypt_contract_files(
+    db: Database, ring: Keyring, *, batch_size: int = 100, progress: Progress | None = None
+) -> int:
+    """Re-encrypt every contract PDF not under ``ring.primary``; returns how many."""
+    store = contract_store(db, ring)
+    return _reencrypt_store(store, contract_files(db), ring, "contracts", batch_size, progress)
+
+
+# ------------------------------------------------------- plaintext contract files
+def _plaintext_contract_files(root: Path) -> Iterator[Path]:
+    """Contract files from before encryption at rest: PDFs, their temporary files and
+    the page images the signing page cached, all plaintext. Files being written now
+    (``*.enc.tmp``) are not theirs."""
+    if not root.exists():
+        return
+    for path in sorted(root.rglob("*")):
+        if path.is_file() and not path.name.endswith((ENC, f"{ENC}.tmp")):
+            yield path
+
+
+def encrypt_plaintext_contract_files(
+    db: Database, ring: Keyring, *, progress: Progress | None = None
+) -> int:
+    """Encrypt contract PDFs written before encryption at rest; returns how many.
+
+    A PDF a contract row points at is encrypted to ``<name>.enc`` and the row updated,
+    in one transaction that holds the contract row; the plaintext is deleted after the
+    commit. Readers that loaded the old path still find the file (see
+    :meth:`contracts.files.ContractFiles.read`). Plaintext that no row points at (a
+    stale copy, a crashed write's temporary file, a cached page image) is deleted.
+    """
+    root = contracts_root(db)
+    store = MediaStore(root, ring)
+    done = removed = 0
+    for path in list(_plaintext_contract_files(root)):
+        parts = path.relative_to(root).parts
+        if len(parts) != 2 or path.name.endswith(".tmp"):
+            path.unlink(missing_ok=True)
+            removed += 1
+            continue
+        number, name = parts
+        with db.transaction() as session:
+            query = select(Contract).where(col(Contract.contract_no) == number).with_for_update()
+            contract = session.execute(query).scalars().first()
+            columns = [
+                column
+                for column in ("unsigned_pdf_path", "signed_pdf_path")
+                if contract is not None
+                and (recorded := getattr(contract, column))
+                and Path(recorded).name == name
+            ]
+            if columns:
+                try:
+                    plain = path.read_bytes()
+                except FileNotFoundError:
+                    continue  # deleted meanwhile (retention, /deleteme)
+                rel = f"{number}/{name}{ENC}"
+                store.write(rel, plain)
+                for column in columns:
+                    setattr(contract, column, str(root / rel))
+                session.add(contract)
+        path.unlink(missing_ok=True)
+        if columns:
+            done += 1
+        else:
+            removed += 1
+    for folder in sorted(root.glob("*/pages")) if root.exists() else []:
+        with contextlib.suppress(OSError):
+            folder.rmdir()  # the old page-image cache, now empty
+    if removed:
+        log.info("keys rotate: deleted %d stale plaintext contract file(s)", removed)
+    if progress is not None and done:
+        progress("contracts (plaintext)", done)
+    return done
 
 
 def recompute_blind_indexes(db: Database, ring: Keyring, *, batch_size: int = 500) -> int:
@@ -235,7 +345,11 @@ def recompute_blind_indexes(db: Database, ring: Keyring, *, batch_size: int = 50
 
 
 def census(db: Database) -> dict[str, dict[str, int]]:
-    """How many fields and files each key id encrypts: ``{"fields": {...}, "files": {...}}``."""
+    """How many fields and files each key id encrypts.
+
+    ``{"fields": {kid: n}, "files": {kid: n}, "contract_files": {kid: n}}``; contract
+    files still in plaintext count under ``"plaintext"``.
+    """
     fields: dict[str, int] = {}
     with db.engine.connect() as conn:
         for _table, cols in encrypted_tables(db):
@@ -252,7 +366,18 @@ def census(db: Database) -> dict[str, dict[str, int]]:
         except FileNotFoundError:
             continue
         files[file_kid] = files.get(file_kid, 0) + 1
-    return {"fields": fields, "files": files}
+    contracts: dict[str, int] = {}
+    root = contracts_root(db)
+    for rel in contract_files(db):
+        try:
+            file_kid = _file_kid(root / rel) or "?"
+        except FileNotFoundError:
+            continue
+        contracts[file_kid] = contracts.get(file_kid, 0) + 1
+    plain = sum(1 for _path in _plaintext_contract_files(root))
+    if plain:
+        contracts[PLAINTEXT] = plain
+    return {"fields": fields, "files": files, "contract_files": contracts}
 
 
 def _leftovers(db: Database, primary: str) -> int:
@@ -266,6 +391,8 @@ def _passes(
     for _attempt in range(3):
         report.fields += reencrypt_fields(db, ring, batch_size=batch_size, progress=progress)
         report.files += reencrypt_media(db, ring, progress=progress)
+        report.files += encrypt_plaintext_contract_files(db, ring, progress=progress)
+        report.files += reencrypt_contract_files(db, ring, progress=progress)
         left = _leftovers(db, ring.primary)
         if left == 0:
             return
