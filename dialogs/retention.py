@@ -9,6 +9,14 @@ One run (:func:`run_retention`) does, in small transactions:
   ``/deleteme`` (:func:`dialogs.privacy.erase_candidate`; legal holds respected).
 * ``unfinished_days``: candidates who never finished (invited, started, declined, locked)
   and have had no activity and no open invitation for that long are erased.
+* Employees whose archive period is over: the Labour Contract Law (Art. 50) makes the
+  employer keep an ended contract at least two years, so signing records the date
+  (``Employee.archive_until``, two years after a fixed term ends). Once every record
+  the law keeps for a candidate has passed its date, the contracts (rows, audit trail,
+  signing links, the encrypted PDFs and their folder) and the employee record are
+  deleted, then the rest of the record is erased like a rejected candidate's; an audit
+  event says so, with counts only. Open-ended and task-based contracts have no end date
+  here, so they are kept.
 * ``inbox_outbox_days``: raw chat events (processed, failed or throttled; never the
   unprocessed ones) and delivered or failed messages are deleted, with files only they
   referenced (exports, QR codes, charts, stray downloads). A delivered message that a
@@ -27,16 +35,19 @@ import datetime as dt
 import logging
 from collections.abc import Sequence
 from typing import TypeVar
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import delete
 from sqlmodel import Session, col, select
 
+from contracts.files import ContractFiles
 from core.clock import Clock, as_utc
 from core.settings import Settings
 from dialogs.context import Services
 from dialogs.events import parse_event
 from dialogs.intents import SendFile, parse_intent
-from dialogs.privacy import erase_candidate
+from dialogs.privacy import erase_candidate, legal_holds
+from storage.contract_models import Contract, Employee, SigningEvent, SigningLink
 from storage.db import Database
 from storage.models import (
     Answer,
@@ -69,6 +80,7 @@ def run_retention(db: Database, settings: Settings, clock: Clock) -> dict[str, i
         "recordings": 0,
         "rejected_candidates": 0,
         "unfinished_candidates": 0,
+        "archived_employees": 0,
         "inbox_events": 0,
         "outbox_messages": 0,
         "files": 0,
@@ -83,8 +95,12 @@ def run_retention(db: Database, settings: Settings, clock: Clock) -> dict[str, i
     counts["unfinished_candidates"] = _erase(
         db, settings, now, _unfinished(db, now, now - dt.timedelta(days=r.unfinished_days))
     )
+    today = now.astimezone(ZoneInfo(settings.app.timezone)).date()
+    employees, contract_files = _purge_archived(db, settings, now, _archived(db, today))
+    counts["archived_employees"] = employees
     inbox, outbox, files = _chat_logs(db, now - dt.timedelta(days=r.inbox_outbox_days))
-    counts["inbox_events"], counts["outbox_messages"], counts["files"] = inbox, outbox, files
+    counts["inbox_events"], counts["outbox_messages"] = inbox, outbox
+    counts["files"] = files + contract_files
     with db.transaction() as session:
         old = session.execute(
             delete(AuditEvent).where(col(AuditEvent.at) <= now - dt.timedelta(days=r.audit_days))
@@ -187,6 +203,81 @@ def _erase(db: Database, settings: Settings, now: dt.datetime, ids: list[int]) -
             )
         erased += 1
     return erased
+
+
+# ------------------------------------------------------------------ employees
+def _archived(db: Database, today: dt.date) -> list[int]:
+    """Candidates whose every legal hold (employee record, signed contract) has ended.
+
+    A hold with no date (an open-ended contract) never ends here; a hold ends the day
+    after its date (the law says "at least two years").
+    """
+    found: list[int] = []
+    with db.session() as session:
+        ids = session.exec(
+            select(Employee.candidate_id)
+            .where(col(Employee.archive_until).is_not(None), col(Employee.archive_until) < today)
+            .distinct()
+        ).all()
+        for cid in ids:
+            holds = legal_holds(session, cid)
+            if holds and all(h.until is not None and h.until < today for h in holds):
+                found.append(cid)
+    return found
+
+
+def _purge_archived(
+    db: Database, settings: Settings, now: dt.datetime, ids: list[int]
+) -> tuple[int, int]:
+    """Delete the contracts and employee records of ``ids``, then erase the candidates.
+
+    Returns (employee records deleted, contract files deleted). One candidate per
+    transaction; the files go inside it, before the commit, so a failed commit leaves
+    rows that the next run deletes (a missing file is no error).
+    """
+    files = ContractFiles.in_data_dir(settings.app.data_dir, db.keyring)
+    employees = removed_files = 0
+    for cid in ids:
+        with db.transaction() as session:
+            contracts = session.exec(select(Contract).where(Contract.candidate_id == cid)).all()
+            contract_ids = [c.id for c in contracts if c.id is not None]
+            gone = session.execute(delete(Employee).where(col(Employee.candidate_id) == cid))
+            people = int(getattr(gone, "rowcount", 0) or 0)
+            rows = 0
+            for model in (SigningEvent, SigningLink):
+                result = session.execute(
+                    delete(model).where(col(model.contract_id).in_(contract_ids or [-1]))
+                )
+                rows += int(getattr(result, "rowcount", 0) or 0)
+            pdfs = 0
+            for contract in contracts:
+                pdfs += files.delete_contract(contract.contract_no)
+                session.delete(contract)
+            session.flush()
+            done = erase_candidate(
+                session, db.media, cid, now=now, data_dir=settings.app.data_dir, scrub=False
+            )
+            counts = done.counts()
+            session.add(
+                AuditEvent(
+                    at=now,
+                    actor="system",
+                    action="data_deleted",
+                    subject=f"candidate:{cid}",
+                    details={
+                        "reason": "archive_period_over",
+                        "law": "LCL Art. 50",
+                        "employee_records": people,
+                        "contracts": len(contracts),
+                        "contract_files": pdfs,
+                        "signing_rows": rows,
+                        **counts,
+                    },
+                )
+            )
+        employees += people
+        removed_files += pdfs
+    return employees, removed_files
 
 
 # ------------------------------------------------------------------ chat logs
