@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+import os
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
@@ -308,7 +309,24 @@ def _excerpt(transcript: str) -> str:
 
 
 def render_candidate_report(data: CandidateReportData, path: Path) -> Path:
-    """Write the candidate's PDF report to ``path``.
+    """Write the candidate's PDF report to ``path`` (owner-only: it is personal data).
+
+    The bot stores reports in the encrypted media store: it should call
+    :func:`candidate_report_pdf` and keep the bytes in memory instead.
+
+    Raises:
+        ReportError: no CJK font, or a character the font cannot draw.
+    """
+    pdf = candidate_report_pdf(data)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(pdf)
+    return path
+
+
+def candidate_report_pdf(data: CandidateReportData) -> bytes:
+    """The candidate's PDF report, rendered in memory (nothing is written to disk).
 
     Raises:
         ReportError: no CJK font, or a character the font cannot draw.
@@ -453,6 +471,4 @@ def render_candidate_report(data: CandidateReportData, path: Path) -> Path:
     if missing:
         chars = " ".join(f"U+{c:04X}" for c in sorted(missing))
         raise ReportError(f"the report font could not draw: {chars}")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    pdf.output(str(path))
-    return path
+    return bytes(pdf.output())

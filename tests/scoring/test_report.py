@@ -16,6 +16,7 @@ from scoring.report import (
     CandidateReportData,
     CompetencyLine,
     ReportError,
+    candidate_report_pdf,
     check_glyphs,
     find_cjk_font,
     ranking_chart_png,
@@ -85,6 +86,18 @@ def test_candidate_report_keeps_chinese_text_and_evidence(tmp_path: Path, lang: 
     assert ("Interviewreport" in body) == (lang == "en")
     for suggestion in data.answers[0].evaluation.suggestions:
         assert "".join(suggestion.split())[:8] in body
+
+
+def test_the_report_renders_in_memory_and_a_written_copy_is_owner_only(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    pdf = candidate_report_pdf(_data("zh"))
+    assert pdf.startswith(b"%PDF")
+    assert list(tmp_path.iterdir()) == []  # nothing was written on the way
+    out = render_candidate_report(_data("zh"), tmp_path / "hr" / "report.pdf")
+    assert out.read_bytes().startswith(b"%PDF")
+    assert out.stat().st_mode & 0o777 == 0o600
 
 
 def test_missing_glyph_is_an_error_not_a_silent_drop(tmp_path: Path) -> None:
