@@ -244,15 +244,28 @@ def reencrypt_contract_files(
 
 
 # ------------------------------------------------------- plaintext contract files
+_LEGACY_PDFS = ("contract.pdf", "signed.pdf")  # what the old code wrote in a contract's folder
+_CA_FOLDER = "ca"  # the embedded signing CA (contracts.signing.ca_folder): never touched
+
+
 def _plaintext_contract_files(root: Path) -> Iterator[Path]:
-    """Contract files from before encryption at rest: PDFs, their temporary files and
-    the page images the signing page cached, all plaintext. Files being written now
-    (``*.enc.tmp``) are not theirs."""
+    """Contract files from before encryption at rest: ``<no>/contract.pdf`` and
+    ``<no>/signed.pdf``, their temporary files (``*.pdf.tmp``) and the page images the
+    signing page cached (``<no>/pages/page-N.png``), all plaintext. Nothing else in the
+    folder is matched: not the signing CA in ``ca/``, not a file being written now
+    (``*.enc.tmp``)."""
     if not root.exists():
         return
-    for path in sorted(root.rglob("*")):
-        if path.is_file() and not path.name.endswith((ENC, f"{ENC}.tmp")):
-            yield path
+    for folder in sorted(root.iterdir()):
+        if not folder.is_dir() or folder.name == _CA_FOLDER:
+            continue
+        for name in _LEGACY_PDFS:
+            for path in (folder / name, folder / f"{name}.tmp"):
+                if path.is_file():
+                    yield path
+        pages = folder / "pages"
+        if pages.is_dir():
+            yield from (p for p in sorted(pages.glob("page-*.png")) if p.is_file())
 
 
 def encrypt_plaintext_contract_files(

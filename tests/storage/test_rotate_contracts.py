@@ -9,6 +9,7 @@ from sqlmodel import select
 
 from contracts.files import ContractFiles
 from contracts.service import create_contract, unsigned_pdf
+from contracts.signing import build_signer, ca_folder
 from core.errors import ContractError
 from core.settings import Settings
 from core.wiring import App
@@ -69,6 +70,11 @@ def test_rotation_reencrypts_contract_pdfs_and_encrypts_old_plaintext_ones(
     legacy = make_legacy(app, legacy, plain[legacy.id])
     assert unsigned_pdf(legacy, files) == plain[legacy.id]  # read before the rotation too
 
+    # The embedded signing CA lives in the same folder (contracts/ca) and is no contract file.
+    build_signer(settings.contracts, settings.app.data_dir)
+    ca = {p: p.read_bytes() for p in ca_folder(settings.app.data_dir).iterdir()}
+    assert any(p.name.endswith(".key.pem") for p in ca)
+
     before = rotate.census(app.db)
     assert before["contract_files"] == {old: 1, rotate.PLAINTEXT: 3}
 
@@ -80,7 +86,10 @@ def test_rotation_reencrypts_contract_pdfs_and_encrypts_old_plaintext_ones(
     assert after["contract_files"] == {new: 2}
     assert report.files >= 2  # + the invitation QR codes of the media store
     root = settings.app.data_dir / "contracts"
-    left = sorted(p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file())
+    assert {p: p.read_bytes() for p in ca_folder(settings.app.data_dir).iterdir()} == ca
+    left = sorted(
+        p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file() and p not in ca
+    )
     assert left == sorted(
         f"{c.contract_no}/contract.pdf.enc" for c in (current, legacy)
     )  # the plaintext, its temporary copy and the page image are gone, so is pages/
