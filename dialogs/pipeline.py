@@ -49,7 +49,7 @@ class Pipeline:
             # Files a chat command asked for, made outside the event's transaction.
             privacy.EXPORT_JOB: privacy.export_job(),
             stats.CHART_JOB: stats.chart_job(),
-            results.RANKING_CHART_JOB: results.ranking_chart_job,
+            results.RANKING_CHART_JOB: results.ranking_chart_job(),
         }
 
     # ------------------------------------------------------------ transcribe

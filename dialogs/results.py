@@ -6,6 +6,7 @@ import datetime as dt
 import hashlib
 import logging
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,7 +18,7 @@ from dialogs.catalog import t
 from dialogs.context import Ctx
 from dialogs.intents import Button, Intent, Send, SendFile
 from dialogs.notify import HRChat, competency_label, hr_group_chats
-from dialogs.worker import JobContext
+from dialogs.worker import JobContext, JobHandler
 from scoring.composite import JobWeights, QuestionScore, composite, rank_batch
 from scoring.report import (
     AnswerReport,
@@ -172,39 +173,48 @@ def finalize(job_row: BackgroundJob, ctx: JobContext) -> None:
         pdf = render_candidate_report(report, Path(tmp) / "report.pdf")
         report_path, _ = ctx.db.media.put(pdf.read_bytes(), ".pdf")
     with ctx.db.transaction() as session:
-        candidate = session.get(Candidate, candidate_id)
-        job = session.get(Job, candidate.job_id if candidate else 0)
-        assert candidate is not None
-        assert job is not None
-        score = session.exec(
-            select(CandidateScore).where(CandidateScore.candidate_id == candidate_id)
-        ).first()
-        if score is None:
-            score = CandidateScore(candidate_id=candidate_id, job_id=job.id or 0)
-        score.total = comp.total
-        score.provisional = comp.provisional
-        score.passed = comp.passed
-        score.per_competency = dict(comp.per_competency)
-        score.report_path = report_path
-        score.computed_at = ctx.services.clock.now()
-        session.add(score)
-        decision = session.exec(
-            select(Decision).where(Decision.candidate_id == candidate_id)
-        ).first()
-        if decision is None:
-            decision = Decision(candidate_id=candidate_id, created_at=ctx.services.clock.now())
-        decision.proposed = "reject" if comp.passed is False else None
-        session.add(decision)
-        session.flush()
-        intents = summary_intents(session, ctx, job, candidate, score, decision)
-        ctx.emit(session, intents, source=f"job:finalize:{candidate_id}")
-        if intents:  # the report goes to the HR groups: audited like a read
-            _audit_sent(session, ctx, "report_sent", f"candidate:{candidate_id}", len(intents))
-        if comp.passed is False and job.auto_reject and decision.status == "pending":
-            from dialogs import hr
+        fresh = ctx.claim_result(session, job_row)  # a re-run after a crash posts nothing
+        if fresh:
+            _record_and_post(session, ctx, candidate_id, comp, report_path)
+    if not fresh:
+        ctx.db.media.delete(report_path)
 
-            hr.auto_reject(session, ctx, candidate, decision)
-        maybe_rank(session, ctx, job, candidate.batch)
+
+def _record_and_post(
+    session: Session, ctx: JobContext, candidate_id: int, comp: Any, report_path: str
+) -> None:
+    """Scores, decision record and the HR post, inside the finalize job's transaction."""
+    candidate = session.get(Candidate, candidate_id)
+    job = session.get(Job, candidate.job_id if candidate else 0)
+    assert candidate is not None
+    assert job is not None
+    score = session.exec(
+        select(CandidateScore).where(CandidateScore.candidate_id == candidate_id)
+    ).first()
+    if score is None:
+        score = CandidateScore(candidate_id=candidate_id, job_id=job.id or 0)
+    score.total = comp.total
+    score.provisional = comp.provisional
+    score.passed = comp.passed
+    score.per_competency = dict(comp.per_competency)
+    score.report_path = report_path
+    score.computed_at = ctx.services.clock.now()
+    session.add(score)
+    decision = session.exec(select(Decision).where(Decision.candidate_id == candidate_id)).first()
+    if decision is None:
+        decision = Decision(candidate_id=candidate_id, created_at=ctx.services.clock.now())
+    decision.proposed = "reject" if comp.passed is False else None
+    session.add(decision)
+    session.flush()
+    intents = summary_intents(session, ctx, job, candidate, score, decision)
+    ctx.emit(session, intents, source=f"job:finalize:{candidate_id}")
+    if intents:  # the report goes to the HR groups: audited like a read
+        _audit_sent(session, ctx, "report_sent", f"candidate:{candidate_id}", len(intents))
+    if comp.passed is False and job.auto_reject and decision.status == "pending":
+        from dialogs import hr
+
+        hr.auto_reject(session, ctx, candidate, decision)
+    maybe_rank(session, ctx, job, candidate.batch)
 
 
 def summary_intents(
@@ -350,26 +360,35 @@ def ranking_command(ctx: Ctx, job: Job, batch: str = "default") -> None:
     )
 
 
-def ranking_chart_job(job: BackgroundJob, ctx: JobContext) -> None:
-    """Background job: the ranking chart for the chat that sent ``/ranking``."""
-    payload = job.payload
-    lang = str(payload["lang"])
-    with ctx.db.session() as session:
-        row = session.get(Job, int(payload["job_id"]))
-        if row is None:
+ChartDrawer = Callable[["RankingView", Any], str | None]
+
+
+def ranking_chart_job(draw: ChartDrawer | None = None) -> JobHandler:
+    """The ``ranking_chart`` job handler: the chart for the chat that sent ``/ranking``
+    (``draw`` draws and stores it; tests pass a fake)."""
+    drawer = draw or ranking_chart
+
+    def handle(job: BackgroundJob, ctx: JobContext, /) -> None:
+        payload = job.payload
+        lang = str(payload["lang"])
+        with ctx.db.session() as session:
+            row = session.get(Job, int(payload["job_id"]))
+            if row is None:
+                return
+            view = ranking_view(session, lang, row, str(payload.get("batch", "default")))
+        path = drawer(view, ctx.db.media.put)
+        if path is None:
             return
-        view = ranking_view(session, lang, row, str(payload.get("batch", "default")))
-    path = ranking_chart(view, ctx.db.media.put)
-    if path is None:
-        return
-    here = HRChat(str(payload["platform"]), str(payload["chat_id"]), lang)
-    intents = [i for i in ranking_view_intents(view, [here], path) if isinstance(i, SendFile)]
-    with ctx.db.transaction() as session:
-        sent = ctx.claim_result(session, job)
-        if sent:
-            ctx.emit(session, intents, source=f"job:{RANKING_CHART_JOB}:{job.id}")
-    if not sent:
-        ctx.db.media.delete(path)
+        here = HRChat(str(payload["platform"]), str(payload["chat_id"]), lang)
+        intents = [i for i in ranking_view_intents(view, [here], path) if isinstance(i, SendFile)]
+        with ctx.db.transaction() as session:
+            sent = ctx.claim_result(session, job)
+            if sent:
+                ctx.emit(session, intents, source=f"job:{RANKING_CHART_JOB}:{job.id}")
+        if not sent:
+            ctx.db.media.delete(path)
+
+    return handle
 
 
 def _audit_sent(session: Session, ctx: JobContext, action: str, subject: str, n: int) -> None:
