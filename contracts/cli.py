@@ -3,7 +3,8 @@
 ``python main.py contract check TERMS.json [--json] [--lang zh|en]`` prints the findings and
 exits 0 when nothing blocks the contract, 1 when something does.
 ``python main.py contract render TERMS.json -o out.pdf`` writes the unsigned contract.
-``python main.py contract validate signed.pdf`` checks a sealed contract offline.
+``python main.py contract validate signed.pdf`` checks a sealed contract offline;
+``python main.py contract validate HT-...`` checks a stored one (decrypted in memory).
 ``python main.py contract employee QUERY`` shows employees and their contracts' end dates.
 """
 
@@ -21,7 +22,7 @@ from contracts.minimum_wage import MinimumWageTable
 from contracts.rules import check, is_blocked
 from contracts.terms import load_terms
 from core.errors import ConfigError
-from core.settings import load_settings
+from core.settings import Settings, load_settings
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -44,7 +45,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     ren.set_defaults(func=_render)
 
     val = csub.add_parser("validate", help="validate the signatures of a sealed contract PDF")
-    val.add_argument("pdf", type=Path, help="sealed contract")
+    val.add_argument("pdf", help="sealed contract PDF file, or the number of a stored contract")
     val.set_defaults(func=_validate)
 
     bench = csub.add_parser("bench", help="time rendering, sealing and validating a contract")
@@ -122,11 +123,38 @@ def _validate(args: argparse.Namespace) -> int:
     logging.getLogger("pyhanko").setLevel(logging.CRITICAL)  # the report below says it all
     settings = load_settings(args.config)
     roots = configured_trust_roots(settings.contracts, settings.app.data_dir)
-    report = validate_contract(args.pdf.read_bytes(), roots)
+    path = Path(args.pdf)
+    data = path.read_bytes() if path.is_file() else _stored_signed_pdf(settings, args.pdf)
+    if data is None:
+        print(f"{args.pdf}: no such file, and no signed contract with that number")
+        return 2
+    report = validate_contract(data, roots)
     for sig in report.signatures:
         print(f"{sig.field:12} {'OK ' if sig.bottom_line else 'BAD'} {sig.summary}")
     print("valid" if report.ok else "NOT VALID")
     return 0 if report.ok else 1
+
+
+def _stored_signed_pdf(settings: Settings, contract_no: str) -> bytes | None:
+    """The sealed PDF of a stored contract, decrypted in memory (None if there is none)."""
+    from sqlmodel import select
+
+    from contracts.files import ContractFiles
+    from contracts.service import signed_pdf
+    from storage.contract_models import Contract
+    from storage.db import open_database
+
+    db = open_database(settings)
+    try:
+        with db.session() as session:
+            contract = session.exec(
+                select(Contract).where(Contract.contract_no == contract_no.strip())
+            ).first()
+        if contract is None or contract.signed_pdf_path is None:
+            return None
+        return signed_pdf(contract, ContractFiles.in_data_dir(settings.app.data_dir, db.keyring))
+    finally:
+        db.engine.dispose()
 
 
 def _employee(args: argparse.Namespace) -> int:

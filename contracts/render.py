@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import os
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -446,7 +447,13 @@ def render_contract(
 def write_contract(
     terms: ContractTerms, out: Path, *, contract_no: str = "DRAFT"
 ) -> RenderedContract:
-    """Render ``terms`` into the file ``out`` (see :func:`render_contract`)."""
+    """Render ``terms`` into the file ``out``, owner-only (see :func:`render_contract`).
+
+    For the operator's ``contract render`` command; the bot stores contracts encrypted
+    (:mod:`contracts.files`).
+    """
     rendered = render_contract(terms, contract_no=contract_no)
-    out.write_bytes(rendered.pdf)
+    fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)  # personal data: owner-only
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(rendered.pdf)
     return rendered

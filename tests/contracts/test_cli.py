@@ -75,6 +75,7 @@ def test_render_writes_the_pdf(tmp_path: Path, capsys: pytest.CaptureFixture[str
     ).stdout
     assert "张三" in text
     assert "HT-7" in text
+    assert out.stat().st_mode & 0o777 == 0o600  # the operator's copy is personal data
 
 
 def _config(tmp_path: Path) -> Path:
@@ -116,6 +117,41 @@ def test_validate_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]) ->
     unsigned = tmp_path / "unsigned.pdf"
     unsigned.write_bytes(pdf)
     assert main(["--config", str(config), "contract", "validate", str(unsigned)]) == 1
+    capsys.readouterr()
+
+    # A stored contract is encrypted at rest: it is validated by its number, in memory.
+    from sqlmodel import SQLModel
+
+    import storage.tables  # noqa: F401
+    from contracts.files import ContractFiles
+    from core.settings import load_settings
+    from storage.contract_models import Contract
+    from storage.db import open_database
+    from storage.models import Candidate, Job
+
+    settings = load_settings(config)
+    db = open_database(settings)
+    SQLModel.metadata.create_all(db.engine)  # Alembic owns the real schema
+    files = ContractFiles.in_data_dir(settings.app.data_dir, db.keyring)
+    with db.transaction() as s:
+        job = Job(code="sales", title_zh="销售", title_en="Sales")
+        s.add(job)
+        s.flush()
+        s.add(Candidate(id=5, job_id=job.id or 0, name="张三"))
+        s.flush()
+        s.add(
+            Contract(
+                contract_no="HT-9", candidate_id=5, contract_type="fixed_term",
+                terms_json="{}", status="signed", signed_sha256=sealed.sha256_final,
+                signed_pdf_path=files.write("HT-9", "signed.pdf", sealed.pdf),
+            )
+        )  # fmt: skip
+    db.engine.dispose()
+    assert b"%PDF" not in (files.root / "HT-9" / "signed.pdf.enc").read_bytes()
+    assert main(["--config", str(config), "contract", "validate", "HT-9"]) == 0
+    assert capsys.readouterr().out.strip().endswith("valid")
+    assert main(["--config", str(config), "contract", "validate", "HT-404"]) == 2
+    assert "no signed contract" in capsys.readouterr().out
 
 
 def test_employee_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
