@@ -13,6 +13,10 @@ a :class:`~core.clock.Clock`. The flow:
 3. :func:`verify_code` (5 wrong tries lock the link), then :func:`complete_signing` seals
    the PDF with a :class:`~contracts.signing.Signer` and creates the :class:`Employee`, or
    :func:`decline` records the reason.
+
+PDFs are stored encrypted (:class:`contracts.files.ContractFiles`) and read back into
+memory by :func:`unsigned_pdf` and :func:`signed_pdf`, which check them against the
+SHA-256 of the plaintext recorded in the row.
 """
 
 from __future__ import annotations

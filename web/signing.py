@@ -12,6 +12,10 @@ needs the unguessable token in its path and, except for asking for a code, that 
 a cross-site form cannot act on the link. Every response carries a strict CSP (no inline
 script), ``X-Frame-Options: DENY``, ``Cache-Control: no-store`` and
 ``Referrer-Policy: no-referrer`` (the token is in the URL).
+
+The contract is stored encrypted: the PDF download and the page images are made from
+the decrypted bytes in memory (``pdftoppm`` reads and writes through pipes), and page
+images are cached in memory only.
 """
 
 from __future__ import annotations
