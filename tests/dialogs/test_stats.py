@@ -246,7 +246,8 @@ def test_stats_without_a_contracts_module_says_so(
 def test_stats_for_the_groups_job_or_every_visible_job(seeded: Chat) -> None:
     seeded.create_job()  # "sales", no candidates
     seeded.send("admin", "/bind stats", group="room")
-    grouped = seeded.send("viewer", "/stats", group="room")
+    grouped = with_chart(seeded, "viewer", "/stats", group="room")
+    assert grouped[-1].chat_id == "room" and grouped[-1].filename == "stats-stats.png"
     assert "📈 stats" in grouped[0].text and "📈 sales" not in grouped[0].text
     everything = with_chart(seeded, "viewer", "/stats")
     assert "📈 stats" in everything[0].text and "📈 sales" in everything[0].text
