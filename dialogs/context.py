@@ -6,15 +6,26 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlmodel import Session, select
+from sqlalchemy import bindparam, insert, select
+from sqlmodel import Session
 
 from core.clock import Clock
 from core.settings import Settings
 from dialogs.catalog import t
 from dialogs.events import Event
 from dialogs.intents import AnswerButton, Button, Edit, Intent, JobRequest, Send, SendFile
+from storage.db import table_of
 from storage.media import MediaStore
 from storage.models import AuditEvent, FunnelEvent
+
+# Prebuilt Core statements (the audit trail and funnel are written on most events).
+_AUDIT = table_of(AuditEvent)
+_FUNNEL = table_of(FunnelEvent)
+_INSERT_AUDIT = insert(_AUDIT)
+_INSERT_FUNNEL = insert(_FUNNEL)
+_FUNNEL_EXISTS = select(_FUNNEL.c.id).where(
+    _FUNNEL.c.candidate_id == bindparam("candidate_id"), _FUNNEL.c.stage == bindparam("stage")
+)
 
 
 @dataclass
@@ -142,20 +153,19 @@ class Ctx:
         self.jobs.append(JobRequest(kind=kind, payload=payload, key=key))
 
     def audit(self, action: str, subject: str = "", /, **details: Any) -> None:
-        self.session.add(
-            AuditEvent(
-                at=self.now, actor=self.actor, action=action, subject=subject, details=details
-            )
+        self.session.execute(
+            _INSERT_AUDIT,
+            {
+                "at": self.now,
+                "actor": self.actor,
+                "action": action,
+                "subject": subject,
+                "details": details,
+            },
         )
 
     def funnel(self, candidate_id: int, job_id: int, stage: str) -> None:
         """Record a funnel fact once per candidate and stage."""
-        exists = self.session.exec(
-            select(FunnelEvent.id).where(
-                FunnelEvent.candidate_id == candidate_id, FunnelEvent.stage == stage
-            )
-        ).first()
-        if exists is None:
-            self.session.add(
-                FunnelEvent(candidate_id=candidate_id, job_id=job_id, stage=stage, at=self.now)
-            )
+        key = {"candidate_id": candidate_id, "stage": stage}
+        if self.session.execute(_FUNNEL_EXISTS, key).first() is None:
+            self.session.execute(_INSERT_FUNNEL, {**key, "job_id": job_id, "at": self.now})

@@ -9,9 +9,11 @@ what was received but not processed.
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
+from typing import Any
 
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import Insert
 from sqlmodel import Session, col, select
 
 from dialogs import interview, ratelimit, router
@@ -22,10 +24,12 @@ from dialogs.intents import Intent, Send
 from dialogs.outbox import write_intents
 from dialogs.plan import AnswerLimits
 from storage import queue
-from storage.db import Database
+from storage.db import Database, insert_ignoring_duplicates, table_of
 from storage.models import InboxEvent
 
 log = logging.getLogger(__name__)
+
+_INBOX = table_of(InboxEvent)
 
 
 class Engine:
@@ -34,6 +38,10 @@ class Engine:
         self.services = services
         # In memory, no I/O: over-limit events are stored as 'throttled' and dropped.
         self.limiter = ratelimit.RateLimiter(services.settings, services.clock)
+        # One statement stores an event; a duplicate event id inserts nothing (no row back).
+        self._insert_inbox_stmt: Insert = insert_ignoring_duplicates(
+            _INBOX, db.engine.dialect.name, "event_id"
+        )
 
     # -- inbox ---------------------------------------------------------------
     def receive(self, event: Event) -> bool:
@@ -45,26 +53,21 @@ class Engine:
                 ratelimit.throttle(session, event, verdict, self.services)
             return stored
 
-    def _insert_inbox(self, session: Session, event: Event) -> bool:
-        exists = session.exec(
-            select(InboxEvent.id).where(InboxEvent.event_id == event.event_id)
-        ).first()
-        if exists is not None:
-            return False
-        session.add(
-            InboxEvent(
-                event_id=event.event_id,
-                platform=event.platform,
-                chat_id=event.chat_id,
-                payload=event.model_dump_json(),
-                received_at=self.services.clock.now(),
-            )
-        )
-        try:
-            session.flush()
-        except IntegrityError:
-            return False
-        return True
+    def _insert_inbox(
+        self, session: Session, event: Event, *, processed_at: dt.datetime | None = None
+    ) -> bool:
+        """Store the event; False if its id is already in the inbox (nothing inserted)."""
+        row: dict[str, Any] = {
+            "event_id": event.event_id,
+            "platform": event.platform,
+            "chat_id": event.chat_id,
+            "payload": event.model_dump_json(),
+            "status": "received" if processed_at is None else "processed",
+            "received_at": self.services.clock.now(),
+            "processed_at": processed_at,
+            "error": None,
+        }
+        return session.execute(self._insert_inbox_stmt, row).first() is not None
 
     def process(self, event_id: str) -> list[Intent]:
         """Handle a received event exactly once; returns the intents it produced."""
@@ -99,20 +102,7 @@ class Engine:
                 return ratelimit.throttle(session, event, verdict, self.services)
         try:
             with self.db.transaction() as session:
-                row = InboxEvent(
-                    event_id=event.event_id,
-                    platform=event.platform,
-                    chat_id=event.chat_id,
-                    payload=event.model_dump_json(),
-                    received_at=self.services.clock.now(),
-                    processed_at=self.services.clock.now(),
-                    status="processed",
-                )
-                session.add(row)
-                try:
-                    session.flush()
-                except IntegrityError:
-                    session.rollback()
+                if not self._insert_inbox(session, event, processed_at=self.services.clock.now()):
                     return []
                 return self._run(session, event)
         except Exception as exc:
@@ -149,7 +139,7 @@ class Engine:
         now = self.services.clock.now()
         write_intents(session, ctx.intents, source_event=event.event_id, now=now)
         for job in ctx.jobs:
-            queue.enqueue(session, job.kind, job.payload, key=job.key, now=now)
+            queue.add(session, job.kind, job.payload, key=job.key, now=now)
         return list(ctx.intents)
 
     def _fail(self, event_id: str, exc: Exception) -> list[Intent]:

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 import yaml
+from sqlalchemy import bindparam
 from sqlmodel import Session, select
 
 from dialogs.catalog import t
@@ -36,8 +37,12 @@ def competency_label(key: str, lang: str) -> str:
     return label.get(lang) or label.get("en") or key
 
 
+# Built once: asked on most candidate events (building a statement per call costs more).
+_GROUPS_OF_JOB = select(GroupBinding).where(GroupBinding.job_id == bindparam("job_id"))
+
+
 def hr_groups(ctx: Ctx, job_id: int) -> list[GroupBinding]:
-    return list(ctx.session.exec(select(GroupBinding).where(GroupBinding.job_id == job_id)).all())
+    return list(ctx.session.exec(_GROUPS_OF_JOB, params={"job_id": job_id}).all())
 
 
 class HRChat(NamedTuple):

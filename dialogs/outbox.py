@@ -9,13 +9,17 @@ from sqlalchemy import insert
 from sqlmodel import Session
 
 from dialogs.intents import Intent
+from storage.db import table_of
 from storage.models import OutboxMessage
+
+# A Core INSERT on the table: no ORM bulk-insert machinery per call.
+_INSERT_OUTBOX = insert(table_of(OutboxMessage))
 
 
 def write_intents(
     session: Session, intents: Sequence[Intent], *, source_event: str | None, now: dt.datetime
 ) -> None:
-    """One multi-row INSERT for all intents of a unit of work."""
+    """One INSERT (executemany) for all intents of a unit of work."""
     if not intents:
         return
     rows = [
@@ -28,8 +32,11 @@ def write_intents(
             "status": "pending",
             "attempts": 0,
             "next_attempt_at": now,
+            "last_error": None,
+            "platform_message_id": None,
             "created_at": now,
+            "sent_at": None,
         }
         for intent in intents
     ]
-    session.execute(insert(OutboxMessage), rows)
+    session.execute(_INSERT_OUTBOX, rows)

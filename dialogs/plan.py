@@ -4,9 +4,22 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlmodel import Session, col, select
+from sqlalchemy import bindparam
+from sqlalchemy import select as core_select
+from sqlmodel import Session
 
+from storage.db import table_of
 from storage.models import InterviewSession, JobQuestion, Question
+
+_Q = table_of(Question)
+_JQ = table_of(JobQuestion)
+# Read on every answer: prebuilt, columns only (no ORM objects).
+_BASE_PLAN = (
+    core_select(_Q.c.id, _Q.c.competency, _Q.c.text_zh, _Q.c.text_en, _Q.c.time_limit_s, _Q.c.modes)
+    .join(_JQ, _JQ.c.question_id == _Q.c.id)
+    .where(_JQ.c.job_id == bindparam("job_id"))
+    .order_by(_JQ.c.position)
+)
 
 
 @dataclass
@@ -34,22 +47,17 @@ class PlanItem:
 
 
 def base_plan(session: Session, job_id: int) -> list[PlanItem]:
-    rows = session.exec(
-        select(Question, JobQuestion.position)
-        .join(JobQuestion, col(JobQuestion.question_id) == col(Question.id))
-        .where(JobQuestion.job_id == job_id)
-        .order_by(col(JobQuestion.position))
-    ).all()
+    rows = session.execute(_BASE_PLAN, {"job_id": job_id}).all()
     return [
         PlanItem(
-            question_id=q.id,
-            competency=q.competency,
-            text_zh=q.text_zh,
-            text_en=q.text_en,
-            time_limit_s=q.time_limit_s,
-            modes=tuple(m for m in q.modes.split(",") if m),
+            question_id=q_id,
+            competency=competency,
+            text_zh=text_zh,
+            text_en=text_en,
+            time_limit_s=time_limit_s,
+            modes=tuple(m for m in modes.split(",") if m),
         )
-        for q, _pos in rows
+        for q_id, competency, text_zh, text_en, time_limit_s, modes in rows
     ]
 
 

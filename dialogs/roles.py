@@ -2,10 +2,21 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
+from sqlalchemy import bindparam
+from sqlalchemy import select as core_select
 from sqlmodel import Session, col, select
 
 from core.settings import Settings
+from storage.db import table_of
 from storage.models import Staff
+
+_STAFF = table_of(Staff)
+# Asked on every event: prebuilt, so no statement is built per call.
+_ROLES = core_select(_STAFF.c.role).where(
+    _STAFF.c.platform == bindparam("platform"), _STAFF.c.user_id == bindparam("user_id")
+)
 
 ROLES = ("admin", "hr_manager", "hr_viewer")
 _RANK = {"hr_viewer": 1, "hr_manager": 2, "admin": 3}
@@ -37,10 +48,12 @@ def role_of(
         found.append("hr_manager")
     if who in settings.roles.hr_viewers:
         found.append("hr_viewer")
-    query = select(Staff.role).where(Staff.platform == platform, Staff.user_id == user_id)
+    rows: Sequence[str]
     if job_id is None:
-        rows = session.exec(query).all()
+        params = {"platform": platform, "user_id": user_id}
+        rows = session.execute(_ROLES, params).scalars().all()
     else:
+        query = select(Staff.role).where(Staff.platform == platform, Staff.user_id == user_id)
         rows = session.exec(
             query.where((col(Staff.job_id).is_(None)) | (Staff.job_id == job_id))
         ).all()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from sqlalchemy import bindparam
+from sqlalchemy import select as core_select
 from sqlmodel import Session, select
 
 from dialogs import interview, staff
@@ -15,7 +17,16 @@ from dialogs.events import (
     SubscribeReceived,
 )
 from dialogs.roles import role_of
+from storage.db import table_of
 from storage.models import ChannelIdentity, ConversationState
+
+_IDENTITY = table_of(ChannelIdentity)
+_LANGUAGE = (
+    core_select(_IDENTITY.c.language)
+    .where(_IDENTITY.c.platform == bindparam("platform"))
+    .where(_IDENTITY.c.user_id == bindparam("user_id"))
+    .limit(1)
+)
 
 CANDIDATE_COMMANDS = {
     "start",
@@ -30,13 +41,12 @@ CANDIDATE_COMMANDS = {
 
 
 def language_of(session: Session, event: Event, services: Services) -> str:
-    ident = session.exec(
-        select(ChannelIdentity).where(
-            ChannelIdentity.platform == event.platform, ChannelIdentity.user_id == event.user_id
-        )
-    ).first()
-    if ident is not None and ident.language:
-        return ident.language
+    """The user's chosen language, else the event's hint (read before any change of it)."""
+    chosen = session.execute(
+        _LANGUAGE, {"platform": event.platform, "user_id": event.user_id}
+    ).scalar()
+    if chosen:
+        return str(chosen)
     return normalize_language(event.language_hint, services.settings.app.default_language)
 
 

@@ -4,16 +4,20 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import sqlite3
 import threading
+import weakref
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, event
+from sqlalchemy import Engine, Insert, Table, event
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import NullPool
-from sqlmodel import Session, create_engine
+from sqlmodel import Session, SQLModel, create_engine
 
 from core.settings import Settings
 from storage.crypto import Keyring, load_keyring
@@ -21,6 +25,13 @@ from storage.media import MediaStore
 from storage.types import install_keyring
 
 log = logging.getLogger(__name__)
+
+# SQLite checkpoints (copying the WAL back into the database file, with an fsync) run in
+# a background thread of the process (see :class:`_Checkpointer`), not inside a commit
+# where they would hold the write lock for tens of milliseconds. A commit checkpoints
+# by itself only if the WAL grows past this many pages (a safety net, ~64 MB).
+WAL_AUTOCHECKPOINT_PAGES = 16_000
+CHECKPOINT_INTERVAL_S = 0.5
 
 
 def make_engine(url: str, *, echo: bool = False) -> Engine:
@@ -45,6 +56,7 @@ def make_engine(url: str, *, echo: bool = False) -> Engine:
             cur.execute("PRAGMA synchronous=NORMAL")
             cur.execute("PRAGMA foreign_keys=ON")
             cur.execute("PRAGMA busy_timeout=30000")
+            cur.execute(f"PRAGMA wal_autocheckpoint={WAL_AUTOCHECKPOINT_PAGES}")
             cur.close()
 
         @event.listens_for(engine, "begin")
@@ -70,6 +82,12 @@ class Database:
         self._write_lock: contextlib.AbstractContextManager[object] = (
             threading.RLock() if self.engine.dialect.name == "sqlite" else contextlib.nullcontext()
         )
+        path = self.engine.url.database if self.engine.dialect.name == "sqlite" else None
+        if path and path != ":memory:" and not path.startswith("file:"):
+            checkpointer = _Checkpointer(path, CHECKPOINT_INTERVAL_S)
+            # Stops when this Database is garbage collected; the thread holds no reference.
+            weakref.finalize(self, checkpointer.stop)
+            checkpointer.start()
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[Session]:
@@ -90,6 +108,41 @@ class Database:
         return self.engine.dialect.name == "sqlite"
 
 
+class _Checkpointer(threading.Thread):
+    """Checkpoints the WAL every ``interval`` seconds on its own connection.
+
+    ``PASSIVE`` never waits for readers or writers, and the sqlite3 module releases the
+    GIL while it copies and fsyncs, so event handling goes on meanwhile. Durability is
+    unchanged: a commit is in the WAL before it returns, checkpointed or not.
+    """
+
+    def __init__(self, path: str, interval: float) -> None:
+        super().__init__(name="sqlite-checkpoint", daemon=True)
+        self.path = path
+        self.interval = interval
+        self._stop = threading.Event()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def run(self) -> None:
+        conn: sqlite3.Connection | None = None
+        try:
+            while not self._stop.wait(self.interval):
+                if conn is None:
+                    if not Path(self.path).exists():
+                        continue  # not created yet (mode=rw never creates a file)
+                    conn = sqlite3.connect(
+                        f"file:{self.path}?mode=rw", uri=True, timeout=0, isolation_level=None
+                    )
+                conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+        except sqlite3.Error as exc:  # file removed, disk trouble: commits checkpoint instead
+            log.warning("background WAL checkpoints stopped: %s", type(exc).__name__)
+        finally:
+            if conn is not None:
+                conn.close()
+
+
 def open_database(
     settings: Settings, *, url: str | None = None, keyring: Keyring | None = None
 ) -> Database:
@@ -105,3 +158,27 @@ def open_database(
     engine = make_engine(url or settings.database.url)
     media = MediaStore(settings.app.data_dir / "media", keyring)
     return Database(engine=engine, keyring=keyring, media=media)
+
+
+def table_of(model: type[SQLModel]) -> Table:
+    """The Core table of a model, for prebuilt statements on hot paths.
+
+    Core statements built once at import skip the ORM's per-call statement building,
+    cache-key generation and unit of work (about 0.3 ms per statement).
+    """
+    table = model.__table__  # type: ignore[attr-defined]
+    assert isinstance(table, Table)
+    return table
+
+
+def insert_ignoring_duplicates(table: Table, dialect: str, *index: str) -> Insert:
+    """``INSERT … ON CONFLICT (index) DO NOTHING RETURNING <primary key>``.
+
+    For SQLite (3.35+) or PostgreSQL. A conflicting row is skipped instead of raising, so
+    the transaction stays usable on PostgreSQL and no SELECT is needed first; the
+    result has a row only if one was inserted (``rowcount`` is -1 on PostgreSQL here).
+    """
+    stmt = sqlite_insert(table) if dialect == "sqlite" else pg_insert(table)
+    return stmt.on_conflict_do_nothing(index_elements=list(index)).returning(
+        *table.primary_key.columns
+    )

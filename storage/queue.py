@@ -10,10 +10,14 @@ from sqlalchemy import or_, update
 from sqlmodel import Session, col, select
 
 from core.clock import Clock
-from storage.db import Database
+from storage.db import Database, insert_ignoring_duplicates, table_of
 from storage.models import BackgroundJob
 
 log = logging.getLogger(__name__)
+
+_JOBS = table_of(BackgroundJob)
+# Per dialect: a repeated key inserts nothing (the unique index decides, no SELECT first).
+_ADD = {name: insert_ignoring_duplicates(_JOBS, name, "key") for name in ("sqlite", "postgresql")}
 
 
 def enqueue(
@@ -42,6 +46,35 @@ def enqueue(
     session.add(job)
     session.flush()
     return job
+
+
+def add(
+    session: Session,
+    kind: str,
+    payload: dict[str, Any],
+    *,
+    now: dt.datetime,
+    key: str | None = None,
+    delay_s: float = 0,
+    max_attempts: int = 3,
+) -> bool:
+    """Like :func:`enqueue` in one statement, without loading the job; False if ``key``
+    is already queued (the existing job is kept)."""
+    row = {
+        "kind": kind,
+        "key": key,
+        "payload": dict(payload),
+        "status": "pending",
+        "attempts": 0,
+        "max_attempts": max_attempts,
+        "run_after": now + dt.timedelta(seconds=delay_s),
+        "locked_by": None,
+        "locked_at": None,
+        "error": None,
+        "created_at": now,
+        "finished_at": None,
+    }
+    return session.execute(_ADD[session.get_bind().dialect.name], row).first() is not None
 
 
 def claim(db: Database, *, worker: str, kinds: list[str], clock: Clock) -> BackgroundJob | None:
