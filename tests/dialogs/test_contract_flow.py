@@ -112,7 +112,9 @@ def test_approval_to_signed_contract(chat: Chat, approved: int, tmp_path: Path) 
         chat.flush()
         code = re.search(r"\b(\d{6})\b", chat.messenger.to("ann")[-1].text)
         assert code is not None
-        assert not any(code.group(1) in d.text for d in chat.messenger.to("hr-room"))
+        # (as a whole number: a random code can be a substring of a contract number)
+        alone = re.compile(rf"(?<!\d){code.group(1)}(?!\d)")
+        assert not any(alone.search(d.text) for d in chat.messenger.to("hr-room"))
         assert client.post(f"/sign/{token}/code", data={"code": code.group(1)}).status_code == 200
         done = client.post(
             f"/sign/{token}/sign", data={"mode": "type", "typed_name": "Ann Lee", "confirm": "yes"}
