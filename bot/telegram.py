@@ -79,7 +79,7 @@ from dialogs.events import (
     VoiceReceived,
 )
 from dialogs.intents import AnswerButton, Button, Edit, Intent, Send, SendFile
-from dialogs.roles import role_of
+from dialogs.roles import GROUP_ADMIN_BUTTONS, role_of
 from storage.models import InboxEvent
 
 log = logging.getLogger(__name__)
@@ -591,11 +591,30 @@ class TelegramChannel:
                     event = await self._media_event(incoming)
                 else:
                     assert incoming.event is not None
-                    event = incoming.event
+                    event = await self._vouch_group_admin(incoming.event)
                 if await asyncio.to_thread(self.app.engine.receive, event):
                     new += 1
                     self._schedule(incoming.chat_key, event.event_id, incoming.callback_id)
         return new
+
+    async def _vouch_group_admin(self, event: Event) -> Event:
+        """Mark a decision press by a group owner/administrator (``group_admins_decide``).
+
+        Asked before the engine's transaction (no network call inside it); fails closed.
+        """
+        if not (
+            self.app.settings.telegram.group_admins_decide
+            and isinstance(event, ButtonPressed)
+            and event.is_group
+            and event.data.startswith(GROUP_ADMIN_BUTTONS)
+        ):
+            return event
+        try:
+            admin = await self.is_group_admin(event.chat_id, event.user_id)
+        except ChannelError as exc:
+            log.warning("telegram: admin check failed, treated as not an admin: %s", exc)
+            admin = False
+        return event.model_copy(update={"group_admin": True}) if admin else event
 
     def _seen(self, event_id: str) -> bool:
         with self.app.db.session() as session:

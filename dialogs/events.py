@@ -41,6 +41,10 @@ class _EventBase(BaseModel):
     user_name: str = ""
     language_hint: str | None = None  # e.g. Telegram's language_code
     is_group: bool = False
+    # Set only by an adapter that asked the platform (Telegram getChatMember) and only when
+    # the operator allows it (``[telegram] group_admins_decide``): the sender owns or
+    # administers this group chat.
+    group_admin: bool = False
 
 
 class TextReceived(_EventBase):

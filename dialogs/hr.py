@@ -20,7 +20,7 @@ from dialogs.events import ButtonPressed, CommandReceived
 from dialogs.intents import Intent, Send
 from dialogs.notify import competency_label, hr_group_chats
 from dialogs.results import answer_rows, local_time, ranking_command, summary_text
-from dialogs.roles import allowed, role_of
+from dialogs.roles import allowed, role_for_job, role_of
 from dialogs.worker import JobContext
 from storage.models import AuditEvent, Candidate, CandidateScore, Decision, InterviewSession, Job
 
@@ -47,17 +47,21 @@ def on_button(ctx: Ctx) -> None:
         ctx.answer_button()
         return
     candidate_id, action = int(parts[1]), parts[2]
-    if not allowed(ctx.role, "view"):  # strangers learn nothing, not even whether #id exists
+    candidate = ctx.session.get(Candidate, candidate_id)
+    role = (
+        role_for_job(ctx.session, ctx.settings, event, candidate.job_id)
+        if candidate is not None
+        else ctx.role
+    )
+    if not allowed(role, "view"):  # strangers learn nothing, not even whether #id exists
         ctx.answer_button(ctx.text("common.no_access"), alert=True)
         ctx.audit(
             "decision_refused", f"candidate:{candidate_id}", action=action, chat=event.chat_id
         )
         return
-    candidate = ctx.session.get(Candidate, candidate_id)
     if candidate is None:
         ctx.answer_button(ctx.text("decision.unknown_candidate", id=candidate_id), alert=True)
         return
-    role = role_of(ctx.session, ctx.settings, event.platform, event.user_id, candidate.job_id)
     if action == "d":
         if not allowed(role, "view"):
             ctx.answer_button(ctx.text("common.no_access"), alert=True)

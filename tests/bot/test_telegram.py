@@ -144,6 +144,37 @@ async def interview_ready(bot: Running) -> tuple[Conversation, Sent]:
     return candidate, first
 
 
+async def decision_post_after_interview(bot: Running) -> Sent:
+    """A whole interview by text; returns the decision post (with buttons) in the HR group."""
+    fake = bot.fake
+    candidate, _ = await interview_ready(bot)
+    await candidate.say(
+        "Last year I kept a key customer by calling daily; they renewed.", expect="Question 2"
+    )
+    await candidate.say(
+        "I explained the plan with three diagrams; the budget was approved.", expect="Question 3"
+    )
+    review = await candidate.say(
+        "I fixed the packaging and returns fell to 3 percent.", expect="submit"
+    )
+    await candidate.press(review, "submit", expect="thank you")
+
+    def decision_post() -> Sent | None:
+        return next(
+            (
+                m
+                for m in fake.messages_to(GROUP)
+                if any(d.startswith("dec:") for d in m.button_data())
+            ),
+            None,
+        )
+
+    post: Sent = await fake.wait_for(
+        decision_post, timeout=60, what="the decision post in the HR group"
+    )
+    return post
+
+
 # ---------------------------------------------------------------------- conversations
 async def test_interview_by_buttons_and_text_with_group_progress(bot: Running) -> None:
     candidate, question = await interview_ready(bot)
@@ -383,31 +414,7 @@ async def test_hr_approves_in_the_group_and_strangers_are_refused(bot: Running) 
     scored; a stranger's press is refused with an alert; HR's press wins, the post is
     edited to say who decided and when; a second press learns it was already decided."""
     fake = bot.fake
-    candidate, _ = await interview_ready(bot)
-    await candidate.say(
-        "Last year I kept a key customer by calling daily; they renewed.", expect="Question 2"
-    )
-    await candidate.say(
-        "I explained the plan with three diagrams; the budget was approved.", expect="Question 3"
-    )
-    review = await candidate.say(
-        "I fixed the packaging and returns fell to 3 percent.", expect="submit"
-    )
-    await candidate.press(review, "submit", expect="thank you")
-
-    def decision_post() -> Sent | None:
-        return next(
-            (
-                m
-                for m in fake.messages_to(GROUP)
-                if any(d.startswith("dec:") for d in m.button_data())
-            ),
-            None,
-        )
-
-    post: Sent = await fake.wait_for(
-        decision_post, timeout=60, what="the decision post in the HR group"
-    )
+    post = await decision_post_after_interview(bot)
     approve = post.button("dec:")
     assert approve.endswith(":a")
     reject = approve[:-1] + "r"
@@ -437,6 +444,35 @@ async def test_hr_approves_in_the_group_and_strangers_are_refused(bot: Running) 
         decisions = session.exec(select(AuditEvent).where(AuditEvent.action == "decision")).all()
     assert [r.actor for r in refusals] == [f"telegram:{STRANGER}"]
     assert [d.actor for d in decisions] == [f"telegram:{HR}"]
+
+
+async def test_group_admins_may_decide_when_the_operator_allows_it(
+    tmp_path: Path, fake: FakeBotAPI
+) -> None:
+    """``group_admins_decide``: an administrator of the bound HR group who is not on the
+    staff list may press Approve; a plain member still may not."""
+    lead = 44
+    fake.groups[GROUP].admins.add(lead)
+    rt, stop, task = await start_bot(telegram_settings(tmp_path, fake, group_admins_decide=True))
+    try:
+        bot = Running(fake, rt)
+        post = await decision_post_after_interview(bot)
+        approve = post.button("dec:")
+        press = await fake.press(fake.user(STRANGER), post, approve)
+        refused = await fake.wait_callback_answered(press["callback_query"]["id"])
+        assert "access" in refused["text"]
+        press = await fake.press(fake.user(lead, "Lee"), post, approve)
+        await fake.wait_callback_answered(press["callback_query"]["id"])
+        await fake.wait_for(lambda: "Approved" in post.text, what="the post edited")
+        assert f"telegram:{lead}" in post.text
+        with rt.app.db.session() as session:
+            decisions = session.exec(
+                select(AuditEvent).where(AuditEvent.action == "decision")
+            ).all()
+        assert [d.actor for d in decisions] == [f"telegram:{lead}"]
+    finally:
+        stop.set()
+        assert await asyncio.wait_for(task, 30) == 0
 
 
 async def test_a_button_nobody_handles_still_gets_an_answer(bot: Running) -> None:
