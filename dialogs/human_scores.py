@@ -10,11 +10,9 @@ AI and human scores side by side (re-rendered in the background after each score
 from __future__ import annotations
 
 import logging
-import tempfile
 from collections import defaultdict
 from dataclasses import dataclass
 from functools import cache
-from pathlib import Path
 from typing import Any
 
 from sqlalchemy.exc import IntegrityError
@@ -465,7 +463,7 @@ def job_from_args(ctx: Ctx, args: str, *, usage: str = "human.usage_agreement") 
 def rerender_report(job_row: BackgroundJob, ctx: JobContext) -> None:
     """Render the candidate's PDF again with the people's scores beside the AI's."""
     from dialogs.results import candidate_report_data
-    from scoring.report import render_candidate_report
+    from scoring.report import candidate_report_pdf
 
     candidate_id = int(job_row.payload["candidate_id"])
     lang = ctx.services.settings.app.default_language
@@ -481,9 +479,8 @@ def rerender_report(job_row: BackgroundJob, ctx: JobContext) -> None:
         report, _comp = candidate_report_data(
             session, job, candidate, lang, ctx.services.clock.now()
         )
-    with tempfile.TemporaryDirectory() as tmp:
-        pdf = render_candidate_report(report, Path(tmp) / "report.pdf")
-        path, _ = ctx.db.media.put(pdf.read_bytes(), ".pdf")
+    # Rendered in memory and stored encrypted: no plaintext copy on disk.
+    path, _ = ctx.db.media.put(candidate_report_pdf(report), ".pdf")
     with ctx.db.transaction() as session:
         score = session.exec(
             select(CandidateScore).where(CandidateScore.candidate_id == candidate_id)

@@ -5,10 +5,8 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import logging
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -24,8 +22,8 @@ from scoring.report import (
     AnswerReport,
     CandidateReportData,
     CompetencyLine,
+    candidate_report_pdf,
     ranking_chart_png,
-    render_candidate_report,
 )
 from scoring.star import Evaluation as StarEvaluation
 from storage.models import (
@@ -169,9 +167,8 @@ def finalize(job_row: BackgroundJob, ctx: JobContext) -> None:
         report, comp = candidate_report_data(
             session, job, candidate, lang, ctx.services.clock.now()
         )
-    with tempfile.TemporaryDirectory() as tmp:
-        pdf = render_candidate_report(report, Path(tmp) / "report.pdf")
-        report_path, _ = ctx.db.media.put(pdf.read_bytes(), ".pdf")
+    # Rendered in memory and stored encrypted: no plaintext copy on disk.
+    report_path, _ = ctx.db.media.put(candidate_report_pdf(report), ".pdf")
     with ctx.db.transaction() as session:
         fresh = ctx.claim_result(session, job_row)  # a re-run after a crash posts nothing
         if fresh:
