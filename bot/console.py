@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import mimetypes
+import os
 import shutil
 import subprocess
 import sys
@@ -62,9 +63,13 @@ class ConsoleMessenger:
                 intent.buttons,
             )
         elif isinstance(intent, SendFile):
-            self.outgoing.mkdir(parents=True, exist_ok=True)
-            path = self.outgoing / intent.filename
-            path.write_bytes(file_data or b"")
+            # The recipient's copy (as a file in a Telegram chat would be): plaintext for
+            # the person at the console to open, so owner-only.
+            self.outgoing.mkdir(mode=0o700, parents=True, exist_ok=True)
+            path = self.outgoing / Path(intent.filename).name
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(file_data or b"")
             self._print(
                 intent.chat_id,
                 f"[file {intent.filename} -> {path}] {intent.caption}".rstrip(),
