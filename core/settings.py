@@ -144,6 +144,10 @@ class LLMSettings(_Section):
     temperature: float = Field(0.0, ge=0, le=2)
     timeout_seconds: int = Field(120, gt=0)
     max_retries: int = Field(2, ge=0, le=10)
+    # json_schema: the server constrains the reply to the schema (OpenAI, vLLM, Ollama,
+    # llama.cpp). json_object: only "some JSON" (DeepSeek, older Qwen endpoints); the
+    # schema then goes into the prompt and the reply is still validated here.
+    response_format: Literal["json_schema", "json_object"] = "json_schema"
 
     _check_key = field_validator("api_key")(_no_placeholder)
 

@@ -23,7 +23,7 @@ import re
 import threading
 import time
 from collections.abc import Callable, Sequence
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 from pydantic import SecretStr
 
@@ -123,25 +123,46 @@ class StarEvaluator:
 
 
 class LangChainBackend:
-    """A langchain chat model asked for JSON with a ``json_schema`` response format."""
+    """A langchain chat model asked for JSON.
 
-    def __init__(self, chat: Any, model_id: str, *, max_tokens: int = 700) -> None:
+    ``json_schema`` (default): the server constrains decoding to the schema.
+    ``json_object``: for endpoints that only promise valid JSON (DeepSeek); the schema is
+    appended to the system message instead. Either way the reply is validated by pydantic.
+    """
+
+    def __init__(
+        self,
+        chat: Any,
+        model_id: str,
+        *,
+        max_tokens: int = 700,
+        response_format: Literal["json_schema", "json_object"] = "json_schema",
+    ) -> None:
         self._chat = chat
         self._model_id = model_id
         self._max_tokens = max_tokens
+        self._format = response_format
 
     @property
     def model_id(self) -> str:
         return self._model_id
 
     def complete(self, messages: Messages, schema: dict[str, Any]) -> str:
-        response_format = {
-            "type": "json_schema",
-            "json_schema": {"name": "star_evidence", "schema": schema, "strict": False},
-        }
+        sent = list(messages)
+        response_format: dict[str, Any]
+        if self._format == "json_object":
+            response_format = {"type": "json_object"}
+            role, content = sent[0]
+            rules = json.dumps(schema, ensure_ascii=False, separators=(",", ":"))
+            sent[0] = (role, f"{content}\n\nThe reply is one JSON object with this schema: {rules}")
+        else:
+            response_format = {
+                "type": "json_schema",
+                "json_schema": {"name": "star_evidence", "schema": schema, "strict": False},
+            }
         try:
             reply = self._chat.invoke(
-                list(messages), response_format=response_format, max_tokens=self._max_tokens
+                sent, response_format=response_format, max_tokens=self._max_tokens
             )
         except Exception as exc:  # vendor errors are many; wrap them at the boundary
             raise EvaluationError(f"{self._model_id}: model call failed: {exc}") from exc
@@ -170,7 +191,7 @@ def openai_compatible_backend(settings: Settings) -> LangChainBackend:
         timeout=cfg.timeout_seconds,
         max_retries=1,
     )
-    return LangChainBackend(chat, cfg.model)
+    return LangChainBackend(chat, cfg.model, response_format=cfg.response_format)
 
 
 class LocalLlamaServer:

@@ -146,6 +146,29 @@ def test_openai_compatible_through_langchain(fake_openai: FakeOpenAI) -> None:
     assert "billing software" not in body["messages"][0]["content"]
 
 
+def test_json_object_mode_for_endpoints_without_json_schema(fake_openai: FakeOpenAI) -> None:
+    """DeepSeek-style endpoints accept only ``{"type": "json_object"}``: the schema then
+    travels in the system message, and the reply is still validated."""
+    settings = _settings(
+        provider="openai_compatible",
+        base_url=fake_openai.base_url,
+        model="deepseek-chat",
+        response_format="json_object",
+    )
+    result = build_evaluator(settings).evaluate(AnswerInput(question=QUESTION, answer=STRONG))
+    assert result.status == "ok"
+    body = fake_openai.requests[0]["body"]
+    assert body["response_format"] == {"type": "json_object"}
+    system = body["messages"][0]["content"]
+    assert "JSON" in system and '"required"' in system and "situation" in system
+    assert "billing software" not in system  # the answer stays out of the instructions
+
+
+def test_an_unknown_response_format_is_refused_at_start() -> None:
+    with pytest.raises(ValueError, match="response_format"):
+        Settings.model_validate({"llm": {"response_format": "xml"}})
+
+
 def test_openai_compatible_invalid_output_retried_then_needs_review(
     fake_openai: FakeOpenAI,
 ) -> None:
