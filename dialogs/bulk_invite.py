@@ -6,6 +6,13 @@ number (the header is row 1, as a spreadsheet shows it) and skipped; good rows a
 invited. CSV may be UTF-8 (with or without BOM) or GBK/GB18030, as Excel in China
 saves it. A duplicate is found by the keyed hash of the phone or e-mail
 (:meth:`Keyring.blind_index`), within the file and against the job's candidates.
+
+In the chat the file handler only checks the file (type, size, header row), answers
+"Importing N rows…" and queues the ``schedule.import_candidates`` job. The job reads
+the stored (encrypted) file in memory and invites in batches of :data:`BATCH_ROWS`
+rows, each batch its own short transaction that also records the progress in the
+job's payload; a job run again after a crash resumes after the last committed batch.
+The summary is sent once (:meth:`JobContext.claim_result`), then the PDF sheet.
 """
 
 from __future__ import annotations
@@ -13,22 +20,37 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
+import itertools
 import re
+import secrets
+import zipfile
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from sqlalchemy import insert
 from sqlmodel import Session, col, or_, select
 
 from core.settings import Settings
 from dialogs import reminders, staff
+from dialogs.catalog import t
 from dialogs.context import Ctx
 from dialogs.events import CommandReceived, FileReceived
-from dialogs.invites import invitation_link, invite_candidate
+from dialogs.intents import Intent, Send
+from dialogs.invites import invitation_link
 from dialogs.roles import allowed
-from storage.models import Candidate, Invitation, Job
+from dialogs.worker import JobContext, JobHandler
+from storage import queue
+from storage.crypto import new_token
+from storage.db import table_of
+from storage.models import AuditEvent, BackgroundJob, Candidate, FunnelEvent, Invitation, Job
 from storage.types import current_keyring
 
 MAX_ROWS = 5000
+MAX_BYTES = 10 * 1024 * 1024  # larger than any sheet of MAX_ROWS candidates
+BATCH_ROWS = 25  # rows invited per transaction by the import job
+HEADER_SCAN = 50  # rows of an .xlsx looked at for the header in the chat
+_FUNNEL = table_of(FunnelEvent)
 MAX_NAME = 100
 SHEET_JOB = "schedule.invite_sheet"
 MAIL_JOB = "schedule.mail_invite"
@@ -159,18 +181,34 @@ def read_table(data: bytes, filename: str) -> tuple[list[list[str]], str]:
     """
     name = filename.lower()
     if name.endswith(".xlsx"):
-        import zipfile
-
-        from openpyxl import load_workbook
-
+        book = _open_xlsx(data)
         try:
-            book = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
-        except (zipfile.BadZipFile, KeyError, ValueError, OSError) as exc:
+            sheet = book.worksheets[0]
+            rows = [
+                [_cell(v) for v in row]
+                for row in itertools.islice(sheet.iter_rows(values_only=True), MAX_ROWS + 1)
+            ]
+        except _XLSX_ERRORS as exc:
             raise ImportFileError("xlsx", str(exc)) from exc
-        sheet = book.worksheets[0]
-        rows = [[_cell(v) for v in row] for row in sheet.iter_rows(values_only=True)]
-        book.close()
-        return rows[: MAX_ROWS + 1], "xlsx"
+        finally:
+            book.close()
+        return rows, "xlsx"
+    return _csv_rows(data, name)
+
+
+_XLSX_ERRORS = (zipfile.BadZipFile, KeyError, ValueError, OSError, IndexError, TypeError)
+
+
+def _open_xlsx(data: bytes) -> Any:
+    from openpyxl import load_workbook
+
+    try:
+        return load_workbook(io.BytesIO(data), read_only=True, data_only=True)
+    except _XLSX_ERRORS as exc:
+        raise ImportFileError("xlsx", str(exc)) from exc
+
+
+def _csv_rows(data: bytes, name: str) -> tuple[list[list[str]], str]:
     if not name.endswith((".csv", ".txt")):
         raise ImportFileError("type")
     text, encoding = decode(data)
@@ -179,8 +217,63 @@ def read_table(data: bytes, filename: str) -> tuple[list[list[str]], str]:
         dialect: Any = csv.Sniffer().sniff(sample, delimiters=",;\t")
     except csv.Error:
         dialect = csv.excel
-    rows = [[c.strip() for c in row] for row in csv.reader(io.StringIO(text), dialect)]
-    return rows[: MAX_ROWS + 1], encoding
+    try:
+        rows = [
+            [c.strip() for c in row]
+            for row in itertools.islice(csv.reader(io.StringIO(text), dialect), MAX_ROWS + 1)
+        ]
+    except csv.Error as exc:  # e.g. a NUL byte: not a text table
+        raise ImportFileError("encoding", str(exc)) from exc
+    return rows, encoding
+
+
+def _header(rows: list[list[str]]) -> tuple[int, dict[str, int]]:
+    """Index of the header row (the first non-empty one) and its columns.
+
+    Raises:
+        ImportFileError: ``empty`` or ``header`` (no name column, no contact column).
+    """
+    start = next((i for i, row in enumerate(rows) if any(c for c in row)), None)
+    if start is None:
+        raise ImportFileError("empty")
+    columns = _columns(rows[start])
+    if "name" not in columns or not ({"phone", "email", "contact"} & columns.keys()):
+        raise ImportFileError("header")
+    return start, columns
+
+
+def check_file(data: bytes, filename: str) -> int:
+    """The quick check the chat handler makes: type, encoding, header row.
+
+    Returns:
+        about how many data rows the file has (at most :data:`MAX_ROWS`).
+
+    Raises:
+        ImportFileError: as :func:`read_table` and :func:`parse_rows` would.
+    """
+    if len(data) > MAX_BYTES:
+        raise ImportFileError("too_big")
+    name = filename.lower()
+    if not name.endswith(".xlsx"):
+        rows, _ = _csv_rows(data, name)
+        start, _ = _header(rows)
+        return sum(1 for row in rows[start + 1 :] if any(c for c in row))
+    book = _open_xlsx(data)  # read-only: rows are parsed as they are iterated
+    try:
+        sheet = book.worksheets[0]
+        top = [
+            [_cell(v) for v in row]
+            for row in itertools.islice(sheet.iter_rows(values_only=True), HEADER_SCAN)
+        ]
+        start, _ = _header(top)
+        last = sheet.max_row  # the workbook's stated dimension, None if it has none
+        if last is None:
+            last = sum(1 for _ in itertools.islice(sheet.iter_rows(), MAX_ROWS + 1))
+    except _XLSX_ERRORS as exc:
+        raise ImportFileError("xlsx", str(exc)) from exc
+    finally:
+        book.close()
+    return max(0, min(int(last), MAX_ROWS + 1) - start - 1)
 
 
 def _columns(header: list[str]) -> dict[str, int]:
@@ -226,12 +319,7 @@ def parse_rows(
     Raises:
         ImportFileError: ``empty`` or ``header`` (no name column, no contact column).
     """
-    start = next((i for i, row in enumerate(rows) if any(c for c in row)), None)
-    if start is None:
-        raise ImportFileError("empty")
-    columns = _columns(rows[start])
-    if "name" not in columns or not ({"phone", "email", "contact"} & columns.keys()):
-        raise ImportFileError("header")
+    start, columns = _header(rows)
     good: list[CandidateRow] = []
     problems: list[RowProblem] = []
 
@@ -277,6 +365,126 @@ def parse_rows(
 
 
 # ====================================================================== inviting
+JobIds = dict[str, int | None]
+Seen = dict[tuple[int, str], int]
+
+
+def _hashes(row: CandidateRow) -> list[str]:
+    keyring = current_keyring()
+    return [keyring.blind_index(v) for v in (row.phone, row.email) if v]
+
+
+def _job_ids(session: Session, codes: Iterable[str], known: JobIds) -> None:
+    wanted = sorted({c for c in codes if c not in known})
+    if not wanted:
+        return
+    found = dict(session.exec(select(Job.code, Job.id).where(col(Job.code).in_(wanted))).all())
+    for code in wanted:
+        known[code] = found.get(code)
+
+
+def invite_rows(
+    session: Session,
+    settings: Settings,
+    rows: Sequence[CandidateRow],
+    *,
+    now: dt.datetime,
+    seen: Seen,
+    jobs: JobIds,
+) -> tuple[list[Invited], list[RowProblem]]:
+    """Invite good rows in one go, inside the caller's transaction.
+
+    A few statements for the whole batch whatever its size: one for the job codes, one
+    for the duplicates already in the database, one multi-row INSERT each for the
+    candidates, invitations, funnel facts and reminders. ``seen`` (job id and contact
+    hash -> row) carries the rows invited by earlier batches of the same file, so a
+    repeat there is a ``duplicate_file``; ``jobs`` caches job code -> id.
+    """
+    _job_ids(session, (r.job_code for r in rows), jobs)
+    hashes = {r.row: _hashes(r) for r in rows}
+    existing: dict[tuple[int, str], int] = {}
+    job_ids = sorted({j for r in rows if (j := jobs.get(r.job_code)) is not None})
+    every = sorted({h for hs in hashes.values() for h in hs})
+    if job_ids and every:
+        found = session.exec(
+            select(Candidate.id, Candidate.job_id, Candidate.phone_hash, Candidate.email_hash)
+            .where(
+                col(Candidate.job_id).in_(job_ids),
+                Candidate.status != "deleted",
+                or_(col(Candidate.phone_hash).in_(every), col(Candidate.email_hash).in_(every)),
+            )
+            .order_by(col(Candidate.id).desc())
+        ).all()
+        for cid, owner, phone_hash, email_hash in found:
+            for h in (phone_hash, email_hash):
+                if h:
+                    existing[(owner, h)] = cid or 0  # the oldest wins (rows come newest first)
+    problems: list[RowProblem] = []
+    chosen: list[tuple[CandidateRow, int]] = []
+    for row in rows:
+        job_id = jobs.get(row.job_code)
+        if job_id is None:
+            problems.append(RowProblem(row.row, "unknown_job", row.job_code[:40]))
+            continue
+        keys = [(job_id, h) for h in hashes[row.row]]
+        first = next((seen[k] for k in keys if k in seen), None)
+        if first is not None:
+            problems.append(RowProblem(row.row, "duplicate_file", str(first)))
+            continue
+        other = next((existing[k] for k in keys if k in existing), None)
+        if other is not None:
+            problems.append(RowProblem(row.row, "duplicate_existing", str(other)))
+            continue
+        for k in keys:
+            seen[k] = row.row
+        chosen.append((row, job_id))
+    if not chosen:
+        return [], problems
+
+    keyring = current_keyring()
+    people = [
+        Candidate(
+            job_id=job_id,
+            name=row.name,
+            phone=row.phone,
+            phone_hash=keyring.blind_index(row.phone) if row.phone else None,
+            email=row.email,
+            email_hash=keyring.blind_index(row.email) if row.email else None,
+            preferred_channel=row.channel,
+            created_at=now,
+        )
+        for row, job_id in chosen
+    ]
+    session.add_all(people)
+    session.flush()  # one INSERT … RETURNING id for the batch
+    expires = now + dt.timedelta(days=settings.interview.invitation_days)
+    invitations = [
+        Invitation(
+            token=new_token(),
+            candidate_id=person.id or 0,
+            job_id=person.job_id,
+            code=f"{secrets.randbelow(1_000_000):06d}",
+            expires_at=expires,
+            created_at=now,
+        )
+        for person in people
+    ]
+    session.add_all(invitations)
+    session.flush()
+    session.execute(
+        insert(_FUNNEL),
+        [{"candidate_id": p.id, "job_id": p.job_id, "stage": "invited", "at": now} for p in people],
+    )
+    reminders.plan_invitations(session, settings, invitations, now=now)
+    invited = [
+        Invited(
+            row.row, person.id or 0, inv.id or 0, row.name, row.job_code, row.email, row.channel
+        )
+        for (row, _), person, inv in zip(chosen, people, invitations, strict=True)
+    ]
+    return invited, problems
+
+
 def import_candidates(
     session: Session,
     settings: Settings,
@@ -286,7 +494,7 @@ def import_candidates(
     now: dt.datetime,
     default_job: str | None = None,
 ) -> ImportReport:
-    """Read, validate and invite; every good row gets a candidate and an invitation.
+    """Read, validate and invite in the caller's one transaction (small files, tests).
 
     Raises:
         ImportFileError: when the file as a whole cannot be read.
@@ -294,49 +502,14 @@ def import_candidates(
     rows, encoding = read_table(data, filename)
     good, problems = parse_rows(rows, default_job=default_job)
     report = ImportReport(problems=problems, encoding=encoding)
-    keyring = current_keyring()
-    jobs: dict[str, Job | None] = {}
-    seen: dict[tuple[int, str], int] = {}
-    for row in good:
-        if row.job_code not in jobs:
-            jobs[row.job_code] = session.exec(select(Job).where(Job.code == row.job_code)).first()
-        job = jobs[row.job_code]
-        if job is None or job.id is None:
-            report.problems.append(RowProblem(row.row, "unknown_job", row.job_code[:40]))
-            continue
-        hashes = [keyring.blind_index(v) for v in (row.phone, row.email) if v]
-        first = next((seen[(job.id, h)] for h in hashes if (job.id, h) in seen), None)
-        if first is not None:
-            report.problems.append(RowProblem(row.row, "duplicate_file", str(first)))
-            continue
-        existing = session.exec(
-            select(Candidate.id).where(
-                Candidate.job_id == job.id,
-                Candidate.status != "deleted",
-                or_(col(Candidate.phone_hash).in_(hashes), col(Candidate.email_hash).in_(hashes)),
-            )
-        ).first()
-        if existing is not None:
-            report.problems.append(RowProblem(row.row, "duplicate_existing", str(existing)))
-            continue
-        for h in hashes:
-            seen[(job.id, h)] = row.row
-        new = invite_candidate(
-            session,
-            settings,
-            job,
-            name=row.name,
-            now=now,
-            phone=row.phone,
-            email=row.email,
-            preferred_channel=row.channel,
+    seen: Seen = {}
+    jobs: JobIds = {}
+    for first in range(0, len(good), BATCH_ROWS):
+        invited, more = invite_rows(
+            session, settings, good[first : first + BATCH_ROWS], now=now, seen=seen, jobs=jobs
         )
-        cid, iid = new.candidate.id or 0, new.invitation.id or 0
-        reminders.record_funnel(session, cid, job.id, "invited", now)
-        reminders.plan_invitation(session, settings, new.invitation, now=now)
-        report.invited.append(
-            Invited(row.row, cid, iid, row.name, job.code, row.email, row.channel)
-        )
+        report.invited.extend(invited)
+        report.problems.extend(more)
     report.problems.sort(key=lambda p: p.row)
     return report
 
@@ -344,6 +517,9 @@ def import_candidates(
 # ====================================================================== chat
 def import_file(ctx: Ctx) -> bool:
     """A staff file: candidates when it is .xlsx or captioned ``/importcandidates [JOB]``.
+
+    Only the quick checks happen here, inside the event's transaction; the rows are
+    invited by the ``schedule.import_candidates`` job (:func:`import_job`).
 
     Returns:
         True when the file was taken as a candidate import.
@@ -362,77 +538,266 @@ def import_file(ctx: Ctx) -> bool:
     if not event.media.path:
         ctx.reply("schedule.import_usage")
         return True
+    limit_mb = MAX_BYTES // (1024 * 1024)
+    if (event.media.size_bytes or 0) > MAX_BYTES:
+        ctx.reply("schedule.file_too_big", limit=limit_mb)
+        return True
     default_job = words[1] if captioned and len(words) > 1 else None
     try:
-        report = import_candidates(
-            ctx.session,
-            ctx.settings,
-            ctx.services.media.get(event.media.path),
-            name,
-            now=ctx.now,
-            default_job=default_job,
-        )
+        count = check_file(ctx.services.media.get(event.media.path), name)
     except ImportFileError as exc:
-        ctx.reply(f"schedule.file_{exc.code}")
+        ctx.reply(f"schedule.file_{exc.code}", limit=limit_mb)
         return True
-    _report(ctx, report)
+    ctx.enqueue(
+        IMPORT_JOB,
+        {
+            "path": event.media.path,
+            "filename": name,
+            "default_job": default_job,
+            "platform": event.platform,
+            "chat_id": event.chat_id,
+            "user_id": event.user_id,
+            "lang": ctx.lang,
+            "event_id": event.event_id,
+            "rows": count,
+        },
+        key=f"{IMPORT_JOB}:{event.event_id}",
+    )
+    ctx.audit("candidates_import_queued", "", rows=count)
+    ctx.reply("schedule.import_started", n=count)
     return True
 
 
-def _report(ctx: Ctx, report: ImportReport) -> None:
-    ctx.audit(
-        "candidates_imported",
-        "",
-        invited=len(report.invited),
-        problems=len(report.problems),
-        encoding=report.encoding,
+IMPORT_JOB = "schedule.import_candidates"
+AfterBatch = Callable[[int], None]
+
+
+def import_job(after_batch: AfterBatch | None = None) -> JobHandler:
+    """The ``schedule.import_candidates`` job handler.
+
+    ``after_batch`` is called with the number of rows done after each batch commits
+    (tests use it to answer as another candidate meanwhile, or to crash).
+    """
+
+    def handle(job: BackgroundJob, ctx: JobContext, /) -> None:
+        run_import(job, ctx, after_batch)
+
+    return handle
+
+
+def run_import(job: BackgroundJob, ctx: JobContext, after_batch: AfterBatch | None) -> None:
+    """Parse the stored file in memory, invite batch by batch, then send the summary.
+
+    Each batch's transaction locks the job row, reads the progress, invites the next
+    :data:`BATCH_ROWS` good rows and writes the new progress in the same commit. A run
+    after a crash (or a second worker) therefore starts after the last committed batch
+    and never sees its own rows as duplicates of candidates already in the database.
+    The progress holds row numbers, ids and problem codes only (no names or contacts).
+    """
+    payload = job.payload
+    lang = str(payload.get("lang") or ctx.services.settings.app.default_language)
+    platform, chat_id = str(payload["platform"]), str(payload["chat_id"])
+    settings = ctx.services.settings
+    data = ctx.db.media.get(str(payload["path"]))  # decrypted in memory only
+    try:
+        rows, encoding = read_table(data, str(payload["filename"]))
+        good, parse_problems = parse_rows(rows, default_job=payload.get("default_job"))
+    except ImportFileError as exc:  # checked in the chat already; a changed file lands here
+        _send_result(
+            ctx,
+            job,
+            [
+                Send(
+                    platform=platform,
+                    chat_id=chat_id,
+                    text=t(lang, f"schedule.file_{exc.code}", limit=MAX_BYTES // (1024 * 1024)),
+                )
+            ],
+            audit={"invited": 0, "problems": 0, "encoding": "", "error": exc.code},
+        )
+        return
+    del data, rows
+    by_row = {r.row: r for r in good}
+    jobs: JobIds = {}
+    seen: Seen = {}
+    done_here: int | None = None  # progress as this run last left it
+    while True:
+        with ctx.db.transaction() as session:
+            fresh = session.exec(
+                select(BackgroundJob).where(BackgroundJob.id == job.id).with_for_update()
+            ).first()
+            if fresh is None or fresh.status == "done":
+                return  # finished by an earlier run: nothing to send twice
+            progress = Progress.load(fresh.payload)
+            if progress.next >= len(good):
+                break
+            if progress.next != done_here:  # resumed (or another run moved on): rebuild
+                seen = _seen_from(session, progress, by_row, jobs)
+            batch = good[progress.next : progress.next + BATCH_ROWS]
+            now = ctx.services.clock.now()
+            invited, problems = invite_rows(session, settings, batch, now=now, seen=seen, jobs=jobs)
+            if settings.smtp.enabled:
+                for item in invited:
+                    if item.email:
+                        queue.add(
+                            session,
+                            MAIL_JOB,
+                            {"invitation_id": item.invitation_id},
+                            now=now,
+                            key=f"mail:{item.invitation_id}",
+                        )
+            progress.advance(len(batch), invited, problems)
+            fresh.payload = {**fresh.payload, "progress": progress.dump()}
+            session.add(fresh)
+            done_here = progress.next
+        if after_batch is not None:
+            after_batch(done_here)
+
+    report = ImportReport(encoding=encoding)
+    report.invited = [
+        Invited(r, cid, iid, by_row[r].name, by_row[r].job_code, by_row[r].email, by_row[r].channel)
+        for r, cid, iid in progress.invited
+    ]
+    report.problems = sorted(
+        parse_problems + [RowProblem(r, code, detail) for r, code, detail in progress.problems],
+        key=lambda p: p.row,
     )
-    lines = [ctx.text("schedule.import_done", ok=len(report.invited), bad=len(report.problems))]
+    with ctx.db.session() as session:
+        text = summary_text(session, settings, lang, report, platform=platform)
+    intents: list[Intent] = [Send(platform=platform, chat_id=chat_id, text=text)]
+    sheet = None
+    if report.invited:
+        sheet = {
+            "invitation_ids": [i.invitation_id for i in report.invited],
+            "platform": platform,
+            "chat_id": chat_id,
+            "lang": lang,
+        }
+    _send_result(
+        ctx,
+        job,
+        intents,
+        audit={
+            "invited": len(report.invited),
+            "problems": len(report.problems),
+            "encoding": report.encoding,
+        },
+        sheet=(sheet, f"sheet:{payload.get('event_id') or job.id}") if sheet else None,
+    )
+
+
+def _send_result(
+    ctx: JobContext,
+    job: BackgroundJob,
+    intents: list[Intent],
+    *,
+    audit: dict[str, Any],
+    sheet: tuple[dict[str, Any], str] | None = None,
+) -> None:
+    """The summary, its audit and the sheet job in one transaction, exactly once."""
+    payload = job.payload
+    with ctx.db.transaction() as session:
+        if not ctx.claim_result(session, job):
+            return
+        ctx.emit(session, intents, source=f"job:{IMPORT_JOB}:{job.id}")
+        session.add(
+            AuditEvent(
+                at=ctx.services.clock.now(),
+                actor=f"{payload['platform']}:{payload.get('user_id', '')}",
+                action="candidates_imported",
+                subject="",
+                details=audit,
+            )
+        )
+        if sheet is not None:
+            ctx.enqueue(session, SHEET_JOB, sheet[0], key=sheet[1])
+
+
+@dataclass
+class Progress:
+    """What the committed batches did: rows done, invited (row, candidate, invitation)
+    and problems found against the database (row, code, detail)."""
+
+    next: int = 0
+    invited: list[tuple[int, int, int]] = field(default_factory=list)
+    problems: list[tuple[int, str, str]] = field(default_factory=list)
+
+    @classmethod
+    def load(cls, payload: dict[str, Any]) -> Progress:
+        raw = payload.get("progress") or {}
+        return cls(
+            next=int(raw.get("next", 0)),
+            invited=[(int(r), int(c), int(i)) for r, c, i in raw.get("invited", [])],
+            problems=[(int(r), str(c), str(d)) for r, c, d in raw.get("problems", [])],
+        )
+
+    def dump(self) -> dict[str, Any]:
+        return {
+            "next": self.next,
+            "invited": [list(x) for x in self.invited],
+            "problems": [list(x) for x in self.problems],
+        }
+
+    def advance(self, rows: int, invited: list[Invited], problems: list[RowProblem]) -> None:
+        self.next += rows
+        self.invited.extend((i.row, i.candidate_id, i.invitation_id) for i in invited)
+        self.problems.extend((p.row, p.code, p.detail) for p in problems)
+
+
+def _seen_from(
+    session: Session, progress: Progress, by_row: dict[int, CandidateRow], jobs: JobIds
+) -> Seen:
+    """The in-file duplicate index as the committed batches left it."""
+    rows = [by_row[r] for r, _, _ in progress.invited if r in by_row]
+    _job_ids(session, (r.job_code for r in rows), jobs)
+    seen: Seen = {}
+    for row in rows:
+        job_id = jobs.get(row.job_code)
+        if job_id is not None:
+            for h in _hashes(row):
+                seen.setdefault((job_id, h), row.row)
+    return seen
+
+
+def summary_text(
+    session: Session, settings: Settings, lang: str, report: ImportReport, *, platform: str
+) -> str:
+    """The import summary: counts, the first 40 problem rows, the first 20 invitations."""
+    lines = [t(lang, "schedule.import_done", ok=len(report.invited), bad=len(report.problems))]
     for problem in report.problems[:40]:
         lines.append(
-            ctx.text(
+            t(
+                lang,
                 "schedule.import_row",
                 row=problem.row,
-                problem=ctx.text(f"schedule.err_{problem.code}", detail=problem.detail),
+                problem=t(lang, f"schedule.err_{problem.code}", detail=problem.detail),
             )
         )
     if len(report.problems) > 40:
-        lines.append(ctx.text("schedule.import_more", n=len(report.problems) - 40))
-    platform = "console" if ctx.event.platform == "console" else "telegram"
-    for item in report.invited[:20]:
-        inv = ctx.session.get(Invitation, item.invitation_id)
+        lines.append(t(lang, "schedule.import_more", n=len(report.problems) - 40))
+    shown = report.invited[:20]
+    found = {
+        inv.id: inv
+        for inv in session.exec(
+            select(Invitation).where(col(Invitation.id).in_([i.invitation_id for i in shown]))
+        ).all()
+    }
+    link_platform = "console" if platform == "console" else "telegram"
+    for item in shown:
+        inv = found.get(item.invitation_id)
         if inv is not None:
             lines.append(
-                ctx.text(
+                t(
+                    lang,
                     "schedule.import_line",
                     id=item.candidate_id,
                     name=item.name,
                     job=item.job_code,
-                    link=invitation_link(ctx.settings, inv.token, platform),
+                    link=invitation_link(settings, inv.token, link_platform),
                     code=inv.code,
                 )
             )
-    ctx.say("\n".join(lines))
-    if report.invited:
-        ids = [i.invitation_id for i in report.invited]
-        ctx.enqueue(
-            SHEET_JOB,
-            {
-                "invitation_ids": ids,
-                "platform": ctx.event.platform,
-                "chat_id": ctx.event.chat_id,
-                "lang": ctx.lang,
-            },
-            key=f"sheet:{ctx.event.event_id}",
-        )
-        if ctx.settings.smtp.enabled:
-            for item in report.invited:
-                if item.email:
-                    ctx.enqueue(
-                        MAIL_JOB,
-                        {"invitation_id": item.invitation_id},
-                        key=f"mail:{item.invitation_id}",
-                    )
+    return "\n".join(lines)
 
 
 def _import_command(ctx: Ctx, ev: CommandReceived) -> None:

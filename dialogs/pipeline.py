@@ -38,7 +38,7 @@ class Pipeline:
     evaluator: Callable[[], Evaluator]
 
     def handlers(self) -> dict[str, JobHandler]:
-        from dialogs import privacy, results, stats
+        from dialogs import bulk_invite, privacy, results, stats
 
         return {
             "transcribe": self.transcribe,
@@ -50,6 +50,7 @@ class Pipeline:
             privacy.EXPORT_JOB: privacy.export_job(),
             stats.CHART_JOB: stats.chart_job(),
             results.RANKING_CHART_JOB: results.ranking_chart_job(),
+            bulk_invite.IMPORT_JOB: bulk_invite.import_job(),
         }
 
     # ------------------------------------------------------------ transcribe

@@ -199,15 +199,30 @@ def test_import_invites_good_rows_and_finds_duplicates(sched: Chat) -> None:
     assert [i.job_code for i in report.invited] == ["ops"]
 
 
-def _send_file(chat: Chat, user: str, data: bytes, name: str, caption: str) -> list[Delivered]:
+def send_file(
+    chat: Chat,
+    user: str,
+    data: bytes,
+    name: str,
+    caption: str,
+    *,
+    lang: str = "en",
+    size: int | None = None,
+) -> list[Delivered]:
+    """HR sends a document (stored encrypted, as the bot adapters store it)."""
     path, digest = chat.app.db.media.put(data, "." + name.rsplit(".", 1)[-1])
     event = FileReceived(
         event_id=f"console:{uuid.uuid4().hex}",
         platform="console",
         chat_id=user,
         user_id=user,
-        language_hint="en",
-        media=MediaRef(path=path, sha256=digest, file_name=name, size_bytes=len(data)),
+        language_hint=lang,
+        media=MediaRef(
+            path=path,
+            sha256=digest,
+            file_name=name,
+            size_bytes=len(data) if size is None else size,
+        ),
         caption=caption,
     )
     return chat.deliver(event)
@@ -216,8 +231,9 @@ def _send_file(chat: Chat, user: str, data: bytes, name: str, caption: str) -> l
 def test_hr_imports_a_file_in_the_chat_and_gets_a_pdf_sheet(sched: Chat) -> None:
     scheduling.install(sched.app)
     sched.run_jobs = True
-    replies = _send_file(sched, "hr", CSV_EN.encode(), "people.csv", "/importcandidates")
-    summary = replies[0].text
+    replies = send_file(sched, "hr", CSV_EN.encode(), "people.csv", "/importcandidates")
+    assert replies[0].text == "Importing 10 rows… I'll send the summary here when it is done."
+    summary = replies[1].text
     assert summary.startswith("Import finished: 2 invited, 8 row(s) skipped.")
     assert "row 3: the name is missing" in summary
     assert "row 10: duplicate of row 2" in summary
@@ -232,9 +248,9 @@ def test_hr_imports_a_file_in_the_chat_and_gets_a_pdf_sheet(sched: Chat) -> None
     # a viewer may not import; an unreadable file is refused as a whole
     assert (
         "don't have access"
-        in _send_file(sched, "viewer", CSV_EN.encode(), "p.csv", "/importcandidates")[-1].text
+        in send_file(sched, "viewer", CSV_EN.encode(), "p.csv", "/importcandidates")[-1].text
     )
-    bad = _send_file(
+    bad = send_file(
         sched, "hr", b"name,phone\n\x80\xff\xfe\x81,1\n", "p.csv", "/importcandidates sales"
     )
     assert "neither UTF-8 nor GBK" in bad[-1].text
