@@ -51,7 +51,13 @@ from sqlmodel import col, select
 from wechatpy import WeChatClient
 from wechatpy.exceptions import WeChatClientException
 
-from bot.wechat_tokens import AccessTokens, TokenStore, official_fetcher, token_store
+from bot.wechat_tokens import (
+    AccessTokens,
+    SharedTokenClient,
+    TokenStore,
+    official_fetcher,
+    token_store,
+)
 from core.clock import Clock, as_utc
 from core.errors import ChannelError
 from core.settings import Settings
@@ -181,7 +187,7 @@ def kv_delete(db: Database, key: str) -> None:
 
 
 # ------------------------------------------------------------------ client
-class OfficialClient(WeChatClient):  # type: ignore[misc]
+class OfficialClient(SharedTokenClient, WeChatClient):  # type: ignore[misc]
     """wechatpy's client with the shared token cache and a configurable base URL."""
 
     def __init__(
@@ -194,15 +200,7 @@ class OfficialClient(WeChatClient):  # type: ignore[misc]
         timeout: float = 10.0,
     ) -> None:
         super().__init__(app_id, secret, timeout=timeout, auto_retry=False)
-        self.API_BASE_URL = api_base_url if api_base_url.endswith("/") else api_base_url + "/"
-        self.tokens = tokens
-
-    @property
-    def access_token(self) -> str:
-        return self.tokens.get()
-
-    def fetch_access_token(self) -> dict[str, Any]:
-        return {"access_token": self.tokens.refresh(stale=None)}
+        self.use_shared_tokens(tokens, api_base_url)
 
 
 def make_client(settings: Settings, store: TokenStore, clock: Clock) -> OfficialClient:
@@ -221,16 +219,22 @@ def make_client(settings: Settings, store: TokenStore, clock: Clock) -> Official
     return OfficialClient(wc.app_id, secret, tokens, api_base_url=wc.api_base_url)
 
 
-def channel_error(exc: Exception, what: str) -> ChannelError:
-    """Map a wechatpy/requests failure to the project's error (retryable or not)."""
+def channel_error(
+    exc: Exception, what: str, retryable_codes: frozenset[int] = RETRYABLE_ERRCODES
+) -> ChannelError:
+    """Map a wechatpy/requests failure to the project's error (retryable or not).
+
+    ``retryable_codes``: the errcodes worth retrying (the Official Account's by default;
+    WeCom passes its own).
+    """
     if isinstance(exc, WeChatClientException):
         code = exc.errcode
         if code is None:  # HTTP error status
             return ChannelError(f"{what}: HTTP error", retryable=True)
-        retry_after = 60.0 if code == 45009 else None
+        retry_after = 60.0 if code == 45009 else None  # 45009: the daily API quota
         return ChannelError(
             f"{what}: errcode {code} {exc.errmsg}",
-            retryable=code in RETRYABLE_ERRCODES,
+            retryable=code in retryable_codes,
             retry_after=retry_after,
         )
     if isinstance(exc, requests.RequestException | httpx.HTTPError):

@@ -315,3 +315,23 @@ def token_store(db: Database, redis_url: str | None) -> TokenStore:
 
         return RedisTokenStore(redis.Redis.from_url(redis_url))
     return DbTokenStore(db)
+
+
+class SharedTokenClient:
+    """Mixin for wechatpy clients: tokens come from :class:`AccessTokens` (one cache shared
+    by every process), and the API base URL is configurable (a fake server in tests, a
+    proxy in production). Put it before the wechatpy client class in the bases."""
+
+    API_BASE_URL: str
+    tokens: AccessTokens
+
+    def use_shared_tokens(self, tokens: AccessTokens, api_base_url: str) -> None:
+        self.API_BASE_URL = api_base_url if api_base_url.endswith("/") else api_base_url + "/"
+        self.tokens = tokens
+
+    @property
+    def access_token(self) -> str:
+        return self.tokens.get()
+
+    def fetch_access_token(self) -> dict[str, Any]:
+        return {"access_token": self.tokens.refresh(stale=None)}

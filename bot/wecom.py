@@ -41,8 +41,14 @@ from sqlmodel import col, select
 from wechatpy.enterprise import WeChatClient as _EnterpriseClient
 from wechatpy.exceptions import WeChatClientException
 
-from bot.wechat import command_or_text, kv_get, kv_put, parse_xml, split_text
-from bot.wechat_tokens import AccessTokens, TokenStore, token_store, work_fetcher
+from bot.wechat import channel_error, command_or_text, kv_get, kv_put, parse_xml, split_text
+from bot.wechat_tokens import (
+    AccessTokens,
+    SharedTokenClient,
+    TokenStore,
+    token_store,
+    work_fetcher,
+)
 from core.clock import Clock
 from core.errors import ChannelError
 from core.settings import Settings
@@ -66,7 +72,7 @@ RETRYABLE_ERRCODES = frozenset({-1, 45009, 45033})
 
 
 # ------------------------------------------------------------------ client
-class WorkClient(_EnterpriseClient):  # type: ignore[misc]
+class WorkClient(SharedTokenClient, _EnterpriseClient):  # type: ignore[misc]
     """wechatpy's WeCom client with the shared token cache and a configurable base URL."""
 
     def __init__(
@@ -79,15 +85,7 @@ class WorkClient(_EnterpriseClient):  # type: ignore[misc]
         timeout: float = 10.0,
     ) -> None:
         super().__init__(corp_id, secret, timeout=timeout, auto_retry=False)
-        self.API_BASE_URL = api_base_url if api_base_url.endswith("/") else api_base_url + "/"
-        self.tokens = tokens
-
-    @property
-    def access_token(self) -> str:
-        return self.tokens.get()
-
-    def fetch_access_token(self) -> dict[str, Any]:
-        return {"access_token": self.tokens.refresh(stale=None)}
+        self.use_shared_tokens(tokens, api_base_url)
 
 
 def make_work_client(settings: Settings, store: TokenStore, clock: Clock) -> WorkClient:
@@ -102,21 +100,6 @@ def make_work_client(settings: Settings, store: TokenStore, clock: Clock) -> Wor
         clock,
     )
     return WorkClient(wc.corp_id, secret, tokens, api_base_url=wc.work_api_base_url)
-
-
-def _error(exc: Exception, what: str) -> ChannelError:
-    if isinstance(exc, WeChatClientException):
-        code = exc.errcode
-        if code is None:
-            return ChannelError(f"{what}: HTTP error", retryable=True)
-        return ChannelError(
-            f"{what}: errcode {code} {exc.errmsg}",
-            retryable=code in RETRYABLE_ERRCODES,
-            retry_after=60.0 if code == 45009 else None,
-        )
-    if isinstance(exc, requests.RequestException | httpx.HTTPError):
-        return ChannelError(f"{what}: network error {type(exc).__name__}", retryable=True)
-    return ChannelError(f"{what}: {type(exc).__name__}: {exc}", retryable=True)
 
 
 # ------------------------------------------------------------------ cards
@@ -432,7 +415,7 @@ class WeComMessenger:
         try:
             result = tokens.call(fn)
         except (WeChatClientException, requests.RequestException) as exc:
-            raise _error(exc, what) from exc
+            raise channel_error(exc, what, RETRYABLE_ERRCODES) from exc
         if result.get("invaliduser"):
             log.warning("%s: WeCom users not reached: %s", what, result["invaliduser"])
         return dict(result)
