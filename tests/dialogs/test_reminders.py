@@ -24,6 +24,8 @@ from dialogs.reminders import (
     Reminders,
     ReminderScheduler,
     add_reminder,
+    plan_invitation,
+    plan_invitations,
     schedule_contract_expiry,
     take_lease,
 )
@@ -169,6 +171,42 @@ def test_invitation_expiry_warning_and_expiry(sched: Chat, clock: FakeClock) -> 
     assert sum("expired unused" in d.text for d in sched.messenger.to("hr-room")) == 2
     scheduler.tick()
     assert len(texts(sched, "olly", "expired")) == 1
+
+
+def test_many_invitations_are_planned_in_one_statement_and_only_once(
+    sched: Chat, clock: FakeClock
+) -> None:
+    for name in ("Ann Bo", "Ben Cu", "Cat Du"):
+        sched.invite(name)
+    with sched.app.db.session() as session:
+        invs = list(session.exec(select(Invitation).order_by(Invitation.id)).all())  # type: ignore[arg-type]
+    settings = sched.app.settings
+    invs[2].expires_at = clock.now() + dt.timedelta(hours=2)  # too close for a warning
+    with sched.app.db.transaction() as session:
+        assert plan_invitations(session, settings, invs, now=clock.now()) == 5
+    with sched.app.db.transaction() as session:  # again, as a re-run would: nothing added
+        plan_invitations(session, settings, invs, now=clock.now())
+    planned = reminders(sched.app)
+    assert [(r.kind, r.candidate_id, r.due_at) for r in planned] == [
+        ("invite_expired", invs[2].candidate_id, invs[2].expires_at),
+        ("invite_expiring", invs[0].candidate_id, invs[0].expires_at - dt.timedelta(hours=24)),
+        ("invite_expiring", invs[1].candidate_id, invs[1].expires_at - dt.timedelta(hours=24)),
+        ("invite_expired", invs[0].candidate_id, invs[0].expires_at),
+        ("invite_expired", invs[1].candidate_id, invs[1].expires_at),
+    ]
+    assert {r.dedupe_key for r in planned} == {
+        *(f"invite_expired:{i.id}" for i in invs),
+        *(f"invite_expiring:{i.id}" for i in invs[:2]),
+    }
+    with sched.app.db.transaction() as session:  # one invitation: the same rows back
+        again = plan_invitation(session, settings, invs[0], now=clock.now())
+    assert sorted(r.id or 0 for r in again) == sorted(
+        r.id or 0 for r in planned if r.candidate_id == invs[0].candidate_id
+    )
+    # the scheduler's sweep finds them planned and adds none
+    clock.set(invs[0].expires_at - dt.timedelta(hours=30))
+    assert Reminders(sched.app.db, sched.app.services).plan() == 0
+    assert len(reminders(sched.app)) == 5
 
 
 def test_nudge_once_per_idle_period_and_never_after_completion(
