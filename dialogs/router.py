@@ -50,10 +50,36 @@ def language_of(session: Session, event: Event, services: Services) -> str:
     return normalize_language(event.language_hint, services.settings.app.default_language)
 
 
+def _start_token(event: Event) -> str | None:
+    """The invitation token of a start link or QR scan, if the event is one."""
+    if isinstance(event, SubscribeReceived) and event.scene:
+        return event.scene
+    if isinstance(event, CommandReceived) and event.command == "start" and event.args.strip():
+        return event.args.strip()
+    return None
+
+
 def route(ctx: Ctx) -> None:
     event = ctx.event
-    ctx.lang = language_of(ctx.session, event, ctx.services)
     ctx.role = role_of(ctx.session, ctx.settings, event.platform, event.user_id)
+
+    # The common case first: a candidate (no staff role) in a private chat, not opening
+    # a link nor pressing a staff button. If they have an interview, it owns the event
+    # and sets the language itself, so the identity row need not be read.
+    looked_up = False
+    if (
+        ctx.role is None
+        and not event.is_group
+        and _start_token(event) is None
+        and not (isinstance(event, ButtonPressed) and staff.owns_button(event.data))
+    ):
+        looked_up = True
+        session = interview.active_session(ctx)
+        if session is not None:
+            interview.handle(ctx, session)
+            return
+
+    ctx.lang = language_of(ctx.session, event, ctx.services)
 
     # A start link or QR scan always goes to the interview flow (private chats only).
     if not event.is_group:
@@ -94,7 +120,7 @@ def route(ctx: Ctx) -> None:
             ctx.reply("common.no_access")
         return
 
-    session = interview.active_session(ctx)
+    session = None if looked_up else interview.active_session(ctx)
     if session is not None:
         interview.handle(ctx, session)
         return
