@@ -50,7 +50,10 @@ MAX_ROWS = 5000
 MAX_BYTES = 10 * 1024 * 1024  # larger than any sheet of MAX_ROWS candidates
 BATCH_ROWS = 25  # rows invited per transaction by the import job
 HEADER_SCAN = 50  # rows of an .xlsx looked at for the header in the chat
-_FUNNEL = table_of(FunnelEvent)
+_CANDIDATES, _INVITATIONS = table_of(Candidate), table_of(Invitation)
+_ADD_CANDIDATES = insert(_CANDIDATES).returning(_CANDIDATES.c.id, sort_by_parameter_order=True)
+_ADD_INVITATIONS = insert(_INVITATIONS).returning(_INVITATIONS.c.id, sort_by_parameter_order=True)
+_ADD_FUNNEL = insert(table_of(FunnelEvent))
 MAX_NAME = 100
 SHEET_JOB = "schedule.invite_sheet"
 MAIL_JOB = "schedule.mail_invite"
@@ -365,6 +368,16 @@ def parse_rows(
 
 
 # ====================================================================== inviting
+@dataclass(frozen=True)
+class _NewInvitation:
+    """An invitation just inserted, as reminder planning needs it."""
+
+    id: int
+    candidate_id: int
+    job_id: int
+    expires_at: dt.datetime
+
+
 JobIds = dict[str, int | None]
 Seen = dict[tuple[int, str], int]
 
@@ -443,44 +456,61 @@ def invite_rows(
 
     keyring = current_keyring()
     people = [
-        Candidate(
-            job_id=job_id,
-            name=row.name,
-            phone=row.phone,
-            phone_hash=keyring.blind_index(row.phone) if row.phone else None,
-            email=row.email,
-            email_hash=keyring.blind_index(row.email) if row.email else None,
-            preferred_channel=row.channel,
-            created_at=now,
-        )
+        {
+            "job_id": job_id,
+            "name": row.name,
+            "phone": row.phone,
+            "phone_hash": keyring.blind_index(row.phone) if row.phone else None,
+            "email": row.email,
+            "email_hash": keyring.blind_index(row.email) if row.email else None,
+            "id_number": None,
+            "address": None,
+            "resume_text": None,
+            "preferred_channel": row.channel,
+            "language": None,
+            "status": "invited",
+            "batch": "default",
+            "created_at": now,
+            "deleted_at": None,
+        }
         for row, job_id in chosen
     ]
-    session.add_all(people)
-    session.flush()  # one INSERT … RETURNING id for the batch
+    # Prebuilt statements run once for the batch (executemany / insertmanyvalues).
+    candidate_ids = [int(i) for i in session.execute(_ADD_CANDIDATES, people).scalars()]
     expires = now + dt.timedelta(days=settings.interview.invitation_days)
-    invitations = [
-        Invitation(
-            token=new_token(),
-            candidate_id=person.id or 0,
-            job_id=person.job_id,
-            code=f"{secrets.randbelow(1_000_000):06d}",
-            expires_at=expires,
-            created_at=now,
-        )
-        for person in people
+    rows_inv = [
+        {
+            "token": new_token(),
+            "candidate_id": cid,
+            "job_id": job_id,
+            "code": f"{secrets.randbelow(1_000_000):06d}",
+            "expires_at": expires,
+            "status": "pending",
+            "opened_at": None,
+            "created_at": now,
+        }
+        for cid, (_, job_id) in zip(candidate_ids, chosen, strict=True)
     ]
-    session.add_all(invitations)
-    session.flush()
+    invitation_ids = [int(i) for i in session.execute(_ADD_INVITATIONS, rows_inv).scalars()]
     session.execute(
-        insert(_FUNNEL),
-        [{"candidate_id": p.id, "job_id": p.job_id, "stage": "invited", "at": now} for p in people],
+        _ADD_FUNNEL,
+        [
+            {"candidate_id": cid, "job_id": job_id, "stage": "invited", "at": now}
+            for cid, (_, job_id) in zip(candidate_ids, chosen, strict=True)
+        ],
     )
-    reminders.plan_invitations(session, settings, invitations, now=now)
+    reminders.plan_invitations(
+        session,
+        settings,
+        [
+            _NewInvitation(iid, cid, job_id, expires)
+            for iid, cid, (_, job_id) in zip(invitation_ids, candidate_ids, chosen, strict=True)
+        ],
+        now=now,
+    )
     invited = [
-        Invited(
-            row.row, person.id or 0, inv.id or 0, row.name, row.job_code, row.email, row.channel
-        )
-        for (row, _), person, inv in zip(chosen, people, invitations, strict=True)
+        Invited(row.row, cid, iid, row.name, row.job_code, row.email, row.channel)
+        for (row, _), cid, iid in zip(chosen, candidate_ids, invitation_ids, strict=True)
     ]
     return invited, problems
 

@@ -31,7 +31,7 @@ import socket
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import or_, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -70,6 +70,11 @@ CONTRACT_EXPIRY = "contract_expiry"
 FINAL_STATES = ("done", "declined", "locked")
 LEASE_NAME = "reminder-scheduler"
 _REMINDERS = table_of(Reminder)
+# INSERT … ON CONFLICT (dedupe_key) DO NOTHING, per dialect: a reminder planned before stays.
+_PLAN = {
+    "sqlite": sqlite_insert(_REMINDERS).on_conflict_do_nothing(index_elements=["dedupe_key"]),
+    "postgresql": pg_insert(_REMINDERS).on_conflict_do_nothing(index_elements=["dedupe_key"]),
+}
 
 
 # ====================================================================== planning
@@ -167,19 +172,33 @@ def plan_invitation(
     )
 
 
+class PlannedInvitation(Protocol):
+    """What planning needs of an invitation (an :class:`Invitation` or a plain row)."""
+
+    @property
+    def id(self) -> int | None: ...
+    @property
+    def candidate_id(self) -> int: ...
+    @property
+    def job_id(self) -> int: ...
+    @property
+    def expires_at(self) -> dt.datetime: ...
+
+
 def plan_invitations(
     session: Session,
     settings: Settings,
-    invitations: Sequence[Invitation],
+    invitations: Sequence[PlannedInvitation],
     *,
     now: dt.datetime,
 ) -> int:
     """:func:`plan_invitation` for many invitations in one statement.
 
-    One ``INSERT … ON CONFLICT (dedupe_key) DO NOTHING`` with a row per reminder: no
-    SELECT first and no savepoint per reminder (an invitation planned before, by
-    another transaction too, keeps its reminders). A bulk import plans 25 invitations
-    in about a millisecond instead of one SELECT, savepoint and flush per reminder.
+    One prebuilt ``INSERT … ON CONFLICT (dedupe_key) DO NOTHING`` executed for all the
+    rows: no SELECT first and no savepoint per reminder (an invitation planned before,
+    by another transaction too, keeps its reminders). A bulk import plans a batch of 25
+    invitations in about a millisecond instead of a SELECT, a savepoint and a flush
+    per reminder.
 
     Returns:
         how many reminders were asked for (existing ones included).
@@ -187,7 +206,7 @@ def plan_invitations(
     warning = dt.timedelta(hours=settings.schedule.invite_expiry_warning_hours)
     rows: list[dict[str, Any]] = []
 
-    def row(kind: str, invitation: Invitation, due: dt.datetime) -> dict[str, Any]:
+    def row(kind: str, invitation: PlannedInvitation, due: dt.datetime) -> dict[str, Any]:
         return {
             "kind": kind,
             "dedupe_key": f"{kind}:{invitation.id}",
@@ -209,11 +228,8 @@ def plan_invitations(
         if warning and invitation.expires_at - warning > now:
             rows.append(row(INVITE_EXPIRING, invitation, invitation.expires_at - warning))
         rows.append(row(INVITE_EXPIRED, invitation, invitation.expires_at))
-    if rows:
-        insert = sqlite_insert if session.get_bind().dialect.name == "sqlite" else pg_insert
-        session.execute(
-            insert(_REMINDERS).values(rows).on_conflict_do_nothing(index_elements=["dedupe_key"])
-        )
+    if rows:  # executemany of one prebuilt statement: compiled once per process
+        session.execute(_PLAN[session.get_bind().dialect.name], rows)
     return len(rows)
 
 
