@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import sys
 import threading
 from collections import deque
 from collections.abc import Sequence
@@ -43,6 +44,10 @@ log = logging.getLogger(__name__)
 _INBOX = table_of(InboxEvent)
 # Most events one transaction may carry (bounds the wait of the first one in a batch).
 GROUP_COMMIT_MAX = 16
+# The GIL hand-off interval while an engine runs. Every SQLite call releases the GIL;
+# getting it back from a busy thread (dispatcher, workers) waits up to this long, and an
+# event makes ~12 calls. Python's default (5 ms) turned that into tens of ms per event.
+GIL_SWITCH_INTERVAL_S = 0.001
 
 
 @dataclass(eq=False)
@@ -59,6 +64,8 @@ class Engine:
     def __init__(self, db: Database, services: Services) -> None:
         self.db = db
         self.services = services
+        if sys.getswitchinterval() > GIL_SWITCH_INTERVAL_S:
+            sys.setswitchinterval(GIL_SWITCH_INTERVAL_S)
         # In memory, no I/O: over-limit events are stored as 'throttled' and dropped.
         self.limiter = ratelimit.RateLimiter(services.settings, services.clock)
         # One statement stores an event; a duplicate event id inserts nothing (no row back).
