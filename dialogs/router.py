@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
-from sqlalchemy import bindparam
+import threading
+import time
+import weakref
+from typing import Any
+
+from sqlalchemy import Engine, bindparam
+from sqlalchemy import event as sa_event
 from sqlalchemy import select as core_select
 from sqlmodel import Session, select
 
@@ -18,7 +24,7 @@ from dialogs.events import (
 )
 from dialogs.roles import role_of
 from storage.db import table_of
-from storage.models import ChannelIdentity, ConversationState
+from storage.models import ChannelIdentity, ConversationState, Staff
 
 _IDENTITY = table_of(ChannelIdentity)
 _LANGUAGE = (
@@ -38,6 +44,87 @@ CANDIDATE_COMMANDS = {
     "mydata",
     "deleteme",
 }
+
+
+_STAFF = table_of(Staff)
+_STAFF_USERS = core_select(_STAFF.c.platform, _STAFF.c.user_id).distinct()
+STAFF_INDEX_TTL_S = 2.0
+
+
+class StaffIndex:
+    """Who has a row in the staff table, per database and process.
+
+    Nearly every event comes from a candidate; this set lets them skip the roles query.
+    It only ever says "maybe staff" (then :func:`role_of` reads the table and decides),
+    so a stale entry costs a query, never access: a revoked role is revoked at once. A
+    grant is seen at once when made in this process (any flush of a Staff row drops the
+    set, again at commit) and within ``STAFF_INDEX_TTL_S`` when made by another process.
+    """
+
+    def __init__(self, ttl_s: float = STAFF_INDEX_TTL_S) -> None:
+        self.ttl_s = ttl_s
+        self._sets: weakref.WeakKeyDictionary[Engine, tuple[float, frozenset[str]]] = (
+            weakref.WeakKeyDictionary()
+        )
+        self._lock = threading.Lock()
+        self._generation = 0
+
+    def invalidate(self) -> None:
+        with self._lock:
+            self._sets.clear()
+            self._generation += 1
+
+    def may_be_staff(self, session: Session, platform: str, user_id: str) -> bool:
+        engine = session.get_bind()
+        if not isinstance(engine, Engine):  # a session bound to a connection: no cache
+            return True
+        cached = self._sets.get(engine)
+        if cached is None or time.monotonic() - cached[0] > self.ttl_s:
+            generation = self._generation
+            loaded_at = time.monotonic()
+            users = frozenset(f"{p}:{u}" for p, u in session.execute(_STAFF_USERS).all())
+            with self._lock:
+                if generation == self._generation:  # no Staff write meanwhile
+                    self._sets[engine] = (loaded_at, users)
+            cached = (loaded_at, users)
+        return f"{platform}:{user_id}" in cached[1]
+
+
+STAFF_INDEX = StaffIndex()
+
+
+def _staff_row_written(_mapper: Any, connection: Any, _target: Any) -> None:
+    connection.info["staff_written"] = True
+    STAFF_INDEX.invalidate()
+
+
+def _on_commit(connection: Any) -> None:
+    if connection.info.pop("staff_written", False):
+        STAFF_INDEX.invalidate()
+
+
+def _on_rollback(connection: Any) -> None:
+    connection.info.pop("staff_written", None)
+
+
+for _name in ("after_insert", "after_update", "after_delete"):
+    sa_event.listen(Staff, _name, _staff_row_written)
+sa_event.listen(Engine, "commit", _on_commit)
+sa_event.listen(Engine, "rollback", _on_rollback)
+
+
+def role_for_event(ctx: Ctx) -> str | None:
+    """The sender's role; candidates (not in config lists nor the staff table) skip the query."""
+    event, roles = ctx.event, ctx.settings.roles
+    who = f"{event.platform}:{event.user_id}"
+    if (
+        who not in roles.admins
+        and who not in roles.hr_managers
+        and who not in roles.hr_viewers
+        and not STAFF_INDEX.may_be_staff(ctx.session, event.platform, event.user_id)
+    ):
+        return None
+    return role_of(ctx.session, ctx.settings, event.platform, event.user_id)
 
 
 def language_of(session: Session, event: Event, services: Services) -> str:
@@ -61,7 +148,7 @@ def _start_token(event: Event) -> str | None:
 
 def route(ctx: Ctx) -> None:
     event = ctx.event
-    ctx.role = role_of(ctx.session, ctx.settings, event.platform, event.user_id)
+    ctx.role = role_for_event(ctx)
 
     # The common case first: a candidate (no staff role) in a private chat, not opening
     # a link nor pressing a staff button. If they have an interview, it owns the event
