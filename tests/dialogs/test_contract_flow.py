@@ -110,7 +110,8 @@ def test_approval_to_signed_contract(chat: Chat, approved: int, tmp_path: Path) 
     with TestClient(Starlette(routes=routes), base_url="http://127.0.0.1:8080") as client:
         assert client.post(f"/sign/{token}/code/send").status_code == 200
         chat.flush()
-        code = re.search(r"\b(\d{6})\b", chat.messenger.to("ann")[-1].text)
+        # (not any 6-digit group: the contract number's suffix can be all digits)
+        code = re.search(r" is (\d{6})\. It is valid", chat.messenger.to("ann")[-1].text)
         assert code is not None
         # (as a whole number: a random code can be a substring of a contract number)
         alone = re.compile(rf"(?<!\d){code.group(1)}(?!\d)")
