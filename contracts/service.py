@@ -469,15 +469,14 @@ def unsigned_pdf(contract: Contract, files: ContractFiles) -> bytes:
     """
     if contract.unsigned_pdf_path is None:
         raise SigningError(f"contract {contract.contract_no} has no PDF")
-    try:
-        data = files.read(contract.contract_no, contract.unsigned_pdf_path)
-    except StorageError as exc:
-        raise SigningError(
-            f"contract {contract.contract_no}: the stored PDF is unreadable"
-        ) from exc
-    if sha256_hex(data) != contract.unsigned_sha256:
-        raise SigningError(f"contract {contract.contract_no}: the stored PDF has changed")
-    return data
+    return _read_checked(
+        files,
+        contract,
+        contract.unsigned_pdf_path,
+        contract.unsigned_sha256,
+        "stored",
+        SigningError,
+    )
 
 
 def complete_signing(
@@ -655,12 +654,24 @@ def signed_pdf(contract: Contract, files: ContractFiles) -> bytes:
     """
     if contract.signed_pdf_path is None:
         raise ContractError(f"contract {contract.contract_no} is not signed")
+    return _read_checked(
+        files, contract, contract.signed_pdf_path, contract.signed_sha256, "signed", ContractError
+    )
+
+
+def _read_checked(
+    files: ContractFiles,
+    contract: Contract,
+    path: str,
+    sha256: str | None,
+    which: str,
+    error: type[ContractError],
+) -> bytes:
+    """A contract file decrypted in memory; ``error`` if unreadable or not ``sha256``."""
     try:
-        data = files.read(contract.contract_no, contract.signed_pdf_path)
+        data = files.read(contract.contract_no, path)
     except StorageError as exc:
-        raise ContractError(
-            f"contract {contract.contract_no}: the signed PDF is unreadable"
-        ) from exc
-    if sha256_hex(data) != contract.signed_sha256:
-        raise ContractError(f"contract {contract.contract_no}: the signed PDF has changed")
+        raise error(f"contract {contract.contract_no}: the {which} PDF is unreadable") from exc
+    if sha256_hex(data) != sha256:
+        raise error(f"contract {contract.contract_no}: the {which} PDF has changed")
     return data
