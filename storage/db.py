@@ -22,6 +22,7 @@ from sqlmodel import Session, SQLModel, create_engine
 from core.settings import Settings
 from storage.crypto import Keyring, load_keyring
 from storage.media import MediaStore
+from storage.private import private_file, tighten_sqlite, tighten_tree
 from storage.types import install_keyring
 
 log = logging.getLogger(__name__)
@@ -38,8 +39,16 @@ def make_engine(url: str, *, echo: bool = False) -> Engine:
     """Create an engine; SQLite gets WAL, a busy timeout and ``BEGIN IMMEDIATE``."""
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
-        if parsed.database and parsed.database != ":memory:":
-            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        on_disk: Path | None = None
+        if (
+            parsed.database
+            and parsed.database != ":memory:"
+            and not parsed.database.startswith("file:")
+        ):
+            # Owner-only before SQLite opens it: the -wal and -shm files it makes later
+            # take the database file's mode, whatever the umask.
+            on_disk = private_file(Path(parsed.database))
+            tighten_sqlite(on_disk)
         engine = create_engine(
             url,
             echo=echo,
@@ -58,6 +67,8 @@ def make_engine(url: str, *, echo: bool = False) -> Engine:
             cur.execute("PRAGMA busy_timeout=30000")
             cur.execute(f"PRAGMA wal_autocheckpoint={WAL_AUTOCHECKPOINT_PAGES}")
             cur.close()
+            if on_disk is not None:  # the WAL exists now; a loosened one is fixed here
+                tighten_sqlite(on_disk)
 
         @event.listens_for(engine, "begin")
         def _on_begin(conn: Any) -> None:
@@ -147,6 +158,8 @@ def open_database(
     settings: Settings, *, url: str | None = None, keyring: Keyring | None = None
 ) -> Database:
     """Open the configured database and install the encryption keyring."""
+    # Personal data, media and keys live here: owner-only, also for older installs.
+    tighten_tree(settings.app.data_dir, skip=[settings.security.key_file])
     if keyring is None:
         data_key, old_key = settings.security.data_key, settings.security.data_key_old
         keyring = load_keyring(

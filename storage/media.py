@@ -16,6 +16,7 @@ from pathlib import Path
 
 from core.errors import StorageError
 from storage.crypto import FILE_MAGIC, Keyring
+from storage.private import private_dir
 
 CONTRACTS_FOLDER = "contracts"
 _KID_END = len(FILE_MAGIC) + 8
@@ -28,7 +29,7 @@ def contract_files_root(data_dir: Path) -> Path:
 
 def write_private(path: Path, data: bytes) -> None:
     """Write ``data`` to ``path`` atomically, owner-only (0600) in an owner-only folder."""
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    private_dir(path.parent)
     tmp = path.with_name(path.name + ".tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     try:
