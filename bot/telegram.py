@@ -79,7 +79,7 @@ from dialogs.events import (
     VoiceReceived,
 )
 from dialogs.intents import AnswerButton, Button, Edit, Intent, Send, SendFile
-from dialogs.roles import GROUP_ADMIN_BUTTONS, role_of
+from dialogs.roles import GROUP_ADMIN_BUTTONS, highest_role
 from storage.models import InboxEvent
 
 log = logging.getLogger(__name__)
@@ -664,7 +664,7 @@ class TelegramChannel:
 
     def _is_staff(self, user_id: str) -> bool:
         with self.app.db.session() as session:
-            return role_of(session, self.app.settings, PLATFORM, user_id) is not None
+            return highest_role(session, self.app.settings, PLATFORM, user_id) is not None
 
     async def _store(self, media: PendingMedia, data: bytes) -> MediaRef:
         rel, digest = await asyncio.to_thread(self.app.db.media.put, data, media.suffix)

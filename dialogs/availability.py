@@ -18,11 +18,11 @@ from sqlalchemy import func
 from sqlmodel import Session, col, select
 
 from dialogs import staff
-from dialogs.context import Ctx
+from dialogs.access import Access, check, job_arg, parse_id
+from dialogs.context import Ctx, Target
 from dialogs.events import CommandReceived, FileReceived
-from dialogs.roles import allowed
 from dialogs.slot_time import slot_text, zone
-from storage.models import GroupBinding, Job
+from storage.models import Job
 from storage.schedule_models import AI_INTERVIEWER, Booking, JobPolicy, Slot
 
 MAX_SLOTS_PER_IMPORT = 2000
@@ -232,22 +232,33 @@ def allow_start_now(session: Session, job_id: int, default: bool) -> bool:
 
 
 # ------------------------------------------------------------------ chat commands
-def _resolve_job(ctx: Ctx, code: str | None) -> Job | None:
-    """The job named, or the one job bound to this group chat."""
-    if code:
-        job = ctx.session.exec(select(Job).where(Job.code == code)).first()
-        if job is None:
-            ctx.reply("staff.job_unknown", code=code[:40])
-        return job
-    bindings = ctx.session.exec(
-        select(GroupBinding).where(
-            GroupBinding.platform == ctx.event.platform, GroupBinding.chat_id == ctx.event.chat_id
-        )
-    ).all()
-    if len(bindings) == 1:
-        return ctx.session.get(Job, bindings[0].job_id)
-    ctx.reply("schedule.usage_slots")
-    return None
+def _resolve_job(ctx: Ctx, _code: str | None = None) -> Job | None:
+    """The checked job of this command (named, or the one job bound to this group chat)."""
+    return staff.target_job(ctx, "schedule.usage_slots")
+
+
+def _slots_target(ctx: Ctx, args: str) -> Target:
+    """What ``/slots …`` acts on: the job named (or bound), or the job of the slot removed;
+    listing needs a viewer, changing needs a manager of that job."""
+    words = args.split()
+    action = words[0].lower() if words else "list"
+    if action == "remove":
+        slot_id = parse_id(words[1]) if len(words) == 2 else None
+        slot = ctx.session.get(Slot, slot_id) if slot_id is not None else None
+        job = ctx.session.get(Job, slot.job_id) if slot is not None else None
+        raw = words[1][:40] if len(words) == 2 else ""
+        return Target(job=job, raw=raw, action="invite")
+    if action == "add":
+        match = _ADD.match(" ".join(words[1:]))
+        code = match["job"] if match and match["job"] else ""
+    elif action == "policy":
+        code = words[1] if len(words) > 1 else ""
+    else:
+        rest = words[1:] if action == "list" else words
+        code = rest[0] if rest else ""
+    target = job_arg(0, bound=True)(ctx, code)
+    target.action = "view" if action not in ("add", "remove", "policy") else "invite"
+    return target
 
 
 def _options(words: list[str], default_capacity: int = 1) -> tuple[int, bool] | None:
@@ -271,14 +282,10 @@ def _slots_command(ctx: Ctx, ev: CommandReceived) -> None:
         rest = words[1:] if action == "list" else words
         _list(ctx, rest[0] if rest else None)
         return
-    if not allowed(ctx.role, "invite"):
-        ctx.reply("common.no_access")
-        ctx.audit("access_denied", "command:slots " + action)
-        return
     if action == "add":
         _add(ctx, " ".join(words[1:]))
-    elif action == "remove" and len(words) == 2 and words[1].isdigit():
-        _remove(ctx, int(words[1]))
+    elif action == "remove" and len(words) == 2:
+        _remove(ctx, words[1])
     elif (
         action == "policy"
         and len(words) == 4
@@ -397,11 +404,17 @@ def _list(ctx: Ctx, code: str | None) -> None:
     ctx.say("\n".join(lines))
 
 
-def _remove(ctx: Ctx, slot_id: int) -> None:
-    slot = ctx.session.get(Slot, slot_id, with_for_update=True)
-    if slot is None or slot.status != "open":
-        ctx.reply("schedule.slot_unknown", id=slot_id)
+def _remove(ctx: Ctx, raw: str) -> None:
+    slot_id = parse_id(raw)
+    slot = (
+        ctx.session.get(Slot, slot_id, with_for_update=True)
+        if slot_id is not None and ctx.target.job is not None
+        else None
+    )
+    if slot is None or slot.id is None or slot.status != "open" or slot.job_id != ctx.target.job_id:
+        ctx.reply("schedule.slot_unknown", id=raw[:20])
         return
+    slot_id = slot.id
     booked = active_bookings(ctx.session, slot_id)
     if booked:
         ctx.reply("schedule.slot_has_bookings", id=slot_id, n=booked)
@@ -440,9 +453,6 @@ def import_calendar(ctx: Ctx) -> bool:
     name = (event.media.file_name or "").lower()
     if not (name.endswith(".ics") or (event.media.mime_type or "").startswith("text/calendar")):
         return False
-    if not allowed(ctx.role, "invite"):
-        ctx.reply("common.no_access")
-        return True
     words = event.caption.split()
     if words and words[0].lower().lstrip("/") == "slots":
         words = words[1:]
@@ -451,6 +461,8 @@ def import_calendar(ctx: Ctx) -> bool:
         if words and not (words[0].isdigit() or words[0].lower() == AI_INTERVIEWER)
         else None
     )
+    if not check(ctx, CALENDAR_ACCESS, code or ""):
+        return True
     options = _options(words[1:] if code else words)
     if options is None or not event.media.path:
         ctx.reply("schedule.usage_slots")
@@ -470,5 +482,8 @@ def import_calendar(ctx: Ctx) -> bool:
     return True
 
 
-staff.COMMAND_HANDLERS["slots"] = ("view", _slots_command)
+CALENDAR_ACCESS = Access("invite", "job", job_arg(0, bound=True))
+staff.COMMAND_HANDLERS["slots"] = staff.Command(
+    Access("view", "job", _slots_target), _slots_command
+)
 staff.FILE_HANDLERS.append(import_calendar)

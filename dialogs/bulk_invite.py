@@ -33,12 +33,13 @@ from sqlmodel import Session, col, select
 
 from core.settings import Settings
 from dialogs import reminders, staff
+from dialogs.access import Access, check, job_arg
 from dialogs.catalog import t
 from dialogs.context import Ctx
 from dialogs.events import CommandReceived, FileReceived
 from dialogs.intents import Intent, Send
 from dialogs.invites import invitation_link
-from dialogs.roles import allowed
+from dialogs.roles import permitted_job_ids
 from dialogs.worker import JobContext, JobHandler
 from storage import queue
 from storage.crypto import new_token
@@ -404,8 +405,12 @@ def invite_rows(
     now: dt.datetime,
     seen: Seen,
     jobs: JobIds,
+    permitted: set[int] | None = None,
 ) -> tuple[list[Invited], list[RowProblem]]:
     """Invite good rows in one go, inside the caller's transaction.
+
+    ``permitted``: the jobs the importing user may invite into (None: every job); rows
+    for other jobs are refused like unknown job codes.
 
     A few statements for the whole batch whatever its size: one for the job codes, one
     for the duplicates already in the database, one multi-row INSERT each for the
@@ -450,7 +455,8 @@ def invite_rows(
     chosen: list[tuple[CandidateRow, int]] = []
     for row in rows:
         job_id = jobs.get(row.job_code)
-        if job_id is None:
+        if job_id is None or (permitted is not None and job_id not in permitted):
+            # a job the importer holds no role for reads like an unknown one
             problems.append(RowProblem(row.row, "unknown_job", row.job_code[:40]))
             continue
         keys = [(job_id, h) for h in hashes[row.row]]
@@ -576,8 +582,9 @@ def import_file(ctx: Ctx) -> bool:
     captioned = bool(words) and words[0].lower().lstrip("/") in ("importcandidates", "candidates")
     if not (name.endswith(".xlsx") or (captioned and name.endswith((".csv", ".txt")))):
         return False
-    if not allowed(ctx.role, "invite"):
-        ctx.reply("common.no_access")
+    # The caption's job is checked as that job; rows naming other jobs are checked per
+    # row by the job (a job the user holds no role for reads like an unknown code).
+    if not check(ctx, IMPORT_ACCESS, " ".join(words[1:]) if captioned else ""):
         return True
     if not event.media.path:
         ctx.reply("schedule.import_usage")
@@ -679,7 +686,12 @@ def run_import(job: BackgroundJob, ctx: JobContext, after_batch: AfterBatch | No
                 seen = _seen_from(session, progress, by_row, jobs)
             batch = good[progress.next : progress.next + BATCH_ROWS]
             now = ctx.services.clock.now()
-            invited, problems = invite_rows(session, settings, batch, now=now, seen=seen, jobs=jobs)
+            permitted = permitted_job_ids(
+                session, settings, platform, str(payload.get("user_id") or ""), "invite"
+            )
+            invited, problems = invite_rows(
+                session, settings, batch, now=now, seen=seen, jobs=jobs, permitted=permitted
+            )
             if settings.smtp.enabled:
                 for item in invited:
                     if item.email:
@@ -865,10 +877,8 @@ def _import_command(ctx: Ctx, ev: CommandReceived) -> None:
 
 def _sheet_command(ctx: Ctx, ev: CommandReceived) -> None:
     """``/invitesheet JOB``: one PDF of the open invitations of a job."""
-    code = ev.args.strip()
-    job = ctx.session.exec(select(Job).where(Job.code == code)).first() if code else None
+    job = staff.target_job(ctx, "schedule.usage_sheet")
     if job is None:
-        ctx.reply("schedule.usage_sheet")
         return
     ids = ctx.session.exec(
         select(Invitation.id)
@@ -897,6 +907,9 @@ def _sheet_command(ctx: Ctx, ev: CommandReceived) -> None:
     ctx.reply("schedule.sheet_coming", n=len(ids))
 
 
-staff.COMMAND_HANDLERS["importcandidates"] = ("invite", _import_command)
-staff.COMMAND_HANDLERS["invitesheet"] = ("invite", _sheet_command)
+IMPORT_ACCESS = Access("invite", "job", job_arg(0))
+staff.COMMAND_HANDLERS["importcandidates"] = staff.Command(IMPORT_ACCESS, _import_command)
+staff.COMMAND_HANDLERS["invitesheet"] = staff.Command(
+    Access("invite", "job", job_arg(0)), _sheet_command
+)
 staff.FILE_HANDLERS.append(import_file)

@@ -16,7 +16,7 @@ from dialogs.events import Event
 from dialogs.intents import AnswerButton, Button, Edit, Intent, JobRequest, Send, SendFile
 from storage.db import table_of
 from storage.media import MediaStore
-from storage.models import AuditEvent, FunnelEvent
+from storage.models import AuditEvent, Candidate, FunnelEvent, Job
 
 # Prebuilt Core statements (the audit trail and funnel are written on most events).
 _AUDIT = table_of(AuditEvent)
@@ -38,6 +38,27 @@ class Services:
 
 
 @dataclass
+class Target:
+    """What a staff command or button acts on, found and checked before its handler runs
+    (``dialogs/access.py``)."""
+
+    job: Job | None = None
+    candidate: Candidate | None = None
+    raw: str = ""  # the identifier as given; "" when none was given
+    action: str | None = None  # set by resolvers that pick the action from the arguments
+
+    @property
+    def named(self) -> bool:
+        return bool(self.raw)
+
+    @property
+    def job_id(self) -> int | None:
+        if self.candidate is not None:
+            return self.candidate.job_id
+        return self.job.id if self.job is not None else None
+
+
+@dataclass
 class Ctx:
     """One event being handled inside one transaction."""
 
@@ -46,6 +67,7 @@ class Ctx:
     services: Services
     lang: str = "zh"
     role: str | None = None
+    target: Target = field(default_factory=Target)
     intents: list[Intent] = field(default_factory=list)
     jobs: list[JobRequest] = field(default_factory=list)
     # Per-event memo for things read more than once (e.g. the interview plan).

@@ -19,7 +19,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from pydantic import ValidationError
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from contracts import service
 from contracts.files import ContractFiles
@@ -29,12 +29,13 @@ from contracts.terms import ContractTerms
 from core.errors import ContractError
 from core.settings import Settings
 from dialogs import hr, staff
+from dialogs.access import Access, candidate_arg, candidate_in_button, job_arg, parse_id
 from dialogs.catalog import t
 from dialogs.context import Ctx, Services
 from dialogs.events import ButtonPressed, CommandReceived, TextReceived
 from dialogs.intents import Button, Intent, Send, SendFile
 from dialogs.notify import HRChat, hr_group_chats
-from dialogs.roles import allowed, role_of
+from dialogs.roles import permitted_job_ids
 from storage.contract_models import Contract
 from storage.db import Database
 from storage.models import Candidate, Decision, FunnelEvent, InterviewSession, Job
@@ -178,21 +179,15 @@ def _validate(data: dict[str, Any]) -> ContractTerms:
 
 def _terms_command(ctx: Ctx, event: CommandReceived) -> None:
     parts = event.args.split(maxsplit=1)
-    if len(parts) != 2 or not parts[0].lstrip("#").isdigit():
+    if len(parts) != 2:
         ctx.reply("contract.terms_usage", keys=", ".join(EDITABLE))
         return
-    candidate = ctx.session.get(Candidate, int(parts[0].lstrip("#")))
+    candidate = ctx.target.candidate
     decision = ctx.session.exec(
         select(Decision).where(Decision.candidate_id == (candidate.id if candidate else -1))
     ).first()
-    if candidate is not None and not allowed(
-        role_of(ctx.session, ctx.settings, event.platform, event.user_id, candidate.job_id),
-        "decide",
-    ):
-        ctx.reply("decision.not_allowed")
-        return
     if candidate is None or decision is None or decision.outcome != "approve":
-        ctx.reply("contract.not_approved", id=parts[0])
+        ctx.reply("contract.not_approved", id=ctx.target.raw[:20])
         return
     try:
         changes = parse_assignments(parts[1])
@@ -219,9 +214,12 @@ def _terms_command(ctx: Ctx, event: CommandReceived) -> None:
 
 def _defaults_command(ctx: Ctx, event: CommandReceived) -> None:
     parts = event.args.split(maxsplit=1)
-    job = ctx.session.exec(select(Job).where(Job.code == parts[0])).first() if parts else None
+    job = ctx.target.job
     if job is None or len(parts) != 2:
-        ctx.reply("contract.defaults_usage")
+        if job is None and ctx.target.named:
+            ctx.reply("staff.job_unknown", code=ctx.target.raw[:40])
+        else:
+            ctx.reply("contract.defaults_usage")
         return
     try:
         changes = parse_assignments(parts[1])
@@ -239,38 +237,18 @@ def _send_button(ctx: Ctx) -> None:
     event = ctx.event
     assert isinstance(event, ButtonPressed)
     parts = event.data.split(":")
-    if not allowed(ctx.role, "view"):  # strangers learn nothing, not even whether #id exists
-        ctx.answer_button(ctx.text("common.no_access"), alert=True)
-        return
-    candidate = (
-        ctx.session.get(Candidate, int(parts[1]))
-        if len(parts) == 3 and parts[1].isdigit()
-        else None
-    )
-    if candidate is None:
+    candidate = ctx.target.candidate
+    if candidate is None or len(parts) != 3:
         ctx.answer_button()
-        return
-    if not allowed(
-        role_of(ctx.session, ctx.settings, event.platform, event.user_id, candidate.job_id),
-        "decide",
-    ):
-        ctx.answer_button(ctx.text("decision.not_allowed"), alert=True)
         return
     ctx.answer_button()
     send_contract(ctx, candidate)
 
 
 def _send_command(ctx: Ctx, event: CommandReceived) -> None:
-    arg = event.args.strip().lstrip("#")
-    candidate = ctx.session.get(Candidate, int(arg)) if arg.isdigit() else None
+    candidate = ctx.target.candidate
     if candidate is None:
-        ctx.reply("decision.unknown_candidate", id=arg[:20] or "-")
-        return
-    if not allowed(
-        role_of(ctx.session, ctx.settings, event.platform, event.user_id, candidate.job_id),
-        "decide",
-    ):
-        ctx.reply("decision.not_allowed")
+        ctx.reply("decision.unknown_candidate", id=ctx.target.raw[:20] or "-")
         return
     send_contract(ctx, candidate)
 
@@ -573,7 +551,19 @@ def _employee_command(ctx: Ctx, event: CommandReceived) -> None:
     if not query:
         ctx.reply("contract.employee_usage")
         return
-    records = service.lookup_employee(ctx.session, int(query) if query.isdigit() else query)
+    cid = parse_id(query)
+    records = service.lookup_employee(ctx.session, cid if cid is not None else query[:100])
+    who = ctx.event
+    visible = permitted_job_ids(ctx.session, ctx.settings, who.platform, who.user_id, "view")
+    if visible is not None:  # staff of some jobs see those jobs' employees only
+        jobs = dict(
+            ctx.session.exec(
+                select(Candidate.id, Candidate.job_id).where(
+                    col(Candidate.id).in_([r.employee.candidate_id for r in records])
+                )
+            ).all()
+        )
+        records = [r for r in records if jobs.get(r.employee.candidate_id) in visible]
     ctx.audit("employee_lookup", "", found=len(records))
     if not records:
         ctx.reply("contract.employee_none", query=query[:40])
@@ -599,8 +589,17 @@ def _money(value: Decimal | None) -> str:
 
 
 hr.ON_APPROVE.append(on_approved)
-staff.BUTTON_HANDLERS["ct"] = _send_button
-staff.COMMAND_HANDLERS["terms"] = ("decide", _terms_command)
-staff.COMMAND_HANDLERS["sendcontract"] = ("decide", _send_command)
-staff.COMMAND_HANDLERS["contractdefaults"] = ("manage_jobs", _defaults_command)
-staff.COMMAND_HANDLERS["employee"] = ("view", _employee_command)
+staff.BUTTON_HANDLERS["ct"] = staff.ButtonEntry(
+    Access("decide", "candidate", candidate_in_button), _send_button
+)
+staff.COMMAND_HANDLERS["terms"] = staff.Command(
+    Access("decide", "candidate", candidate_arg(0)), _terms_command
+)
+staff.COMMAND_HANDLERS["sendcontract"] = staff.Command(
+    Access("decide", "candidate", candidate_arg(0)), _send_command
+)
+staff.COMMAND_HANDLERS["contractdefaults"] = staff.Command(
+    Access("manage_jobs", "job", job_arg(0)), _defaults_command
+)
+# Any role: the lookup then shows only employees of the jobs the user may see.
+staff.COMMAND_HANDLERS["employee"] = staff.Command(Access("view", "any"), _employee_command)

@@ -21,13 +21,13 @@ from sqlmodel import select
 
 from core.clock import as_utc
 from dialogs import interview, notify, staff
+from dialogs.access import Access, candidate_arg, candidate_in_button, check
 from dialogs.catalog import t
 from dialogs.context import Ctx
 from dialogs.events import ButtonPressed, CommandReceived, TextReceived
 from dialogs.intents import Button
 from dialogs.notify import competency_label
 from dialogs.plan import PlanItem, interview_plan
-from dialogs.roles import allowed, role_of
 from storage.models import Candidate, ConversationState, InterviewSession, Job
 
 FLOW = "ask"
@@ -45,11 +45,15 @@ def ask_buttons(lang: str, values: dict[str, Any]) -> list[list[Button]]:
 # ------------------------------------------------------------------ entry points
 def ask_command(ctx: Ctx, event: CommandReceived) -> None:
     """``/ask <candidate> [competency:] <question>``."""
-    head, _, rest = event.args.strip().partition(" ")
-    if not head.lstrip("#").isdigit() or not rest.strip():
-        ctx.reply("followup.usage")
+    _head, _, rest = event.args.strip().partition(" ")
+    candidate = ctx.target.candidate
+    if candidate is None or not rest.strip():
+        if candidate is None and ctx.target.named and rest.strip():
+            ctx.reply("followup.unknown_candidate", id=ctx.target.raw[:20])
+        else:
+            ctx.reply("followup.usage")
         return
-    add_followup(ctx, int(head.lstrip("#")), rest)
+    add_followup(ctx, candidate.id or 0, rest)
 
 
 def on_button(ctx: Ctx) -> None:
@@ -57,10 +61,10 @@ def on_button(ctx: Ctx) -> None:
     event = ctx.event
     assert isinstance(event, ButtonPressed)
     parts = event.data.split(":")
-    if len(parts) != 2 or not parts[1].isdigit():
+    if len(parts) != 2 or ctx.target.candidate is None:
         ctx.answer_button()
         return
-    candidate_id = int(parts[1])
+    candidate_id = ctx.target.candidate.id or 0
     candidate = _permitted(ctx, candidate_id, alert=True)
     if candidate is None:
         return
@@ -204,34 +208,25 @@ def _norm(value: str) -> str:
     return "_".join(value.strip().casefold().replace("-", " ").split())
 
 
+ASK = Access("ask", "candidate", candidate_arg(0))
+
+
 def _permitted(ctx: Ctx, candidate_id: int, *, alert: bool) -> Candidate | None:
-    """The candidate, if this user may add questions for their job; else says why."""
-    candidate = ctx.session.get(Candidate, candidate_id)
-    event = ctx.event
-    role = role_of(
-        ctx.session,
-        ctx.settings,
-        event.platform,
-        event.user_id,
-        candidate.job_id if candidate else None,
-    )
-    key: str
-    values: dict[str, Any] = {}
-    if not allowed(role, "view"):  # strangers learn nothing, not even whether #id exists
-        key = "common.no_access"
-        ctx.audit("followup_refused", f"candidate:{candidate_id}", chat=event.chat_id)
-    elif candidate is None or candidate.status == "deleted":
-        key, values = "followup.unknown_candidate", {"id": candidate_id}
-    elif not allowed(role, "ask"):
-        key = "followup.not_allowed"
-        ctx.audit("followup_refused", f"candidate:{candidate_id}", chat=event.chat_id)
-    else:
-        return candidate
-    if alert:
-        ctx.answer_button(ctx.text(key, **values), alert=True)
-    else:
-        ctx.reply(key, **values)
-    return None
+    """The candidate, if this user may add questions for their job; else says why.
+
+    Checked again here because a follow-up typed after the button press arrives later.
+    """
+    if not check(ctx, ASK, str(candidate_id), button=alert):
+        return None
+    candidate = ctx.target.candidate
+    if candidate is None or candidate.status == "deleted":
+        text = ctx.text("followup.unknown_candidate", id=candidate_id)
+        if alert:
+            ctx.answer_button(text, alert=True)
+        else:
+            ctx.say(text)
+        return None
+    return candidate
 
 
 def _session_of(ctx: Ctx, candidate_id: int, *, lock: bool = False) -> InterviewSession | None:
@@ -262,7 +257,9 @@ def _dialog(ctx: Ctx) -> ConversationState | None:
     ).first()
 
 
-staff.COMMAND_HANDLERS["ask"] = ("ask", ask_command)
-staff.BUTTON_HANDLERS["ask"] = on_button
+staff.COMMAND_HANDLERS["ask"] = staff.Command(ASK, ask_command)
+staff.BUTTON_HANDLERS["ask"] = staff.ButtonEntry(
+    Access("ask", "candidate", candidate_in_button), on_button
+)
 notify.POST_BUTTONS["hr.started"] = ask_buttons
 notify.POST_BUTTONS["hr.answered"] = ask_buttons

@@ -14,13 +14,13 @@ from sqlalchemy import update
 from sqlmodel import Session, col, select
 
 from dialogs import staff
+from dialogs.access import Access, candidate_arg, candidate_in_button, job_arg
 from dialogs.catalog import t
-from dialogs.context import Ctx
+from dialogs.context import Ctx, Target
 from dialogs.events import ButtonPressed, CommandReceived
 from dialogs.intents import Intent, Send
 from dialogs.notify import competency_label, hr_group_chats
 from dialogs.results import answer_rows, local_time, ranking_command, summary_text
-from dialogs.roles import allowed, role_for_job, role_of
 from dialogs.worker import JobContext
 from storage.models import AuditEvent, Candidate, CandidateScore, Decision, InterviewSession, Job
 
@@ -39,45 +39,32 @@ ALIASES = {
 ON_APPROVE: list[Callable[[Ctx, Candidate], None]] = []
 
 
+def _button_target(ctx: Ctx, data: str) -> Target:
+    """``dec:<id>:<a|n|r|d>``: the candidate, and the action the press needs."""
+    target = candidate_in_button(ctx, data)
+    parts = data.split(":")
+    target.action = "view" if len(parts) == 3 and parts[2] == "d" else "decide"
+    return target
+
+
 def on_button(ctx: Ctx) -> None:
     event = ctx.event
     assert isinstance(event, ButtonPressed)
     parts = event.data.split(":")
-    if len(parts) != 3 or not parts[1].isdigit():
+    candidate = ctx.target.candidate
+    if candidate is None:
+        ctx.answer_button(ctx.text("decision.unknown_candidate", id=ctx.target.raw), alert=True)
+        return
+    if len(parts) != 3:
         ctx.answer_button()
         return
-    candidate_id, action = int(parts[1]), parts[2]
-    candidate = ctx.session.get(Candidate, candidate_id)
-    role = (
-        role_for_job(ctx.session, ctx.settings, event, candidate.job_id)
-        if candidate is not None
-        else ctx.role
-    )
-    if not allowed(role, "view"):  # strangers learn nothing, not even whether #id exists
-        ctx.answer_button(ctx.text("common.no_access"), alert=True)
-        ctx.audit(
-            "decision_refused", f"candidate:{candidate_id}", action=action, chat=event.chat_id
-        )
-        return
-    if candidate is None:
-        ctx.answer_button(ctx.text("decision.unknown_candidate", id=candidate_id), alert=True)
-        return
-    if action == "d":
-        if not allowed(role, "view"):
-            ctx.answer_button(ctx.text("common.no_access"), alert=True)
-            return
+    if parts[2] == "d":
         ctx.answer_button()
         _details(ctx, candidate)
         return
-    outcome = OUTCOMES.get(action)
+    outcome = OUTCOMES.get(parts[2])
     if outcome is None:
         ctx.answer_button()
-        return
-    if not allowed(role, "decide"):
-        ctx.answer_button(ctx.text("decision.not_allowed"), alert=True)
-        ctx.audit(
-            "decision_refused", f"candidate:{candidate_id}", outcome=outcome, chat=event.chat_id
-        )
         return
     decide(ctx, candidate, outcome)
 
@@ -284,18 +271,12 @@ def _details(ctx: Ctx, candidate: Candidate) -> None:
 # ------------------------------------------------------------------ commands
 def _decide_command(ctx: Ctx, event: CommandReceived) -> None:
     parts = event.args.split()
-    if len(parts) != 2 or not parts[0].lstrip("#").isdigit() or parts[1].lower() not in ALIASES:
+    if len(parts) != 2 or parts[1].lower() not in ALIASES:
         ctx.reply("decision.usage")
         return
-    candidate = ctx.session.get(Candidate, int(parts[0].lstrip("#")))
+    candidate = ctx.target.candidate
     if candidate is None:
-        ctx.reply("decision.unknown_candidate", id=parts[0])
-        return
-    if not allowed(
-        role_of(ctx.session, ctx.settings, event.platform, event.user_id, candidate.job_id),
-        "decide",
-    ):
-        ctx.reply("decision.not_allowed")
+        ctx.reply("decision.unknown_candidate", id=ctx.target.raw)
         return
     outcome = ALIASES[parts[1].lower()]
     if not decide(ctx, candidate, outcome):
@@ -310,25 +291,31 @@ def _decide_command(ctx: Ctx, event: CommandReceived) -> None:
 
 
 def _ranking_command(ctx: Ctx, event: CommandReceived) -> None:
-    code = event.args.strip()
-    job = ctx.session.exec(select(Job).where(Job.code == code)).first() if code else None
+    job = ctx.target.job
     if job is None:
-        ctx.reply("staff.job_unknown", code=code[:40] or "-")
+        ctx.reply("staff.job_unknown", code=ctx.target.raw[:40] or "-")
         return
     ctx.audit("ranking_read", f"job:{job.id}")
     ranking_command(ctx, job)  # the table now; the chart comes from a background job
 
 
 def _report_command(ctx: Ctx, event: CommandReceived) -> None:
-    arg = event.args.strip().lstrip("#")
-    candidate = ctx.session.get(Candidate, int(arg)) if arg.isdigit() else None
-    if candidate is None:
-        ctx.reply("decision.unknown_candidate", id=arg[:20] or "-")
+    candidate = ctx.target.candidate
+    if candidate is None or candidate.status == "deleted":
+        ctx.reply("decision.unknown_candidate", id=ctx.target.raw[:20] or "-")
         return
     _details(ctx, candidate)
 
 
-staff.BUTTON_HANDLERS["dec"] = on_button
-staff.COMMAND_HANDLERS["decide"] = ("decide", _decide_command)
-staff.COMMAND_HANDLERS["ranking"] = ("view", _ranking_command)
-staff.COMMAND_HANDLERS["report"] = ("view", _report_command)
+staff.BUTTON_HANDLERS["dec"] = staff.ButtonEntry(
+    Access("decide", "candidate", _button_target, group_admins=True), on_button
+)
+staff.COMMAND_HANDLERS["decide"] = staff.Command(
+    Access("decide", "candidate", candidate_arg(0)), _decide_command
+)
+staff.COMMAND_HANDLERS["ranking"] = staff.Command(
+    Access("view", "job", job_arg(0, bound=True)), _ranking_command
+)
+staff.COMMAND_HANDLERS["report"] = staff.Command(
+    Access("view", "candidate", candidate_arg(0)), _report_command
+)

@@ -19,15 +19,15 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from dialogs import staff
+from dialogs.access import Access, candidate_arg, candidate_in_button, job_arg
 from dialogs.agreement import Agreement, agreement, human_to_100, icc_level
 from dialogs.context import Ctx
 from dialogs.events import ButtonPressed, CommandReceived
 from dialogs.intents import Button
 from dialogs.notify import competency_label
-from dialogs.roles import allowed, role_of
 from dialogs.worker import JobContext
 from scoring.report import HumanScoreLine
-from storage.models import BackgroundJob, Candidate, CandidateScore, GroupBinding, HumanScore, Job
+from storage.models import BackgroundJob, Candidate, CandidateScore, HumanScore, Job
 
 log = logging.getLogger(__name__)
 
@@ -251,37 +251,19 @@ def save_score(
     return row
 
 
-def _candidate_for_scoring(ctx: Ctx, raw: str, *, alert: bool) -> tuple[Candidate, Job] | None:
-    """The candidate if this user may score for their job; otherwise says why."""
-    arg = raw.strip().lstrip("#")
-    candidate = ctx.session.get(Candidate, int(arg)) if arg.isdigit() else None
-    event = ctx.event
-    role = role_of(
-        ctx.session,
-        ctx.settings,
-        event.platform,
-        event.user_id,
-        candidate.job_id if candidate else None,
-    )
-    key: str
-    values: dict[str, Any] = {}
-    if not allowed(role, "view"):  # strangers learn nothing, not even whether #id exists
-        key = "common.no_access"
-        ctx.audit("human_score_refused", f"candidate:{arg[:20]}", chat=event.chat_id)
-    elif candidate is None or candidate.status == "deleted":
-        key, values = "human.unknown_candidate", {"id": arg[:20] or "-"}
-    elif not allowed(role, "score"):
-        key = "human.not_allowed"
-        ctx.audit("human_score_refused", f"candidate:{candidate.id}", chat=event.chat_id)
-    else:
-        job = ctx.session.get(Job, candidate.job_id)
-        assert job is not None
-        return candidate, job
-    if alert:
-        ctx.answer_button(ctx.text(key, **values), alert=True)
-    else:
-        ctx.reply(key, **values)
-    return None
+def _candidate_for_scoring(ctx: Ctx, *, alert: bool) -> tuple[Candidate, Job] | None:
+    """The checked candidate (``ctx.target``) and their job; else says it is unknown."""
+    candidate = ctx.target.candidate
+    if candidate is None or candidate.status == "deleted":
+        text = ctx.text("human.unknown_candidate", id=ctx.target.raw[:20] or "-")
+        if alert:
+            ctx.answer_button(text, alert=True)
+        else:
+            ctx.say(text)
+        return None
+    job = ctx.session.get(Job, candidate.job_id)
+    assert job is not None
+    return candidate, job
 
 
 def _competency(job: Job, raw: str) -> str | None:
@@ -311,7 +293,7 @@ def score_command(ctx: Ctx, event: CommandReceived) -> None:
     if not parts:
         ctx.reply("human.usage")
         return
-    found = _candidate_for_scoring(ctx, parts[0], alert=False)
+    found = _candidate_for_scoring(ctx, alert=False)
     if found is None:
         return
     candidate, job = found
@@ -352,7 +334,7 @@ def on_button(ctx: Ctx) -> None:
     if len(parts) != 4 or not all(p.isdigit() for p in parts[1:]):
         ctx.answer_button()
         return
-    found = _candidate_for_scoring(ctx, parts[1], alert=True)
+    found = _candidate_for_scoring(ctx, alert=True)
     if found is None:
         return
     candidate, job = found
@@ -420,43 +402,16 @@ def _keyboard(ctx: Ctx, candidate: Candidate, job: Job) -> None:
 
 def agreement_command(ctx: Ctx, event: CommandReceived) -> None:
     """``/agreement [job]``: AI vs people for a job (the group's job if bound to one)."""
-    job = job_from_args(ctx, event.args)
+    job = job_from_args(ctx)
     if job is None:
         return
     ctx.audit("agreement_read", f"job:{job.id}")
     ctx.say(agreement_text(ctx, job))
 
 
-def job_from_args(ctx: Ctx, args: str, *, usage: str = "human.usage_agreement") -> Job | None:
-    """The job named by code, else the one job this group is bound to; checks the viewer's scope."""
-    code = args.strip()
-    job: Job | None
-    if code:
-        job = ctx.session.exec(select(Job).where(Job.code == code)).first()
-        if job is None:
-            ctx.reply("staff.job_unknown", code=code[:40])
-            return None
-    else:
-        bindings = ctx.session.exec(
-            select(GroupBinding).where(
-                GroupBinding.platform == ctx.event.platform,
-                GroupBinding.chat_id == ctx.event.chat_id,
-            )
-        ).all()
-        if len(bindings) != 1:
-            ctx.reply(usage)
-            return None
-        job = ctx.session.get(Job, bindings[0].job_id)
-        if job is None:
-            ctx.reply(usage)
-            return None
-    event = ctx.event
-    if not allowed(
-        role_of(ctx.session, ctx.settings, event.platform, event.user_id, job.id), "view"
-    ):
-        ctx.reply("common.no_access")
-        return None
-    return job
+def job_from_args(ctx: Ctx, usage: str = "human.usage_agreement") -> Job | None:
+    """The checked job of this command (named by code, else the group's one bound job)."""
+    return staff.target_job(ctx, usage)
 
 
 # ------------------------------------------------------------------ background
@@ -492,6 +447,12 @@ def rerender_report(job_row: BackgroundJob, ctx: JobContext) -> None:
 
 JOB_HANDLERS = {REPORT_JOB: rerender_report}
 
-staff.COMMAND_HANDLERS["score"] = ("score", score_command)
-staff.COMMAND_HANDLERS["agreement"] = ("view", agreement_command)
-staff.BUTTON_HANDLERS["hs"] = on_button
+staff.COMMAND_HANDLERS["score"] = staff.Command(
+    Access("score", "candidate", candidate_arg(0)), score_command
+)
+staff.COMMAND_HANDLERS["agreement"] = staff.Command(
+    Access("view", "job", job_arg(0, bound=True)), agreement_command
+)
+staff.BUTTON_HANDLERS["hs"] = staff.ButtonEntry(
+    Access("score", "candidate", candidate_in_button), on_button
+)

@@ -39,6 +39,7 @@ from sqlmodel import Session, col
 from sqlmodel import select as sm_select
 
 from dialogs import staff
+from dialogs.access import Access
 from dialogs.catalog import t
 from dialogs.context import Ctx
 from dialogs.events import ButtonPressed, parse_event
@@ -835,4 +836,5 @@ def _until(lang: str, holds: list[Hold]) -> str:
     return t(lang, "privacy.hold_until", date=max(dates).isoformat())
 
 
-staff.BUTTON_HANDLERS["del"] = on_delete_button
+# The candidate's own confirmation: no staff role involved (the handler checks the sender).
+staff.BUTTON_HANDLERS["del"] = staff.ButtonEntry(Access("view", "self"), on_delete_button)

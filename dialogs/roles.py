@@ -1,8 +1,16 @@
-"""Roles, checked in one place: admin, hr_manager (decides), hr_viewer (sees)."""
+"""Roles and the one access check: admin, hr_manager (decides), hr_viewer (sees).
+
+A role is granted globally (config lists, or a staff row without a job) or for one job
+(a staff row with ``job_id``). A job-scoped grant counts for that job only: it never
+counts for another job, nor for work that touches every job. :func:`authorize` is the
+single place that decides; chat commands and buttons reach it through
+``dialogs/access.py`` (declared scopes), and web pages call it directly.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal
 
 from sqlalchemy import bindparam
 from sqlalchemy import select as core_select
@@ -11,11 +19,11 @@ from sqlmodel import Session, col, select
 from core.settings import Settings
 from dialogs.events import Event
 from storage.db import table_of
-from storage.models import GroupBinding, Staff
+from storage.models import GroupBinding, Job, Staff
 
 _STAFF = table_of(Staff)
-# Asked on every event: prebuilt, so no statement is built per call.
-_ROLES = core_select(_STAFF.c.role).where(
+# Asked on every staff event: prebuilt, so no statement is built per call.
+_GRANTS = core_select(_STAFF.c.role, _STAFF.c.job_id).where(
     _STAFF.c.platform == bindparam("platform"), _STAFF.c.user_id == bindparam("user_id")
 )
 
@@ -39,51 +47,137 @@ REQUIRED = {
     "retry_jobs": "admin",
 }
 
+# What an action acts on: every job at once ("global"), one job ("job", a candidate's
+# job included), or whatever jobs the user may see ("any": listings filter by job).
+Scope = Literal["any", "global", "job"]
+# Why a request was refused; each has its own message (``access.<reason>``).
+Reason = Literal["no_role", "other_job", "global_needed", "too_low"]
+
+
+@dataclass(frozen=True)
+class Grant:
+    role: str
+    job_id: int | None  # None: every job
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """The answer of :func:`authorize`: allowed, or refused with one reason."""
+
+    allowed: bool
+    role: str | None  # the role that counted for this request
+    needed: str
+    reason: Reason | None = None
+    scope: Scope = "job"
+    job_ids: tuple[int, ...] = ()  # the jobs the user does hold a role for (for the message)
+
+
+def rank(role: str | None) -> int:
+    return _RANK.get(role or "", 0)
+
+
+def grants_of(session: Session, settings: Settings, platform: str, user_id: str) -> list[Grant]:
+    """Every role the user holds: config lists (global) and staff rows (global or per job)."""
+    who = f"{platform}:{user_id}"
+    found: list[Grant] = []
+    if who in settings.roles.admins:
+        found.append(Grant("admin", None))
+    if who in settings.roles.hr_managers:
+        found.append(Grant("hr_manager", None))
+    if who in settings.roles.hr_viewers:
+        found.append(Grant("hr_viewer", None))
+    rows = session.execute(_GRANTS, {"platform": platform, "user_id": user_id}).all()
+    found.extend(Grant(str(role), job_id) for role, job_id in rows if role in _RANK)
+    return found
+
+
+def _best(grants: list[Grant]) -> str | None:
+    return max((g.role for g in grants), key=rank, default=None)
+
+
+def highest_role(session: Session, settings: Settings, platform: str, user_id: str) -> str | None:
+    """The highest role held anywhere (global or for any job): "is this person staff?"."""
+    return _best(grants_of(session, settings, platform, user_id))
+
 
 def role_of(
     session: Session, settings: Settings, platform: str, user_id: str, job_id: int | None = None
 ) -> str | None:
-    """The highest role of a user, from config lists and the staff table."""
-    who = f"{platform}:{user_id}"
-    found: list[str] = []
-    if who in settings.roles.admins:
-        found.append("admin")
-    if who in settings.roles.hr_managers:
-        found.append("hr_manager")
-    if who in settings.roles.hr_viewers:
-        found.append("hr_viewer")
-    rows: Sequence[str]
-    if job_id is None:
-        params = {"platform": platform, "user_id": user_id}
-        rows = session.execute(_ROLES, params).scalars().all()
-    else:
-        query = select(Staff.role).where(Staff.platform == platform, Staff.user_id == user_id)
-        rows = session.exec(
-            query.where((col(Staff.job_id).is_(None)) | (Staff.job_id == job_id))
-        ).all()
-    found.extend(rows)
-    if not found:
-        return None
-    return max(found, key=lambda r: _RANK.get(r, 0))
+    """The role that counts for one job (global grants and that job's), or, with no job,
+    the global role only: a grant for one job never counts for another."""
+    grants = grants_of(session, settings, platform, user_id)
+    return _best([g for g in grants if g.job_id is None or (job_id and g.job_id == job_id)])
 
 
 def allowed(role: str | None, action: str) -> bool:
     """True if ``role`` may do ``action``."""
     if role is None:
         return False
-    return _RANK.get(role, 0) >= _RANK[REQUIRED[action]]
+    return rank(role) >= rank(REQUIRED[action])
 
 
-def role_for_job(session: Session, settings: Settings, event: Event, job_id: int) -> str | None:
-    """The user's role for one job: staff roles, plus hr_manager for an admin of a bound group.
+def authorize(
+    session: Session,
+    settings: Settings,
+    *,
+    platform: str,
+    user_id: str,
+    action: str,
+    scope: Scope,
+    job_id: int | None = None,
+    group_admin_of_job: bool = False,
+) -> Verdict:
+    """May this user do ``action`` with this scope (on ``job_id``)? The one check.
 
-    The group-admin grant holds only in a group chat bound to that job, and only when the
-    adapter vouched for it (``Event.group_admin``, set when ``group_admins_decide`` is on).
+    Args:
+        scope: "global" counts global grants only; "job" counts global grants and those
+            for ``job_id`` (None: the target was not found, so global grants only);
+            "any" counts every grant (the handler then shows only permitted jobs).
+        group_admin_of_job: the sender administers a group chat bound to ``job_id`` and
+            the operator lets such admins decide: counts as hr_manager for that job.
     """
-    role = role_of(session, settings, event.platform, event.user_id, job_id)
-    if group_admin_for(session, event, job_id) and _RANK.get(role or "", 0) < _RANK["hr_manager"]:
-        return "hr_manager"
-    return role
+    needed = REQUIRED[action]
+    grants = grants_of(session, settings, platform, user_id)
+    if scope == "any":
+        counted = grants
+    elif scope == "global":
+        counted = [g for g in grants if g.job_id is None]
+    else:
+        counted = [g for g in grants if g.job_id is None or (job_id and g.job_id == job_id)]
+    role = _best(counted)
+    if group_admin_of_job and rank(role) < rank("hr_manager"):
+        role = "hr_manager"
+    if rank(role) >= rank(needed):
+        return Verdict(True, role, needed, scope=scope)
+    job_ids = tuple(sorted({g.job_id for g in grants if g.job_id is not None}))
+    reason: Reason
+    if not grants:
+        reason = "no_role"
+    elif scope == "global" and any(rank(g.role) >= rank(needed) for g in grants):
+        reason = "global_needed"
+    elif scope == "job" and not counted and not group_admin_of_job:
+        reason = "other_job"
+    else:
+        reason = "too_low"
+    return Verdict(False, role, needed, reason, scope, job_ids)
+
+
+def permitted_job_ids(
+    session: Session, settings: Settings, platform: str, user_id: str, action: str
+) -> set[int] | None:
+    """The jobs on which the user may do ``action``: None means every job."""
+    needed = rank(REQUIRED[action])
+    grants = grants_of(session, settings, platform, user_id)
+    if any(g.job_id is None and rank(g.role) >= needed for g in grants):
+        return None
+    return {g.job_id for g in grants if g.job_id is not None and rank(g.role) >= needed}
+
+
+def job_codes(session: Session, job_ids: tuple[int, ...] | set[int]) -> list[str]:
+    if not job_ids:
+        return []
+    rows = session.exec(select(Job.code).where(col(Job.id).in_(sorted(job_ids)))).all()
+    return sorted(rows)
 
 
 def group_admin_for(session: Session, event: Event, job_id: int) -> bool:

@@ -22,7 +22,7 @@ from dialogs.events import (
     FileReceived,
     SubscribeReceived,
 )
-from dialogs.roles import role_of
+from dialogs.roles import highest_role
 from storage.db import table_of
 from storage.models import ChannelIdentity, ConversationState, Staff
 
@@ -55,7 +55,7 @@ class StaffIndex:
     """Who has a row in the staff table, per database and process.
 
     Nearly every event comes from a candidate; this set lets them skip the roles query.
-    It only ever says "maybe staff" (then :func:`role_of` reads the table and decides),
+    It only ever says "maybe staff" (then :func:`highest_role` reads the table and decides),
     so a stale entry costs a query, never access: a revoked role is revoked at once. A
     grant is seen at once when made in this process (any flush of a Staff row drops the
     set, again at commit) and within ``STAFF_INDEX_TTL_S`` when made by another process.
@@ -124,7 +124,7 @@ def role_for_event(ctx: Ctx) -> str | None:
         and not STAFF_INDEX.may_be_staff(ctx.session, event.platform, event.user_id)
     ):
         return None
-    return role_of(ctx.session, ctx.settings, event.platform, event.user_id)
+    return highest_role(ctx.session, ctx.settings, event.platform, event.user_id)
 
 
 def language_of(session: Session, event: Event, services: Services) -> str:

@@ -4,19 +4,22 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from pydantic import ValidationError
 from sqlmodel import col, func, select
 
 from dialogs import newjob
+from dialogs.access import Access, EntryScope, check, job_arg
 from dialogs.context import Ctx
 from dialogs.events import CommandReceived, FileReceived
-from dialogs.invites import invitation_link, invite_candidate, qr_png
+from dialogs.invites import invitation_link, invite_candidate, qr_png, seal_text
 from dialogs.notify import competency_label
 from dialogs.question_bank import QuestionSpec, add_question, spec_errors
 from dialogs.question_import import import_questions
-from dialogs.roles import ROLES, allowed
+from dialogs.roles import ROLES, authorize, permitted_job_ids
 from storage.models import (
     Answer,
     Candidate,
@@ -29,10 +32,27 @@ from storage.models import (
     Staff,
 )
 
+
+@dataclass(frozen=True)
+class Command:
+    """A staff command: what it needs (action and scope) and its handler."""
+
+    access: Access
+    handler: Callable[[Ctx, CommandReceived], None]
+
+
+@dataclass(frozen=True)
+class ButtonEntry:
+    """A button prefix: what pressing it needs and its handler."""
+
+    access: Access
+    handler: Callable[[Ctx], None]
+
+
 # Extra button prefixes that other modules (HR decisions ...) register.
-BUTTON_HANDLERS: dict[str, Callable[[Ctx], None]] = {}
-# Extra commands other modules register: name -> (action needed, handler).
-COMMAND_HANDLERS: dict[str, tuple[str, Callable[[Ctx, CommandReceived], None]]] = {}
+BUTTON_HANDLERS: dict[str, ButtonEntry] = {}
+# Extra commands other modules register.
+COMMAND_HANDLERS: dict[str, Command] = {}
 # Extra file importers (candidates, calendars): each returns True when it took the file.
 FILE_HANDLERS: list[Callable[[Ctx], bool]] = []
 
@@ -43,26 +63,39 @@ def owns_button(data: str) -> bool:
 
 def handle_button(ctx: Ctx) -> None:
     data = getattr(ctx.event, "data", "")
-    BUTTON_HANDLERS[data.split(":", 1)[0]](ctx)
+    entry = BUTTON_HANDLERS[data.split(":", 1)[0]]
+    if check(ctx, entry.access, data, button=True):
+        entry.handler(ctx)
 
 
 def is_staff_command(command: str) -> bool:
     return command in _COMMANDS or command in COMMAND_HANDLERS
 
 
+def command_entry(command: str) -> Command | None:
+    return _COMMANDS.get(command) or COMMAND_HANDLERS.get(command)
+
+
 def handle_command(ctx: Ctx) -> None:
     event = ctx.event
     assert isinstance(event, CommandReceived)
-    entry = _COMMANDS.get(event.command) or COMMAND_HANDLERS.get(event.command)
+    entry = command_entry(event.command)
     if entry is None:
         ctx.reply("common.unknown_command")
         return
-    action, handler = entry
-    if action and not allowed(ctx.role, action):
-        ctx.reply("common.no_access")
-        ctx.audit("access_denied", f"command:{event.command}")
-        return
-    handler(ctx, event)
+    if check(ctx, entry.access, event.args):
+        entry.handler(ctx, event)
+
+
+def target_job(ctx: Ctx, usage: str, **values: Any) -> Job | None:
+    """The checked job of this command, or None after saying what was wrong."""
+    job = ctx.target.job
+    if job is None:
+        if ctx.target.named:
+            ctx.reply("staff.job_unknown", code=ctx.target.raw[:40])
+        else:
+            ctx.reply(usage, **values)
+    return job
 
 
 def continue_dialog(ctx: Ctx, state: ConversationState) -> None:
@@ -75,7 +108,9 @@ def continue_dialog(ctx: Ctx, state: ConversationState) -> None:
         handle_command(ctx)
         return
     if state.flow == "newjob":
-        newjob.step(ctx, state)
+        # Checked again at every step: a role revoked meanwhile stops the dialog.
+        if check(ctx, _COMMANDS["newjob"].access, ""):
+            newjob.step(ctx, state)
     elif state.flow == "ask":
         from dialogs import followup  # registers itself here; imported late to avoid a cycle
 
@@ -96,7 +131,13 @@ def _newjob(ctx: Ctx, _ev: CommandReceived) -> None:
 
 
 def _jobs(ctx: Ctx, _ev: CommandReceived) -> None:
-    jobs = ctx.session.exec(select(Job).order_by(col(Job.id))).all()
+    """The jobs this user holds a role for (every job for global roles)."""
+    event = ctx.event
+    visible = permitted_job_ids(ctx.session, ctx.settings, event.platform, event.user_id, "view")
+    query = select(Job).order_by(col(Job.id))
+    if visible is not None:
+        query = query.where(col(Job.id).in_(sorted(visible)))
+    jobs = ctx.session.exec(query).all()
     if not jobs:
         ctx.reply("staff.jobs_none")
         return
@@ -171,8 +212,7 @@ def handle_file(ctx: Ctx) -> None:
     assert isinstance(event, FileReceived)
     if any(importer(ctx) for importer in FILE_HANDLERS):
         return
-    if not allowed(ctx.role, "manage_questions"):
-        ctx.reply("common.no_access")
+    if not check(ctx, _COMMANDS["importquestions"].access, ""):
         return
     name = (event.media.file_name or "").lower()
     if not name.endswith((".csv", ".yaml", ".yml")) or not event.media.path:
@@ -204,20 +244,13 @@ def _importquestions(ctx: Ctx, _ev: CommandReceived) -> None:
     ctx.reply("staff.import_bad_file")
 
 
-def _job(ctx: Ctx, code: str) -> Job | None:
-    job = ctx.session.exec(select(Job).where(Job.code == code)).first()
-    if job is None:
-        ctx.reply("staff.job_unknown", code=code[:40])
-    return job
-
-
 def _invite(ctx: Ctx, ev: CommandReceived) -> None:
     parts = ev.args.split()
+    job = target_job(ctx, "staff.usage_invite")
+    if job is None:
+        return
     if len(parts) < 2:
         ctx.reply("staff.usage_invite")
-        return
-    job = _job(ctx, parts[0])
-    if job is None:
         return
     contact = (
         parts[-1]
@@ -234,7 +267,7 @@ def _invite(ctx: Ctx, ev: CommandReceived) -> None:
     ctx.audit("candidate_invited", f"candidate:{new.candidate.id}")
     link = invitation_link(
         ctx.settings,
-        new.invitation.token,
+        new.token,
         "console" if ctx.event.platform == "console" else "telegram",
     )
     local = new.invitation.expires_at.astimezone(_tz(ctx))
@@ -253,7 +286,9 @@ def _invite(ctx: Ctx, ev: CommandReceived) -> None:
         ctx.enqueue(
             "wechat_invite_qr",
             {
-                "token": new.invitation.token,
+                # Job payloads are plain JSON in the database: the token goes encrypted.
+                "sealed_token": seal_text(new.token),
+                "invitation_id": new.invitation.id,
                 "platform": ctx.event.platform,
                 "chat_id": ctx.event.chat_id,
                 "candidate_id": new.candidate.id,
@@ -262,24 +297,8 @@ def _invite(ctx: Ctx, ev: CommandReceived) -> None:
         )
 
 
-def _progress(ctx: Ctx, ev: CommandReceived) -> None:
-    code = ev.args.strip()
-    if not code:
-        bindings = ctx.session.exec(
-            select(GroupBinding).where(
-                GroupBinding.platform == ctx.event.platform,
-                GroupBinding.chat_id == ctx.event.chat_id,
-            )
-        ).all()
-        if len(bindings) != 1:
-            ctx.reply("staff.usage_progress")
-            return
-        found = ctx.session.get(Job, bindings[0].job_id)
-        if found is None:
-            return
-        job: Job | None = found
-    else:
-        job = _job(ctx, code)
+def _progress(ctx: Ctx, _ev: CommandReceived) -> None:
+    job = target_job(ctx, "staff.usage_progress")
     if job is None:
         return
     ctx.audit("progress_viewed", f"job:{job.id}")
@@ -337,11 +356,7 @@ def _bind(ctx: Ctx, ev: CommandReceived) -> None:
     if not ctx.event.is_group:
         ctx.reply("staff.bind_private")
         return
-    code = ev.args.strip()
-    if not code:
-        ctx.reply("staff.usage_bind")
-        return
-    job = _job(ctx, code)
+    job = target_job(ctx, "staff.usage_bind")
     if job is None:
         return
     exists = ctx.session.exec(
@@ -365,18 +380,53 @@ def _bind(ctx: Ctx, ev: CommandReceived) -> None:
     ctx.reply("staff.bound", code=job.code)
 
 
+PLATFORMS = ("telegram", "wechat", "wecom", "console")
+_USER_ID = re.compile(r"[A-Za-z0-9_@.\-]{1,64}")
+
+
+def parse_principal(raw: str) -> tuple[str, str] | None:
+    """``platform:user`` with a known platform and a plausible user id, else None."""
+    platform, sep, user_id = raw.partition(":")
+    if not sep or platform.lower() not in PLATFORMS or not _USER_ID.fullmatch(user_id):
+        return None
+    return platform.lower(), user_id
+
+
+def _role_scope_ok(ctx: Ctx, role: str | None) -> bool:
+    """Admin roles and global grants are a global admin's to give or take: say so otherwise."""
+    if role != "admin" and ctx.target.named:
+        return True
+    event = ctx.event
+    verdict = authorize(
+        ctx.session,
+        ctx.settings,
+        platform=event.platform,
+        user_id=event.user_id,
+        action="grant",
+        scope="global",
+    )
+    if verdict.allowed:
+        return True
+    ctx.reply("access.admin_grants")
+    ctx.audit("access_denied", f"role:{role or '-'}", reason="global_needed")
+    return False
+
+
 def _grant(ctx: Ctx, ev: CommandReceived) -> None:
     parts = ev.args.split()
-    if len(parts) not in (2, 3) or ":" not in parts[0] or parts[1] not in ROLES:
+    who = parse_principal(parts[0]) if parts else None
+    if len(parts) not in (2, 3) or who is None or parts[1] not in ROLES:
         ctx.reply("staff.usage_grant")
         return
-    platform, user_id = parts[0].split(":", 1)
     job_id: int | None = None
     if len(parts) == 3:
-        job = _job(ctx, parts[2])
+        job = target_job(ctx, "staff.usage_grant")
         if job is None:
             return
         job_id = job.id
+    if not _role_scope_ok(ctx, parts[1]):
+        return
+    platform, user_id = who
     exists = ctx.session.exec(
         select(Staff).where(
             Staff.platform == platform, Staff.user_id == user_id, Staff.job_id == job_id
@@ -388,29 +438,76 @@ def _grant(ctx: Ctx, ev: CommandReceived) -> None:
         )
     exists.role = parts[1]
     ctx.session.add(exists)
-    ctx.audit("role_granted", f"staff:{parts[0]}", role=parts[1], job_id=job_id)
+    ctx.audit("role_granted", f"staff:{platform}:{user_id}", role=parts[1], job_id=job_id)
     ctx.reply(
         "staff.granted",
-        who=parts[0],
+        who=f"{platform}:{user_id}",
         role=parts[1],
         scope=f" ({parts[2]})" if len(parts) == 3 else "",
     )
+
+
+def _revoke(ctx: Ctx, ev: CommandReceived) -> None:
+    """``/revoke platform:user [JOB]``: take back the role held globally or for JOB."""
+    parts = ev.args.split()
+    who = parse_principal(parts[0]) if parts else None
+    if len(parts) not in (1, 2) or who is None:
+        ctx.reply("staff.usage_revoke")
+        return
+    job_id: int | None = None
+    if len(parts) == 2:
+        job = target_job(ctx, "staff.usage_revoke")
+        if job is None:
+            return
+        job_id = job.id
+    platform, user_id = who
+    row = ctx.session.exec(
+        select(Staff).where(
+            Staff.platform == platform, Staff.user_id == user_id, Staff.job_id == job_id
+        )
+    ).first()
+    if not _role_scope_ok(ctx, row.role if row else None):
+        return
+    scope = f" ({parts[1]})" if len(parts) == 2 else ""
+    if row is None:
+        key = (
+            "staff.revoke_config"
+            if _in_config(ctx, f"{platform}:{user_id}")
+            else "staff.revoke_none"
+        )
+        ctx.reply(key, who=f"{platform}:{user_id}", scope=scope)
+        return
+    ctx.session.delete(row)
+    ctx.audit("role_revoked", f"staff:{platform}:{user_id}", role=row.role, job_id=job_id)
+    ctx.reply("staff.revoked", who=f"{platform}:{user_id}", role=row.role, scope=scope)
+
+
+def _in_config(ctx: Ctx, who: str) -> bool:
+    roles = ctx.settings.roles
+    return who in roles.admins or who in roles.hr_managers or who in roles.hr_viewers
 
 
 def _tz(ctx: Ctx) -> ZoneInfo:
     return ZoneInfo(ctx.settings.app.timezone)
 
 
-_COMMANDS: dict[str, tuple[str, Callable[[Ctx, CommandReceived], None]]] = {
-    "help": ("view", _help),
-    "cancel": ("view", _cancel),
-    "newjob": ("manage_jobs", _newjob),
-    "jobs": ("view", _jobs),
-    "questions": ("view", _questions),
-    "addquestion": ("manage_questions", _addquestion),
-    "importquestions": ("manage_questions", _importquestions),
-    "invite": ("invite", _invite),
-    "progress": ("view", _progress),
-    "bind": ("bind", _bind),
-    "grant": ("grant", _grant),
+def _cmd(
+    action: str, scope: EntryScope, handler: Callable[[Ctx, CommandReceived], None], **kw: Any
+) -> Command:
+    return Command(Access(action, scope, **kw), handler)
+
+
+_COMMANDS: dict[str, Command] = {
+    "help": _cmd("view", "any", _help),
+    "cancel": _cmd("view", "any", _cancel),
+    "newjob": _cmd("manage_jobs", "global", _newjob),
+    "jobs": _cmd("view", "any", _jobs),
+    "questions": _cmd("view", "any", _questions),
+    "addquestion": _cmd("manage_questions", "global", _addquestion),
+    "importquestions": _cmd("manage_questions", "global", _importquestions),
+    "invite": _cmd("invite", "job", _invite, resolver=job_arg(0)),
+    "progress": _cmd("view", "job", _progress, resolver=job_arg(0, bound=True)),
+    "bind": _cmd("bind", "job", _bind, resolver=job_arg(0)),
+    "grant": _cmd("grant", "job_or_global", _grant, resolver=job_arg(2)),
+    "revoke": _cmd("grant", "job_or_global", _revoke, resolver=job_arg(1)),
 }

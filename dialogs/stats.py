@@ -22,6 +22,7 @@ from typing import Any
 from sqlmodel import Session, col, select
 
 from dialogs import staff
+from dialogs.access import Access, job_arg
 from dialogs.agreement import MIN_PAIRS, ItemStat, item_total
 from dialogs.catalog import t
 from dialogs.context import Ctx
@@ -29,7 +30,7 @@ from dialogs.events import CommandReceived
 from dialogs.human_scores import agreement_text, job_from_args
 from dialogs.intents import SendFile
 from dialogs.notify import competency_label
-from dialogs.roles import allowed, role_of
+from dialogs.roles import permitted_job_ids
 from dialogs.worker import JobContext, JobHandler
 from storage.models import (
     Answer,
@@ -253,34 +254,19 @@ def stats_chart_png(lang: str, all_stats: list[JobStats]) -> bytes:
 
 def _visible_jobs(ctx: Ctx, args: str) -> list[Job] | None:
     """The named job, else the group's job, else every job this user may see."""
-    if args.strip() or _bound_jobs(ctx) == 1:
-        job = job_from_args(ctx, args, usage="stats.usage")
+    if ctx.target.named:
+        job = job_from_args(ctx, usage="stats.usage")
         return None if job is None else [job]
     event = ctx.event
-    jobs = [
-        job
-        for job in ctx.session.exec(select(Job).order_by(col(Job.id))).all()
-        if allowed(
-            role_of(ctx.session, ctx.settings, event.platform, event.user_id, job.id), "view"
-        )
-    ]
+    visible = permitted_job_ids(ctx.session, ctx.settings, event.platform, event.user_id, "view")
+    query = select(Job).order_by(col(Job.id))
+    if visible is not None:
+        query = query.where(col(Job.id).in_(sorted(visible)))
+    jobs = list(ctx.session.exec(query).all())
     if not jobs:
         ctx.reply("stats.no_jobs")
         return None
     return jobs
-
-
-def _bound_jobs(ctx: Ctx) -> int:
-    from storage.models import GroupBinding
-
-    return len(
-        ctx.session.exec(
-            select(GroupBinding.id).where(
-                GroupBinding.platform == ctx.event.platform,
-                GroupBinding.chat_id == ctx.event.chat_id,
-            )
-        ).all()
-    )
 
 
 def stats_command(ctx: Ctx, event: CommandReceived) -> None:
@@ -506,12 +492,18 @@ def itemstats_text(ctx: Ctx, job: Job, reports: list[ItemReport]) -> str:
 
 
 def itemstats_command(ctx: Ctx, event: CommandReceived) -> None:
-    job = job_from_args(ctx, event.args, usage="stats.usage_items")
+    job = job_from_args(ctx, usage="stats.usage_items")
     if job is None:
         return
     ctx.audit("itemstats_read", f"job:{job.id}")
     ctx.say(itemstats_text(ctx, job, item_reports(ctx.session, job)))
 
 
-staff.COMMAND_HANDLERS["stats"] = ("view", stats_command)
-staff.COMMAND_HANDLERS["itemstats"] = ("view", itemstats_command)
+# /stats with no job in an unbound chat lists every job the user may see ("any"); a named
+# or bound job is checked as that job.
+staff.COMMAND_HANDLERS["stats"] = staff.Command(
+    Access("view", "job", job_arg(0, bound=True)), stats_command
+)
+staff.COMMAND_HANDLERS["itemstats"] = staff.Command(
+    Access("view", "job", job_arg(0, bound=True)), itemstats_command
+)
