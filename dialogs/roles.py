@@ -153,8 +153,10 @@ def authorize(
     reason: Reason
     if not grants:
         reason = "no_role"
-    elif scope == "global" and any(rank(g.role) >= rank(needed) for g in grants):
-        reason = "global_needed"
+    elif scope == "global" and (
+        not counted or any(rank(g.role) >= rank(needed) for g in grants)
+    ):
+        reason = "global_needed"  # their roles are for some jobs only
     elif scope == "job" and not counted and not group_admin_of_job:
         reason = "other_job"
     else:

@@ -439,7 +439,7 @@ async def test_hr_approves_in_the_group_and_strangers_are_refused(bot: Running) 
     await fake.wait_reply(CANDIDATE, 0, containing="Good news")
     with bot.app.db.session() as session:
         refusals = session.exec(
-            select(AuditEvent).where(AuditEvent.action == "decision_refused")
+            select(AuditEvent).where(AuditEvent.action == "access_denied")
         ).all()
         decisions = session.exec(select(AuditEvent).where(AuditEvent.action == "decision")).all()
     assert [r.actor for r in refusals] == [f"telegram:{STRANGER}"]

@@ -14,6 +14,7 @@ from wechatpy.enterprise.crypto import PrpCrypto
 
 from bot.wecom import card_body, hr_recipients, robot_url, upload_url
 from dialogs import staff
+from dialogs.access import Access
 from dialogs.context import Ctx
 from dialogs.events import ButtonPressed
 from dialogs.intents import Button, Intent, Send, SendFile
@@ -83,7 +84,10 @@ def presses(monkeypatch: pytest.MonkeyPatch) -> list[ButtonPressed]:
         )
         ctx.answer_button(f"Recorded: {word}")
 
-    monkeypatch.setitem(staff.BUTTON_HANDLERS, "dec", decide)
+    # Records the click as the adapter delivered it (no roles involved: "self" scope).
+    monkeypatch.setitem(
+        staff.BUTTON_HANDLERS, "dec", staff.ButtonEntry(Access("view", "self"), decide)
+    )
     return seen
 
 

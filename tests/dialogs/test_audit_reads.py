@@ -50,6 +50,6 @@ def test_reports_rankings_progress_and_decisions_are_audited(app: App, chat: Cha
     assert ("console:viewer", "report_read", f"candidate:{bob}") in new
     assert any(a == "console:viewer" and act == "ranking_read" for a, act, _s in new)
     assert any(a == "console:viewer" and act == "progress_viewed" for a, act, _s in new)
-    assert ("console:viewer", "decision_refused", f"candidate:{ann}") in new
+    assert ("console:viewer", "access_denied", f"candidate:{ann}") in new
     assert ("console:hr", "decision", f"candidate:{ann}") in new
     assert ("console:hr", "decision", f"candidate:{bob}") in new

@@ -247,7 +247,7 @@ def test_hr_imports_a_file_in_the_chat_and_gets_a_pdf_sheet(sched: Chat) -> None
 
     # a viewer may not import; an unreadable file is refused as a whole
     assert (
-        "don't have access"
+        "needs the HR manager role"
         in send_file(sched, "viewer", CSV_EN.encode(), "p.csv", "/importcandidates")[-1].text
     )
     bad = send_file(

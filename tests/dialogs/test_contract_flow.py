@@ -149,7 +149,7 @@ def test_only_managers_send_contracts_and_terms_are_validated(chat: Chat, approv
     cid = approved
     assert chat.send("viewer", f"/press ct:{cid}:send", group="hr-room")[-1].alert
     assert (
-        "don't have access"
+        "needs the HR manager role for this job"
         in chat.send("viewer", f"/terms {cid} monthly_wage=1", group="hr-room")[-1].text
     )
     assert (

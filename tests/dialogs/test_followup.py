@@ -181,9 +181,11 @@ def test_followup_before_the_interview_starts(hr_chat: Chat) -> None:
 def test_viewer_cannot_add_a_followup(hr_chat: Chat) -> None:
     cid = begin(hr_chat, "ann", "Ann Lee")
     replies = hr_chat.send("viewer", f"/ask {cid} {QUESTION}", group=GROUP)
-    assert texts(replies, GROUP) == ["Sorry, you don't have access to that."]
+    assert texts(replies, GROUP) == [
+        "This needs the HR manager role for this job; you are HR viewer. Nothing was changed."
+    ]
     pressed = hr_chat.send("viewer", f"/press ask:{cid}", group=GROUP)
-    assert pressed[-1].alert and "Only HR managers" in pressed[-1].text
+    assert pressed[-1].alert and "needs the HR manager role" in pressed[-1].text
     with hr_chat.app.db.session() as session:
         assert session.exec(select(ConversationState)).all() == []
     assert session_of(hr_chat, cid).extra_questions == []

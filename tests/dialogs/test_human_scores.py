@@ -114,9 +114,11 @@ def test_command_with_comment_and_report_side_by_side(hr_chat: Chat) -> None:
 def test_viewer_cannot_score_and_nothing_changes(hr_chat: Chat) -> None:
     cid = interview(hr_chat, "ann", "Ann Lee", [WEAK, WEAK, WEAK])
     pressed = hr_chat.send("viewer", f"/press hs:{cid}:0:5", group=GROUP)
-    assert pressed[-1].alert and "Only HR managers can score" in pressed[-1].text
+    assert pressed[-1].alert and "needs the HR manager role" in pressed[-1].text
     replies = hr_chat.send("viewer", f"/score {cid} communication 5", group=GROUP)
-    assert texts(replies, GROUP) == ["Sorry, you don't have access to that."]
+    assert texts(replies, GROUP) == [
+        "This needs the HR manager role for this job; you are HR viewer. Nothing was changed."
+    ]
     assert human_rows(hr_chat, cid) == []
 
 

@@ -119,7 +119,7 @@ def test_answers_are_scored_and_hr_gets_summary_report_and_ranking(hr_chat: Chat
 def test_first_valid_press_wins_and_others_are_refused(hr_chat: Chat) -> None:
     cid = interview(hr_chat, "ann", "Ann Lee", [STRONG, STRONG, STRONG])
     refused = hr_chat.send("viewer", f"/press dec:{cid}:a", group="hr-room")
-    assert refused[-1].alert and "Only HR managers" in refused[-1].text
+    assert refused[-1].alert and "needs the HR manager role" in refused[-1].text
     refused = hr_chat.send("stranger", f"/press dec:{cid}:r", group="hr-room", lang="en")
     assert refused[-1].alert
     with hr_chat.app.db.session() as session:
@@ -140,10 +140,10 @@ def test_first_valid_press_wins_and_others_are_refused(hr_chat: Chat) -> None:
         assert session.get(Candidate, cid).status == "approved"  # type: ignore[union-attr]
         audits = session.exec(
             select(AuditEvent.action).where(
-                col(AuditEvent.action).in_(["decision", "decision_refused"])
+                col(AuditEvent.action).in_(["decision", "access_denied"])
             )
         ).all()
-        assert sorted(audits) == ["decision", "decision_refused", "decision_refused"]
+        assert sorted(audits) == ["access_denied", "access_denied", "decision"]
 
 
 def test_two_hr_users_pressing_at_once_only_one_wins(hr_chat: Chat) -> None:

@@ -76,7 +76,7 @@ def test_slots_command_cuts_window_into_slots(sched: Chat) -> None:
 
 def test_slots_command_refuses_viewers_and_bad_input(sched: Chat) -> None:
     assert (
-        "don't have access"
+        "needs the HR manager role for this job"
         in sched.send("viewer", "/slots add sales 2026-01-07 09:00-10:00")[-1].text
     )
     assert "not valid" in sched.send("hr", "/slots add sales 2026-13-07 09:00-10:00")[-1].text

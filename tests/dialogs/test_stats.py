@@ -258,7 +258,10 @@ def test_stats_for_the_groups_job_or_every_visible_job(seeded: Chat) -> None:
     scoped = seeded.send("scoped", "/stats", lang="en")
     assert "📈 sales" in scoped[0].text and "📈 stats" not in scoped[0].text
     refused = seeded.send("scoped", "/stats stats", lang="en")
-    assert [d.text for d in refused] == ["Sorry, you don't have access to that."]
+    assert [d.text for d in refused] == [
+        "Your role covers other jobs only (sales), not this one. Ask an admin of this job"
+        " for access. Nothing was changed."
+    ]
 
 
 def test_itemstats_flags_weak_questions_and_proposes_replacements(seeded: Chat) -> None:
