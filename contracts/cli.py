@@ -124,9 +124,10 @@ def _validate(args: argparse.Namespace) -> int:
     settings = load_settings(args.config)
     roots = configured_trust_roots(settings.contracts, settings.app.data_dir)
     path = Path(args.pdf)
-    data = path.read_bytes() if path.is_file() else _stored_signed_pdf(settings, args.pdf)
+    # A folder or an unreadable file is an error about that path, not a contract number.
+    data = path.read_bytes() if path.exists() else _stored_signed_pdf(settings, args.pdf)
     if data is None:
-        print(f"{args.pdf}: no such file, and no signed contract with that number")
+        print(f"{args.pdf}: no such file, and no signed contract with that number", file=sys.stderr)
         return 2
     report = validate_contract(data, roots)
     for sig in report.signatures:

@@ -121,13 +121,36 @@ def zh_date(day: dt.date) -> str:
     return f"{day.year}年{day.month}月{day.day}日"
 
 
+_SMALL = "零一二三四五六七八九"
+
+
 def zh_number(n: int) -> str:
-    """Article numbers: 1 -> 一, 12 -> 十二, 21 -> 二十一."""
-    small = "零一二三四五六七八九"
-    if n < 10:
-        return small[n]
-    tens, ones = divmod(n, 10)
-    return ("" if tens == 1 else small[tens]) + "十" + (small[ones] if ones else "")
+    """Article and clause numbers: 1 -> 一, 12 -> 十二, 105 -> 一百零五, 12000 -> 一万二千.
+
+    Any count of additional clauses that the pre-check accepts gets numbered.
+    """
+    if n < 0:
+        raise ValueError(f"zh_number: {n} is negative")
+    if n < 10_000:
+        text = _below_ten_thousand(n) or _SMALL[0]
+        return text[1:] if text.startswith("一十") else text
+    high, low = divmod(n, 10_000)
+    text = zh_number(high) + "万"
+    if low:
+        text += ("零" if low < 1000 else "") + _below_ten_thousand(low)
+    return text
+
+
+def _below_ten_thousand(n: int) -> str:
+    """0 < n < 10000 in full (一十二, not 十二); a gap of zeros reads as one 零."""
+    text, gap = "", False
+    for unit, digit in zip("千百十 ", f"{n:04d}", strict=True):
+        if digit == "0":
+            gap = gap or bool(text)
+            continue
+        text += ("零" if gap else "") + _SMALL[int(digit)] + unit.strip()
+        gap = False
+    return text
 
 
 def _money(value: Decimal) -> str:

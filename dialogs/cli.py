@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 from importlib import import_module
 
 from core.logging import setup_logging
@@ -88,8 +89,11 @@ def _jobs(args: argparse.Namespace) -> int:
                 print(f"{job.id} {job.kind} attempts={job.attempts} error={job.error}")
         return 0
     if args.job_id is None:
-        print("usage: main.py jobs retry JOB_ID")
+        print("usage: main.py jobs retry JOB_ID", file=sys.stderr)
         return 2
     ok = queue.retry(db, args.job_id, clock=SystemClock())
-    print("queued again" if ok else "no failed job with that id")
-    return 0 if ok else 1
+    if not ok:
+        print(f"no failed job with id {args.job_id}", file=sys.stderr)
+        return 1
+    print("queued again")
+    return 0

@@ -18,7 +18,7 @@ EXIT_NEEDS_REVIEW = 3
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add ``score`` and ``report``."""
     score = sub.add_parser("score", help="score one interview answer with the STAR evaluator")
-    score.add_argument("--question", required=True, help="the question asked")
+    score.add_argument("--question", required=True, type=_text, help="the question asked")
     source = score.add_mutually_exclusive_group(required=True)
     source.add_argument("--answer", help="the answer text (or transcript)")
     source.add_argument("--answer-file", type=Path, help="a UTF-8 file with the answer")
@@ -36,6 +36,13 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     report.set_defaults(func=_report)
 
 
+def _text(value: str) -> str:
+    """An argument that must hold some text (the evaluator refuses an empty question)."""
+    if not value.strip():
+        raise argparse.ArgumentTypeError("must not be empty")
+    return value
+
+
 def _score(args: argparse.Namespace) -> int:
     from scoring.evaluator import build_evaluator
 
@@ -45,7 +52,8 @@ def _score(args: argparse.Namespace) -> int:
         try:
             answer = args.answer_file.read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as exc:
-            raise ConfigError(f"--answer-file: cannot read {args.answer_file}: {exc}") from exc
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+            raise ConfigError(f"--answer-file: cannot read {args.answer_file}: {reason}") from exc
     item = AnswerInput(
         question=args.question,
         answer=answer,

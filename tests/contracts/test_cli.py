@@ -151,7 +151,7 @@ def test_validate_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]) ->
     assert main(["--config", str(config), "contract", "validate", "HT-9"]) == 0
     assert capsys.readouterr().out.strip().endswith("valid")
     assert main(["--config", str(config), "contract", "validate", "HT-404"]) == 2
-    assert "no signed contract" in capsys.readouterr().out
+    assert "no signed contract" in capsys.readouterr().err
 
 
 def test_employee_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
