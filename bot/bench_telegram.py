@@ -132,7 +132,7 @@ def _prepare(settings: Settings, count: int) -> list[Person]:
             new = invite_candidate(
                 session, settings, job, name=f"Cand {i}", now=app.services.clock.now()
             )
-            people.append(Person(1_000_000 + i, f"Cand {i}", new.invitation.token, new.code))
+            people.append(Person(1_000_000 + i, f"Cand {i}", new.token, new.code))
     for person in people:
         for step in _opening(person):
             app.engine.handle(step)

@@ -23,6 +23,7 @@ from bot.console import ConsoleMessenger, ConsoleSession
 from core.settings import Settings
 from core.wiring import App, build_app
 from dialogs.pipeline import Pipeline
+from storage.crypto import token_hash
 from storage.models import (
     Answer,
     BackgroundJob,
@@ -166,17 +167,20 @@ class Demo:
 
     async def invite(self) -> dict[str, tuple[str, str]]:
         print("\n=== 3. HR invites three candidates ===")
+        found: dict[str, tuple[str, str]] = {}
         for script in CANDIDATES:
             await self.act("hr", f"/invite {JOB} {script.name}")
-        found: dict[str, tuple[str, str]] = {}
-        with self.app.db.session() as session:
-            rows = session.exec(
-                select(Candidate, Invitation).join(
-                    Invitation, col(Invitation.candidate_id) == col(Candidate.id)
-                )
-            ).all()
-            for candidate, invitation in rows:
-                found[candidate.name] = (invitation.token, invitation.code)
+            # The link is only in HR's reply: the database keeps a hash of its token.
+            token = next(
+                m[1]
+                for _, text in reversed(self.messenger.transcript)
+                if (m := re.search(r"/start (\S+)", text))
+            )
+            with self.app.db.session() as session:
+                invitation = session.exec(
+                    select(Invitation).where(Invitation.token_hash == token_hash(token))
+                ).one()
+            found[script.name] = (token, invitation.code)
         return found
 
     async def interview(self, script: Script, token: str, code: str) -> None:

@@ -135,9 +135,7 @@ def _prepare(app: App, count: int) -> list[Candidate]:
             new = invite_candidate(
                 session, app.settings, job, name=f"Cand {i}", now=app.services.clock.now()
             )
-            people.append(
-                Candidate(user=f"u{i}", name=f"Cand {i}", token=new.invitation.token, code=new.code)
-            )
+            people.append(Candidate(user=f"u{i}", name=f"Cand {i}", token=new.token, code=new.code))
     return people
 
 

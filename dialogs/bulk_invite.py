@@ -38,11 +38,18 @@ from dialogs.catalog import t
 from dialogs.context import Ctx
 from dialogs.events import CommandReceived, FileReceived
 from dialogs.intents import Intent, Send
-from dialogs.invites import invitation_link
+from dialogs.invites import (
+    batch_tokens,
+    invitation_link,
+    new_seed,
+    reissue,
+    seal_text,
+    seal_tokens,
+)
 from dialogs.roles import permitted_job_ids
 from dialogs.worker import JobContext, JobHandler
 from storage import queue
-from storage.crypto import new_token
+from storage.crypto import token_hash
 from storage.db import table_of
 from storage.models import AuditEvent, BackgroundJob, Candidate, FunnelEvent, Invitation, Job
 from storage.types import current_keyring
@@ -141,6 +148,7 @@ class Invited:
     job_code: str
     email: str | None
     channel: str | None
+    token: str = ""  # the link's token, in memory only (the database keeps its hash)
 
 
 @dataclass
@@ -406,6 +414,7 @@ def invite_rows(
     seen: Seen,
     jobs: JobIds,
     permitted: set[int] | None = None,
+    seed: str | None = None,
 ) -> tuple[list[Invited], list[RowProblem]]:
     """Invite good rows in one go, inside the caller's transaction.
 
@@ -498,9 +507,12 @@ def invite_rows(
     # Prebuilt statements run once for the batch (executemany / insertmanyvalues).
     candidate_ids = [int(i) for i in session.execute(_ADD_CANDIDATES, people).scalars()]
     expires = now + dt.timedelta(days=settings.interview.invitation_days)
+    # Tokens derive from the import's encrypted seed: the job prints every link at the
+    # end, and the database keeps only their hashes.
+    tokens = batch_tokens(seed or new_seed(), candidate_ids)
     rows_inv = [
         {
-            "token": new_token(),
+            "token_hash": token_hash(tokens[cid]),
             "candidate_id": cid,
             "job_id": job_id,
             "code": f"{secrets.randbelow(1_000_000):06d}",
@@ -529,7 +541,7 @@ def invite_rows(
         now=now,
     )
     invited = [
-        Invited(row.row, cid, iid, row.name, row.job_code, row.email, row.channel)
+        Invited(row.row, cid, iid, row.name, row.job_code, row.email, row.channel, tokens[cid])
         for (row, _), cid, iid in zip(chosen, candidate_ids, invitation_ids, strict=True)
     ]
     return invited, problems
@@ -554,9 +566,16 @@ def import_candidates(
     report = ImportReport(problems=problems, encoding=encoding)
     seen: Seen = {}
     jobs: JobIds = {}
+    seed = new_seed()
     for first in range(0, len(good), BATCH_ROWS):
         invited, more = invite_rows(
-            session, settings, good[first : first + BATCH_ROWS], now=now, seen=seen, jobs=jobs
+            session,
+            settings,
+            good[first : first + BATCH_ROWS],
+            now=now,
+            seen=seen,
+            jobs=jobs,
+            seed=seed,
         )
         report.invited.extend(invited)
         report.problems.extend(more)
@@ -680,6 +699,8 @@ def run_import(job: BackgroundJob, ctx: JobContext, after_batch: AfterBatch | No
             if fresh is None or fresh.status == "done":
                 return  # finished by an earlier run: nothing to send twice
             progress = Progress.load(fresh.payload)
+            # The links' tokens derive from this (encrypted) seed, kept until the end.
+            seed = str(fresh.payload.get("seed") or "") or new_seed()
             if progress.next >= len(good):
                 break
             if progress.next != done_here:  # resumed (or another run moved on): rebuild
@@ -690,7 +711,14 @@ def run_import(job: BackgroundJob, ctx: JobContext, after_batch: AfterBatch | No
                 session, settings, platform, str(payload.get("user_id") or ""), "invite"
             )
             invited, problems = invite_rows(
-                session, settings, batch, now=now, seen=seen, jobs=jobs, permitted=permitted
+                session,
+                settings,
+                batch,
+                now=now,
+                seen=seen,
+                jobs=jobs,
+                permitted=permitted,
+                seed=seed,
             )
             if settings.smtp.enabled:
                 for item in invited:
@@ -698,21 +726,25 @@ def run_import(job: BackgroundJob, ctx: JobContext, after_batch: AfterBatch | No
                         queue.add(
                             session,
                             MAIL_JOB,
-                            {"invitation_id": item.invitation_id},
+                            {
+                                "invitation_id": item.invitation_id,
+                                "sealed_token": seal_text(item.token),
+                            },
                             now=now,
                             key=f"mail:{item.invitation_id}",
                         )
             progress.advance(len(batch), invited, problems)
-            fresh.payload = {**fresh.payload, "progress": progress.dump()}
+            fresh.payload = {**fresh.payload, "seed": seed, "progress": progress.dump()}
             session.add(fresh)
             done_here = progress.next
         if after_batch is not None:
             after_batch(done_here)
 
     report = ImportReport(encoding=encoding)
+    done = progress.invited
+    tokens = batch_tokens(seed, [cid for _, cid, _ in done]) if done else {}
     report.invited = [
-        Invited(r, cid, iid, by_row[r].name, by_row[r].job_code, by_row[r].email, by_row[r].channel)
-        for r, cid, iid in progress.invited
+        Invited(r, cid, iid, *_row_fields(by_row[r]), tokens[cid]) for r, cid, iid in done
     ]
     report.problems = sorted(
         parse_problems + [RowProblem(r, code, detail) for r, code, detail in progress.problems],
@@ -725,6 +757,7 @@ def run_import(job: BackgroundJob, ctx: JobContext, after_batch: AfterBatch | No
     if report.invited:
         sheet = {
             "invitation_ids": [i.invitation_id for i in report.invited],
+            "sealed_tokens": seal_tokens({i.invitation_id: i.token for i in report.invited}),
             "platform": platform,
             "chat_id": chat_id,
             "lang": lang,
@@ -755,6 +788,10 @@ def _send_result(
     with ctx.db.transaction() as session:
         if not ctx.claim_result(session, job):
             return
+        row = session.get(BackgroundJob, job.id)
+        if row is not None and row.payload.get("seed"):  # the links are out: forget them
+            row.payload = {**row.payload, "seed": ""}
+            session.add(row)
         ctx.emit(session, intents, source=f"job:{IMPORT_JOB}:{job.id}")
         session.add(
             AuditEvent(
@@ -815,6 +852,10 @@ class Progress:
         self.problems.extend((p.row, p.code, p.detail) for p in problems)
 
 
+def _row_fields(row: CandidateRow) -> tuple[str, str, str | None, str | None]:
+    return row.name, row.job_code, row.email, row.channel
+
+
 def _seen_from(
     session: Session, progress: Progress, by_row: dict[int, CandidateRow], jobs: JobIds
 ) -> Seen:
@@ -864,7 +905,7 @@ def summary_text(
                     id=item.candidate_id,
                     name=item.name,
                     job=item.job_code,
-                    link=invitation_link(settings, inv.token, link_platform),
+                    link=invitation_link(settings, item.token, link_platform),
                     code=inv.code,
                 )
             )
@@ -876,34 +917,43 @@ def _import_command(ctx: Ctx, ev: CommandReceived) -> None:
 
 
 def _sheet_command(ctx: Ctx, ev: CommandReceived) -> None:
-    """``/invitesheet JOB``: one PDF of the open invitations of a job."""
+    """``/invitesheet JOB``: one PDF of a job's invitations not opened yet, with new links.
+
+    Only hashes of the links are stored, so a link cannot be printed again: each
+    invitation on the sheet gets a new token and the link handed out before stops
+    working (the reply says so; identity codes and validity stay). Candidates who
+    opened theirs already continue in their chat and are not on the sheet.
+    """
     job = staff.target_job(ctx, "schedule.usage_sheet")
     if job is None:
         return
-    ids = ctx.session.exec(
-        select(Invitation.id)
+    invitations = ctx.session.exec(
+        select(Invitation)
         .where(
             Invitation.job_id == job.id,
-            col(Invitation.status).in_(("pending", "opened")),
+            Invitation.status == "pending",
             Invitation.expires_at > ctx.now,
         )
         .order_by(col(Invitation.id))
         .limit(500)
     ).all()
-    if not ids:
+    if not invitations:
         ctx.reply("schedule.sheet_none", code=job.code)
         return
+    tokens = reissue(ctx.session, invitations)
+    ids = list(tokens)
     ctx.enqueue(
         SHEET_JOB,
         {
-            "invitation_ids": list(ids),
+            "invitation_ids": ids,
+            "sealed_tokens": seal_tokens(tokens),
             "platform": ctx.event.platform,
             "chat_id": ctx.event.chat_id,
             "lang": ctx.lang,
         },
         key=f"sheet:{ctx.event.event_id}",
     )
-    ctx.audit("invite_sheet_requested", f"job:{job.id}", count=len(ids))
+    ctx.audit("invite_sheet_requested", f"job:{job.id}", count=len(ids), reissued=len(ids))
     ctx.reply("schedule.sheet_coming", n=len(ids))
 
 

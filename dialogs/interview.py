@@ -30,6 +30,7 @@ from dialogs.events import (
     VoiceReceived,
 )
 from dialogs.intents import Button, Intent
+from dialogs.invites import find_invitation
 from dialogs.plan import AnswerLimits, PlanItem, interview_plan
 from storage.db import table_of
 from storage.models import (
@@ -74,7 +75,7 @@ _IDENTITY_OF = select(ChannelIdentity).where(
 def start(ctx: Ctx, token: str) -> None:
     """A candidate opened an invitation link (Telegram /start, WeChat QR scene)."""
     session = ctx.session
-    inv = session.exec(select(Invitation).where(Invitation.token == token[:64])).first()
+    inv = find_invitation(session, token)
     if inv is None:
         ctx.reply("invite.invalid")
         return

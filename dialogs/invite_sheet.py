@@ -19,7 +19,7 @@ from core.errors import InterviewerError
 from core.settings import Settings
 from dialogs.catalog import t
 from dialogs.intents import SendFile
-from dialogs.invites import invitation_link, qr_png
+from dialogs.invites import invitation_link, open_tokens, qr_png, tokens_to_hand_out
 from dialogs.slot_time import zone
 from dialogs.worker import JobContext
 from storage.models import BackgroundJob, Candidate, Invitation, Job
@@ -42,9 +42,17 @@ class SheetEntry:
 
 
 def entries_for(
-    session: Session, settings: Settings, invitation_ids: list[int], lang: str
+    session: Session,
+    settings: Settings,
+    invitation_ids: list[int],
+    lang: str,
+    tokens: dict[int, str],
 ) -> list[SheetEntry]:
-    """The sheet lines for these invitations (in the order given)."""
+    """The sheet lines for these invitations (in the order given).
+
+    ``tokens`` (invitation id -> token) are the links' tokens, known only to the job
+    that prints them (the database keeps hashes); an invitation without one is left out.
+    """
     tz = zone(None, settings.app.timezone)
     rows = session.exec(
         select(Invitation, Candidate, Job)
@@ -55,15 +63,16 @@ def entries_for(
     by_id = {inv.id: (inv, cand, job) for inv, cand, job in rows}
     out: list[SheetEntry] = []
     for iid in invitation_ids:
-        if iid not in by_id:
+        if iid not in by_id or iid not in tokens:
             continue
         inv, cand, job = by_id[iid]
-        wechat = next((url for hook in WECHAT_QR if (url := hook(inv.token))), None)
+        token = tokens[iid]
+        wechat = next((url for hook in WECHAT_QR if (url := hook(token))), None)
         out.append(
             SheetEntry(
                 name=cand.name,
                 job=job.title_zh if lang == "zh" else job.title_en,
-                link=invitation_link(settings, inv.token),
+                link=invitation_link(settings, token),
                 code=inv.code,
                 expires=inv.expires_at.astimezone(tz).strftime("%Y-%m-%d %H:%M"),
                 wechat=wechat,
@@ -125,8 +134,16 @@ def sheet_job(job: BackgroundJob, ctx: JobContext) -> None:
     payload = job.payload
     lang = str(payload.get("lang") or ctx.services.settings.app.default_language)
     ids = [int(i) for i in payload.get("invitation_ids", [])]
+    # The tokens travel encrypted in the payload ("" once printed; absent in a job
+    # queued before tokens were hashed: those invitations get new links).
+    sealed = payload.get("sealed_tokens")
+    with ctx.db.transaction() as session:
+        invitations = session.exec(select(Invitation).where(col(Invitation.id).in_(ids))).all()
+        tokens = tokens_to_hand_out(
+            session, invitations, None if sealed is None else open_tokens(sealed)
+        )
     with ctx.db.session() as session:
-        entries = entries_for(session, ctx.services.settings, ids, lang)
+        entries = entries_for(session, ctx.services.settings, ids, lang, tokens)
     if not entries:
         return
     now = ctx.services.clock.now()
@@ -151,5 +168,9 @@ def sheet_job(job: BackgroundJob, ctx: JobContext) -> None:
         sent = ctx.claim_result(session, job)
         if sent:
             ctx.emit(session, [intent], source=f"job:{job.id}")
+            row = session.get(BackgroundJob, job.id)
+            if row is not None:
+                row.payload = {**row.payload, "sealed_tokens": ""}
+                session.add(row)
     if not sent:  # a crashed earlier run of this job sent it already
         ctx.services.media.delete(path)

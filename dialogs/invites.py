@@ -1,18 +1,34 @@
-"""Invitations: unguessable expiring tokens, identity codes, links and QR codes."""
+"""Invitations: unguessable expiring tokens, identity codes, links and QR codes.
+
+A token is handed out once, in the link (the HR reply, the e-mail, the PDF sheet, the
+WeChat scene QR code); the database keeps only its SHA-256 (``Invitation.token_hash``)
+and looks invitations up by it, like contract signing links. Background jobs that
+print or send a link carry its token encrypted under the keyring (:func:`seal_tokens`)
+and drop it when done. A link that is lost cannot be shown again: :func:`reissue`
+gives an invitation a new token, and the old link stops working.
+"""
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
+import hashlib
+import hmac
 import io
+import json
 import secrets
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import qrcode
-from sqlmodel import Session
+from sqlmodel import Session, select
 
 from core.settings import Settings
-from storage.crypto import new_token
+from storage.crypto import new_token, token_hash
 from storage.models import Candidate, Invitation, Job
+from storage.types import current_keyring
+
+TOKEN_BYTES = 18  # as new_token(): 24 URL-safe characters
 
 
 @dataclass
@@ -20,6 +36,7 @@ class NewInvitation:
     candidate: Candidate
     invitation: Invitation
     code: str
+    token: str  # the link's token: only here, never stored
 
 
 def invite_candidate(
@@ -35,8 +52,6 @@ def invite_candidate(
     blind_index: object = None,
 ) -> NewInvitation:
     """Create a candidate and an invitation valid for ``interview.invitation_days``."""
-    from storage.types import current_keyring
-
     keyring = current_keyring()
     candidate = Candidate(
         job_id=job.id or 0,
@@ -51,8 +66,9 @@ def invite_candidate(
     session.add(candidate)
     session.flush()
     code = f"{secrets.randbelow(1_000_000):06d}"
+    token = new_token(TOKEN_BYTES)
     invitation = Invitation(
-        token=new_token(),
+        token_hash=token_hash(token),
         candidate_id=candidate.id or 0,
         job_id=job.id or 0,
         code=code,
@@ -61,7 +77,78 @@ def invite_candidate(
     )
     session.add(invitation)
     session.flush()
-    return NewInvitation(candidate=candidate, invitation=invitation, code=code)
+    return NewInvitation(candidate=candidate, invitation=invitation, code=code, token=token)
+
+
+def find_invitation(session: Session, token: str) -> Invitation | None:
+    """The invitation a link's token opens (looked up by its hash)."""
+    if not token or len(token) > 64:
+        return None
+    return session.exec(
+        select(Invitation).where(Invitation.token_hash == token_hash(token))
+    ).first()
+
+
+def reissue(session: Session, invitations: Iterable[Invitation]) -> dict[int, str]:
+    """New tokens for these invitations (their old links stop working).
+
+    Returns:
+        invitation id -> the new token, to hand out now (it is not kept).
+    """
+    tokens: dict[int, str] = {}
+    for invitation in invitations:
+        token = new_token(TOKEN_BYTES)
+        invitation.token_hash = token_hash(token)
+        session.add(invitation)
+        tokens[invitation.id or 0] = token
+    return tokens
+
+
+# -------------------------------------------------------- tokens for background jobs
+def new_seed() -> str:
+    """A secret from which a batch of invitations derives its tokens (see :func:`batch_token`).
+
+    The bulk import invites in many transactions and prints every link at the end; one
+    encrypted seed in the job's payload replaces thousands of encrypted tokens.
+    """
+    return seal_text(base64.b64encode(secrets.token_bytes(32)).decode("ascii"))
+
+
+def batch_token(seed: str, candidate_id: int) -> str:
+    """The token of a candidate invited in the batch of ``seed`` (an encrypted seed)."""
+    return batch_tokens(seed, [candidate_id])[candidate_id]
+
+
+def batch_tokens(seed: str, candidate_ids: Iterable[int]) -> dict[int, str]:
+    """:func:`batch_token` for many candidates, decrypting the seed once."""
+    key = base64.b64decode(current_keyring().decrypt_text(seed))
+    return {
+        cid: base64.urlsafe_b64encode(
+            hmac.new(key, f"invitation:{cid}".encode(), hashlib.sha256).digest()[:TOKEN_BYTES]
+        ).decode("ascii")
+        for cid in candidate_ids
+    }
+
+
+def seal_text(value: str) -> str:
+    """Encrypt a token (or a seed) for a background job's payload, which is plain JSON."""
+    return current_keyring().encrypt_text(value)
+
+
+def seal_tokens(tokens: dict[int, str]) -> str:
+    """Invitation id -> token, encrypted as one value for a job's payload."""
+    return seal_text(json.dumps({str(k): v for k, v in tokens.items()}, separators=(",", ":")))
+
+
+def open_tokens(sealed: str | None) -> dict[int, str]:
+    """The tokens :func:`seal_tokens` sealed (none when ``sealed`` is empty)."""
+    if not sealed:
+        return {}
+    return {int(k): str(v) for k, v in json.loads(current_keyring().decrypt_text(sealed)).items()}
+
+
+def open_text(sealed: str) -> str:
+    return current_keyring().decrypt_text(sealed)
 
 
 def invitation_link(settings: Settings, token: str, platform: str = "telegram") -> str:
@@ -76,3 +163,23 @@ def qr_png(text: str) -> bytes:
     buffer = io.BytesIO()
     image.save(buffer, format="PNG")
     return buffer.getvalue()
+
+
+def tokens_to_hand_out(
+    session: Session, invitations: Iterable[Invitation], sealed: dict[int, str] | None
+) -> dict[int, str]:
+    """The tokens a background job prints or sends for these invitations.
+
+    ``sealed`` is what the job carries (:func:`open_tokens`). A token that no longer
+    opens its invitation (re-issued since) is left out: a dead link helps no one. A job
+    queued before tokens were hashed carries none (``sealed`` is None): invitations
+    not opened yet get a new token, the others are left out.
+    """
+    if sealed is None:
+        return reissue(session, [i for i in invitations if i.status == "pending"])
+    return {
+        inv.id or 0: token
+        for inv in invitations
+        if (token := sealed.get(inv.id or 0)) is not None
+        and hmac.compare_digest(token_hash(token), inv.token_hash)
+    }

@@ -19,7 +19,7 @@ from typing import Protocol
 from core.errors import InterviewerError
 from core.settings import Settings, SmtpSettings
 from dialogs.catalog import t
-from dialogs.invites import invitation_link, qr_png
+from dialogs.invites import invitation_link, open_text, qr_png, tokens_to_hand_out
 from dialogs.slot_time import zone
 from dialogs.worker import JobContext
 from storage.models import BackgroundJob, Candidate, Invitation, Job
@@ -111,11 +111,17 @@ def invitation_message(
     return message
 
 
-def send_invitation(ctx: JobContext, invitation_id: int, mailer: Mailer) -> str:
+def send_invitation(
+    ctx: JobContext, invitation_id: int, mailer: Mailer, *, sealed_token: str | None
+) -> str:
     """E-mail one invitation unless it was sent already.
 
+    ``sealed_token`` is the link's token as the job carries it (encrypted; ``None`` in a
+    job queued before tokens were hashed: the invitation then gets a new one).
+
     Returns:
-        ``sent``, ``already`` or ``skipped`` (no address, invitation closed, SMTP off).
+        ``sent``, ``already`` or ``skipped`` (no address, invitation closed or its link
+        re-issued since, SMTP off).
 
     Raises:
         MailError: when sending failed (the attempt is recorded).
@@ -139,6 +145,19 @@ def send_invitation(ctx: JobContext, invitation_id: int, mailer: Mailer) -> str:
         ):
             session.merge(MailLog(invitation_id=invitation_id, status="skipped"))
             return "skipped"
+        sealed = (
+            None
+            if sealed_token is None
+            else {invitation_id: open_text(sealed_token)}
+            if sealed_token
+            else {}
+        )
+        token = tokens_to_hand_out(session, [inv], sealed).get(invitation_id)
+        if token is None:  # HR re-issued the link (/invitesheet): this one no longer works
+            session.merge(
+                MailLog(invitation_id=invitation_id, status="skipped", error="link re-issued")
+            )
+            return "skipped"
         if log_row is None:
             log_row = MailLog(invitation_id=invitation_id)
         log_row.attempts += 1
@@ -151,7 +170,7 @@ def send_invitation(ctx: JobContext, invitation_id: int, mailer: Mailer) -> str:
             to=cand.email,
             name=cand.name,
             job=job,
-            link=invitation_link(settings, inv.token),
+            link=invitation_link(settings, token),
             code=inv.code,
             expires=expires,
         )
@@ -176,12 +195,25 @@ def send_invitation(ctx: JobContext, invitation_id: int, mailer: Mailer) -> str:
 
 
 def mail_job(job: BackgroundJob, ctx: JobContext) -> None:
-    """Background job: e-mail the invitation ``payload['invitation_id']``."""
+    """Background job: e-mail the invitation ``payload['invitation_id']``.
+
+    The link's token travels encrypted in ``payload['sealed_token']`` and is blanked
+    once the e-mail is sent (or will never be).
+    """
     try:
         send_invitation(
-            ctx, int(job.payload["invitation_id"]), MAILER_FACTORY(ctx.services.settings.smtp)
+            ctx,
+            int(job.payload["invitation_id"]),
+            MAILER_FACTORY(ctx.services.settings.smtp),
+            sealed_token=job.payload.get("sealed_token"),
         )
     except MailError as exc:
         if exc.retryable:
             raise
         # A refused address will not work on retry: the log row says why.
+    if job.payload.get("sealed_token"):
+        with ctx.db.transaction() as session:
+            row = session.get(BackgroundJob, job.id)
+            if row is not None:
+                row.payload = {**row.payload, "sealed_token": ""}
+                session.add(row)

@@ -135,7 +135,9 @@ class GroupBinding(SQLModel, table=True):
 
 class Invitation(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
-    token: str = Field(index=True, unique=True, max_length=64)
+    # SHA-256 of the link's token: the token itself is only in the link handed out
+    # (dialogs/invites.py), like contract signing links.
+    token_hash: str = Field(index=True, unique=True, max_length=64)
     candidate_id: int = Field(foreign_key="candidate.id", index=True)
     job_id: int = Field(foreign_key="job.id")
     code: str = Field(sa_type=EncryptedText)  # identity check code told to the candidate

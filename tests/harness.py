@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import re
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,6 +29,7 @@ from dialogs.events import (
     VoiceReceived,
 )
 from dialogs.intents import AnswerButton, Button, Edit, Intent, Send, SendFile
+from storage.crypto import token_hash
 from storage.models import Invitation, Job
 
 
@@ -216,11 +218,14 @@ class Chat:
 
     def invite(self, name: str, code: str = "sales") -> tuple[str, str]:
         """Invite a candidate; returns (token, identity code)."""
-        self.send("hr", f"/invite {code} {name}")
+        replies = self.send("hr", f"/invite {code} {name}")
+        # The link's token is only in the reply: the database keeps its hash.
+        token = next(m[1] for d in replies if (m := re.search(r"/start (\S+)", d.text)))
         with self.app.db.session() as session:
-            inv = session.exec(select(Invitation).order_by(Invitation.id.desc())).first()  # type: ignore[union-attr]
-            assert inv is not None
-            return inv.token, inv.code
+            inv = session.exec(
+                select(Invitation).where(Invitation.token_hash == token_hash(token))
+            ).one()
+            return token, inv.code
 
     def start_interview(
         self,

@@ -475,15 +475,38 @@ async def start_wechat(rt: RuntimeLike) -> None:
 
 
 def invite_qr_job(wechat: Any) -> Any:
-    """Job handler: a WeChat scene QR code for an invitation, sent to the chat that asked."""
+    """Job handler: a WeChat scene QR code for an invitation, sent to the chat that asked.
+
+    The payload carries the link's token encrypted (``sealed_token``); it is dropped
+    from the payload once the QR code is on its way.
+    """
     from bot.wechat import wechat_invite_qr
     from dialogs.intents import SendFile
+    from dialogs.invites import open_text, tokens_to_hand_out
     from dialogs.worker import JobContext
-    from storage.models import BackgroundJob
+    from storage.models import BackgroundJob, Invitation
 
     def handle(job: BackgroundJob, ctx: JobContext, /) -> None:
         payload = job.payload
-        png = wechat_invite_qr(wechat.client, str(payload["token"]))
+        inv_id = int(payload.get("invitation_id") or str(job.key or "").rpartition(":")[2] or 0)
+        # Absent only in jobs queued before tokens were hashed; "" once sent.
+        sealed = payload.get("sealed_token")
+        with ctx.db.transaction() as session:
+            inv = session.get(Invitation, inv_id)
+            tokens = (
+                tokens_to_hand_out(
+                    session,
+                    [inv],
+                    None if sealed is None else {inv_id: open_text(sealed)} if sealed else {},
+                )
+                if inv is not None
+                else {}
+            )
+        token = tokens.get(inv_id)
+        if token is None:
+            log.info("wechat: no QR code for invitation %s (closed, re-issued or sent)", inv_id)
+            return
+        png = wechat_invite_qr(wechat.client, token)
         path, _ = ctx.db.media.put(png, ".png")
         intent = SendFile(
             platform=str(payload["platform"]),
@@ -494,6 +517,14 @@ def invite_qr_job(wechat: Any) -> Any:
             encrypted=True,
         )
         with ctx.db.transaction() as session:
-            ctx.emit(session, [intent], source=f"job:wechat_qr:{job.id}")
+            sent = ctx.claim_result(session, job)
+            if sent:
+                ctx.emit(session, [intent], source=f"job:wechat_qr:{job.id}")
+                row = session.get(BackgroundJob, job.id)
+                if row is not None:
+                    row.payload = {**row.payload, "sealed_token": ""}
+                    session.add(row)
+        if not sent:  # an earlier run of this job sent it already
+            ctx.db.media.delete(path)
 
     return handle

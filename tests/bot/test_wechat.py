@@ -37,6 +37,7 @@ from dialogs.events import (
 )
 from dialogs.intents import Button, Send
 from dialogs.outbox import write_intents
+from storage.crypto import token_hash
 from storage.models import (
     Answer,
     AuditEvent,
@@ -48,6 +49,7 @@ from storage.models import (
     KeyValue,
     OutboxMessage,
 )
+from tests.dialogs.token_helpers import database_text, link_tokens
 from tests.fakes.wechat_api import (
     FakeWeChat,
     Harness,
@@ -688,8 +690,11 @@ async def test_invite_command_also_makes_a_wechat_scene_qr(
     replies = await asyncio.to_thread(chat.send, "hr", "/invite sales Wang Fang")
     files = [r for r in replies if r.kind == "file"]
     assert [f.filename for f in files] == ["invitation-1.png", "wechat-invitation-1.png"]
-    with app.db.session() as session:
-        token = session.exec(select(Invitation.token)).one()
+    (token,) = link_tokens(replies[0].text)
     assert fake.of("qrcode/create")[0].json["action_info"]["scene"]["scene_str"] == token
+    with app.db.session() as session:
+        assert session.exec(select(Invitation.token_hash)).one() == token_hash(token)
+    # the QR job carried the token encrypted, and forgot it once the QR code was sent
+    assert token not in database_text(app)
     for closer in rt.closers:
         await closer()

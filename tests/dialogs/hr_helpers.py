@@ -9,6 +9,7 @@ from core.settings import Settings
 from core.wiring import App, build_app
 from dialogs.pipeline import Pipeline
 from scoring.evaluator import FakeBackend, StarEvaluator
+from storage.crypto import token_hash
 from storage.models import InterviewSession, Invitation
 from tests.fakes.speech import ScriptedTranscriber
 from tests.harness import Chat, Delivered, RecordingMessenger
@@ -48,7 +49,9 @@ def begin(chat: Chat, user: str, name: str, *, lang: str = "en") -> int:
     token, code = chat.invite(name)
     chat.start_interview(user, name, token, code, lang=lang)
     with chat.app.db.session() as session:
-        return session.exec(select(Invitation.candidate_id).where(Invitation.token == token)).one()
+        return session.exec(
+            select(Invitation.candidate_id).where(Invitation.token_hash == token_hash(token))
+        ).one()
 
 
 def interview(chat: Chat, user: str, name: str, answers: list[str], *, lang: str = "en") -> int:

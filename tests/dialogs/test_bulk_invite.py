@@ -21,6 +21,7 @@ from dialogs.bulk_invite import (
 )
 from dialogs.events import FileReceived, MediaRef
 from dialogs.invite_sheet import SheetEntry, render_sheet
+from storage.crypto import token_hash
 from storage.models import FunnelEvent, Invitation
 from tests.dialogs.schedule_helpers import candidates, reminders
 from tests.harness import Chat, Delivered
@@ -167,8 +168,10 @@ def test_import_invites_good_rows_and_finds_duplicates(sched: Chat) -> None:
         assert (
             len(session.exec(select(FunnelEvent).where(FunnelEvent.stage == "invited")).all()) == 2
         )
-        tokens = {i.token for i in session.exec(select(Invitation)).all()}
+        hashes = {i.token_hash for i in session.exec(select(Invitation)).all()}
+    tokens = {i.token for i in report.invited}
     assert len(tokens) == 2 and all(len(t) >= 20 for t in tokens)
+    assert hashes == {token_hash(t) for t in tokens}  # the database keeps hashes only
     assert sorted(r.kind for r in reminders(sched.app)) == [
         "invite_expired",
         "invite_expired",

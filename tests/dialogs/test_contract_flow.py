@@ -20,6 +20,7 @@ from dialogs.contract_flow import valid_resident_id
 from dialogs.pipeline import Pipeline
 from scoring.evaluator import FakeBackend, StarEvaluator
 from storage.contract_models import Contract, Employee
+from storage.crypto import token_hash
 from storage.models import FunnelEvent, Invitation, Job
 from storage.schedule_models import Reminder
 from tests.fakes.speech import ScriptedTranscriber
@@ -63,7 +64,9 @@ def approved(chat: Chat) -> int:
         chat.send("ann", STRONG)
     chat.send("ann", "/press submit")
     with chat.app.db.session() as session:
-        cid = session.exec(select(Invitation.candidate_id).where(Invitation.token == token)).one()
+        cid = session.exec(
+            select(Invitation.candidate_id).where(Invitation.token_hash == token_hash(token))
+        ).one()
     chat.send("hr", f"/press dec:{cid}:a", group="hr-room")
     return cid
 

@@ -19,9 +19,11 @@ from core.clock import FakeClock
 from core.wiring import App, build_app
 from dialogs import scheduling
 from dialogs.bulk_invite import MAIL_JOB
+from storage.crypto import token_hash
 from storage.models import BackgroundJob, Invitation
 from storage.schedule_models import MailLog
 from tests.conftest import make_settings
+from tests.dialogs.token_helpers import database_text, link_tokens
 from tests.harness import Chat, RecordingMessenger
 
 REFUSED = "refuse@example.com"
@@ -69,9 +71,10 @@ def smtp() -> Iterator[tuple[Inbox, int]]:
 
 
 @pytest.fixture
-def mail_app(tmp_path: Path, smtp: tuple[Inbox, int]) -> Iterator[Chat]:
+def mail_app(tmp_path: Path, db_url: str, smtp: tuple[Inbox, int]) -> Iterator[Chat]:
     settings = make_settings(
         tmp_path,
+        db_url,
         smtp={"enabled": True, "host": "127.0.0.1", "port": smtp[1], "sender": "hr@acme.example"},
     )
     app: App = build_app(settings, clock=FakeClock())
@@ -125,8 +128,11 @@ def test_each_invitation_is_mailed_once(mail_app: Chat, smtp: tuple[Inbox, int])
     assert body is not None
     content = body.get_content()
     inv = invitations[1]
-    assert f"start={inv.token}" in content
+    (token,) = set(link_tokens(content))
+    assert token_hash(token) == inv.token_hash
     assert inv.code in content
+    # the mail job carried the token encrypted and forgot it once sent
+    assert token not in database_text(mail_app.app)
     assert "李娜，您好" in content and "Hello 李娜" in content
     attachments = [part for part in message.iter_attachments()]
     assert [a.get_content_type() for a in attachments] == ["image/png"]

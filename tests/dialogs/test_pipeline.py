@@ -12,6 +12,7 @@ from core.settings import Settings
 from core.wiring import App, build_app
 from dialogs.pipeline import Pipeline
 from scoring.evaluator import FakeBackend, StarEvaluator
+from storage.crypto import token_hash
 from storage.models import (
     Answer,
     AuditEvent,
@@ -71,7 +72,9 @@ def interview(chat: Chat, user: str, name: str, answers: list[str], *, lang: str
         chat.send(user, answer)
     chat.send(user, "/press submit")
     with chat.app.db.session() as session:
-        return session.exec(select(Invitation.candidate_id).where(Invitation.token == token)).one()
+        return session.exec(
+            select(Invitation.candidate_id).where(Invitation.token_hash == token_hash(token))
+        ).one()
 
 
 def hr_posts(chat: Chat) -> list[str]:

@@ -34,6 +34,7 @@ from storage.models import (
 from storage.tables import metadata
 from tests.conftest import make_settings
 from tests.dialogs.job_helpers import AnswerWhileBusy, crash_after_result, run_jobs
+from tests.dialogs.token_helpers import link_tokens
 from tests.harness import Chat, Delivered, RecordingMessenger
 
 VOICE = b"OggS private voice bytes of li lei"
@@ -47,12 +48,12 @@ def setup(chat: Chat) -> None:
 
 
 def interview(chat: Chat, user: str = "lilei", name: str = "Li Lei") -> None:
-    chat.send("hr", f"/invite sales {name} {PHONE}")
+    (token,) = link_tokens(chat.send("hr", f"/invite sales {name} {PHONE}")[0].text)
     with chat.app.db.session() as session:
         inv = session.exec(sm_select(Invitation).order_by(col(Invitation.id).desc())).first()
         assert inv is not None
     chat.invite("Wang Wu")  # someone else, who must stay untouched
-    chat.start_interview(user, name, inv.token, inv.code)
+    chat.start_interview(user, name, token, inv.code)
     chat.send(user, ANSWER)
     chat.media(user, VOICE, duration=5)
 

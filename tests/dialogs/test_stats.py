@@ -82,7 +82,7 @@ def seed_batch(chat: Chat, clock: FakeClock) -> Job:
             assert person is not None
             person.status = "completed"
             inv = Invitation(
-                token=f"tok{i}",
+                token_hash=f"tok{i}",
                 candidate_id=people[i],
                 job_id=job.id or 0,
                 code="123456",

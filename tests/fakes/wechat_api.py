@@ -395,7 +395,7 @@ def invite(app: App, job_id: int, name: str) -> tuple[int, str, str]:
         job = session.get(Job, job_id)
         assert job is not None
         new = invite_candidate(session, app.settings, job, name=name, now=app.services.clock.now())
-        return new.candidate.id or 0, new.invitation.token, new.code
+        return new.candidate.id or 0, new.token, new.code
 
 
 def _sign(*parts: str) -> str:

@@ -47,7 +47,7 @@ def _seed(app: App) -> int:
         assert me.id is not None and people[1].id is not None
         session.add(CandidateScore(candidate_id=people[1].id, job_id=job.id, total=55.0))
         invitation = Invitation(
-            token="t1", candidate_id=me.id, job_id=job.id, code="1234", expires_at=now
+            token_hash="t1", candidate_id=me.id, job_id=job.id, code="1234", expires_at=now
         )
         session.add(invitation)
         session.flush()
