@@ -28,6 +28,7 @@ CLI_MODULES = [
     "storage.cli",
     "dialogs.cli",
     "dialogs.roles_cli",
+    "dialogs.roles_cli",
     "scoring.cli",
     "scoring.score_cli",
     "contracts.cli",

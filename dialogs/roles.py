@@ -9,6 +9,8 @@ single place that decides; chat commands and buttons reach it through
 
 from __future__ import annotations
 
+import datetime as dt
+import re
 from dataclasses import dataclass
 from typing import Literal
 
@@ -153,9 +155,7 @@ def authorize(
     reason: Reason
     if not grants:
         reason = "no_role"
-    elif scope == "global" and (
-        not counted or any(rank(g.role) >= rank(needed) for g in grants)
-    ):
+    elif scope == "global" and (not counted or any(rank(g.role) >= rank(needed) for g in grants)):
         reason = "global_needed"  # their roles are for some jobs only
     elif scope == "job" and not counted and not group_admin_of_job:
         reason = "other_job"
@@ -194,3 +194,43 @@ def group_admin_for(session: Session, event: Event, job_id: int) -> bool:
         )
     ).first()
     return bound is not None
+
+
+PLATFORMS = ("telegram", "wechat", "wecom", "console")
+_USER_ID = re.compile(r"[A-Za-z0-9_@.\-]{1,64}")
+
+
+def parse_principal(raw: str) -> tuple[str, str] | None:
+    """``platform:user`` with a known platform and a plausible user id, else None."""
+    platform, sep, user_id = raw.partition(":")
+    if not sep or platform.lower() not in PLATFORMS or not _USER_ID.fullmatch(user_id):
+        return None
+    return platform.lower(), user_id
+
+
+def set_grant(
+    session: Session, platform: str, user_id: str, role: str, job_id: int | None, now: dt.datetime
+) -> Staff:
+    """Give ``role`` globally (``job_id`` None) or for one job; replaces the role held there."""
+    if role not in _RANK:
+        raise ValueError(f"unknown role {role!r}")
+    row = grant_row(session, platform, user_id, job_id)
+    if row is None:
+        row = Staff(platform=platform, user_id=user_id, role=role, job_id=job_id, created_at=now)
+    row.role = role
+    session.add(row)
+    return row
+
+
+def grant_row(session: Session, platform: str, user_id: str, job_id: int | None) -> Staff | None:
+    """The staff row granting a role globally (``job_id`` None) or for one job."""
+    job = col(Staff.job_id).is_(None) if job_id is None else Staff.job_id == job_id
+    return session.exec(
+        select(Staff).where(Staff.platform == platform, Staff.user_id == user_id, job)
+    ).first()
+
+
+def in_config(settings: Settings, who: str) -> bool:
+    """True if ``platform:user`` holds a role from the configuration file."""
+    roles = settings.roles
+    return who in roles.admins or who in roles.hr_managers or who in roles.hr_viewers

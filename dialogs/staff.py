@@ -19,7 +19,15 @@ from dialogs.invites import invitation_link, invite_candidate, qr_png, seal_text
 from dialogs.notify import competency_label
 from dialogs.question_bank import QuestionSpec, add_question, spec_errors
 from dialogs.question_import import import_questions
-from dialogs.roles import ROLES, authorize, permitted_job_ids
+from dialogs.roles import (
+    ROLES,
+    authorize,
+    grant_row,
+    in_config,
+    parse_principal,
+    permitted_job_ids,
+    set_grant,
+)
 from storage.models import (
     Answer,
     Candidate,
@@ -29,7 +37,6 @@ from storage.models import (
     Job,
     JobQuestion,
     Question,
-    Staff,
 )
 
 
@@ -380,18 +387,6 @@ def _bind(ctx: Ctx, ev: CommandReceived) -> None:
     ctx.reply("staff.bound", code=job.code)
 
 
-PLATFORMS = ("telegram", "wechat", "wecom", "console")
-_USER_ID = re.compile(r"[A-Za-z0-9_@.\-]{1,64}")
-
-
-def parse_principal(raw: str) -> tuple[str, str] | None:
-    """``platform:user`` with a known platform and a plausible user id, else None."""
-    platform, sep, user_id = raw.partition(":")
-    if not sep or platform.lower() not in PLATFORMS or not _USER_ID.fullmatch(user_id):
-        return None
-    return platform.lower(), user_id
-
-
 def _role_scope_ok(ctx: Ctx, role: str | None) -> bool:
     """Admin roles and global grants are a global admin's to give or take: say so otherwise."""
     if role != "admin" and ctx.target.named:
@@ -427,17 +422,7 @@ def _grant(ctx: Ctx, ev: CommandReceived) -> None:
     if not _role_scope_ok(ctx, parts[1]):
         return
     platform, user_id = who
-    exists = ctx.session.exec(
-        select(Staff).where(
-            Staff.platform == platform, Staff.user_id == user_id, Staff.job_id == job_id
-        )
-    ).first()
-    if exists is None:
-        exists = Staff(
-            platform=platform, user_id=user_id, role=parts[1], job_id=job_id, created_at=ctx.now
-        )
-    exists.role = parts[1]
-    ctx.session.add(exists)
+    set_grant(ctx.session, platform, user_id, parts[1], job_id, ctx.now)
     ctx.audit("role_granted", f"staff:{platform}:{user_id}", role=parts[1], job_id=job_id)
     ctx.reply(
         "staff.granted",
@@ -461,30 +446,18 @@ def _revoke(ctx: Ctx, ev: CommandReceived) -> None:
             return
         job_id = job.id
     platform, user_id = who
-    row = ctx.session.exec(
-        select(Staff).where(
-            Staff.platform == platform, Staff.user_id == user_id, Staff.job_id == job_id
-        )
-    ).first()
+    row = grant_row(ctx.session, platform, user_id, job_id)
     if not _role_scope_ok(ctx, row.role if row else None):
         return
     scope = f" ({parts[1]})" if len(parts) == 2 else ""
     if row is None:
-        key = (
-            "staff.revoke_config"
-            if _in_config(ctx, f"{platform}:{user_id}")
-            else "staff.revoke_none"
-        )
+        config = in_config(ctx.settings, f"{platform}:{user_id}")
+        key = "staff.revoke_config" if config else "staff.revoke_none"
         ctx.reply(key, who=f"{platform}:{user_id}", scope=scope)
         return
     ctx.session.delete(row)
     ctx.audit("role_revoked", f"staff:{platform}:{user_id}", role=row.role, job_id=job_id)
     ctx.reply("staff.revoked", who=f"{platform}:{user_id}", role=row.role, scope=scope)
-
-
-def _in_config(ctx: Ctx, who: str) -> bool:
-    roles = ctx.settings.roles
-    return who in roles.admins or who in roles.hr_managers or who in roles.hr_viewers
 
 
 def _tz(ctx: Ctx) -> ZoneInfo:
