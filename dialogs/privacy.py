@@ -7,7 +7,8 @@ recordings, decrypted. The ZIP is stored encrypted like any media file and sent 
 candidate's own chat (PIPL Art. 45). The command only queues the work (the candidate is
 told it is coming); the ``data_export`` background job builds and sends it.
 
-``/deleteme`` asks for confirmation (``del:yes`` / ``del:no``). Confirmed, it erases the
+``/deleteme`` asks for confirmation (``del:yes:NONCE`` / ``del:no:NONCE``, the nonce stored
+with the pending request for ten minutes, used once). Confirmed, it erases the
 candidate's personal data (:func:`erase_candidate`): recordings and reports are deleted,
 answers, evaluations, scores and scheduling rows removed, the profile anonymised, their
 chat's raw events and messages removed and their name, phone, e-mail and ID number
@@ -26,6 +27,7 @@ import datetime as dt
 import io
 import json
 import logging
+import secrets
 import zipfile
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -34,7 +36,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
-from sqlalchemy import delete, inspect, select, update
+from sqlalchemy import delete, inspect, select
 from sqlmodel import Session, col
 from sqlmodel import select as sm_select
 
@@ -60,6 +62,7 @@ from storage.models import (
     InboxEvent,
     InterviewSession,
     Invitation,
+    KeyValue,
     OutboxMessage,
 )
 from storage.schedule_models import Booking, Preference, Reminder
@@ -70,6 +73,8 @@ log = logging.getLogger(__name__)
 # Telegram bots may send files up to 50 MB; leave room for the JSON and the ZIP itself.
 MAX_EXPORT_MEDIA_BYTES = 45_000_000
 DELETED_NAME = "[deleted]"
+# How long the buttons of a /deleteme request stay valid.
+DELETE_CONFIRM_TTL = dt.timedelta(minutes=10)
 # Tables exported by name below; any other table with a candidate_id column is dumped too.
 _EXPORTED = {
     "candidate",
@@ -643,11 +648,12 @@ def erase_candidate(
     if s is not None:
         session.delete(s)
         result.rows += 1
-    session.execute(
-        update(Invitation)
-        .where(col(Invitation.candidate_id) == candidate_id)
-        .values(status="revoked", code=DELETED_NAME)
-    )
+    # Row by row: each encrypted code is bound to its own row (storage/types.py).
+    for invitation in session.exec(
+        sm_select(Invitation).where(Invitation.candidate_id == candidate_id)
+    ).all():
+        invitation.status, invitation.code = "revoked", DELETED_NAME
+        session.add(invitation)
     candidate.name = DELETED_NAME
     candidate.phone = candidate.phone_hash = None
     candidate.email = candidate.email_hash = None
@@ -751,18 +757,46 @@ def _scrub_payloads(session: Session, needles: list[str]) -> int:
 
 
 # ================================================================== /deleteme
+def _pending_key(candidate_id: int) -> str:
+    return f"deleteme:{candidate_id}"
+
+
 def ask_delete(ctx: Ctx, s: InterviewSession) -> None:
-    """Ask the candidate to confirm with a button."""
+    """Ask the candidate to confirm with a button that only this request's answer fits.
+
+    The buttons carry a nonce stored with the pending request (valid for
+    :data:`DELETE_CONFIRM_TTL`); a newer ``/deleteme`` replaces it, so an older message's
+    buttons, a forged ``del:yes`` or one pressed twice delete nothing.
+    """
+    nonce = secrets.token_urlsafe(9)
+    key = _pending_key(s.candidate_id)
+    pending = ctx.session.get(KeyValue, key) or KeyValue(key=key, value="")
+    pending.value = nonce
+    pending.expires_at = ctx.now + DELETE_CONFIRM_TTL
+    ctx.session.add(pending)
     ctx.audit("deletion_requested", f"candidate:{s.candidate_id}")
     ctx.reply(
         "privacy.delete_confirm",
         buttons=[
             [
-                Button(label=ctx.text("privacy.delete_yes"), data="del:yes"),
-                Button(label=ctx.text("privacy.delete_no"), data="del:no"),
+                Button(label=ctx.text("privacy.delete_yes"), data=f"del:yes:{nonce}"),
+                Button(label=ctx.text("privacy.delete_no"), data=f"del:no:{nonce}"),
             ]
         ],
     )
+
+
+def _take_pending(ctx: Ctx, candidate_id: int, nonce: str) -> bool:
+    """True (and the request used up) when ``nonce`` is the candidate's live request's."""
+    pending = ctx.session.exec(
+        sm_select(KeyValue).where(KeyValue.key == _pending_key(candidate_id)).with_for_update()
+    ).first()
+    if pending is None or not nonce:
+        return False
+    if not secrets.compare_digest(pending.value.encode(), nonce.encode()):
+        return False
+    ctx.session.delete(pending)
+    return pending.expires_at is not None and pending.expires_at > ctx.now
 
 
 def on_delete_button(ctx: Ctx) -> None:
@@ -786,8 +820,14 @@ def on_delete_button(ctx: Ctx) -> None:
         return
     ctx.lang = s.language
     ctx.answer_button()
-    if event.data != "del:yes":
+    _, _, rest = event.data.partition(":")
+    answer, _, nonce = rest.partition(":")
+    live = _take_pending(ctx, s.candidate_id, nonce)
+    if answer != "yes":
         ctx.reply("privacy.delete_cancelled")
+        return
+    if not live:
+        ctx.reply("privacy.delete_expired")
         return
     candidate_id, job_id = s.candidate_id, s.job_id
     done = erase_candidate(

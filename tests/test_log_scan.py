@@ -81,8 +81,8 @@ def privacy_round(settings: Settings) -> None:
     chat.send("qian", SECRET_ANSWER)
     chat.media("qian", b"OggS not really audio", duration=4)
     chat.send("qian", "/mydata")
-    chat.send("qian", "/deleteme")
-    chat.send("qian", "/press del:yes")
+    [yes, _no] = chat.send("qian", "/deleteme")[-1].button_data
+    chat.send("qian", f"/press {yes}")
     app.db.engine.dispose()
 
 

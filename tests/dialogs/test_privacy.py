@@ -103,6 +103,12 @@ def candidate(app: App, name: str = "Li Lei") -> Candidate:
     return found
 
 
+def confirm_delete(chat: Chat, user: str) -> list[Delivered]:
+    """/deleteme, then the "Yes" button of that very message."""
+    [yes, _no] = chat.send(user, "/deleteme")[-1].button_data
+    return chat.send(user, f"/press {yes}")
+
+
 def test_mydata_sends_a_zip_of_everything_stored(app: App, chat: Chat) -> None:
     setup(chat)
     interview(chat)
@@ -185,12 +191,60 @@ def test_deleteme_asks_first_and_no_keeps_everything(app: App, chat: Chat) -> No
     setup(chat)
     interview(chat)
     replies = chat.send("lilei", "/deleteme")
-    assert replies[-1].button_data == ["del:yes", "del:no"]
-    replies = chat.send("lilei", "/press del:no")
+    yes, no = replies[-1].button_data
+    assert yes.startswith("del:yes:") and no.startswith("del:no:")
+    replies = chat.send("lilei", f"/press {no}")
     assert "nothing was deleted" in replies[-1].text
     assert candidate(app).status == "started"
     with app.db.session() as session:
         assert len(session.exec(sm_select(Answer)).all()) == 2
+    # The "Yes" of the refused request no longer erases anything.
+    assert "expired" in chat.send("lilei", f"/press {yes}")[-1].text
+    assert candidate(app).status == "started"
+
+
+EXPIRED = "This deletion request has expired or was already answered"
+
+
+def test_yes_without_a_pending_deleteme_deletes_nothing(app: App, chat: Chat) -> None:
+    setup(chat)
+    interview(chat)
+    for data in ("del:yes", "del:yes:forged0000000000", "del:yes:"):
+        assert EXPIRED in chat.send("lilei", f"/press {data}")[-1].text
+    assert candidate(app).status == "started"
+    with app.db.session() as session:
+        assert len(session.exec(sm_select(Answer)).all()) == 2
+        assert not session.exec(
+            sm_select(AuditEvent).where(AuditEvent.action == "data_deleted")
+        ).all()
+
+
+def test_a_deleteme_button_is_valid_ten_minutes_and_only_its_latest(
+    app: App, chat: Chat, clock: FakeClock
+) -> None:
+    setup(chat)
+    interview(chat)
+    [old_yes, _] = chat.send("lilei", "/deleteme")[-1].button_data
+    clock.advance(minutes=11)
+    assert EXPIRED in chat.send("lilei", f"/press {old_yes}")[-1].text
+    assert candidate(app).status == "started"
+    [first_yes, _] = chat.send("lilei", "/deleteme")[-1].button_data
+    [second_yes, _] = chat.send("lilei", "/deleteme")[-1].button_data
+    assert first_yes != second_yes
+    assert EXPIRED in chat.send("lilei", f"/press {first_yes}")[-1].text  # superseded
+    assert candidate(app).status == "started"
+    clock.advance(minutes=9)
+    replies = chat.send("lilei", f"/press {second_yes}")
+    assert any("has been deleted" in d.text for d in replies)
+    assert candidate(app, "[deleted]").status == "deleted"
+
+
+def test_an_expired_deleteme_button_answers_in_chinese(app: App, chat: Chat) -> None:
+    setup(chat)
+    token, code = chat.invite("Wang Fang")
+    chat.start_interview("wf", "Wang Fang", token, code, lang="zh")
+    assert "已过期" in chat.send("wf", "/press del:yes")[-1].text
+    assert candidate(app, "Wang Fang").status != "deleted"
 
 
 def test_deleteme_erases_personal_data_media_and_chat_history(app: App, chat: Chat) -> None:
@@ -205,8 +259,7 @@ def test_deleteme_erases_personal_data_media_and_chat_history(app: App, chat: Ch
     assert paths and all(app.db.media.exists(p) for p in paths)
     assert pending  # transcribe / evaluate jobs waiting
 
-    chat.send("lilei", "/deleteme")
-    replies = chat.send("lilei", "/press del:yes")
+    replies = confirm_delete(chat, "lilei")
 
     mine = [d.text for d in replies if d.chat_id == "lilei" and d.kind == "send"]
     hr = [d.text for d in replies if d.chat_id == "hrg"]
@@ -253,8 +306,7 @@ def test_both_commands_work_in_any_state(app: App, chat: Chat, steps: int) -> No
     for line in script:
         chat.send("zoe", line, lang="en")
     assert files(mydata(chat, "zoe"))
-    chat.send("zoe", "/deleteme")
-    replies = chat.send("zoe", "/press del:yes")
+    replies = confirm_delete(chat, "zoe")
     assert any("has been deleted" in d.text for d in replies)
     assert candidate(app, "[deleted]").status == "deleted"
 
@@ -265,8 +317,7 @@ def test_decline_then_delete(app: App, chat: Chat) -> None:
     chat.send("sam", f"/start {token}", lang="en")
     chat.send("sam", "/press lang:en")
     chat.send("sam", "/press consent:no")
-    chat.send("sam", "/deleteme")
-    assert any("has been deleted" in d.text for d in chat.send("sam", "/press del:yes"))
+    assert any("has been deleted" in d.text for d in confirm_delete(chat, "sam"))
 
 
 def test_delete_button_in_a_group_or_from_a_stranger_does_nothing(app: App, chat: Chat) -> None:
@@ -315,8 +366,7 @@ def test_signed_contract_is_kept_under_legal_hold_and_the_candidate_told_why(
     cand = candidate(app)
     add_signed_contract(app, cand, dt.date(2029, 6, 30))
 
-    chat.send("lilei", "/deleteme")
-    replies = chat.send("lilei", "/press del:yes")
+    replies = confirm_delete(chat, "lilei")
 
     told = " ".join(d.text for d in replies if d.chat_id == "lilei")
     assert "Labour Contract Law" in told and "signed labour contract" in told
@@ -352,8 +402,7 @@ def test_unsigned_contract_is_deleted_with_the_rest(app: App, chat: Chat) -> Non
                 unsigned_pdf_path=str(pdf),
             )
         )
-    chat.send("lilei", "/deleteme")
-    chat.send("lilei", "/press del:yes")
+    confirm_delete(chat, "lilei")
     assert not pdf.exists()
     with app.db.session() as session:
         assert session.exec(sm_select(Contract)).all() == []
@@ -515,7 +564,6 @@ def test_deleting_before_the_export_runs_sends_nothing(app: App, chat: Chat) -> 
     setup(chat)
     interview(chat)
     chat.send("lilei", "/mydata")
-    chat.send("lilei", "/deleteme")
-    chat.send("lilei", "/press del:yes")
+    confirm_delete(chat, "lilei")
     assert files(run_jobs(chat, privacy.EXPORT_JOB)) == []
     assert "Li Lei" not in everything(app)
