@@ -76,6 +76,7 @@ from dialogs.events import (
 )
 from dialogs.intents import AnswerButton, Button, Edit, Intent, Send, SendFile
 from dialogs.outbox import write_intents
+from storage.crypto import field_binding
 from storage.db import Database
 from storage.models import Candidate, ChannelIdentity, GroupBinding, InboxEvent, KeyValue
 
@@ -149,7 +150,10 @@ def kv_peek(db: Database, key: str) -> str | None:
         cursor.close()
     finally:
         conn.close()
-    return db.keyring.decrypt_text(str(found[0])) if found and found[0] is not None else None
+    if not found or found[0] is None:
+        return None
+    binding = field_binding(KeyValue.__table__.name, "value", key)  # type: ignore[attr-defined]
+    return db.keyring.decrypt_text(str(found[0]), binding)
 
 
 def kv_put(db: Database, key: str, value: str, expires_at: dt.datetime | None) -> None:

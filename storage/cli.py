@@ -7,7 +7,7 @@ import argparse
 from core.errors import ConfigError
 from core.settings import load_settings
 from storage import migrate
-from storage.db import make_engine
+from storage.db import make_engine, open_database
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -39,7 +39,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 def _upgrade(args: argparse.Namespace) -> int:
     settings = load_settings(args.config)
-    migrate.upgrade(make_engine(settings.database.url), args.revision)
+    # With the keyring: migration 0002 rewraps encrypted fields (bound to their rows).
+    db = open_database(settings)
+    try:
+        migrate.upgrade(db.engine, args.revision)
+    finally:
+        db.engine.dispose()
     print(f"database at {args.revision}")
     return 0
 

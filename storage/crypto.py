@@ -1,7 +1,17 @@
 """Field and file encryption at rest (AES-256-GCM) and keyed hashes for lookups.
 
-Ciphertexts name the key that made them (``e1:<key id>:<base64>``), so a keyring can
-hold an old and a new key while ``keys rotate`` re-encrypts: readers never stop.
+Ciphertexts name the key that made them, so a keyring can hold an old and a new key
+while ``keys rotate`` re-encrypts: readers never stop.
+
+Text fields come in two versions:
+
+* ``e2:<key id>:<base64>`` is bound to where it is stored: the associated data of the
+  AES-GCM tag is :func:`field_binding` (table, column, row key), so a ciphertext copied
+  into another row or column fails authentication. :mod:`storage.types` supplies the
+  binding on every write and read (see there for how the row key is found).
+* ``e1:<key id>:<base64>`` has no associated data: what the code wrote before binding.
+  It stays readable so that a database can be migrated online (migration ``0002``, and
+  ``keys rotate``, rewrap every ``e1`` field as ``e2``); nothing writes it any more.
 """
 
 from __future__ import annotations
@@ -29,7 +39,8 @@ from core.errors import ConfigError, CryptoError
 
 log = logging.getLogger(__name__)
 
-PREFIX = "e1"
+PREFIX = "e1"  # unbound (legacy) text fields; the key id follows at the same offset
+BOUND_PREFIX = "e2"  # text fields bound to their table, column and row
 FILE_MAGIC = b"CIENC1"
 
 
@@ -134,18 +145,33 @@ class Keyring:
             raise CryptoError("ciphertext failed authentication") from exc
 
     # -- text fields -------------------------------------------------------
-    def encrypt_text(self, plaintext: str) -> str:
-        kid, blob = self.encrypt_bytes(plaintext.encode("utf-8"))
-        return f"{PREFIX}:{kid}:{base64.b64encode(blob).decode('ascii')}"
+    def encrypt_text(self, plaintext: str, binding: bytes | None = None) -> str:
+        """Encrypt a text field; with ``binding`` (see :func:`field_binding`) an ``e2``
+        token that only decrypts with the same binding, without it a legacy ``e1`` one."""
+        if binding is None:
+            kid, blob = self.encrypt_bytes(plaintext.encode("utf-8"))
+            return f"{PREFIX}:{kid}:{base64.b64encode(blob).decode('ascii')}"
+        kid, blob = self.encrypt_bytes(plaintext.encode("utf-8"), binding)
+        return f"{BOUND_PREFIX}:{kid}:{base64.b64encode(blob).decode('ascii')}"
 
-    def decrypt_text(self, token: str) -> str:
+    def decrypt_text(self, token: str, binding: bytes | None = None) -> str:
+        """Decrypt an ``e1`` token, or an ``e2`` token made with the same ``binding``.
+
+        Raises:
+            CryptoError: not a token, unknown key, tampered, or (``e2``) made for another
+                table, column or row.
+        """
         try:
             prefix, kid, b64 = token.split(":", 2)
         except ValueError as exc:
             raise CryptoError("not an encrypted field") from exc
-        if prefix != PREFIX:
+        if prefix == PREFIX:
+            return self.decrypt_bytes(kid, base64.b64decode(b64)).decode("utf-8")
+        if prefix != BOUND_PREFIX:
             raise CryptoError("not an encrypted field")
-        return self.decrypt_bytes(kid, base64.b64decode(b64)).decode("utf-8")
+        if binding is None:
+            raise CryptoError("a bound field read without its table, column and row")
+        return self.decrypt_bytes(kid, base64.b64decode(b64), binding).decode("utf-8")
 
     def key_id_of(self, token: str) -> str:
         return token.split(":", 2)[1]
@@ -185,6 +211,20 @@ class Keyring:
             primary=data["primary"],
             index_key=base64.b64decode(data["index"]),
         )
+
+
+def field_binding(table: str, column: str, row_key: object) -> bytes:
+    """The associated data of an ``e2`` field: ``<table>|<column>|<row key>``.
+
+    Table and column names never contain ``|``, so the three parts are unambiguous.
+    The row key is rendered as the database renders ``CAST(key AS TEXT)``.
+    """
+    return f"{table}|{column}|{row_key}".encode()
+
+
+def is_bound(token: str) -> bool:
+    """True for an ``e2`` (bound) token."""
+    return token.startswith(BOUND_PREFIX + ":")
 
 
 def write_keyring(path: Path, keyring: Keyring) -> None:

@@ -23,7 +23,7 @@ from core.settings import Settings
 from storage.crypto import Keyring, load_keyring
 from storage.media import MediaStore
 from storage.private import private_file, tighten_sqlite, tighten_tree
-from storage.types import install_keyring
+from storage.types import bind_rows, install_keyring
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +36,16 @@ CHECKPOINT_INTERVAL_S = 0.5
 
 
 def make_engine(url: str, *, echo: bool = False) -> Engine:
-    """Create an engine; SQLite gets WAL, a busy timeout and ``BEGIN IMMEDIATE``."""
+    """Create an engine; SQLite gets WAL, a busy timeout and ``BEGIN IMMEDIATE``.
+
+    Every engine binds encrypted fields to their rows (:func:`storage.types.bind_rows`).
+    """
+    engine = _make_engine(url, echo=echo)
+    event.listen(engine, "before_execute", bind_rows, retval=True)
+    return engine
+
+
+def _make_engine(url: str, *, echo: bool) -> Engine:
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         on_disk: Path | None = None

@@ -271,6 +271,10 @@ class ConversationState(SQLModel, table=True):
 class InboxEvent(SQLModel, table=True):
     """Every incoming event, stored before the platform is told it was received."""
 
+    # The payload is bound to ``event_id`` (known before the insert): no id allocation
+    # on the per-event hot path (see storage/types.py).
+    __table_args__ = {"info": {"row_key": "event_id"}}
+
     id: int | None = Field(default=None, primary_key=True)
     event_id: str = Field(unique=True, max_length=240)  # "<platform>:<platform id>"
     platform: str

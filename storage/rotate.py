@@ -37,18 +37,27 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from sqlalchemy import Column, Table, Text, func, inspect, select, type_coerce, update
+from sqlalchemy import Column, Table, Text, case, func, inspect, select, type_coerce, update
 from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import col
 
 from core.errors import ConfigError, CryptoError
 from core.settings import Settings
 from storage.contract_models import Contract
-from storage.crypto import FILE_MAGIC, PREFIX, Keyring, load_keyring, write_keyring
+from storage.crypto import (
+    BOUND_PREFIX,
+    FILE_MAGIC,
+    PREFIX,
+    Keyring,
+    field_binding,
+    is_bound,
+    load_keyring,
+    write_keyring,
+)
 from storage.db import Database, open_database
 from storage.media import MediaStore, contract_files_root
 from storage.tables import metadata
-from storage.types import EncryptedText
+from storage.types import EncryptedText, row_key_column
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +73,7 @@ Keep the old key in your secret store until step 4 is done."""
 
 Progress = Callable[[str, int], None]
 _HEADER = len(FILE_MAGIC) + 8
+UNBOUND = "unbound"  # census key for fields not yet bound to their row (``e1`` tokens)
 ENC = ".enc"
 PLAINTEXT = "plaintext"  # census key for contract files not yet encrypted
 
@@ -104,18 +114,33 @@ def _raw(column: Column[str]) -> ColumnElement[str]:
 
 def _kid(token: str) -> str:
     prefix, kid, _rest = token.split(":", 2)
-    if prefix != PREFIX:
+    if prefix not in (PREFIX, BOUND_PREFIX):
         raise ValueError("not an encrypted field")
     return kid
 
 
+@dataclass
+class _Row:
+    pk: object
+    key: object  # the row key the fields are bound to (storage/types.py)
+    values: dict[str, str | None]
+
+    def binding(self, table: Table, column: Column[str]) -> bytes:
+        return field_binding(table.name, column.name, self.key)
+
+
 def _batches(
     db: Database, table: Table, cols: list[Column[str]], size: int
-) -> Iterator[list[tuple[object, dict[str, str | None]]]]:
+) -> Iterator[list[_Row]]:
     pk = next(iter(table.primary_key.columns))
+    key = row_key_column(table)
     last: object = None
     while True:
-        query = select(pk, *(_raw(c).label(c.name) for c in cols)).order_by(pk).limit(size)
+        query = (
+            select(pk, key.label("row_key_"), *(_raw(c).label(c.name) for c in cols))
+            .order_by(pk)
+            .limit(size)
+        )
         if last is not None:
             query = query.where(pk > last)
         with db.engine.connect() as conn:
@@ -123,42 +148,48 @@ def _batches(
         if not rows:
             return
         last = rows[-1][0]
-        yield [(row[0], {c.name: row[i + 1] for i, c in enumerate(cols)}) for row in rows]
+        yield [
+            _Row(row[0], row[1], {c.name: row[i + 2] for i, c in enumerate(cols)}) for row in rows
+        ]
 
 
 # ---------------------------------------------------------------- passes
 def reencrypt_fields(
     db: Database, ring: Keyring, *, batch_size: int = 500, progress: Progress | None = None
 ) -> int:
-    """Re-encrypt every encrypted field not under ``ring.primary``; returns how many."""
+    """Re-encrypt every encrypted field not under ``ring.primary`` or not bound to its
+    row (an ``e1`` token, see :mod:`storage.crypto`); returns how many."""
     changed = 0
     for table, cols in encrypted_tables(db):
         pk = next(iter(table.primary_key.columns))
         for batch in _batches(db, table, cols, batch_size):
             done = 0
             with db.transaction() as session:
-                for key, values in batch:
+                for row in batch:
                     new: dict[str, object] = {}
                     same: list[ColumnElement[bool]] = []
                     for col in cols:
-                        token = values[col.name]
+                        token = row.values[col.name]
                         if token is None:
                             continue
+                        binding = row.binding(table, col)
                         try:
-                            if _kid(token) == ring.primary:
+                            if _kid(token) == ring.primary and is_bound(token):
                                 continue
-                            plain = ring.decrypt_text(token)
+                            plain = ring.decrypt_text(token, binding)
                         except (ValueError, CryptoError) as exc:
                             raise CryptoError(
-                                f"{table.name}.{col.name} row {key}: cannot decrypt ({exc}); "
+                                f"{table.name}.{col.name} row {row.pk}: cannot decrypt ({exc}); "
                                 "nothing was dropped"
                             ) from exc
-                        new[col.name] = type_coerce(ring.encrypt_text(plain), Text)
+                        new[col.name] = type_coerce(ring.encrypt_text(plain, binding), Text)
                         same.append(_raw(col) == token)
                     if new:
                         # Conditional on the old ciphertext: a concurrent writer wins and
                         # its value is picked up by the next pass if it needs it.
-                        result = session.execute(update(table).where(pk == key, *same).values(new))
+                        result = session.execute(
+                            update(table).where(pk == row.pk, *same).values(new)
+                        )
                         done += len(new) if result.rowcount == 1 else 0  # type: ignore[attr-defined]
             changed += done
             if progress is not None:
@@ -333,7 +364,7 @@ def recompute_blind_indexes(db: Database, ring: Keyring, *, batch_size: int = 50
             continue
         pk = next(iter(table.primary_key.columns))
         for batch in _batches(db, table, [c for c, _h in pairs], batch_size):
-            keys = [key for key, _values in batch]
+            keys = [row.pk for row in batch]
             with db.engine.connect() as conn:
                 hashes = {
                     row[0]: row[1:]
@@ -342,17 +373,18 @@ def recompute_blind_indexes(db: Database, ring: Keyring, *, batch_size: int = 50
                     ).all()
                 }
             with db.transaction() as session:
-                for key, values in batch:
+                for row in batch:
                     new: dict[str, str] = {}
                     for i, (col, hcol) in enumerate(pairs):
-                        token = values[col.name]
+                        token = row.values[col.name]
                         if token is None:
                             continue
-                        wanted = ring.blind_index(ring.decrypt_text(token))
-                        if hashes[key][i] != wanted:
+                        plain = ring.decrypt_text(token, row.binding(table, col))
+                        wanted = ring.blind_index(plain)
+                        if hashes[row.pk][i] != wanted:
                             new[hcol.name] = wanted
                     if new:
-                        session.execute(update(table).where(pk == key).values(new))
+                        session.execute(update(table).where(pk == row.pk).values(new))
                         changed += len(new)
     return changed
 
@@ -361,13 +393,17 @@ def census(db: Database) -> dict[str, dict[str, int]]:
     """How many fields and files each key id encrypts.
 
     ``{"fields": {kid: n}, "files": {kid: n}, "contract_files": {kid: n}}``; contract
-    files still in plaintext count under ``"plaintext"``.
+    files still in plaintext count under ``"plaintext"``, fields not yet bound to their
+    row (``e1``, whatever their key) under ``"unbound"``.
     """
     fields: dict[str, int] = {}
     with db.engine.connect() as conn:
         for _table, cols in encrypted_tables(db):
             for col in cols:
-                key_of = func.substr(_raw(col), len(PREFIX) + 2, 8)
+                key_of = case(
+                    (func.substr(_raw(col), 1, len(PREFIX) + 1) == f"{PREFIX}:", UNBOUND),
+                    else_=func.substr(_raw(col), len(BOUND_PREFIX) + 2, 8),
+                )
                 for key_id, count in conn.execute(
                     select(key_of, func.count()).where(col.is_not(None)).group_by(key_of)
                 ).all():
