@@ -6,6 +6,7 @@ import datetime as dt
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -46,7 +47,7 @@ def empty_db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
 
 
 def _row(table: str, **values: object) -> tuple[sa.TableClause, dict[str, object]]:
-    types: dict[str, sa.types.TypeEngine[object]] = {
+    types: dict[str, sa.types.TypeEngine[Any]] = {
         "created_at": UTCDateTime(),
         "expires_at": UTCDateTime(),
         "run_after": UTCDateTime(),
