@@ -29,8 +29,10 @@ import math
 import secrets
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Any
 from zoneinfo import ZoneInfo
 
+from sqlalchemy import case, or_, update
 from sqlmodel import Session, col, select
 
 from contracts.files import SIGNED, UNSIGNED, ContractFiles
@@ -306,20 +308,69 @@ def new_code(
         CodeError: ``wait`` (asked again within a minute) or ``limit`` (5 codes sent).
     """
     now = clock.now()
+    _check_code_quota(link, now)
+    code = f"{secrets.randbelow(10**CODE_DIGITS):0{CODE_DIGITS}d}"
+    # One statement that re-checks the quota and the resend interval on the row itself:
+    # requests that read the link at the same moment cannot all send a code.
+    resend_before = now - CODE_RESEND_AFTER
+    sent = _update_link(
+        session,
+        link,
+        [
+            col(SigningLink.codes_sent) < MAX_CODES_PER_LINK,
+            or_(
+                col(SigningLink.code_sent_at).is_(None),
+                col(SigningLink.code_sent_at) <= resend_before,
+            ),
+        ],
+        {
+            SigningLink.code_hash: _code_hash(link, code),
+            SigningLink.code_expires_at: now + CODE_TTL,
+            SigningLink.code_sent_at: now,
+            SigningLink.codes_sent: col(SigningLink.codes_sent) + 1,
+        },
+    )
+    if not sent:
+        check_link(link, contract, clock=clock)
+        _check_code_quota(link, now)
+        raise CodeError("wait", math.ceil(CODE_RESEND_AFTER.total_seconds()))
+    _event(session, contract, link, "code_sent", clock, ip=ip, user_agent=user_agent)
+    return code
+
+
+def _check_code_quota(link: SigningLink, now: dt.datetime) -> None:
     if link.codes_sent >= MAX_CODES_PER_LINK:
         raise CodeError("limit")
     if link.code_sent_at is not None:
         wait = as_utc(link.code_sent_at) + CODE_RESEND_AFTER - now
         if wait > dt.timedelta(0):
             raise CodeError("wait", math.ceil(wait.total_seconds()))
-    code = f"{secrets.randbelow(10**CODE_DIGITS):0{CODE_DIGITS}d}"
-    link.code_hash = _code_hash(link, code)
-    link.code_expires_at = now + CODE_TTL
-    link.code_sent_at = now
-    link.codes_sent += 1
-    session.add(link)
-    _event(session, contract, link, "code_sent", clock, ip=ip, user_agent=user_agent)
-    return code
+
+
+def _update_link(
+    session: Session, link: SigningLink, where: list[Any], values: dict[Any, Any]
+) -> bool:
+    """Update the link's row if it is still open and ``where`` holds, in one statement.
+
+    The row decides, not the copy read earlier in this transaction: concurrent requests
+    (PostgreSQL runs them side by side) each see the others' committed changes. The
+    in-memory link is refreshed either way. Returns whether the row was updated.
+    """
+    session.flush()
+    done = session.execute(
+        update(SigningLink)
+        .where(
+            col(SigningLink.id) == link.id,
+            col(SigningLink.locked).is_not(True),
+            col(SigningLink.used_at).is_(None),
+            col(SigningLink.revoked_at).is_(None),
+            *where,
+        )
+        .values(values)
+        .execution_options(synchronize_session=False)
+    )
+    session.refresh(link)
+    return bool(done.rowcount)  # type: ignore[attr-defined]
 
 
 def verify_code(
@@ -351,21 +402,48 @@ def verify_code(
     ):
         raise CodeError("expired")
     given = "".join(code.split())
-    if not hmac.compare_digest(_code_hash(link, given), link.code_hash):
-        link.wrong_tries += 1
+    expected = link.code_hash
+    if not hmac.compare_digest(_code_hash(link, given), expected):
+        # Count on the row (wrong_tries + 1), never from the value read earlier: 20
+        # wrong codes at once must lock the link, not each write "1".
+        tries = col(SigningLink.wrong_tries) + 1
+        locks = tries >= MAX_WRONG_TRIES
+        counted = _update_link(
+            session,
+            link,
+            [col(SigningLink.wrong_tries) < MAX_WRONG_TRIES],
+            {
+                SigningLink.wrong_tries: tries,
+                SigningLink.locked: locks,
+                SigningLink.code_hash: case((locks, None), else_=col(SigningLink.code_hash)),
+            },
+        )
+        if not counted:
+            check_link(link, contract, clock=clock)
+            raise LinkError(LinkProblem.LOCKED)
         _event(session, contract, link, "code_failed", clock, ip=ip, user_agent=user_agent)
-        if link.wrong_tries >= MAX_WRONG_TRIES:
-            link.locked = True
-            link.code_hash = None
+        if link.locked:
             _event(session, contract, link, "locked", clock, ip=ip, user_agent=user_agent)
-        session.add(link)
         return None
     secret = secrets.token_urlsafe(32)
-    link.code_hash = None  # one-time
-    link.verified_at = now
-    link.verified_method = method
-    link.session_hash = token_hash(secret)
-    session.add(link)
+    # The code is one-time and only good while the link is not locked: both are checked
+    # on the row, so neither a parallel use of the code nor a lock can be overtaken.
+    verified = _update_link(
+        session,
+        link,
+        [col(SigningLink.code_hash) == expected],
+        {
+            SigningLink.code_hash: None,
+            SigningLink.verified_at: now,
+            SigningLink.verified_method: method,
+            SigningLink.session_hash: token_hash(secret),
+        },
+    )
+    if not verified:
+        if link.locked:
+            raise LinkError(LinkProblem.LOCKED)
+        check_link(link, contract, clock=clock)
+        raise CodeError("expired")
     _event(session, contract, link, "verified", clock, ip=ip, user_agent=user_agent, method=method)
     return secret
 

@@ -22,6 +22,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import io
+import struct
 import unicodedata
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -36,7 +37,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.serialization import pkcs12
-from PIL import Image, ImageOps
+from PIL import Image, ImageFilter
 from pyhanko.pdf_utils import layout
 from pyhanko.pdf_utils.font.opentype import GlyphAccumulator, GlyphAccumulatorFactory
 from pyhanko.pdf_utils.images import PdfImage
@@ -63,7 +64,14 @@ from core.errors import ConfigError, SigningError
 from core.settings import ContractSettings
 
 MAX_SIGNATURE_BYTES = 1_500_000
-MAX_SIGNATURE_PIXELS = 4000 * 4000
+MAX_SIGNATURE_PIXELS = 2000 * 1000
+# The pad sends at most ~900 x 400; anything beyond this is refused before decoding.
+MAX_SIGNATURE_WIDTH, MAX_SIGNATURE_HEIGHT = 2000, 1000
+MIN_SIGNATURE_WIDTH, MIN_SIGNATURE_HEIGHT = 100, 40
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+INK_DARKNESS = 40  # a pixel is ink when it is this much darker than white (of 255)
+MIN_INK, MAX_INK = 0.005, 0.40  # share of the pad inked by a plausible signature
+MIN_STROKE_SHARE = 0.6  # share of the ink that survives a 3x3 median (strokes, not dots)
 AUDIT_FONT_SIZE, AUDIT_TEXT_WIDTH = 8, 460  # points; the audit box is ~480 pt wide
 
 
@@ -144,33 +152,81 @@ class Signer(Protocol):
 # --- signature images --------------------------------------------------------------
 
 
+class SignatureImageError(SigningError):
+    """A drawn signature was refused; ``reason`` says why."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+def _png_size(png: bytes) -> tuple[int, int]:
+    """Width and height from the PNG header, before anything is decoded."""
+    if len(png) < 33 or not png.startswith(PNG_SIGNATURE) or png[12:16] != b"IHDR":
+        raise SignatureImageError("invalid", "the signature image is not a PNG")
+    width, height = struct.unpack(">II", png[16:24])
+    return int(width), int(height)
+
+
+def _decode_png(png: bytes) -> Image.Image:
+    """The decoded image; any error of the decoder is a refusal, never a crash."""
+    if len(png) > MAX_SIGNATURE_BYTES:
+        raise SignatureImageError("too_large", "signature image too large")
+    width, height = _png_size(png)
+    if (
+        width > MAX_SIGNATURE_WIDTH
+        or height > MAX_SIGNATURE_HEIGHT
+        or width * height > MAX_SIGNATURE_PIXELS
+    ):
+        raise SignatureImageError("too_large", f"signature image too large ({width}x{height})")
+    if width < MIN_SIGNATURE_WIDTH or height < MIN_SIGNATURE_HEIGHT:
+        raise SignatureImageError("faint", f"signature image too small ({width}x{height})")
+    try:
+        image = Image.open(io.BytesIO(png), formats=["PNG"])
+        if image.size != (width, height):
+            raise SignatureImageError("invalid", "the PNG header and the image disagree")
+        image.load()
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise SignatureImageError("too_large", "signature image too large") from exc
+    except SignatureImageError:
+        raise
+    except Exception as exc:  # Pillow raises OSError, ValueError, SyntaxError, EOFError ...
+        raise SignatureImageError("invalid", "the signature image is not a valid PNG") from exc
+    return image
+
+
 def prepare_signature_image(png: bytes) -> Image.Image:
     """Decode a drawn signature, flatten it on white and crop it to the ink.
 
+    The size comes from the PNG header and is checked before decoding; then the ink must
+    look like handwriting: some of the pad inked, not most of it, in strokes rather than
+    scattered dots.
+
     Raises:
-        SigningError: not a PNG, too large, or blank.
+        SignatureImageError: ``reason`` is ``invalid`` (not a whole PNG), ``too_large``,
+            ``blank`` (no ink), ``faint`` (too little ink or a tiny image), ``heavy``
+            (most of the pad inked) or ``noise`` (dots, not strokes).
     """
-    if len(png) > MAX_SIGNATURE_BYTES:
-        raise SigningError("signature image too large")
-    try:
-        image = Image.open(io.BytesIO(png))
-        if image.format != "PNG":
-            raise SigningError("signature image must be a PNG")
-        if image.width * image.height > MAX_SIGNATURE_PIXELS:
-            raise SigningError("signature image too large")
-        image.load()
-    except (OSError, Image.DecompressionBombError, ValueError) as exc:
-        raise SigningError("signature image is not a valid PNG") from exc
-    rgba = image.convert("RGBA")
+    image = _decode_png(png)
+    rgba = _from_16bit(image) if image.mode.startswith("I") else image.convert("RGBA")
     white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
     flat = Image.alpha_composite(white, rgba).convert("RGB")
-    ink = ImageOps.invert(flat.convert("L")).point(lambda v: 255 if v > 40 else 0)
+    ink = flat.convert("L").point(lambda v: 255 if v < 255 - INK_DARKNESS else 0)
+    inked = ink.histogram()[255]
+    pixels = ink.width * ink.height
+    if inked == 0:
+        raise SignatureImageError("blank", "the signature is blank")
+    if inked < MIN_INK * pixels:
+        raise SignatureImageError("faint", f"too little ink ({inked / pixels:.2%} of the pad)")
+    if inked > MAX_INK * pixels:
+        raise SignatureImageError("heavy", f"too much ink ({inked / pixels:.0%} of the pad)")
+    # A pen stroke is at least two pixels wide, so a 3x3 median keeps nearly all of it;
+    # it wipes out scattered dots (noise) however many there are.
+    kept = ink.filter(ImageFilter.MedianFilter(3)).histogram()[255]
+    if kept < MIN_STROKE_SHARE * inked:
+        raise SignatureImageError("noise", "the ink is scattered dots, not strokes")
     bbox = ink.getbbox()
-    if bbox is None:
-        raise SigningError("the signature is blank")
-    inked = ink.crop(bbox).histogram()[255]
-    if inked < 30:
-        raise SigningError("the signature is blank")
+    assert bbox is not None  # there is ink
     pad = 8
     box = (
         max(0, bbox[0] - pad),
@@ -179,6 +235,12 @@ def prepare_signature_image(png: bytes) -> Image.Image:
         min(flat.height, bbox[3] + pad),
     )
     return flat.crop(box)
+
+
+def _from_16bit(image: Image.Image) -> Image.Image:
+    """16-bit greyscale (Pillow's ``I;16``) as 8-bit RGBA: Pillow's own convert clips
+    every value above 255 to white instead of scaling it."""
+    return image.point(lambda v: v / 257, "I").convert("L").convert("RGBA")
 
 
 # --- the pyHanko backend -----------------------------------------------------------

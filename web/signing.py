@@ -37,6 +37,8 @@ from typing import Any, Protocol
 
 from sqlmodel import Session
 from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import FormData
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route
@@ -45,6 +47,7 @@ from contracts import service
 from contracts.files import ContractFiles
 from contracts.messages import PAGE, Lang
 from contracts.service import (
+    CODE_RESEND_AFTER,
     CodeError,
     LinkError,
     LinkProblem,
@@ -57,7 +60,14 @@ from contracts.service import (
     tries_left,
     verify_code,
 )
-from contracts.signing import SignatureMark, Signer, prepare_signature_image
+from contracts.signing import (
+    MAX_SIGNATURE_HEIGHT,
+    MAX_SIGNATURE_WIDTH,
+    SignatureImageError,
+    SignatureMark,
+    Signer,
+    prepare_signature_image,
+)
 from core.clock import Clock, SystemClock
 from core.errors import ContractError, SigningError
 
@@ -67,6 +77,16 @@ TEMPLATES = Path(__file__).with_name("templates")
 STATIC = Path(__file__).with_name("static")
 COOKIE = "sign_session"
 MAX_SIGNATURE_FIELD = 1_400_000  # characters of the data: URL
+SIGNATURE_DECODES = threading.BoundedSemaphore(4)  # drawn signatures decoded at once
+# Why a drawn signature was refused -> the message that tells the candidate.
+_REFUSALS = {
+    "blank": "sign.blank",
+    "faint": "sign.too_faint",
+    "heavy": "sign.too_heavy",
+    "noise": "sign.not_signature",
+    "too_large": "sign.image_too_large",
+    "invalid": "sign.image_invalid",
+}
 PAGE_DPI = 110
 PAGE_CACHE = 48  # rendered page images kept in memory (never written to disk)
 
@@ -159,12 +179,32 @@ def _link_error(request: Request, lang: Lang, problem: LinkProblem) -> Response:
     return _message(request, lang, PAGE[lang][f"error.{problem.value}"], _STATUS[problem], "error")
 
 
+def _wait_seconds(value: str) -> int:
+    """The ``wait`` query value as whole seconds within the resend interval.
+
+    The value comes from the address bar, so anyone can craft it: anything but 1 to 60
+    in ASCII digits (negative, huge, other scripts' digits, text) shows the full interval.
+    """
+    limit = int(CODE_RESEND_AFTER.total_seconds())
+    if value.isascii() and value.isdigit() and len(value) <= 3 and 1 <= int(value) <= limit:
+        return int(value)
+    return limit
+
+
 def _notice(text: str, error: bool = False) -> str:
     css = "error" if error else "notice"
     return f'<p class="{css}" id="notice">{html.escape(text)}</p>' if text else ""
 
 
 # --- the routes --------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Refused:
+    """A signature the page refuses: the message key and the HTTP status."""
+
+    key: str
+    status: int = 400
 
 
 @dataclass
@@ -247,7 +287,8 @@ class _Signing:
         if "sent" in request.query_params:
             notice = PAGE[lang]["code.sent"]
         elif "wait" in request.query_params:
-            notice = PAGE[lang]["code.wait"].format(seconds=request.query_params.get("wait", "60"))
+            seconds = _wait_seconds(request.query_params.get("wait", ""))
+            notice = PAGE[lang]["code.wait"].format(seconds=seconds)
         elif "limit" in request.query_params:
             notice = PAGE[lang]["code.limit"]
         return self.code_page(request, lang, view, _notice(notice))
@@ -500,12 +541,20 @@ class _Signing:
     async def sign(self, request: Request) -> Response:
         token = request.path_params["token"]
         secret = request.cookies.get(COOKIE)
-        form = await request.form()
+        try:
+            form = await request.form(max_part_size=MAX_SIGNATURE_FIELD)
+        except HTTPException:
+            # Only the drawn signature can be this large on this page: answer in the
+            # page's words below, once the link and the session are checked.
+            form = FormData()
+            oversized = True
+        else:
+            oversized = False
         ip, ua = self.client(request)
         mode = str(form.get("mode", "draw"))
         confirmed = form.get("confirm") == "yes"
         typed = " ".join(str(form.get("typed_name", "")).split())[:40]
-        data_url = str(form.get("signature_png", ""))[:MAX_SIGNATURE_FIELD]
+        data_url = str(form.get("signature_png", ""))
 
         def prepare(session: Session) -> dict[str, Any]:
             try:
@@ -525,13 +574,23 @@ class _Signing:
         if "problem" in view:
             return _link_error(request, lang, view["problem"])
         texts = PAGE[lang]
+        if oversized:
+            text = texts["sign.image_too_large"].format(
+                width=MAX_SIGNATURE_WIDTH, height=MAX_SIGNATURE_HEIGHT
+            )
+            return self.contract_page(request, lang, view, _notice(text, True), 413)
         if not confirmed:
             return self.contract_page(
                 request, lang, view, _notice(texts["sign.need_confirm"], True), 400
             )
-        mark = self._mark(mode, typed, data_url, view["terms"].employee.name)
-        if isinstance(mark, str):
-            return self.contract_page(request, lang, view, _notice(texts[mark], True), 400)
+        # Decoding an image takes CPU time: never on the event loop (health checks and
+        # chat callbacks share it).
+        mark = await run_in_threadpool(
+            self._mark, mode, typed, data_url, view["terms"].employee.name
+        )
+        if isinstance(mark, _Refused):
+            text = texts[mark.key].format(width=MAX_SIGNATURE_WIDTH, height=MAX_SIGNATURE_HEIGHT)
+            return self.contract_page(request, lang, view, _notice(text, True), mark.status)
         signature: SignatureMark = mark
 
         def work(session: Session) -> dict[str, Any]:
@@ -564,22 +623,30 @@ class _Signing:
         response.delete_cookie(COOKIE, path=self.base(request))
         return response
 
-    def _mark(self, mode: str, typed: str, data_url: str, name: str) -> SignatureMark | str:
-        """The signature, or the key of the message explaining what is wrong."""
+    def _mark(self, mode: str, typed: str, data_url: str, name: str) -> SignatureMark | _Refused:
+        """The signature, or why it is refused (runs in a worker thread)."""
         if mode == "type":
             if not typed:
-                return "sign.blank"
+                return _Refused("sign.blank")
             if "".join(typed.split()).lower() != "".join(name.split()).lower():
-                return "sign.name_mismatch"
+                return _Refused("sign.name_mismatch")
             return SignatureMark(typed_name=typed)
+        if not data_url:
+            return _Refused("sign.blank")
+        if len(data_url) > MAX_SIGNATURE_FIELD:
+            return _Refused("sign.image_too_large", 413)
         prefix = "data:image/png;base64,"
-        if not data_url.startswith(prefix):
-            return "sign.blank"
+        if not data_url.startswith(prefix) or not data_url.isascii():
+            return _Refused("sign.image_invalid")
         try:
             png = base64.b64decode(data_url[len(prefix) :], validate=True)
-            prepare_signature_image(png)
-        except (binascii.Error, SigningError):
-            return "sign.blank"
+        except binascii.Error:
+            return _Refused("sign.image_invalid")
+        try:
+            with SIGNATURE_DECODES:
+                prepare_signature_image(png)
+        except SignatureImageError as exc:
+            return _Refused(_REFUSALS[exc.reason], 413 if exc.reason == "too_large" else 400)
         return SignatureMark(image_png=png)
 
     # -- POST /sign/{token}/decline --

@@ -2,22 +2,37 @@
 
 from __future__ import annotations
 
+import asyncio
+import base64
 import datetime as dt
+import html
+import io
 import re
-from collections.abc import Iterator
+import struct
+import time
+import zlib
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import httpx
 import pytest
 from cryptography import x509
+from PIL import Image, ImageDraw
 from sqlalchemy import Engine
 from sqlmodel import Session, select
 from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse
+from starlette.routing import Route
 from starlette.testclient import TestClient
 
 from contracts.files import ContractFiles
+from contracts.messages import PAGE, Lang
 from contracts.service import create_contract, issue_signing_link, signed_pdf
 from contracts.signing import (
+    MAX_SIGNATURE_HEIGHT,
+    MAX_SIGNATURE_WIDTH,
     PyHankoSigner,
     SealedContract,
     SealRequest,
@@ -321,3 +336,204 @@ def test_sealing_failure_keeps_the_link(tmp_path: Path) -> None:
         assert site.contract().status == "sent"
         assert site.signed == []
         assert site.client.get(f"/sign/{token}").status_code == 200
+
+
+# --- the notice after asking for codes too fast --------------------------------------
+
+
+def _notice(page: str) -> str:
+    found = re.search(r'<p class="notice" id="notice">(.*?)</p>', page)
+    assert found, page
+    return found.group(1)
+
+
+@pytest.mark.parametrize(
+    "wait",
+    [
+        "-5",
+        "0",
+        "61",
+        "99999999999999999999999",
+        "٣٠",  # Arabic-Indic digits: int() reads them as 30
+        "３０",  # full-width digits
+        "3.5",
+        "1e3",
+        "",
+        "30 秒后请拨打客服电话 400-000-0000 并提供验证码",
+        "<b>30</b>",
+    ],
+)
+def test_the_wait_notice_shows_a_bounded_number_only(site: Site, wait: str) -> None:
+    token = site.new_link()
+    page = site.client.get(f"/sign/{token}", params={"wait": wait})
+    assert page.status_code == 200
+    notice = _notice(page.text)
+    found = re.fullmatch(r"请 ([0-9]+) 秒后再重新发送。", notice)
+    assert found, notice
+    assert 1 <= int(found.group(1)) <= 60
+    assert "400" not in notice and "&lt;" not in notice
+
+
+def test_the_wait_notice_keeps_the_servers_number(site: Site) -> None:
+    token = site.new_link()
+    site.client.post(f"/sign/{token}/code/send")
+    site.clock.advance(seconds=15)
+    again = site.client.post(f"/sign/{token}/code/send", follow_redirects=False)
+    assert again.headers["location"].endswith("wait=45")
+    assert _notice(site.client.get(again.headers["location"]).text) == "请 45 秒后再重新发送。"
+    english = site.client.get(f"/sign/{token}?lang=en&wait=45")
+    assert _notice(english.text) == "Please wait 45 s before asking again."
+
+
+# --- drawn signatures -----------------------------------------------------------------
+
+
+def _data_url(png: bytes) -> str:
+    return "data:image/png;base64," + base64.b64encode(png).decode("ascii")
+
+
+def _png(image: Image.Image) -> bytes:
+    out = io.BytesIO()
+    image.save(out, "PNG")
+    return out.getvalue()
+
+
+def _drawn(size: tuple[int, int] = (668, 400), background: str | None = None) -> bytes:
+    image = Image.new("RGBA", size, background or (0, 0, 0, 0))
+    w, h = size
+    strokes = [(w * (0.1 + 0.04 * i), h * (0.7 - 0.4 * ((i % 4) / 3))) for i in range(21)]
+    ImageDraw.Draw(image).line(strokes, fill=(0, 0, 0, 255), width=5)
+    return _png(image)
+
+
+def _draw(site: Site, token: str, signature: str, lang: str = "zh") -> tuple[int, str]:
+    """Submit a drawn signature; the status and the page that comes back."""
+    response = site.client.post(
+        f"/sign/{token}/sign?lang={lang}",
+        data={"mode": "draw", "signature_png": signature, "confirm": "yes"},
+    )
+    return response.status_code, response.text
+
+
+def test_a_drawn_signature_is_sealed(site: Site, signer: PyHankoSigner) -> None:
+    token = site.new_link()
+    site.verify(token)
+    status, page = _draw(site, token, _data_url(_drawn()))
+    assert status == 200, page
+    contract = site.contract()
+    assert contract.status == "signed"
+    assert validate_contract(signed_pdf(contract, site.files), signer.trust_roots()).ok
+
+
+def _bomb(width: int, height: int) -> bytes:
+    """A PNG header that claims width x height, followed by next to no data."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return (
+            struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+        )
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    rows = zlib.compress(b"\0" * (width + 1) * 2)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", rows) + chunk(b"IEND", b"")
+
+
+REFUSED_SIGNATURES: dict[str, tuple[Callable[[], str], int, str]] = {
+    "nothing drawn": (lambda: "", 400, "sign.blank"),
+    "a transparent, empty pad": (
+        lambda: _data_url(_png(Image.new("RGBA", (668, 400), (0, 0, 0, 0)))),
+        400,
+        "sign.blank",
+    ),
+    "all black": (lambda: _data_url(_png(Image.new("RGB", (668, 400)))), 400, "sign.too_heavy"),
+    "a PNG that claims 100000 x 100000 pixels": (
+        lambda: _data_url(_bomb(100_000, 100_000)),
+        413,
+        "sign.image_too_large",
+    ),
+    "a PNG that claims 10000 x 10000 pixels": (
+        lambda: _data_url(_bomb(10_000, 10_000)),
+        413,
+        "sign.image_too_large",
+    ),
+    "a 4000 x 4000 signature": (
+        lambda: _data_url(_drawn((4000, 4000), "white")),
+        413,
+        "sign.image_too_large",
+    ),
+    "more than the field allows": (
+        lambda: "data:image/png;base64," + "A" * 1_500_000,
+        413,
+        "sign.image_too_large",
+    ),
+    "a JPEG": (lambda: "data:image/jpeg;base64,/9j/4AAQSkZJRg==", 400, "sign.image_invalid"),
+    "bytes that are not a PNG": (
+        lambda: "data:image/png;base64," + base64.b64encode(b"GIF89a....").decode(),
+        400,
+        "sign.image_invalid",
+    ),
+    "a truncated PNG": (lambda: _data_url(_drawn()[:300]), 400, "sign.image_invalid"),
+    "broken base64": (lambda: "data:image/png;base64,iVBORw0KGgo=!!", 400, "sign.image_invalid"),
+    "non-ASCII base64": (lambda: "data:image/png;base64,签名", 400, "sign.image_invalid"),
+}
+
+
+@pytest.mark.parametrize("case", REFUSED_SIGNATURES)
+@pytest.mark.parametrize("lang", ["zh", "en"])
+def test_refused_signatures_get_a_clear_message_in_the_pages_language(
+    site: Site, case: str, lang: Lang
+) -> None:
+    make, status, key = REFUSED_SIGNATURES[case]
+    token = site.new_link()
+    site.verify(token)
+    got, page = _draw(site, token, make(), lang)
+    assert got == status
+    assert _error(page) == PAGE[lang][key].format(
+        width=MAX_SIGNATURE_WIDTH, height=MAX_SIGNATURE_HEIGHT
+    )
+    assert 'id="pad"' in page  # the candidate can sign again on the same page
+    assert site.contract().status == "sent"
+
+
+def _error(page: str) -> str:
+    found = re.search(r'<p class="error" id="notice">(.*?)</p>', page)
+    assert found, page
+    return html.unescape(found.group(1))
+
+
+async def test_a_huge_signature_does_not_stall_the_server(
+    tmp_path: Path, signer: PyHankoSigner
+) -> None:
+    """WeChat wants every callback answered within 5 s; a signature must not hold the loop."""
+    engine = memory_engine()
+    clock = FakeClock(START)
+    chat = ChatCodes()
+    files = contract_files(tmp_path)
+
+    async def healthz(_request: Request) -> PlainTextResponse:
+        return PlainTextResponse("ok")
+
+    routes = signing_routes(transaction_factory(engine), chat, signer, files=files, clock=clock)
+    app = Starlette(routes=[Route("/healthz", healthz), *routes])
+    with Session(engine) as s:
+        contract = create_contract(s, candidate_id=7, terms=good_terms(), clock=clock, files=files)
+        token = issue_signing_link(s, contract, clock=clock).token
+        s.commit()
+    huge = _data_url(_drawn((4000, 4000), "white"))
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=BASE) as client:
+        await client.post(f"/sign/{token}/code/send")
+        assert (await client.post(f"/sign/{token}/code", data={"code": chat.last})).is_redirect
+        signing = asyncio.create_task(
+            client.post(
+                f"/sign/{token}/sign",
+                data={"mode": "draw", "signature_png": huge, "confirm": "yes"},
+            )
+        )
+        slowest = 0.0
+        while not signing.done():
+            started = time.perf_counter()
+            assert (await client.get("/healthz")).status_code == 200
+            slowest = max(slowest, time.perf_counter() - started)
+            await asyncio.sleep(0.005)
+        assert (await signing).status_code == 413
+    assert slowest < 0.5
