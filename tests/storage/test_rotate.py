@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Text, select, type_coerce
+from sqlalchemy import Text, select, type_coerce, update
 from sqlalchemy.exc import StatementError
 from sqlmodel import col
 from sqlmodel import select as sm_select
@@ -128,6 +128,31 @@ def test_interrupted_rotation_can_be_run_again(app: App, chat: Chat, settings: S
     # A second run is a fresh rotation to yet another key, and still idempotent on data.
     again = rotate.rotate(settings, grace_seconds=0)
     assert again.primary not in (old, ring.primary) and not again.resumed
+
+
+def test_rotation_binds_fields_an_old_process_wrote_unbound(
+    app: App, chat: Chat, settings: Settings
+) -> None:
+    populate(chat)
+    table = Candidate.__table__  # type: ignore[attr-defined]
+    with app.db.engine.begin() as conn:
+        # What code from before binding writes: an e1 token, no associated data.
+        conn.execute(
+            update(table)
+            .where(table.c.name.is_not(None))
+            .values(address=type_coerce(app.db.keyring.encrypt_text("1 Old Street"), Text))
+        )
+    assert rotate.census(app.db)["fields"][rotate.UNBOUND] == 2
+
+    rotate.rotate(settings, grace_seconds=0)
+
+    assert rotate.UNBOUND not in rotate.census(app.db)["fields"]
+    with app.db.engine.connect() as conn:
+        stored = conn.execute(select(type_coerce(table.c.address, Text))).scalars().all()
+    assert [t[:3] for t in stored] == ["e2:", "e2:"]
+    with app.db.session() as session:
+        people = session.exec(sm_select(Candidate)).all()
+    assert [p.address for p in people] == ["1 Old Street", "1 Old Street"]
 
 
 def _key() -> str:
