@@ -355,6 +355,8 @@ class _Signing:
             typed_label=texts["sign.typed_label"],
             confirm_label=texts["sign.confirm"],
             blank_msg=texts["sign.blank"],
+            faint_msg=texts["sign.too_faint"],
+            heavy_msg=texts["sign.too_heavy"],
             working=texts["sign.working"],
             submit_label=texts["sign.submit"],
             decline_heading=texts["decline.heading"],

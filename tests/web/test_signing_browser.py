@@ -23,7 +23,7 @@ from starlette.applications import Starlette
 
 from contracts.files import ContractFiles
 from contracts.service import create_contract, issue_signing_link, signed_pdf, unsigned_pdf
-from contracts.signing import build_signer, validate_contract
+from contracts.signing import MAX_INK, MIN_INK, build_signer, validate_contract
 from core.clock import FakeClock
 from core.settings import ContractSettings
 from storage.contract_models import Contract
@@ -165,6 +165,20 @@ def test_candidate_signs_on_a_phone(server: Server) -> None:
             box = pad.bounding_box()
             assert box is not None
             x, y, w, h = box["x"], box["y"], box["width"], box["height"]
+
+            # A short tick is not a signature: the page says so before anything is sent.
+            page.mouse.move(x + w * 0.5, y + h * 0.5)
+            page.mouse.down()
+            page.mouse.move(x + w * 0.5 + 25, y + h * 0.5 + 10, steps=3)
+            page.mouse.up()
+            page.check("#confirm")
+            page.click("#submit")
+            assert page.is_visible("#pad-error")
+            assert "签名太小" in page.inner_text("#pad-error")
+            assert page.locator("#pad").count() == 1
+            page.click("#clear")
+            page.uncheck("#confirm")
+
             page.mouse.move(x + w * 0.1, y + h * 0.7)
             page.mouse.down()
             for i in range(1, 21):
@@ -173,6 +187,13 @@ def test_candidate_signs_on_a_phone(server: Server) -> None:
                 )
             page.mouse.up()
 
+            share = page.evaluate(
+                "() => { const c = document.getElementById('pad');"
+                " const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;"
+                " let n = 0; for (let i = 3; i < d.length; i += 4) { if (d[i] > 40) n++; }"
+                " return n / (c.width * c.height); }"
+            )
+            assert MIN_INK * 3 < share < MAX_INK  # a normal signature, well inside the limits
             page.click("#submit")  # the confirmation box is not ticked: the browser refuses
             assert page.locator("#pad").count() == 1
             page.check("#confirm")

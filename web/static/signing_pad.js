@@ -12,6 +12,10 @@
   var typed = document.getElementById("typed_name");
   var padError = document.getElementById("pad-error");
   var submit = document.getElementById("submit");
+  var blankText = padError.textContent;
+  // The server's limits (contracts/signing.py): a pixel is ink when its alpha is over
+  // 40 of 255, and a signature inks between 0.5 % and 40 % of the pad.
+  var INK_ALPHA = 40, MIN_INK = 0.005, MAX_INK = 0.40;
   var inked = 0;
   var drawing = false;
   var last = null;
@@ -66,6 +70,21 @@
     inked = 0;
   });
 
+  function inkShare() {
+    var data = ctx.getImageData(0, 0, canvas.width, canvas.height).data;
+    var count = 0;
+    for (var i = 3; i < data.length; i += 4) {
+      if (data[i] > INK_ALPHA) { count += 1; }
+    }
+    return count / Math.max(canvas.width * canvas.height, 1);
+  }
+
+  function refuse(event, text) {
+    event.preventDefault();
+    padError.textContent = text;
+    padError.hidden = false;
+  }
+
   function mode() {
     var checked = form.querySelector("input[name=mode]:checked");
     return checked ? checked.value : "draw";
@@ -84,8 +103,16 @@
     padError.hidden = true;
     if (mode() === "draw") {
       if (inked < 20) {
-        event.preventDefault();
-        padError.hidden = false;
+        refuse(event, blankText);
+        return;
+      }
+      var share = inkShare();
+      if (share < MIN_INK) {
+        refuse(event, padError.getAttribute("data-faint") || blankText);
+        return;
+      }
+      if (share > MAX_INK) {
+        refuse(event, padError.getAttribute("data-heavy") || blankText);
         return;
       }
       hidden.value = canvas.toDataURL("image/png");
