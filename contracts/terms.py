@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -163,6 +164,95 @@ def parse_terms(data: object) -> ContractTerms:
             for err in exc.errors()
         ]
         raise ContractError("invalid contract terms:\n  " + "\n  ".join(problems)) from exc
+
+
+@dataclass(frozen=True)
+class FieldProblem:
+    """One invalid value, by the top-level key HR typed and a kind a message exists for.
+
+    ``kind`` is one of :data:`PROBLEM_KINDS`; ``allowed`` says what would be accepted
+    (the choices or the range), ``value`` is what was given (shortened).
+    """
+
+    key: str
+    kind: str
+    value: str = ""
+    allowed: str = ""
+
+
+PROBLEM_KINDS = ("amount", "date", "integer", "yes_no", "choice", "range", "unknown", "invalid")
+_KIND_OF = {
+    "decimal_parsing": "amount",
+    "decimal_type": "amount",
+    "finite_number": "amount",
+    "decimal_max_digits": "amount",
+    "decimal_max_places": "amount",
+    "decimal_whole_digits": "amount",
+    "date_parsing": "date",
+    "date_from_datetime_parsing": "date",
+    "date_from_datetime_inexact": "date",
+    "date_type": "date",
+    "int_parsing": "integer",
+    "int_parsing_size": "integer",
+    "int_type": "integer",
+    "int_from_float": "integer",
+    "bool_parsing": "yes_no",
+    "bool_type": "yes_no",
+    "literal_error": "choice",
+    "greater_than_equal": "range",
+    "less_than_equal": "range",
+    "greater_than": "range",
+    "less_than": "range",
+    "extra_forbidden": "unknown",
+}
+
+
+def _limits(key: str) -> str:
+    """``1–31``, ``≥ 0`` ...: the bounds a field declares."""
+    info = ContractTerms.model_fields.get(key)
+    low = high = None
+    for item in info.metadata if info is not None else ():
+        low = getattr(item, "ge", low)
+        high = getattr(item, "le", high)
+    if low is not None and high is not None:
+        return f"{low}–{high}"
+    return f"≥ {low}" if low is not None else (f"≤ {high}" if high is not None else "")
+
+
+def _choices(key: str) -> str:
+    info = ContractTerms.model_fields.get(key)
+    return ", ".join(str(a) for a in get_args(info.annotation)) if info is not None else ""
+
+
+def field_problems(data: object) -> list[FieldProblem]:
+    """Every invalid value of ``data`` (a :class:`ContractTerms` mapping), one per key.
+
+    Unlike :func:`parse_terms` the result names the key HR typed and a kind of mistake,
+    so the chat can say what is wrong in the user's language.
+    """
+    try:
+        ContractTerms.model_validate(data)
+    except ValidationError as exc:
+        found: dict[str, FieldProblem] = {}
+        for err in exc.errors():
+            key = str(err["loc"][0]) if err["loc"] else "(root)"
+            kind = _KIND_OF.get(err["type"], "invalid")
+            limits = err.get("ctx") or {}
+            if kind == "choice":
+                allowed = _choices(key)
+            elif kind in ("range", "integer"):
+                allowed = _limits(key) or " ".join(
+                    f"{sign} {limits[bound]}"
+                    for bound, sign in (("ge", "≥"), ("gt", ">"), ("le", "≤"), ("lt", "<"))
+                    if bound in limits
+                )
+            else:
+                allowed = ""
+            value = err.get("input")
+            shown = value if isinstance(value, str | int | float) else ""
+            found.setdefault(key, FieldProblem(key, kind, str(shown)[:40], allowed))
+        return list(found.values())
+    return []
 
 
 def load_terms(path: Path | str) -> ContractTerms:

@@ -25,7 +25,7 @@ from contracts import service
 from contracts.files import ContractFiles
 from contracts.messages import Lang
 from contracts.rules import Finding, is_blocked
-from contracts.terms import ContractTerms
+from contracts.terms import ContractTerms, field_problems
 from core.errors import ContractError
 from core.settings import Settings
 from dialogs import hr, staff
@@ -177,6 +177,50 @@ def _validate(data: dict[str, Any]) -> ContractTerms:
     return ContractTerms.model_validate(json.loads(json.dumps(data, default=str)))
 
 
+def problems_text(lang: str, data: dict[str, Any]) -> str:
+    """Each invalid value of ``data``, one line per key, in ``lang`` ("" when all fit)."""
+    return "\n".join(
+        t(lang, f"contract.value_{p.kind}", key=p.key, value=p.value, allowed=p.allowed)
+        for p in field_problems(json.loads(json.dumps(data, default=str)))
+    )
+
+
+def _defaults_draft(settings: Settings, job: Job, defaults: dict[str, Any]) -> dict[str, Any]:
+    """The terms every contract of ``job`` starts from (the parties left empty)."""
+    data: dict[str, Any] = {"contract_type": "fixed_term", "position": job.title_zh}
+    data.update(defaults)
+    return data
+
+
+def _new_blocks(ctx: Ctx, job: Job, merged: dict[str, Any]) -> list[Finding]:
+    """Blocking pre-check findings the new defaults would add to every contract of the job.
+
+    Missing clauses are left out: the candidate's particulars and ``/terms`` fill those.
+    """
+    today = ctx.now.astimezone(ZoneInfo(ctx.settings.app.timezone)).date()
+
+    def blocks(defaults: dict[str, Any]) -> set[tuple[str, str]]:
+        try:
+            terms = _validate(_defaults_draft(ctx.settings, job, defaults))
+        except ValidationError:
+            return set()
+        return {
+            (f.rule, f.message_en)
+            for f in service.precheck(terms, today=today)
+            if f.severity == "block" and f.rule != "required_clause"
+        }
+
+    before = blocks(job.contract_defaults)
+    terms = _validate(_defaults_draft(ctx.settings, job, merged))
+    return [
+        f
+        for f in service.precheck(terms, today=today)
+        if f.severity == "block"
+        and f.rule != "required_clause"
+        and (f.rule, f.message_en) not in before
+    ]
+
+
 def _terms_command(ctx: Ctx, event: CommandReceived) -> None:
     parts = event.args.split(maxsplit=1)
     if len(parts) != 2:
@@ -198,13 +242,9 @@ def _terms_command(ctx: Ctx, event: CommandReceived) -> None:
     assert job is not None
     merged = {**decision.contract_terms, **changes}
     data = draft_terms(ctx.settings, job, candidate, merged)
-    try:
-        _validate(data)
-    except ValidationError as exc:
-        ctx.reply(
-            "contract.terms_bad",
-            problems="; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()),
-        )
+    problems = problems_text(ctx.lang, data)
+    if problems:
+        ctx.reply("contract.terms_bad", problems=problems)
         return
     decision.contract_terms = merged
     ctx.session.add(decision)
@@ -226,7 +266,19 @@ def _defaults_command(ctx: Ctx, event: CommandReceived) -> None:
     except ValueError:
         ctx.reply("contract.defaults_usage")
         return
-    job.contract_defaults = {**job.contract_defaults, **changes}
+    merged = {**job.contract_defaults, **changes}
+    problems = problems_text(ctx.lang, _defaults_draft(ctx.settings, job, merged))
+    if problems:
+        ctx.reply("contract.defaults_bad", problems=problems)
+        return
+    blocks = _new_blocks(ctx, job, merged)
+    if blocks:
+        lang: Lang = "en" if ctx.lang == "en" else "zh"
+        ctx.reply(
+            "contract.defaults_blocked", findings="\n".join(f"· {f.message(lang)}" for f in blocks)
+        )
+        return
+    job.contract_defaults = merged
     ctx.session.add(job)
     ctx.audit("contract_defaults_changed", f"job:{job.id}", keys=sorted(changes))
     ctx.reply("contract.defaults_saved", code=job.code, terms=terms_summary(job.contract_defaults))
@@ -268,15 +320,12 @@ def send_contract(ctx: Ctx, candidate: Candidate) -> None:
         return
     job = ctx.session.get(Job, candidate.job_id)
     assert job is not None
+    draft = draft_terms(ctx.settings, job, candidate, decision.contract_terms)
     try:
-        terms = _validate(draft_terms(ctx.settings, job, candidate, decision.contract_terms))
-    except ValidationError as exc:
-        _to_hr(
-            ctx,
-            candidate,
-            "contract.terms_bad",
-            problems="; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()),
-        )
+        terms = _validate(draft)
+    except ValidationError:
+        # Terms saved before values were checked: say which, in each chat's language.
+        _to_hr(ctx, candidate, "contract.terms_bad", problems=("problems", draft))
         return
     existing = ctx.session.exec(select(Contract).where(Contract.candidate_id == candidate.id)).all()
     current = next((c for c in existing if c.status in ("blocked", "draft", "sent")), None)
@@ -373,6 +422,8 @@ def _local(lang: str, value: Any) -> Any:
             for f in findings
             if f.severity == wanted
         )
+    if isinstance(value, tuple) and value and value[0] == "problems":
+        return problems_text(lang, value[1])
     return value
 
 

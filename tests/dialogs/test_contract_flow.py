@@ -163,3 +163,62 @@ def test_only_managers_send_contracts_and_terms_are_validated(chat: Chat, approv
     with chat.app.db.session() as session:
         assert session.exec(select(Contract)).all() == []
         assert session.exec(select(Job)).one().contract_defaults["monthly_wage"] == "12000"
+
+
+def defaults(chat: Chat) -> dict[str, object]:
+    with chat.app.db.session() as session:
+        return dict(session.exec(select(Job)).one().contract_defaults)
+
+
+def test_contract_defaults_refuse_invalid_values_and_name_each_key(
+    chat: Chat, approved: int
+) -> None:
+    before = defaults(chat)
+    text = chat.send(
+        "admin", "/contractdefaults sales monthly_wage=abc start_date=2026-02-30", lang="en"
+    )[-1].text
+    assert "Nothing was saved" in text
+    assert "monthly_wage = abc: not an amount" in text
+    assert "start_date = 2026-02-30: not a real date" in text
+    for args, expected in (
+        (
+            "pay_day=99999999999999999999999",
+            "pay_day = 99999999999999999999999: out of range (1–31)",
+        ),
+        ("probation_wage=-1", "probation_wage = -1: out of range"),
+        ("monthly_wage=NaN", "monthly_wage = NaN: not an amount"),
+        ("monthly_wage=1e30", "monthly_wage = 1e30: not an amount"),
+        ("contract_type=forever", "choose one of fixed_term, open_ended, task_based"),
+        ("social_insurance=maybe", "social_insurance = maybe: write true or false"),
+        ("probation_months=two", "probation_months = two: not a whole number"),
+    ):
+        assert expected in chat.send("admin", f"/contractdefaults sales {args}")[-1].text, args
+    zh = chat.send("admin", "/contractdefaults sales end_date=2026-13-01", lang="zh")[-1].text
+    assert "未保存" in zh and "end_date = 2026-13-01：不是有效日期" in zh
+    # Valid on their own, but every contract would be blocked: the pre-check's rule says why.
+    blocked = chat.send("admin", "/contractdefaults sales end_date=2026-11-30", lang="en")[-1].text
+    assert "Nothing was saved" in blocked and "2026-11-30" in blocked
+    assert defaults(chat) == before
+    saved = chat.send("admin", "/contractdefaults sales monthly_wage=11999.50", lang="en")[-1]
+    assert "updated" in saved.text and defaults(chat)["monthly_wage"] == "11999.50"
+
+
+def test_terms_saved_before_values_were_checked_are_named_when_sending(
+    chat: Chat, approved: int
+) -> None:
+    cid = approved
+    with chat.app.db.transaction() as session:
+        job = session.exec(select(Job)).one()
+        job.contract_defaults = {**job.contract_defaults, "monthly_wage": "abc"}
+        session.add(job)
+    text = chat.send("hr", f"/terms {cid} start_date=tomorrow", group="hr-room", lang="en")[-1].text
+    assert "start_date = tomorrow: not a real date" in text
+    assert "monthly_wage = abc: not an amount" in text
+    chat.send("ann", ID_NUMBER)
+    replies = chat.send("ann", "上海市徐汇区漕溪北路88号")
+    chat.send("hr", f"/press ct:{cid}:send", group="hr-room", lang="en")
+    told = [r.text for r in chat.messenger.to("hr-room")]
+    assert any("monthly_wage = abc: not an amount" in text for text in told), told
+    assert replies  # the candidate was answered, nothing crashed
+    with chat.app.db.session() as session:
+        assert session.exec(select(Contract)).all() == []
