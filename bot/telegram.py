@@ -335,22 +335,31 @@ def channel_error(exc: TelegramError) -> ChannelError:
     if isinstance(exc, RetryAfter):
         wait = _seconds(exc.retry_after) or 1.0
         return ChannelError(
-            f"telegram: flood control, retry in {wait:g} s", retryable=True, retry_after=wait
+            f"telegram: flood control, retry in {wait:g} s",
+            retryable=True,
+            retry_after=wait,
+            reason="flood control",
         )
     if isinstance(exc, BadRequest):  # a subclass of NetworkError: check it first
-        return ChannelError(f"telegram: bad request: {exc.message}", retryable=False)
+        return ChannelError(
+            f"telegram: bad request: {exc.message}", retryable=False, reason="bad request"
+        )
     if isinstance(exc, NetworkError):  # includes TimedOut and HTTP 5xx
-        return ChannelError(f"telegram: network: {exc.message}", retryable=True)
+        return ChannelError(f"telegram: network: {exc.message}", retryable=True, reason="network")
     if isinstance(exc, ChatMigrated):
         return ChannelError(
             f"telegram: the group became supergroup {exc.new_chat_id}; re-bind it there",
             retryable=False,
+            reason="group migrated",
         )
     if isinstance(exc, Forbidden):
-        return ChannelError(f"telegram: forbidden: {exc.message}", retryable=False)
+        return ChannelError(
+            f"telegram: forbidden: {exc.message}", retryable=False, reason="forbidden"
+        )
+    what = f"telegram: {type(exc).__name__}: {exc.message}"
     if isinstance(exc, InvalidToken | Conflict):
-        return ChannelError(f"telegram: {type(exc).__name__}: {exc.message}", retryable=False)
-    return ChannelError(f"telegram: {type(exc).__name__}: {exc.message}", retryable=True)
+        return ChannelError(what, retryable=False, reason=type(exc).__name__)
+    return ChannelError(what, retryable=True, reason=type(exc).__name__)
 
 
 def _not_modified(exc: BadRequest) -> bool:

@@ -234,16 +234,21 @@ def channel_error(
     if isinstance(exc, WeChatClientException):
         code = exc.errcode
         if code is None:  # HTTP error status
-            return ChannelError(f"{what}: HTTP error", retryable=True)
+            return ChannelError(f"{what}: HTTP error", retryable=True, reason="HTTP error")
         retry_after = 60.0 if code == 45009 else None  # 45009: the daily API quota
         return ChannelError(
             f"{what}: errcode {code} {exc.errmsg}",
             retryable=code in retryable_codes,
             retry_after=retry_after,
+            reason=f"errcode {code}",
         )
     if isinstance(exc, requests.RequestException | httpx.HTTPError):
-        return ChannelError(f"{what}: network error {type(exc).__name__}", retryable=True)
-    return ChannelError(f"{what}: {type(exc).__name__}: {exc}", retryable=True)
+        return ChannelError(
+            f"{what}: network error {type(exc).__name__}", retryable=True, reason="network"
+        )
+    return ChannelError(
+        f"{what}: {type(exc).__name__}: {exc}", retryable=True, reason=type(exc).__name__
+    )
 
 
 # ------------------------------------------------------------------ menus

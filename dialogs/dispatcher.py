@@ -19,7 +19,7 @@ from sqlalchemy import update
 from sqlmodel import col, select
 
 from core.clock import Clock
-from core.errors import ChannelError, StorageError
+from core.errors import ChannelError, StorageError, describe_error
 from core.settings import Settings
 from dialogs.channel import Messenger
 from dialogs.intents import Edit, Intent, SendFile, parse_intent
@@ -206,7 +206,7 @@ class Dispatcher:
             if fresh is None:
                 return
             fresh.attempts += 1
-            fresh.last_error = str(exc)[:1000]
+            fresh.last_error = describe_error(exc)[:1000]  # the message can quote user text
             if exc.retryable and fresh.attempts < self.settings.outbox.max_attempts:
                 delay = (
                     exc.retry_after

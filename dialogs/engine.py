@@ -28,6 +28,7 @@ from typing import Any
 from sqlalchemy import Insert
 from sqlmodel import Session, col, select
 
+from core.errors import describe_error
 from dialogs import interview, ratelimit, router
 from dialogs.catalog import normalize_language, t
 from dialogs.context import Ctx, Services
@@ -281,7 +282,7 @@ class Engine:
             if row is None or row.status != "received":
                 return []
             row.status = "failed"
-            row.error = f"{type(exc).__name__}: {exc}"[:2000]
+            row.error = describe_error(exc)[:2000]  # never the message: it can hold user input
             event = parse_event(row.payload)
             lang = router.language_of(session, event, self.services)
             intent = Send(

@@ -98,7 +98,7 @@ class Worker:
             status = queue.fail(
                 self.db,
                 job.id or 0,
-                f"{type(exc).__name__}: {exc}",
+                exc,
                 clock=self.services.clock,
                 retryable=True,
             )
@@ -111,7 +111,7 @@ class Worker:
             queue.fail(
                 self.db,
                 job.id or 0,
-                f"{type(exc).__name__}: {exc}",
+                exc,
                 clock=self.services.clock,
                 retryable=True,
             )

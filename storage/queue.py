@@ -10,6 +10,7 @@ from sqlalchemy import or_, update
 from sqlmodel import Session, col, select
 
 from core.clock import Clock
+from core.errors import describe_error
 from storage.db import Database, insert_ignoring_duplicates, table_of
 from storage.models import BackgroundJob
 
@@ -114,8 +115,13 @@ def finish(session: Session, job_id: int, *, now: dt.datetime) -> None:
         session.add(job)
 
 
-def fail(db: Database, job_id: int, error: str, *, clock: Clock, retryable: bool = True) -> str:
+def fail(
+    db: Database, job_id: int, error: BaseException, *, clock: Clock, retryable: bool = True
+) -> str:
     """Record a failure; retry later with backoff unless attempts are used up.
+
+    The job keeps :func:`~core.errors.describe_error` of ``error`` (type and a safe
+    message, or where it was raised), never the exception's text: it can hold user input.
 
     Returns:
         the job's new status (``pending`` or ``failed``).
@@ -125,7 +131,7 @@ def fail(db: Database, job_id: int, error: str, *, clock: Clock, retryable: bool
         job = session.get(BackgroundJob, job_id)
         if job is None:
             return "missing"
-        job.error = error[:2000]
+        job.error = describe_error(error)[:2000]
         job.locked_by = None
         if retryable and job.attempts < job.max_attempts:
             job.status = "pending"

@@ -374,7 +374,7 @@ async def test_a_message_that_keeps_failing_is_recorded(bot: Running) -> None:
 
     rows = await fake.wait_for(failed, what="a failed outbox row")
     assert rows[0].chat_id == str(CANDIDATE)
-    assert "blocked" in (rows[0].last_error or "")
+    assert rows[0].last_error == "ChannelError: forbidden (not retryable)"
     assert rows[0].attempts == 1  # a 403 is not retried
     assert len(fake.messages_to(CANDIDATE)) == before  # the receipt never got through
     # The answer itself is kept: the interview moved on to question 2.

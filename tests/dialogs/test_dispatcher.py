@@ -57,11 +57,20 @@ def test_retryable_failure_waits_and_keeps_order(
 
 
 def test_permanent_failure_is_recorded_not_dropped(app: App, messenger: RecordingMessenger) -> None:
-    messenger.fail_next = [ChannelError("chat not found", retryable=False)]
+    # The platform's reply can quote what was sent (a file named after the candidate):
+    # only the error's fixed reason is kept.
+    messenger.fail_next = [
+        ChannelError(
+            "no data for file Report Zhang Wei 13912345678.pdf",
+            retryable=False,
+            reason="chat not found",
+        )
+    ]
     queue(app, Send(platform="console", chat_id="gone", text="hello"))
     drain(app)
     row = rows(app)[0]
-    assert row.status == "failed" and "chat not found" in (row.last_error or "")
+    assert row.status == "failed"
+    assert row.last_error == "ChannelError: chat not found (not retryable)"
     with app.db.session() as session:
         assert session.exec(select(AuditEvent).where(AuditEvent.action == "delivery_failed")).one()
 
