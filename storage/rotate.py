@@ -10,7 +10,10 @@ Key file mode (the embedded default):
 2. Every :class:`~storage.types.EncryptedText` column of every table (found through
    ``storage.tables.metadata``) is re-encrypted in small batches, one short transaction
    each; a row changed by someone else in between is left for the next pass (the update
-   is conditional on the old ciphertext). Then every file of the media store and every
+   is conditional on the old ciphertext). A field is rewrapped with its binding to
+   table, column and row (``e2``, see :mod:`storage.types`): fields still ``e1`` (written
+   before binding, by any key) count as ``unbound`` in the census and are rewrapped too,
+   even under the new key. Then every file of the media store and every
    contract PDF (``<data>/contracts``). Contract PDFs written before encryption at rest
    (plaintext) are encrypted in the same passes and their rows pointed at the new file;
    page images the old signing page cached as plaintext PNGs are deleted.
