@@ -21,6 +21,7 @@ from pathlib import Path
 import pytest
 
 from contracts.render import zh_number
+from core.logging import LIBRARY_LEVELS, PROJECT_PACKAGES
 from core.settings import ENV_OVERRIDES
 from main import main
 from storage.crypto import load_keyring
@@ -71,8 +72,14 @@ def _quiet_environment(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
         monkeypatch.delenv(name, raising=False)
     root = logging.getLogger()
     saved = (root.handlers[:], root.level)
+    factory = logging.getLogRecordFactory()
+    names = [*LIBRARY_LEVELS, *PROJECT_PACKAGES]
+    levels = {name: logging.getLogger(name).level for name in names}
     yield
     root.handlers[:], root.level = saved[0], saved[1]
+    logging.setLogRecordFactory(factory)
+    for name, level in levels.items():
+        logging.getLogger(name).setLevel(level)
 
 
 def _argv(template: list[str], folder: Path) -> list[str]:
