@@ -17,13 +17,9 @@ The summary is sent once (:meth:`JobContext.claim_result`), then the PDF sheet.
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
-import io
-import itertools
 import re
 import secrets
-import zipfile
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -32,7 +28,7 @@ from sqlalchemy import insert, union_all
 from sqlmodel import Session, col, select
 
 from core.settings import Settings
-from dialogs import reminders, staff
+from dialogs import reminders, spreadsheet, staff
 from dialogs.access import Access, check, job_arg
 from dialogs.catalog import t
 from dialogs.context import Ctx
@@ -47,6 +43,8 @@ from dialogs.invites import (
     seal_tokens,
 )
 from dialogs.roles import permitted_job_ids
+from dialogs.spreadsheet import ImportFileError as ImportFileError
+from dialogs.spreadsheet import decode
 from dialogs.worker import JobContext, JobHandler
 from storage import queue
 from storage.crypto import token_hash
@@ -54,15 +52,16 @@ from storage.db import table_of
 from storage.models import AuditEvent, BackgroundJob, Candidate, FunnelEvent, Invitation, Job
 from storage.types import current_keyring
 
-MAX_ROWS = 5000
+MAX_ROWS = spreadsheet.MAX_ROWS
 MAX_BYTES = 10 * 1024 * 1024  # larger than any sheet of MAX_ROWS candidates
 BATCH_ROWS = 25  # rows invited per transaction by the import job
-HEADER_SCAN = 50  # rows of an .xlsx looked at for the header in the chat
+HEADER_SCAN = 50  # rows of a CSV file looked at for the header in the chat
 _CANDIDATES, _INVITATIONS = table_of(Candidate), table_of(Invitation)
 _ADD_CANDIDATES = insert(_CANDIDATES).returning(_CANDIDATES.c.id, sort_by_parameter_order=True)
 _ADD_INVITATIONS = insert(_INVITATIONS).returning(_INVITATIONS.c.id, sort_by_parameter_order=True)
 _ADD_FUNNEL = insert(table_of(FunnelEvent))
 MAX_NAME = 100
+FORMULA_START = ("=", "+", "-", "@")  # a cell starting so is a formula to spreadsheets
 SHEET_JOB = "schedule.invite_sheet"
 MAIL_JOB = "schedule.mail_invite"
 
@@ -113,19 +112,10 @@ _EMAIL = re.compile(r"^[^@\s,;]+@[^@\s,;]+\.[^@\s,;]+$")
 _PHONE_STRIP = re.compile(r"[\s\-().\u00a0]")
 
 
-class ImportFileError(ValueError):
-    """The file as a whole cannot be read; ``code`` names why (a catalogue key suffix)."""
-
-    def __init__(self, code: str, detail: str = "") -> None:
-        super().__init__(f"{code}: {detail}" if detail else code)
-        self.code = code
-        self.detail = detail
-
-
 @dataclass
 class RowProblem:
     row: int
-    code: str  # missing_name, bad_phone, bad_email, no_contact, bad_channel, no_job, unknown_job, duplicate_file, duplicate_existing, name_too_long
+    code: str  # missing_name, formula, bad_phone, bad_email, no_contact, bad_channel, no_job, unknown_job, duplicate_file, duplicate_existing, name_too_long
     detail: str = ""
 
 
@@ -159,84 +149,28 @@ class ImportReport:
 
 
 # ====================================================================== reading
-def decode(data: bytes) -> tuple[str, str]:
-    """Text of a CSV file: UTF-8 (BOM or not), UTF-16 with BOM, else GBK/GB18030.
-
-    Raises:
-        ImportFileError: ``encoding`` when it is none of those.
-    """
-    if data.startswith(b"\xef\xbb\xbf"):
-        return data[3:].decode("utf-8", errors="strict"), "utf-8-sig"
-    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
-        return data.decode("utf-16"), "utf-16"
-    for encoding in ("utf-8", "gb18030"):
-        try:
-            return data.decode(encoding), encoding
-        except UnicodeDecodeError:
-            continue
-    raise ImportFileError("encoding")
-
-
-def _cell(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))  # a phone number Excel stored as a number
-    return str(value).strip()
-
-
-def read_table(data: bytes, filename: str) -> tuple[list[list[str]], str]:
+def read_table(
+    data: bytes, filename: str, *, seconds: float = spreadsheet.TIME_LIMIT_S
+) -> tuple[list[list[str]], str]:
     """All rows of the file's first sheet as strings, and the encoding used.
 
+    For the background job: the whole file is read, within ``seconds`` and the limits
+    of :mod:`dialogs.spreadsheet`.
+
     Raises:
-        ImportFileError: ``type`` (not CSV/XLSX), ``encoding`` or ``xlsx`` (unreadable).
+        ImportFileError: ``type`` (not CSV/XLSX), ``encoding``, ``xlsx`` (unreadable),
+            ``unzipped_too_big``, ``too_many_rows``, ``too_many_columns``,
+            ``cell_too_big`` or ``too_slow``.
     """
     name = filename.lower()
+    if len(data) > MAX_BYTES:
+        raise ImportFileError("too_big")
     if name.endswith(".xlsx"):
-        book = _open_xlsx(data)
-        try:
-            sheet = book.worksheets[0]
-            rows = [
-                [_cell(v) for v in row]
-                for row in itertools.islice(sheet.iter_rows(values_only=True), MAX_ROWS + 1)
-            ]
-        except _XLSX_ERRORS as exc:
-            raise ImportFileError("xlsx", str(exc)) from exc
-        finally:
-            book.close()
-        return rows, "xlsx"
-    return _csv_rows(data, name)
-
-
-_XLSX_ERRORS = (zipfile.BadZipFile, KeyError, ValueError, OSError, IndexError, TypeError)
-
-
-def _open_xlsx(data: bytes) -> Any:
-    from openpyxl import load_workbook
-
-    try:
-        return load_workbook(io.BytesIO(data), read_only=True, data_only=True)
-    except _XLSX_ERRORS as exc:
-        raise ImportFileError("xlsx", str(exc)) from exc
-
-
-def _csv_rows(data: bytes, name: str) -> tuple[list[list[str]], str]:
+        return spreadsheet.read_xlsx(data, seconds=seconds), "xlsx"
     if not name.endswith((".csv", ".txt")):
         raise ImportFileError("type")
     text, encoding = decode(data)
-    sample = text[:4096]
-    try:
-        dialect: Any = csv.Sniffer().sniff(sample, delimiters=",;\t")
-    except csv.Error:
-        dialect = csv.excel
-    try:
-        rows = [
-            [c.strip() for c in row]
-            for row in itertools.islice(csv.reader(io.StringIO(text), dialect), MAX_ROWS + 1)
-        ]
-    except csv.Error as exc:  # e.g. a NUL byte: not a text table
-        raise ImportFileError("encoding", str(exc)) from exc
-    return rows, encoding
+    return spreadsheet.csv_rows(text, seconds=seconds), encoding
 
 
 def _header(rows: list[list[str]]) -> tuple[int, dict[str, int]]:
@@ -254,38 +188,32 @@ def _header(rows: list[list[str]]) -> tuple[int, dict[str, int]]:
     return start, columns
 
 
-def check_file(data: bytes, filename: str) -> int:
-    """The quick check the chat handler makes: type, encoding, header row.
+def check_file(data: bytes, filename: str) -> int | None:
+    """The quick check the chat handler makes, inside the event's transaction.
+
+    CSV: the encoding and the header row (the first :data:`HEADER_SCAN` rows parsed).
+    XLSX: the ZIP's directory only (:func:`spreadsheet.check_container`); its rows are
+    read by the job alone, which reports a bad header or too many rows.
 
     Returns:
-        about how many data rows the file has (at most :data:`MAX_ROWS`).
+        about how many data rows the file has, None when an .xlsx does not say.
 
     Raises:
-        ImportFileError: as :func:`read_table` and :func:`parse_rows` would.
+        ImportFileError: ``too_big``, ``type``, ``encoding``, ``header``, ``empty``,
+            ``xlsx``, ``unzipped_too_big``, ``too_many_columns`` or ``cell_too_big``.
     """
     if len(data) > MAX_BYTES:
         raise ImportFileError("too_big")
     name = filename.lower()
-    if not name.endswith(".xlsx"):
-        rows, _ = _csv_rows(data, name)
-        start, _ = _header(rows)
-        return sum(1 for row in rows[start + 1 :] if any(c for c in row))
-    book = _open_xlsx(data)  # read-only: rows are parsed as they are iterated
-    try:
-        sheet = book.worksheets[0]
-        top = [
-            [_cell(v) for v in row]
-            for row in itertools.islice(sheet.iter_rows(values_only=True), HEADER_SCAN)
-        ]
-        start, _ = _header(top)
-        last = sheet.max_row  # the workbook's stated dimension, None if it has none
-        if last is None:
-            last = sum(1 for _ in itertools.islice(sheet.iter_rows(), MAX_ROWS + 1))
-    except _XLSX_ERRORS as exc:
-        raise ImportFileError("xlsx", str(exc)) from exc
-    finally:
-        book.close()
-    return max(0, min(int(last), MAX_ROWS + 1) - start - 1)
+    if name.endswith(".xlsx"):
+        stated = spreadsheet.check_container(data)
+        return None if stated is None else max(0, min(stated, MAX_ROWS + 1) - 1)
+    if not name.endswith((".csv", ".txt")):
+        raise ImportFileError("type")
+    text, _ = decode(data)
+    start, _ = _header(spreadsheet.csv_rows(text, limit=HEADER_SCAN))
+    lines = sum(1 for line in text.splitlines() if line.strip(" \t,;"))
+    return max(0, min(lines - 1, MAX_ROWS + 1))
 
 
 def _columns(header: list[str]) -> dict[str, int]:
@@ -357,6 +285,9 @@ def parse_rows(
         email = normalize_email(email_raw) if email_raw else None
         if not name:
             problem = RowProblem(offset, "missing_name")
+        elif name.startswith(FORMULA_START):
+            # Would run as a formula in the spreadsheets HR exports later.
+            problem = RowProblem(offset, "formula", name[:40])
         elif len(name) > MAX_NAME:
             problem = RowProblem(offset, "name_too_long")
         elif not phone_raw and not email_raw:
@@ -616,7 +547,7 @@ def import_file(ctx: Ctx) -> bool:
     try:
         count = check_file(ctx.services.media.get(event.media.path), name)
     except ImportFileError as exc:
-        ctx.reply(f"schedule.file_{exc.code}", limit=limit_mb)
+        ctx.say(file_error_text(ctx.lang, exc))
         return True
     ctx.enqueue(
         IMPORT_JOB,
@@ -634,15 +565,35 @@ def import_file(ctx: Ctx) -> bool:
         key=f"{IMPORT_JOB}:{event.event_id}",
     )
     ctx.audit("candidates_import_queued", "", rows=count)
-    ctx.reply("schedule.import_started", n=count)
+    if count is None:
+        ctx.reply("schedule.import_started_xlsx")
+    else:
+        ctx.reply("schedule.import_started", n=count)
     return True
+
+
+def file_error_text(lang: str, exc: ImportFileError) -> str:
+    """Why a file as a whole was refused, in ``lang``, with the limit it passed."""
+    return t(
+        lang,
+        f"schedule.file_{exc.code}",
+        limit=MAX_BYTES // (1024 * 1024),
+        unzipped=spreadsheet.MAX_UNZIPPED // (1024 * 1024),
+        rows=MAX_ROWS,
+        columns=spreadsheet.MAX_COLS,
+        chars=spreadsheet.MAX_CELL,
+        seconds=int(spreadsheet.TIME_LIMIT_S),
+        row=exc.detail,
+    )
 
 
 IMPORT_JOB = "schedule.import_candidates"
 AfterBatch = Callable[[int], None]
 
 
-def import_job(after_batch: AfterBatch | None = None) -> JobHandler:
+def import_job(
+    after_batch: AfterBatch | None = None, *, seconds: float = spreadsheet.TIME_LIMIT_S
+) -> JobHandler:
     """The ``schedule.import_candidates`` job handler.
 
     ``after_batch`` is called with the number of rows done after each batch commits
@@ -650,12 +601,18 @@ def import_job(after_batch: AfterBatch | None = None) -> JobHandler:
     """
 
     def handle(job: BackgroundJob, ctx: JobContext, /) -> None:
-        run_import(job, ctx, after_batch)
+        run_import(job, ctx, after_batch, seconds=seconds)
 
     return handle
 
 
-def run_import(job: BackgroundJob, ctx: JobContext, after_batch: AfterBatch | None) -> None:
+def run_import(
+    job: BackgroundJob,
+    ctx: JobContext,
+    after_batch: AfterBatch | None,
+    *,
+    seconds: float = spreadsheet.TIME_LIMIT_S,
+) -> None:
     """Parse the stored file in memory, invite batch by batch, then send the summary.
 
     Each batch's transaction locks the job row, reads the progress, invites the next
@@ -663,6 +620,9 @@ def run_import(job: BackgroundJob, ctx: JobContext, after_batch: AfterBatch | No
     after a crash (or a second worker) therefore starts after the last committed batch
     and never sees its own rows as duplicates of candidates already in the database.
     The progress holds row numbers, ids and problem codes only (no names or contacts).
+
+    The file is read here, outside any transaction, within ``seconds`` and the limits of
+    :mod:`dialogs.spreadsheet`; a file refused there gets its reason in the HR chat.
     """
     payload = job.payload
     lang = str(payload.get("lang") or ctx.services.settings.app.default_language)
@@ -670,9 +630,9 @@ def run_import(job: BackgroundJob, ctx: JobContext, after_batch: AfterBatch | No
     settings = ctx.services.settings
     data = ctx.db.media.get(str(payload["path"]))  # decrypted in memory only
     try:
-        rows, encoding = read_table(data, str(payload["filename"]))
+        rows, encoding = read_table(data, str(payload["filename"]), seconds=seconds)
         good, parse_problems = parse_rows(rows, default_job=payload.get("default_job"))
-    except ImportFileError as exc:  # checked in the chat already; a changed file lands here
+    except ImportFileError as exc:  # the chat checked the container only; the rest is here
         _send_result(
             ctx,
             job,
@@ -680,7 +640,7 @@ def run_import(job: BackgroundJob, ctx: JobContext, after_batch: AfterBatch | No
                 Send(
                     platform=platform,
                     chat_id=chat_id,
-                    text=t(lang, f"schedule.file_{exc.code}", limit=MAX_BYTES // (1024 * 1024)),
+                    text=file_error_text(lang, exc),
                 )
             ],
             audit={"invited": 0, "problems": 0, "encoding": "", "error": exc.code},
