@@ -19,7 +19,7 @@ from core.errors import InterviewerError
 from core.settings import Settings
 from dialogs.catalog import t
 from dialogs.intents import SendFile
-from dialogs.invites import invitation_link, open_tokens, qr_png, tokens_to_hand_out
+from dialogs.invites import invitation_link, qr_png, tokens_to_hand_out, unseal_tokens
 from dialogs.slot_time import zone
 from dialogs.worker import JobContext
 from storage.models import BackgroundJob, Candidate, Invitation, Job
@@ -136,12 +136,10 @@ def sheet_job(job: BackgroundJob, ctx: JobContext) -> None:
     ids = [int(i) for i in payload.get("invitation_ids", [])]
     # The tokens travel encrypted in the payload ("" once printed; absent in a job
     # queued before tokens were hashed: those invitations get new links).
-    sealed = payload.get("sealed_tokens")
+    sealed = unseal_tokens(payload.get("sealed_tokens"))
     with ctx.db.transaction() as session:
         invitations = session.exec(select(Invitation).where(col(Invitation.id).in_(ids))).all()
-        tokens = tokens_to_hand_out(
-            session, invitations, None if sealed is None else open_tokens(sealed)
-        )
+        tokens = tokens_to_hand_out(session, invitations, sealed)
     with ctx.db.session() as session:
         entries = entries_for(session, ctx.services.settings, ids, lang, tokens)
     if not entries:

@@ -16,6 +16,7 @@ import hashlib
 import hmac
 import io
 import json
+import logging
 import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -23,10 +24,13 @@ from dataclasses import dataclass
 import qrcode
 from sqlmodel import Session, select
 
+from core.errors import CryptoError
 from core.settings import Settings
 from storage.crypto import new_token, token_hash
 from storage.models import Candidate, Invitation, Job
 from storage.types import current_keyring
+
+log = logging.getLogger(__name__)
 
 TOKEN_BYTES = 18  # as new_token(): 24 URL-safe characters
 
@@ -106,7 +110,7 @@ def reissue(session: Session, invitations: Iterable[Invitation]) -> dict[int, st
 
 # -------------------------------------------------------- tokens for background jobs
 def new_seed() -> str:
-    """A secret from which a batch of invitations derives its tokens (see :func:`batch_token`).
+    """A secret (encrypted) from which a batch of invitations derives its tokens.
 
     The bulk import invites in many transactions and prints every link at the end; one
     encrypted seed in the job's payload replaces thousands of encrypted tokens.
@@ -114,13 +118,8 @@ def new_seed() -> str:
     return seal_text(base64.b64encode(secrets.token_bytes(32)).decode("ascii"))
 
 
-def batch_token(seed: str, candidate_id: int) -> str:
-    """The token of a candidate invited in the batch of ``seed`` (an encrypted seed)."""
-    return batch_tokens(seed, [candidate_id])[candidate_id]
-
-
 def batch_tokens(seed: str, candidate_ids: Iterable[int]) -> dict[int, str]:
-    """:func:`batch_token` for many candidates, decrypting the seed once."""
+    """The tokens of candidates invited under ``seed`` (a :func:`new_seed`), by candidate id."""
     key = base64.b64decode(current_keyring().decrypt_text(seed))
     return {
         cid: base64.urlsafe_b64encode(
@@ -140,15 +139,35 @@ def seal_tokens(tokens: dict[int, str]) -> str:
     return seal_text(json.dumps({str(k): v for k, v in tokens.items()}, separators=(",", ":")))
 
 
-def open_tokens(sealed: str | None) -> dict[int, str]:
-    """The tokens :func:`seal_tokens` sealed (none when ``sealed`` is empty)."""
+def unseal_tokens(sealed: object) -> dict[int, str] | None:
+    """The tokens a job's payload carries (:func:`seal_tokens`), for :func:`tokens_to_hand_out`.
+
+    ``{}`` once the job has used them (blanked); ``None`` when there are none to read: a
+    job queued before tokens were hashed, or one whose key was rotated out meanwhile.
+    """
+    if sealed is None:
+        return None
     if not sealed:
         return {}
-    return {int(k): str(v) for k, v in json.loads(current_keyring().decrypt_text(sealed)).items()}
+    try:
+        raw = json.loads(current_keyring().decrypt_text(str(sealed)))
+    except CryptoError:
+        log.warning("a job's sealed invitation tokens no longer decrypt; issuing new ones")
+        return None
+    return {int(k): str(v) for k, v in raw.items()}
 
 
-def open_text(sealed: str) -> str:
-    return current_keyring().decrypt_text(sealed)
+def unseal_token(sealed: object, invitation_id: int) -> dict[int, str] | None:
+    """:func:`unseal_tokens` for a payload that carries one token (:func:`seal_text`)."""
+    if sealed is None:
+        return None
+    if not sealed:
+        return {}
+    try:
+        return {invitation_id: current_keyring().decrypt_text(str(sealed))}
+    except CryptoError:
+        log.warning("a job's sealed invitation token no longer decrypts; issuing a new one")
+        return None
 
 
 def invitation_link(settings: Settings, token: str, platform: str = "telegram") -> str:
@@ -170,7 +189,7 @@ def tokens_to_hand_out(
 ) -> dict[int, str]:
     """The tokens a background job prints or sends for these invitations.
 
-    ``sealed`` is what the job carries (:func:`open_tokens`). A token that no longer
+    ``sealed`` is what the job carries (:func:`unseal_tokens`). A token that no longer
     opens its invitation (re-issued since) is left out: a dead link helps no one. A job
     queued before tokens were hashed carries none (``sealed`` is None): invitations
     not opened yet get a new token, the others are left out.

@@ -19,7 +19,7 @@ from typing import Protocol
 from core.errors import InterviewerError
 from core.settings import Settings, SmtpSettings
 from dialogs.catalog import t
-from dialogs.invites import invitation_link, open_text, qr_png, tokens_to_hand_out
+from dialogs.invites import invitation_link, qr_png, tokens_to_hand_out, unseal_token
 from dialogs.slot_time import zone
 from dialogs.worker import JobContext
 from storage.models import BackgroundJob, Candidate, Invitation, Job
@@ -145,13 +145,7 @@ def send_invitation(
         ):
             session.merge(MailLog(invitation_id=invitation_id, status="skipped"))
             return "skipped"
-        sealed = (
-            None
-            if sealed_token is None
-            else {invitation_id: open_text(sealed_token)}
-            if sealed_token
-            else {}
-        )
+        sealed = unseal_token(sealed_token, invitation_id)
         token = tokens_to_hand_out(session, [inv], sealed).get(invitation_id)
         if token is None:  # HR re-issued the link (/invitesheet): this one no longer works
             session.merge(

@@ -482,7 +482,7 @@ def invite_qr_job(wechat: Any) -> Any:
     """
     from bot.wechat import wechat_invite_qr
     from dialogs.intents import SendFile
-    from dialogs.invites import open_text, tokens_to_hand_out
+    from dialogs.invites import tokens_to_hand_out, unseal_token
     from dialogs.worker import JobContext
     from storage.models import BackgroundJob, Invitation
 
@@ -490,18 +490,10 @@ def invite_qr_job(wechat: Any) -> Any:
         payload = job.payload
         inv_id = int(payload.get("invitation_id") or str(job.key or "").rpartition(":")[2] or 0)
         # Absent only in jobs queued before tokens were hashed; "" once sent.
-        sealed = payload.get("sealed_token")
+        sealed = unseal_token(payload.get("sealed_token"), inv_id)
         with ctx.db.transaction() as session:
             inv = session.get(Invitation, inv_id)
-            tokens = (
-                tokens_to_hand_out(
-                    session,
-                    [inv],
-                    None if sealed is None else {inv_id: open_text(sealed)} if sealed else {},
-                )
-                if inv is not None
-                else {}
-            )
+            tokens = tokens_to_hand_out(session, [inv], sealed) if inv is not None else {}
         token = tokens.get(inv_id)
         if token is None:
             log.info("wechat: no QR code for invitation %s (closed, re-issued or sent)", inv_id)

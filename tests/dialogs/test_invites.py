@@ -10,7 +10,9 @@ import pytest
 from sqlmodel import select
 
 from dialogs import scheduling
+from dialogs.bulk_invite import SHEET_JOB
 from dialogs.events import FileReceived, MediaRef
+from storage import queue
 from storage.crypto import token_hash
 from storage.models import Invitation
 from tests.dialogs.token_helpers import database_text, link_tokens
@@ -105,3 +107,26 @@ def test_a_reprinted_sheet_gives_unopened_invitations_new_links(sched: Chat) -> 
     assert "Question 1 of" in replies[-1].text
     # Tom's interview goes on; his link still resumes it
     assert "Question" in sched.send("tom", f"/start {tom}")[-1].text
+
+
+@pytest.mark.skipif(shutil.which("pdftotext") is None, reason="poppler-utils not installed")
+def test_a_sheet_queued_before_tokens_were_hashed_prints_new_links(sched: Chat) -> None:
+    old, _ = _invite(sched, "Wang Fang")
+    with sched.app.db.transaction() as session:
+        inv = session.exec(select(Invitation)).one()
+        # as migration 0002 leaves a sheet job that was waiting: ids only, no tokens
+        queue.enqueue(
+            session,
+            SHEET_JOB,
+            {"invitation_ids": [inv.id], "platform": "console", "chat_id": "hr", "lang": "en"},
+            key="sheet:before-upgrade",
+            now=sched.app.services.clock.now(),
+        )
+    before = len(sched.messenger.delivered)
+    sched.flush()
+    (pdf,) = [d.file_data for d in sched.messenger.delivered[before:] if d.kind == "file"]
+    assert pdf is not None
+    (new,) = _sheet_tokens(pdf)
+    assert new != old
+    assert "not valid" in sched.send("wang", f"/start {old}", lang="en")[-1].text
+    assert "not valid" not in sched.send("wang", f"/start {new}", lang="en")[-1].text

@@ -189,3 +189,21 @@ def test_mail_is_off_unless_enabled(chat: Chat) -> None:
     _import(chat, "name,email\nTom Baker,tom@example.com\n")
     with chat.app.db.session() as session:
         assert session.exec(select(BackgroundJob).where(BackgroundJob.kind == MAIL_JOB)).all() == []
+
+
+def test_a_link_reissued_before_the_mail_goes_out_is_not_mailed(
+    mail_app: Chat, smtp: tuple[Inbox, int]
+) -> None:
+    inbox, _ = smtp
+    mailing = mail_app.app.handlers.pop(MAIL_JOB)  # the mail queue is held up meanwhile
+    _import(mail_app, "name,email\nTom Baker,tom@example.com\n")
+    reply = mail_app.send("hr", "/invitesheet sales")[0].text
+    assert "1 invitation(s) not opened yet" in reply and "no longer work" in reply
+    mail_app.app.handlers[MAIL_JOB] = mailing
+    mail_app.flush()
+    assert inbox.messages == []  # its link died with the reprint: the sheet has the new one
+    with mail_app.app.db.session() as session:
+        log = session.exec(select(MailLog)).one()
+        job = session.exec(select(BackgroundJob).where(BackgroundJob.kind == MAIL_JOB)).one()
+    assert (log.status, log.error) == ("skipped", "link re-issued")
+    assert job.status == "done" and job.payload["sealed_token"] == ""
