@@ -22,12 +22,12 @@ from importlib import import_module
 from pathlib import Path
 
 from core.errors import ConfigError, InterviewerError
+from storage.cli import NOT_INITIALISED
 
 # Modules with a ``register(subparsers)`` function, in the order they appear in --help.
 CLI_MODULES = [
     "storage.cli",
     "dialogs.cli",
-    "dialogs.roles_cli",
     "dialogs.roles_cli",
     "scoring.cli",
     "scoring.score_cli",
@@ -161,7 +161,7 @@ def _database_problem(exc: BaseException, config: str | None) -> str | None:
     orig = exc.orig if isinstance(exc, DBAPIError) else None
     text = f"{type(orig).__name__} {orig}".lower() if orig is not None else str(exc).lower()
     if any(marker in text for marker in _NOT_MIGRATED):
-        return "database not initialised: run `python main.py db upgrade`"
+        return NOT_INITIALISED
     where = _database_location(config)
     if "database" in text and "does not exist" in text:
         return f"the database at {where} does not exist: create it, then run `python main.py db upgrade`"

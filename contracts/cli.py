@@ -142,10 +142,10 @@ def _stored_signed_pdf(settings: Settings, contract_no: str) -> bytes | None:
 
     from contracts.files import ContractFiles
     from contracts.service import signed_pdf
+    from storage.cli import open_migrated_database
     from storage.contract_models import Contract
-    from storage.db import open_database
 
-    db = open_database(settings)
+    db = open_migrated_database(settings)
     try:
         with db.session() as session:
             contract = session.exec(
@@ -160,10 +160,10 @@ def _stored_signed_pdf(settings: Settings, contract_no: str) -> bytes | None:
 
 def _employee(args: argparse.Namespace) -> int:
     from contracts.service import lookup_employee
-    from storage.db import open_database
+    from storage.cli import open_migrated_database
 
     settings = load_settings(args.config)
-    db = open_database(settings)
+    db = open_migrated_database(settings)
     query: int | str = int(args.query) if args.query.isdigit() else args.query
     with db.transaction() as session:
         records = lookup_employee(session, query)

@@ -76,11 +76,11 @@ def _jobs(args: argparse.Namespace) -> int:
 
     from core.clock import SystemClock
     from storage import queue
-    from storage.db import open_database
+    from storage.cli import open_migrated_database
     from storage.models import BackgroundJob
 
     settings = load_settings(args.config)
-    db = open_database(settings)
+    db = open_migrated_database(settings)
     if args.action == "failed":
         with db.session() as session:
             for job in session.exec(

@@ -121,10 +121,10 @@ def build_report_data(settings: Any, candidate_id: int, lang: str) -> tuple[Any,
     from dialogs.results import candidate_composite
     from scoring.composite import rank_batch
     from scoring.report import AnswerReport, CandidateReportData, CompetencyLine
-    from storage.db import open_database
+    from storage.cli import open_migrated_database
     from storage.models import Candidate, CandidateScore, Job
 
-    db = open_database(settings)
+    db = open_migrated_database(settings)
     with db.session() as session:
         candidate = session.get(Candidate, candidate_id)
         if candidate is None:

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import argparse
 
-from core.errors import ConfigError
-from core.settings import load_settings
+from core.errors import ConfigError, StorageError
+from core.settings import Settings, load_settings
 from storage import migrate
-from storage.db import make_engine, open_database
+from storage.db import Database, make_engine, open_database
+
+NOT_INITIALISED = "database not initialised: run `python main.py db upgrade`"
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -35,6 +37,24 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     keysub.add_parser("generate", help="print a new random key for DATA_KEY").set_defaults(
         func=_keys_generate
     )
+
+
+def open_migrated_database(settings: Settings) -> Database:
+    """The configured database, for a command that reads it.
+
+    Raises:
+        StorageError: the database has no tables yet (before a data key is made for it).
+    """
+    from sqlalchemy import inspect
+
+    engine = make_engine(settings.database.url)
+    try:
+        empty = not inspect(engine).get_table_names()
+    finally:
+        engine.dispose()
+    if empty:
+        raise StorageError(NOT_INITIALISED)
+    return open_database(settings)
 
 
 def _upgrade(args: argparse.Namespace) -> int:

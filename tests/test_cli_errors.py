@@ -24,7 +24,6 @@ from contracts.render import zh_number
 from core.logging import LIBRARY_LEVELS, PROJECT_PACKAGES
 from core.settings import ENV_OVERRIDES
 from main import main
-from storage.crypto import load_keyring
 
 ROOT = Path(__file__).resolve().parent.parent
 TERMS = ROOT / "tests" / "fixtures" / "contracts" / "terms_fixed_term.json"
@@ -34,7 +33,7 @@ UNREACHABLE = "cannot reach the database at 127.0.0.1:1/test"
 
 @pytest.fixture(scope="module")
 def folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A fresh data folder (key made, database never migrated) and the bad inputs."""
+    """A fresh data folder (no key, database never migrated) and the bad inputs."""
     tmp = tmp_path_factory.mktemp("cli")
     (tmp / "config.toml").write_text(
         f'[app]\ndata_dir = "{tmp / "data"}"\n'
@@ -42,11 +41,10 @@ def folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
         f'[security]\nkey_file = "{tmp / "data" / "keys" / "data.key"}"\n',
         "utf-8",
     )
-    load_keyring(tmp / "data" / "keys" / "data.key", None)  # the first run's key notice
     (tmp / "pg.toml").write_text(
         f'[app]\ndata_dir = "{tmp / "pgdata"}"\n'
         '[database]\nurl = "postgresql+psycopg://postgres@127.0.0.1:1/test"\n'
-        f'[security]\nkey_file = "{tmp / "data" / "keys" / "data.key"}"\n',
+        f'[security]\nkey_file = "{tmp / "pgdata" / "keys" / "data.key"}"\n',
         "utf-8",
     )
     (tmp / "broken.toml").write_text("[app\n", "utf-8")
@@ -222,6 +220,7 @@ def test_a_real_run_prints_no_traceback(folder: Path) -> None:
     )
     assert result.returncode == 1
     assert result.stderr == f"error: {NOT_MIGRATED}\n"
+    assert not (folder / "data" / "keys" / "data.key").exists()  # no key for an empty database
 
 
 # --------------------------------------------------------------- many additional clauses
