@@ -65,6 +65,10 @@ def test_an_id_number_copied_into_another_candidates_name_does_not_decrypt(
     replies = chat.send("hr", "/progress sales", lang="en")
     assert "Something went wrong" in replies[-1].text
     assert all(ID_NUMBER not in r.text for r in chat.messenger.delivered)
+    # ... and the failed event tells the admin which field of which row is wrong.
+    with app.db.session() as session:
+        failed = session.exec(select(InboxEvent).where(InboxEvent.status == "failed")).one()
+    assert (failed.error or "").startswith(f"CryptoError: candidate.name of row {li}: ")
 
 
 def test_a_name_copied_into_another_row_does_not_decrypt(app: App, chat: Chat) -> None:
