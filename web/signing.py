@@ -381,6 +381,8 @@ class _Signing:
                 code = new_code(session, link, contract, clock=self.clock, ip=ip, user_agent=ua)
             except CodeError as exc:
                 return {"code_error": exc, "language": contract.language}
+            except LinkError as exc:  # locked or used by a request that ran alongside
+                return {"problem": exc.problem}
             return {
                 "code": code,
                 "candidate_id": contract.candidate_id,

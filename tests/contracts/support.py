@@ -7,18 +7,24 @@ import copy
 import json
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, event
 from sqlalchemy.pool import StaticPool
 from sqlmodel import Session, SQLModel, create_engine
 
 import storage.contract_models
 import storage.tables  # noqa: F401  (core tables: candidate ...)
 from contracts.files import ContractFiles
+from contracts.service import create_contract, issue_signing_link
 from contracts.terms import ContractTerms, parse_terms
+from core.clock import Clock
 from storage.crypto import Keyring
-from storage.types import install_keyring
+from storage.models import Candidate
+from storage.types import bind_rows, install_keyring
+
+if TYPE_CHECKING:
+    from core.wiring import App
 
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "contracts"
 Transaction = Callable[[], contextlib.AbstractContextManager[Session]]
@@ -40,6 +46,7 @@ def memory_engine() -> Engine:
     engine = create_engine(
         "sqlite://", connect_args={"check_same_thread": False}, poolclass=StaticPool
     )
+    event.listen(engine, "before_execute", bind_rows, retval=True)  # as storage.db does
     SQLModel.metadata.create_all(engine)
     return engine
 
@@ -69,6 +76,21 @@ def good_terms(**changes: Any) -> ContractTerms:
     data = base_terms()
     data.update(changes)
     return parse_terms(data)
+
+
+def seed_signing_link(app: App, clock: Clock, files: ContractFiles) -> str:
+    """A candidate with a contract out for signing, in ``app``'s real database; the token."""
+    from tests.fakes.wechat_api import seed_job
+
+    job_id = seed_job(app)
+    with app.db.transaction() as s:
+        candidate = Candidate(job_id=job_id, name="张三")
+        s.add(candidate)
+        s.flush()
+        contract = create_contract(
+            s, candidate_id=candidate.id or 0, terms=good_terms(), clock=clock, files=files
+        )
+        return issue_signing_link(s, contract, clock=clock).token
 
 
 def blocked_terms() -> ContractTerms:

@@ -18,8 +18,6 @@ from contracts.service import (
     CodeError,
     LinkError,
     LinkProblem,
-    create_contract,
-    issue_signing_link,
     new_code,
     open_link,
     verify_code,
@@ -27,27 +25,13 @@ from contracts.service import (
 from core.clock import FakeClock
 from core.wiring import App
 from storage.contract_models import SigningEvent, SigningLink
-from storage.models import Candidate
-from tests.contracts.support import contract_files, good_terms
-from tests.fakes.wechat_api import seed_job
+from tests.contracts.support import contract_files, seed_signing_link
 
 PARALLEL = 20
 
 
 def _link(app: App, clock: FakeClock, tmp_path: Path) -> str:
-    job_id = seed_job(app)
-    with app.db.transaction() as s:
-        candidate = Candidate(job_id=job_id, name="张三")
-        s.add(candidate)
-        s.flush()
-        contract = create_contract(
-            s,
-            candidate_id=candidate.id or 0,
-            terms=good_terms(),
-            clock=clock,
-            files=contract_files(tmp_path / "files"),
-        )
-        return issue_signing_link(s, contract, clock=clock).token
+    return seed_signing_link(app, clock, contract_files(tmp_path / "files"))
 
 
 def _meeting_point(app: App) -> Callable[[], None]:

@@ -12,6 +12,7 @@ import struct
 import time
 import zlib
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -43,11 +44,13 @@ from contracts.signing import (
 from core.clock import FakeClock
 from core.errors import SigningError
 from core.settings import ContractSettings
-from storage.contract_models import Contract, Employee
+from core.wiring import App
+from storage.contract_models import Contract, Employee, SigningLink
 from tests.contracts.support import (
     contract_files,
     good_terms,
     memory_engine,
+    seed_signing_link,
     transaction_factory,
 )
 from web.signing import COOKIE, SECURITY_HEADERS, signing_routes
@@ -537,3 +540,36 @@ async def test_a_huge_signature_does_not_stall_the_server(
             await asyncio.sleep(0.005)
         assert (await signing).status_code == 413
     assert slowest < 0.5
+
+
+# --- wrong codes in parallel, on the real database --------------------------------------
+
+
+def test_twenty_parallel_wrong_codes_count_one_by_one(
+    app: App, clock: FakeClock, tmp_path: Path
+) -> None:
+    """On SQLite, and on PostgreSQL when TEST_DATABASE_URL is set (tests/conftest.py):
+    every wrong code counts, each tries-left figure is shown once, and the link locks."""
+    chat = ChatCodes()
+    files = contract_files(tmp_path / "files")
+    token = seed_signing_link(app, clock, files)
+    routes = signing_routes(app.db.transaction, chat, DownSigner(), files=files, clock=clock)
+    with TestClient(Starlette(routes=routes), base_url=BASE) as client:
+        client.post(f"/sign/{token}/code/send")
+        wrong = f"{(int(chat.last) + 1) % 1_000_000:06d}"
+
+        def attempt(_: int) -> tuple[int, str]:
+            response = client.post(f"/sign/{token}/code", data={"code": wrong})
+            left = re.search(r"还可以尝试 (\d) 次", response.text)
+            return response.status_code, left.group(1) if left else ""
+
+        with ThreadPoolExecutor(20) as pool:
+            outcomes = sorted(pool.map(attempt, range(20)))
+
+        assert outcomes == [(400, "1"), (400, "2"), (400, "3"), (400, "4")] + [(423, "")] * 16
+        right = client.post(f"/sign/{token}/code", data={"code": chat.last})
+        assert right.status_code == 423
+        assert COOKIE not in client.cookies
+    with app.db.session() as s:
+        link = s.exec(select(SigningLink)).one()
+        assert (link.wrong_tries, link.locked, link.session_hash) == (5, True, None)
