@@ -75,16 +75,17 @@ def tighten_sqlite(database: Path) -> None:
 def tighten_tree(root: Path, *, skip: Iterable[Path] = ()) -> int:
     """Make ``root`` and everything under it owner-only; returns how many entries changed.
 
-    Links are not followed. ``skip`` names files to leave to their own checks (the key
-    file: one that others could read is refused at start, not silently fixed).
+    ``root`` itself may be a link (a data folder on a mounted volume); links under it
+    are not followed. ``skip`` names files to leave to their own checks (the key file:
+    one that others could read is refused at start, not silently fixed).
     """
-    private_dir(root)
-    left_alone = {p.absolute() for p in skip}
+    root = private_dir(root).resolve()
+    left_alone = {p.resolve() for p in skip}
     changed = int(tighten(root))
     for folder, dirs, files in os.walk(root):
         base = Path(folder)
         for name in (*dirs, *files):
             path = base / name
-            if path.absolute() not in left_alone:
+            if path not in left_alone:
                 changed += tighten(path)
     return changed

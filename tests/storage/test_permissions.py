@@ -106,3 +106,14 @@ def test_a_database_outside_the_data_folder_is_owner_only_too(tmp_path: Path) ->
         path = elsewhere.with_name(elsewhere.name + suffix)
         assert stat.S_IMODE(path.stat().st_mode) == 0o600, path.name
     app.db.engine.dispose()
+
+
+@pytest.mark.usefixtures("loose_umask")
+def test_a_data_folder_that_is_a_link_to_a_volume_is_tightened_there(tmp_path: Path) -> None:
+    volume = tmp_path / "volume"
+    volume.mkdir(mode=0o755)
+    os.symlink(volume, tmp_path / "data")
+    app = _open(tmp_path)
+    _write_something(app, "J1")
+    assert _loose(_modes(volume), volume) == {}
+    app.db.engine.dispose()
