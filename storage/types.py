@@ -243,6 +243,11 @@ def _allocate_ids(conn: Connection, table: Table, pk: Column[Any], n: int) -> li
     raise CryptoError(f"{conn.dialect.name}: cannot allocate ids for bound encrypted fields")
 
 
+def _set_keys(elem: Update) -> set[str]:
+    """The columns an UPDATE sets in the statement itself (``.values(...)``)."""
+    return {k if isinstance(k, str) else str(getattr(k, "key", k)) for k in elem._values or ()}
+
+
 def _update_keys(
     conn: Connection, elem: Update, table: Table, key: Column[Any], rows: list[_Params]
 ) -> list[Any]:
@@ -285,6 +290,11 @@ def bind_rows(
         return elem, multiparams, params
     names, key = found
     rows = multiparams or ([params] if params else [])
+    if isinstance(elem, Update) and (
+        any(key.key in row for row in rows) or key.key in _set_keys(elem)
+    ):
+        # Every field of the row is bound to the old key: they would not decrypt.
+        raise CryptoError(f"{table.name}: {key.name} binds encrypted fields; it cannot change")
     if not any(names.intersection(row) for row in rows):
         return elem, multiparams, params
     rows = [dict(row) for row in rows]

@@ -14,7 +14,7 @@ from sqlmodel import col, select
 
 from core.errors import CryptoError
 from core.wiring import App
-from storage.models import Candidate, InboxEvent
+from storage.models import Candidate, InboxEvent, KeyValue
 from tests.harness import Chat
 
 ID_NUMBER = "110101199003071234"
@@ -127,3 +127,19 @@ def test_stored_fields_are_bound_and_many_rows_cannot_share_one_ciphertext(
     with pytest.raises(StatementError, match="without its row binding"), app.db.transaction() as s:
         s.execute(update(Candidate).where(col(Candidate.id).in_([zhang, li])).values(name="X"))
     assert (name_of(app, zhang), name_of(app, li)) == ("Zhang Wei", "Li Lei")
+
+
+def test_the_key_fields_are_bound_to_cannot_change(app: App) -> None:
+    with app.db.transaction() as session:
+        session.add(KeyValue(key="wechat:menu:1", value="menu"))
+    with app.db.transaction() as session:
+        row = session.get(KeyValue, "wechat:menu:1")
+        assert row is not None and row.value == "menu"
+        row.value = "new menu"  # an ORM update by key: fine
+    with app.db.transaction() as session:
+        row = session.get(KeyValue, "wechat:menu:1")
+        assert row is not None and row.value == "new menu"
+        row.key = "wechat:menu:2"
+        with pytest.raises(CryptoError, match="cannot change"):
+            session.flush()
+        session.rollback()
