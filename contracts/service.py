@@ -10,7 +10,9 @@ a :class:`~core.clock.Clock`. The flow:
    No code is returned: the signing page asks for one (:func:`new_code`) and the web layer
    hands it only to the ``CodeSender``, i.e. the candidate's chat, so whoever else sees
    the link cannot sign.
-3. :func:`verify_code` (5 wrong tries lock the link), then :func:`complete_signing` seals
+3. :func:`verify_code` (5 wrong tries lock the link; the count, the lock, the one-time
+   use of a code and the code quota are decided on the row by single UPDATE statements,
+   so parallel requests cannot overtake each other), then :func:`complete_signing` seals
    the PDF with a :class:`~contracts.signing.Signer` and creates the :class:`Employee`, or
    :func:`decline` records the reason.
 

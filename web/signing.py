@@ -13,6 +13,12 @@ a cross-site form cannot act on the link. Every response carries a strict CSP (n
 script), ``X-Frame-Options: DENY``, ``Cache-Control: no-store`` and
 ``Referrer-Policy: no-referrer`` (the token is in the URL).
 
+A drawn signature is checked in a worker thread, never on the event loop that also
+answers health checks and chat callbacks: its size is read from the PNG header before
+anything is decoded (at most 2000 x 1000), and the ink must look like handwriting (see
+:func:`contracts.signing.prepare_signature_image`). Every refusal is a 4xx page in the
+page's language; nothing in the submitted image can cause a 500.
+
 The contract is stored encrypted: the PDF download and the page images are made from
 the decrypted bytes in memory (``pdftoppm`` reads and writes through pipes), and page
 images are cached in memory only.
