@@ -128,9 +128,9 @@ def shape(value: object) -> object:
 
 def scrub(record: logging.LogRecord) -> None:
     """Redact a record in place: message, exception text, stack. Idempotent."""
-    if getattr(record, "redacted", False):
+    if getattr(record, "_interviewer_redacted", False):
         return
-    record.redacted = True
+    record._interviewer_redacted = True
     if record.levelno < logging.INFO and record.args and is_library(record.name):
         if isinstance(record.args, Mapping):
             record.args = {key: shape(value) for key, value in record.args.items()}
