@@ -41,7 +41,9 @@ class QuestionSpec(BaseModel):
     def _modes(cls, value: Any) -> list[str]:
         if isinstance(value, str):
             value = [m.strip() for m in re.split(r"[,;/ ]+", value) if m.strip()]
-        modes = [str(m).lower() for m in value]
+        if not isinstance(value, list | tuple):  # a number, a mapping ... from a YAML file
+            raise ValueError("modes must be among voice, video, text")
+        modes = [m.lower() if isinstance(m, str) else "?" for m in value]
         bad = [m for m in modes if m not in MODES]
         if bad or not modes:
             raise ValueError(
@@ -81,13 +83,29 @@ def seed_builtin(session: Session) -> int:
     return added
 
 
+class QuestionKeyError(ValueError):
+    """A question key that cannot be used; ``code`` is ``format`` or ``builtin``."""
+
+    def __init__(self, code: str, key: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.key = key
+
+
 def add_question(session: Session, spec: QuestionSpec, owner: str = "company") -> Question:
+    """Insert or update a company question.
+
+    Raises:
+        QuestionKeyError: the key is malformed or belongs to the built-in bank.
+    """
     key = spec.key or _next_key(session, spec.competency)
     if not KEY_RE.fullmatch(key):
-        raise ValueError(f"key {key!r}: use lower-case letters, digits, - and _")
+        raise QuestionKeyError(
+            "format", key, f"key {key[:80]!r}: use lower-case letters, digits, - and _"
+        )
     row = session.exec(select(Question).where(Question.key == key)).first()
     if row is not None and row.owner == "builtin":
-        raise ValueError(f"key {key!r} belongs to the built-in bank")
+        raise QuestionKeyError("builtin", key, f"key {key!r} belongs to the built-in bank")
     if row is None:
         row = Question(
             key=key, owner=owner, competency=spec.competency, text_zh=spec.zh, text_en=spec.en

@@ -11,14 +11,14 @@ from zoneinfo import ZoneInfo
 from pydantic import ValidationError
 from sqlmodel import col, func, select
 
-from dialogs import newjob
+from dialogs import newjob, question_import
 from dialogs.access import Access, EntryScope, check, job_arg
 from dialogs.context import Ctx
 from dialogs.events import CommandReceived, FileReceived
 from dialogs.invites import invitation_link, invite_candidate, qr_png, seal_text
 from dialogs.notify import competency_label
 from dialogs.question_bank import QuestionSpec, add_question, spec_errors
-from dialogs.question_import import import_questions
+from dialogs.question_import import QuestionFileError
 from dialogs.roles import (
     ROLES,
     authorize,
@@ -225,26 +225,17 @@ def handle_file(ctx: Ctx) -> None:
     if not name.endswith((".csv", ".yaml", ".yml")) or not event.media.path:
         ctx.reply("staff.import_bad_file")
         return
+    if (event.media.size_bytes or 0) > question_import.MAX_BYTES:
+        ctx.say(question_import.file_error_text(ctx.lang, question_import.too_big()))
+        return
     data = ctx.services.media.get(event.media.path)
     try:
-        result = import_questions(ctx.session, data, name)
-    except ValueError as exc:
-        ctx.say(ctx.text("staff.import_none") + "\n" + str(exc))
+        result = question_import.import_questions(ctx.session, data, name)
+    except QuestionFileError as exc:
+        ctx.say(question_import.file_error_text(ctx.lang, exc))
         return
-    parts = [
-        ctx.text("staff.import_done", ok=len(result.imported))
-        if result.imported
-        else ctx.text("staff.import_none")
-    ]
-    if result.errors:
-        parts.append(
-            ctx.text(
-                "staff.import_errors",
-                errors="\n".join(f"row {r}: {m}" for r, m in result.errors[:30]),
-            )
-        )
     ctx.audit("questions_imported", "", count=len(result.imported), errors=len(result.errors))
-    ctx.say("\n".join(parts))
+    ctx.say(question_import.result_text(ctx.lang, result))
 
 
 def _importquestions(ctx: Ctx, _ev: CommandReceived) -> None:

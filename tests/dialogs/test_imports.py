@@ -15,7 +15,7 @@ from sqlmodel import select
 
 from dialogs import scheduling, spreadsheet
 from dialogs.bulk_invite import IMPORT_JOB, ImportFileError, import_job, parse_rows, read_table
-from storage.models import AuditEvent, BackgroundJob, Candidate
+from storage.models import AuditEvent, BackgroundJob, Candidate, Question
 from tests.dialogs.job_helpers import run_jobs
 from tests.dialogs.test_bulk_invite import send_file
 from tests.harness import Chat, Delivered
@@ -227,4 +227,97 @@ def test_a_file_the_job_refuses_gets_a_clear_message_in_the_hr_chat(
             select(AuditEvent).where(AuditEvent.action == "candidates_imported")
         ).all()
     assert [a.details["invited"] for a in audits] == [0, 0]
+    no_error_logged(caplog)
+
+
+# ====================================================================== questions
+def question_reply(chat: Chat, data: bytes, name: str, lang: str = "en") -> str:
+    return send_file(chat, "hr", data, name, "", lang=lang)[-1].text
+
+
+def company_questions(chat: Chat) -> int:
+    with chat.app.db.session() as session:
+        return len(session.exec(select(Question).where(Question.owner == "company")).all())
+
+
+GOOD_Q = (
+    "{key: co-ok, competency: teamwork, zh: 请讲一次团队合作的经历, en: Tell me about teamwork}"
+)
+LAUGHS = "a: &a [x, x, x, x, x, x, x, x, x]\n" + "".join(
+    f"{chr(98 + i)}: &{chr(98 + i)} [{', '.join([f'*{chr(97 + i)}'] * 9)}]\n" for i in range(8)
+)
+
+
+@pytest.mark.parametrize(
+    ("data", "name", "en", "zh"),
+    [
+        (b"questions: [\n  {key: co-a, zh: x\n", "q.yaml", "not valid (near line", "格式有误"),
+        (
+            b"- !!python/object/apply:os.system ['echo hacked']\n",
+            "q.yaml",
+            "uses a tag such as !!python",
+            "使用了 !!python",
+        ),
+        (LAUGHS.encode(), "q.yaml", "uses an alias", "使用了别名"),
+        (b"[" * 100_000, "q.yaml", "not valid (near line", "格式有误"),
+        (b"just a sentence\n", "q.yml", "must be a list of questions", "必须是题目列表"),
+        (b"title: my bank\n", "q.yaml", "must be a list of questions", "必须是题目列表"),
+        (b"", "q.yaml", "The file is empty.", "文件是空的。"),
+        (b"  \n\n", "q.csv", "The file is empty.", "文件是空的。"),
+        (
+            b'key,competency,zh,en\nco-a,teamwork,"' + b"x" * 200_000 + b'",y\n',
+            "q.csv",
+            "Row 2 has a field far longer",
+            "第 2 行有一个字段远超",
+        ),
+        (b"\xff\xfe" + "key,zh\n".encode("utf-16-le") + b"x", "q.csv", "neither UTF-8", "既不是"),
+        (b"key,zh\n" + b"x" * (1024 * 1024), "q.csv", "larger than 1024 KB", "超过 1024 KB"),
+        (
+            b"key,competency,zh,en\n"
+            + b"".join(b"co-%d,teamwork,abcd,abcd\n" % i for i in range(501)),
+            "q.csv",
+            "more than 500 questions",
+            "超过 500 道",
+        ),
+    ],
+)
+def test_a_question_file_that_cannot_be_read_is_refused_with_its_reason(
+    chat: Chat, caplog: pytest.LogCaptureFixture, data: bytes, name: str, en: str, zh: str
+) -> None:
+    for lang, text in (("en", en), ("zh", zh)):
+        reply = question_reply(chat, data, name, lang)
+        assert text in reply, reply
+    assert company_questions(chat) == 0
+    no_error_logged(caplog)
+
+
+def test_question_rows_of_the_wrong_shape_are_reported_by_row(
+    chat: Chat, caplog: pytest.LogCaptureFixture
+) -> None:
+    data = f"""
+questions:
+  - {GOOD_Q}
+  - {{competency: teamwork, zh: 请讲一次团队合作的经历, en: Tell me about it, modes: 5}}
+  - {{competency: teamwork, zh: 请讲一次团队合作的经历, en: Tell me about it, time_limit_s: [1]}}
+  - {{competency: [1, 2], zh: 请讲一次团队合作的经历, en: Tell me about it}}
+  - {{key: 12, competency: teamwork, zh: 请讲一次团队合作的经历, en: Tell me about it}}
+  - {{key: "Bad Key!", competency: teamwork, zh: 请讲一次团队合作的经历, en: Tell me about it}}
+  - {{key: communication-01, competency: teamwork, zh: 请讲一次团队合作的经历, en: Tell me}}
+  - 42
+""".encode()
+    text = question_reply(chat, data, "q.yaml")
+    assert "Imported 1 questions" in text
+    for expected in (
+        "row 2: modes must be among voice, video, text",
+        "row 3: time_limit_s must be a whole number",
+        "row 4: competency must be text",
+        "row 5: key must be text",
+        "row 6: key Bad Key!: use lower-case letters",
+        "row 7: key communication-01 belongs to the built-in bank",
+        "row 8: not a question",
+    ):
+        assert expected in text, text
+    zh = question_reply(chat, data, "q.yaml", "zh")
+    assert "第 2 行：modes 只能是 voice、video、text" in zh and "第 8 行：不是题目" in zh
+    assert company_questions(chat) == 1
     no_error_logged(caplog)

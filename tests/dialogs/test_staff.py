@@ -6,6 +6,7 @@ import pytest
 from sqlmodel import select
 
 from storage.models import AuditEvent, Candidate, GroupBinding, Job, JobQuestion, Question, Staff
+from tests.dialogs.test_bulk_invite import send_file
 from tests.harness import Chat
 
 
@@ -136,12 +137,17 @@ CSV_OK = (
 
 @pytest.mark.parametrize("encoding", ["utf-8", "gbk", "utf-8-sig"])
 def test_import_questions_from_csv_reports_bad_rows_by_number(chat: Chat, encoding: str) -> None:
-    replies = chat.media("hr", CSV_OK.encode(encoding), kind="file", name="questions.csv")
+    replies = send_file(chat, "hr", CSV_OK.encode(encoding), "questions.csv", "")
     text = replies[-1].text
-    assert "Imported 1 questions" in text or "已导入 1 道题目" in text
+    assert "Imported 1 questions" in text
     for row in (3, 4, 5, 6, 7):
         assert f"row {row}:" in text
     assert "row 2:" not in text
+    assert "row 3: zh is too short (at least 4 characters)" in text
+    assert "row 6: duplicate key co-a" in text
+    assert "row 7: time_limit_s must be within 15–600" in text
+    zh = send_file(chat, "hr", CSV_OK.encode(encoding), "questions.csv", "", lang="zh")[-1].text
+    assert "第 4 行：competency：请使用小写字母、数字和 _" in zh
     with chat.app.db.session() as session:
         keys = [
             q.key for q in session.exec(select(Question).where(Question.owner == "company")).all()
@@ -156,8 +162,9 @@ questions:
   - {key: co-y2, competency: leadership, zh: 太短, en: x}
   - not a mapping
 """.encode()
-    text = chat.media("hr", data, kind="file", name="q.yaml")[-1].text
-    assert "1" in text and "row 2:" in text and "row 3:" in text
+    text = send_file(chat, "hr", data, "q.yaml", "")[-1].text
+    assert "Imported 1 questions" in text and "row 2:" in text
+    assert "row 3: not a question" in text
     bad = chat.media("hr", b"\x89PNG...", kind="file", name="q.png")[-1].text
     assert "csv" in bad.lower()
     refused = chat.media("viewer", data, kind="file", name="q.yaml")[-1].text
