@@ -27,6 +27,10 @@ from storage.schedule_models import AI_INTERVIEWER, Booking, JobPolicy, Slot
 
 MAX_SLOTS_PER_IMPORT = 2000
 RRULE_HORIZON_DAYS = 120
+MAX_EVENTS = 2000  # VEVENTs read from one calendar file
+MAX_ICS_BYTES = 1024 * 1024
+MAX_WINDOW = dt.timedelta(days=14)  # one stretch of availability
+MAX_AHEAD = dt.timedelta(days=366)  # how far ahead slots may be declared
 _ADD = re.compile(
     r"^(?:(?P<job>[A-Za-z0-9_.-]+)\s+)?(?P<date>\d{4}-\d{2}-\d{2})\s+"
     r"(?P<start>\d{1,2}:\d{2})\s*-\s*(?P<end>\d{1,2}:\d{2})"
@@ -65,7 +69,21 @@ def parse_window(date: str, start: str, end: str, tz_name: str) -> Window:
     local_end = dt.datetime.combine(day, t1, tzinfo=tz)
     if local_end <= local_start:
         raise ValueError("end must be after start")
-    return Window(local_start.astimezone(dt.UTC), local_end.astimezone(dt.UTC))
+    try:
+        return Window(local_start.astimezone(dt.UTC), local_end.astimezone(dt.UTC))
+    except OverflowError as exc:  # 0001-01-01 east of UTC, 9999-12-31 west of it
+        raise ValueError("date out of range") from exc
+
+
+def window_problem(window: Window, now: dt.datetime) -> str | None:
+    """Why a window cannot become slots (``past``, ``far``, ``toolong``), or None."""
+    if window.end <= now:
+        return "past"
+    if window.start > now + MAX_AHEAD:
+        return "far"
+    if window.end - window.start > MAX_WINDOW:
+        return "toolong"
+    return None
 
 
 def _as_utc(value: Any, tz_name: str) -> dt.datetime | None:
@@ -92,38 +110,55 @@ def parse_ics(
 
     try:
         cal = Calendar.from_ical(data)
-    except Exception as exc:  # icalendar raises ValueError and friends
+        events = cal.walk("VEVENT")
+    except Exception as exc:  # icalendar raises ValueError and friends; RecursionError
         raise ValueError(f"not an iCalendar file: {exc}") from exc
     windows: list[Window] = []
     problems: list[tuple[str, str]] = []
-    for event in cal.walk("VEVENT"):
-        uid = str(event.get("UID") or "") or None
-        start_prop = event.get("DTSTART")
-        if start_prop is None:
-            problems.append((uid or "?", "nostart"))
-            continue
-        start = _as_utc(start_prop.dt, tz_name)
-        end_prop = event.get("DTEND")
-        end: dt.datetime | None
-        if end_prop is not None:
-            end = _as_utc(end_prop.dt, tz_name)
-        elif event.get("DURATION") is not None and start is not None:
-            end = start + event.get("DURATION").dt
-        else:
-            end = None
-        if start is None or end is None:
-            problems.append((uid or "?", "allday"))
-            continue
-        if end <= start:
-            problems.append((uid or "?", "backwards"))
-            continue
-        starts = [start]
-        if event.get("RRULE") is not None:
-            starts = _expand(event, start, now)
-        for begin in starts:
-            if begin + (end - start) > now:
-                windows.append(Window(begin, begin + (end - start), uid))
+    for event in events[:MAX_EVENTS]:
+        uid = (str(event.get("UID") or "") or "?")[:80]
+        try:
+            problem = _event_windows(event, uid, tz_name, now, windows)
+        except (ValueError, TypeError, AttributeError, OverflowError, KeyError, IndexError):
+            problem = "invalid"  # a value icalendar or dateutil cannot use
+        if problem is not None:
+            problems.append((uid, problem))
+    if len(events) > MAX_EVENTS:
+        problems.append(("…", "too_many"))
     return windows, problems
+
+
+def _event_windows(
+    event: Any, uid: str, tz_name: str, now: dt.datetime, windows: list[Window]
+) -> str | None:
+    """Add the event's future windows to ``windows``; returns a problem code or None."""
+    start_prop = event.get("DTSTART")
+    if start_prop is None:
+        return "nostart"
+    start = _as_utc(start_prop.dt, tz_name)
+    end_prop = event.get("DTEND")
+    end: dt.datetime | None
+    if end_prop is not None:
+        end = _as_utc(end_prop.dt, tz_name)
+    elif event.get("DURATION") is not None and start is not None:
+        end = start + event.get("DURATION").dt
+    else:
+        end = None
+    if start is None or end is None:
+        return "allday"
+    if end <= start:
+        return "backwards"
+    if end - start > MAX_WINDOW:
+        return "toolong"
+    starts = [start]
+    if event.get("RRULE") is not None:
+        starts = _expand(event, start, now)
+    elif start > now + MAX_AHEAD:
+        return "far"
+    for begin in starts:
+        if begin + (end - start) > now:
+            windows.append(Window(begin, begin + (end - start), uid))
+    return None
 
 
 def _expand(event: Any, start: dt.datetime, now: dt.datetime) -> list[dt.datetime]:
@@ -267,7 +302,7 @@ def _options(words: list[str], default_capacity: int = 1) -> tuple[int, bool] | 
     for word in words:
         if word.lower() == AI_INTERVIEWER:
             ai = True
-        elif word.isdigit() and 1 <= int(word) <= 500:
+        elif word.isascii() and word.isdigit() and 1 <= int(word) <= 500:
             capacity = int(word)
         else:
             return None
@@ -317,6 +352,10 @@ def _add(ctx: Ctx, args: str) -> None:
     except ValueError:
         ctx.reply("schedule.bad_window")
         return
+    problem = window_problem(window, ctx.now)
+    if problem is not None:
+        ctx.reply(f"schedule.window_{problem}", days=MAX_AHEAD.days)
+        return
     _store(ctx, job, [window], capacity=capacity, ai=ai, source="command", problems=[])
 
 
@@ -365,7 +404,7 @@ def _store(
             )
         )
     for uid, code in problems[:20]:
-        lines.append(ctx.text(f"schedule.ics_{code}", uid=uid))
+        lines.append(ctx.text(f"schedule.ics_{code}", uid=uid, days=MAX_AHEAD.days, n=MAX_EVENTS))
     if result.truncated:
         lines.append(ctx.text("schedule.slots_truncated", n=MAX_SLOTS_PER_IMPORT))
     ctx.say("\n".join(lines))
@@ -470,10 +509,13 @@ def import_calendar(ctx: Ctx) -> bool:
     job = _resolve_job(ctx, code)
     if job is None:
         return True
+    too_big = (event.media.size_bytes or 0) > MAX_ICS_BYTES
+    data = b"" if too_big else ctx.services.media.get(event.media.path)
+    if too_big or len(data) > MAX_ICS_BYTES:
+        ctx.reply("schedule.calendar_too_big", limit=MAX_ICS_BYTES // (1024 * 1024))
+        return True
     try:
-        windows, problems = parse_ics(
-            ctx.services.media.get(event.media.path), ctx.settings.app.timezone, now=ctx.now
-        )
+        windows, problems = parse_ics(data, ctx.settings.app.timezone, now=ctx.now)
     except ValueError:
         ctx.reply("schedule.bad_calendar")
         return True

@@ -7,6 +7,7 @@ last 14 days, so they expire on 2026-01-19 09:00 UTC.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import threading
 import uuid
 
@@ -401,3 +402,72 @@ def test_unique_seat_constraint_is_the_last_line_of_defence(sched: Chat) -> None
         session.add(Booking(slot_id=slot.id or 0, seat=0, candidate_id=b))
         with pytest.raises(IntegrityError):
             session.flush()
+
+
+def send_calendar(chat: Chat, ics: bytes, lang: str = "en", caption: str = "/slots sales") -> str:
+    from dialogs.events import FileReceived, MediaRef
+
+    path, digest = chat.app.db.media.put(ics, ".ics")
+    event = FileReceived(
+        event_id=f"console:{uuid.uuid4().hex}",
+        platform="console",
+        chat_id="hr",
+        user_id="hr",
+        media=MediaRef(path=path, sha256=digest, file_name="free.ics", size_bytes=len(ics)),
+        caption=caption,
+        language_hint=lang,
+    )
+    return chat.deliver(event)[-1].text
+
+
+def vevent(uid: str, *lines: str) -> bytes:
+    body = "".join(f"{line}\r\n" for line in lines)
+    return f"BEGIN:VEVENT\r\nUID:{uid}\r\n{body}END:VEVENT\r\n".encode()
+
+
+def calendar(*events: bytes) -> bytes:
+    return (
+        b"BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//t//EN\r\n"
+        + b"".join(events)
+        + (b"END:VCALENDAR\r\n")
+    )
+
+
+def test_calendar_events_with_absurd_values_are_skipped_one_by_one(
+    sched: Chat, caplog: pytest.LogCaptureFixture
+) -> None:
+    ics = calendar(
+        vevent("ok@t", "DTSTART:20260107T010000Z", "DTEND:20260107T020000Z"),
+        vevent("year1@t", "DTSTART;TZID=Asia/Shanghai:00010101T000000", "DURATION:PT1H"),
+        vevent("y9999@t", "DTSTART:99991231T230000Z", "DURATION:PT2H"),
+        vevent("forever@t", "DTSTART:20260107T030000Z", "DTEND:99991231T000000Z"),
+        vevent("huge@t", "DTSTART:20260107T030000Z", "DURATION:P999999999D"),
+        vevent("rule@t", "DTSTART:20260107T030000Z", "DURATION:PT1H", "RRULE:FREQ=SOMETIMES"),
+        vevent("far@t", "DTSTART:20300107T030000Z", "DURATION:PT1H"),
+    )
+    text = send_calendar(sched, ics)
+    assert "2 slot(s) added for sales" in text, text
+    for uid in ("year1@t", "y9999@t", "forever@t", "huge@t", "rule@t", "far@t"):
+        assert f"event {uid}:" in text, (uid, text)
+    assert "more than 14 days long" in text and "more than a year ahead" in text
+    assert "事件 year1@t" in send_calendar(sched, ics, "zh")
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []
+
+
+def test_a_calendar_file_that_is_too_big_or_no_calendar_is_refused(sched: Chat) -> None:
+    assert "not a calendar (.ics) I can read" in send_calendar(sched, b"\x00\xff not text")
+    big = calendar(vevent("x@t", "DTSTART:20260107T010000Z", "DURATION:PT1H", "X-PAD:" + "x" * 70))
+    big += b"X" * (2 * 1024 * 1024)
+    assert "larger than 1 MB" in send_calendar(sched, big)
+    assert "大于 1 MB" in send_calendar(sched, big, "zh")
+
+
+def test_slots_add_refuses_absurd_dates_and_numbers(sched: Chat) -> None:
+    for line, expected in (
+        ("/slots add sales 0001-01-01 00:00-01:00", "not valid"),
+        ("/slots add sales 9999-12-31 22:00-23:00", "more than a year ahead"),
+        ("/slots add sales 2025-01-07 09:00-10:00", "already over"),
+        ("/slots add sales 2026-01-07 09:00-10:00 99999999999999999999999", "Usage"),
+        ("/slots add sales 2026-01-07 25:00-26:00", "not valid"),
+    ):
+        assert expected in sched.send("hr", line, lang="en")[-1].text, line
