@@ -36,6 +36,7 @@ from dialogs.events import ButtonPressed, CommandReceived, TextReceived
 from dialogs.intents import Button, Intent, Send, SendFile
 from dialogs.notify import HRChat, hr_group_chats
 from dialogs.roles import permitted_job_ids
+from dialogs.text import has_hidden, visible
 from storage.contract_models import Contract
 from storage.db import Database
 from storage.models import Candidate, Decision, FunnelEvent, InterviewSession, Job
@@ -109,7 +110,8 @@ def handle_candidate(ctx: Ctx, s: InterviewSession) -> None:
         s.state = "details_address"
         ctx.reply("contract.ask_address")
     else:
-        if len(text) < 5 or len(text) > 200:
+        # Five characters one can see, at most 200, none hidden (bidi overrides, controls).
+        if len(visible(text)) < 5 or len(text) > 200 or has_hidden(text):
             ctx.reply("contract.bad_address")
             return
         candidate.address = text

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hmac
 import logging
+import re
 import unicodedata
 
 from sqlalchemy import bindparam
@@ -17,6 +18,7 @@ from sqlmodel import Session, col, func, select
 
 from core.clock import as_utc
 from dialogs import notify, privacy, scheduling
+from dialogs.access import parse_id
 from dialogs.catalog import normalize_language
 from dialogs.context import Ctx, Services
 from dialogs.events import (
@@ -32,6 +34,7 @@ from dialogs.events import (
 from dialogs.intents import Button, Intent
 from dialogs.invites import find_invitation
 from dialogs.plan import AnswerLimits, PlanItem, interview_plan
+from dialogs.text import visible
 from storage.db import table_of
 from storage.models import (
     Answer,
@@ -46,6 +49,8 @@ log = logging.getLogger(__name__)
 
 FINAL_STATES = {"done", "declined", "locked"}
 PRACTICE_POSITION = -1
+# Identity codes are six digits (dialogs/invites.py); fullwidth digits count as typed.
+_IDENTITY_CODE = re.compile(r"[0-9]{6}")
 
 # Statements of the per-answer path, built once (building one per call costs ~0.25 ms).
 _ACTIVE_SESSION = (
@@ -382,17 +387,24 @@ def _on_identity(ctx: Ctx, s: InterviewSession) -> None:
     if not isinstance(event, TextReceived):
         _out_of_place(ctx, s)
         return
+    parts = event.text.strip()[:200].rsplit(maxsplit=1)
+    if (
+        len(event.text) > ctx.settings.interview.max_text_chars
+        or len(parts) != 2
+        or not visible(parts[0])
+        or not _IDENTITY_CODE.fullmatch(unicodedata.normalize("NFKC", parts[1]))
+    ):
+        # No name-and-code pair: not a guess, so no try is used up; say what to send.
+        _out_of_place(ctx, s)
+        return
     candidate = ctx.session.get(Candidate, s.candidate_id)
     inv = ctx.session.get(Invitation, s.invitation_id)
     assert candidate is not None
     assert inv is not None
-    parts = event.text.strip()[:200].rsplit(maxsplit=1)
-    ok = False
-    if len(parts) == 2:
-        name, code = parts
-        ok = hmac.compare_digest(
-            _norm(name).encode(), _norm(candidate.name).encode()
-        ) & hmac.compare_digest(code.strip().encode(), inv.code.encode())
+    name, code = parts
+    ok = hmac.compare_digest(
+        _norm(name).encode(), _norm(candidate.name).encode()
+    ) & hmac.compare_digest(unicodedata.normalize("NFKC", code).encode(), inv.code.encode())
     if not ok:
         s.identity_tries += 1
         left = ctx.settings.interview.identity_max_tries - s.identity_tries
@@ -551,7 +563,7 @@ def _check_answer_input(ctx: Ctx, s: InterviewSession, item: PlanItem | None) ->
     modes = _allowed_modes(s, item)
     if isinstance(event, TextReceived):
         text = event.text.strip()
-        if not text:
+        if not visible(text):
             ctx.reply("question.empty")
             return False
         if len(text) > limits.max_text_chars:
@@ -606,7 +618,7 @@ def _store_answer(
         created_at=ctx.now,
     )
     if isinstance(event, TextReceived):
-        answer.text = event.text.strip()
+        answer.text = event.text.strip().replace("\x00", "")  # PostgreSQL text holds no NUL
     else:
         assert isinstance(event, VoiceReceived | VideoReceived)
         answer.kind = "voice" if isinstance(event, VoiceReceived) else "video"
@@ -647,12 +659,8 @@ def _attempts(session: Session, s: InterviewSession, position: int) -> int:
 
 
 def _rerecord(ctx: Ctx, s: InterviewSession, data: str) -> None:
-    try:
-        answer_id = int(data.split(":", 1)[1])
-    except ValueError:
-        ctx.answer_button()
-        return
-    answer = ctx.session.get(Answer, answer_id)
+    answer_id = parse_id(data.split(":", 1)[1])
+    answer = ctx.session.get(Answer, answer_id) if answer_id is not None else None
     if (
         answer is None
         or answer.session_id != s.id

@@ -10,9 +10,12 @@ from sqlmodel import col, select
 from dialogs.context import Ctx
 from dialogs.events import TextReceived
 from dialogs.question_bank import known_competencies
+from dialogs.text import has_hidden, visible
 from storage.models import ConversationState, Job, JobQuestion, Question
 
 CODE_RE = re.compile(r"^[A-Za-z0-9_-]{2,40}$")
+PASS_LINE_RE = re.compile(r"[0-9]{1,3}(?:\.[0-9]{1,2})?")
+MAX_TITLE = 100
 
 
 def begin(ctx: Ctx) -> None:
@@ -31,28 +34,44 @@ def begin(ctx: Ctx) -> None:
     ctx.reply("newjob.ask_code")
 
 
+class CompetencyProblem(ValueError):
+    """Why a competency list was refused: a catalogue key (``newjob.problem_*``) and values."""
+
+    def __init__(self, key: str, **values: object) -> None:
+        super().__init__(key, values)
+        self.key = key
+        self.values = values
+
+
 def parse_competencies(text: str, known: set[str]) -> list[dict[str, object]]:
-    """ "communication 30, teamwork 70" -> [{"name": ..., "weight": ...}]; weights must sum to 100."""
+    """ "communication 30, teamwork 70" -> [{"name": ..., "weight": ...}]; weights must sum to 100.
+
+    Raises:
+        CompetencyProblem: what is wrong, to be told in the user's language.
+    """
     items: list[dict[str, object]] = []
     for part in re.split(r"[,，;；\n]+", text):
         part = part.strip()
         if not part:
             continue
-        match = re.fullmatch(r"([A-Za-z_][A-Za-z0-9_ ]*?)\s*[:：=]?\s*(\d+(?:\.\d+)?)\s*%?", part)
+        # ASCII digits only: a weight is written as 30 or 12.5, never ３０ nor 1e2.
+        match = re.fullmatch(
+            r"([A-Za-z_][A-Za-z0-9_ ]*?)\s*[:：=]?\s*([0-9]{1,3}(?:\.[0-9]{1,2})?)\s*%?", part
+        )
         if not match:
-            raise ValueError(f"'{part}' is not 'name weight'")
+            raise CompetencyProblem("newjob.problem_format", part=part[:60])
         name = match.group(1).strip().lower().replace(" ", "_")
         if known and name not in known:
-            raise ValueError(f"unknown competency '{name}'")
+            raise CompetencyProblem("newjob.problem_unknown", name=name[:60])
         items.append({"name": name, "weight": float(match.group(2))})
     if not items:
-        raise ValueError("no competencies")
+        raise CompetencyProblem("newjob.problem_none")
     names = [str(i["name"]) for i in items]
     if len(set(names)) != len(names):
-        raise ValueError("a competency is listed twice")
+        raise CompetencyProblem("newjob.problem_twice")
     total = sum(float(str(i["weight"])) for i in items)
     if abs(total - 100) > 1e-6:
-        raise ValueError(f"weights sum to {total:g}, not 100")
+        raise CompetencyProblem("newjob.problem_sum", total=f"{total:g}")
     return items
 
 
@@ -70,25 +89,27 @@ def step(ctx: Ctx, state: ConversationState) -> None:
             return
         data["code"] = text
         _next(ctx, state, data, "title_zh", "newjob.ask_title_zh")
-    elif state.step == "title_zh":
-        data["title_zh"] = text[:100]
-        _next(ctx, state, data, "title_en", "newjob.ask_title_en")
-    elif state.step == "title_en":
-        data["title_en"] = text[:100]
-        known = known_competencies(ctx.session)
-        _next(ctx, state, data, "competencies", "newjob.ask_competencies", known=", ".join(known))
+    elif state.step in ("title_zh", "title_en"):
+        if not visible(text) or len(text) > MAX_TITLE or has_hidden(text):
+            ctx.reply("newjob.bad_title", limit=MAX_TITLE)
+            return
+        data[state.step] = text
+        if state.step == "title_zh":
+            _next(ctx, state, data, "title_en", "newjob.ask_title_en")
+        else:
+            known = ", ".join(known_competencies(ctx.session))
+            _next(ctx, state, data, "competencies", "newjob.ask_competencies", known=known)
     elif state.step == "competencies":
         try:
             data["competencies"] = parse_competencies(text, set(known_competencies(ctx.session)))
-        except ValueError as exc:
-            ctx.reply("newjob.bad_competencies", problem=str(exc))
+        except CompetencyProblem as exc:
+            problem = ctx.text(exc.key, **exc.values)
+            ctx.reply("newjob.bad_competencies", problem=problem)
             return
         _next(ctx, state, data, "pass_line", "newjob.ask_pass_line")
     elif state.step == "pass_line":
-        try:
-            value = float(text)
-        except ValueError:
-            value = -1
+        # ASCII decimals only (float() would take "nan", "1e2", "７０" and 400 digits).
+        value = float(text) if PASS_LINE_RE.fullmatch(text) else -1.0
         if not 0 <= value <= 100:
             ctx.reply("newjob.bad_pass_line")
             return

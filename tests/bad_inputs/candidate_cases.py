@@ -1,0 +1,209 @@
+"""Bad chat input from candidates and strangers: ``/start`` links, answers, buttons and
+commands at each interview state. Each case names the catalogue key(s) of the answer."""
+
+from __future__ import annotations
+
+from tests.bad_inputs.cases import TOO_LONG, WEIRD_TEXT, ChatCase
+
+CANDIDATE_CASES: list[ChatCase] = []
+
+
+def add(*cases: ChatCase) -> None:
+    CANDIDATE_CASES.extend(cases)
+
+
+# ------------------------------------------------------------------ /start links
+START_BAD = {
+    "unknown": "nosuchtoken",
+    "too-long": "t" * 300,
+    "sql": "'OR'1'='1",
+    "html": "<script>",
+    "format": "{0}%s",
+    "nul": "abc\x00def",
+    "rtl": "\u202eabcdef",
+    "emoji": "🎟️🎟️",
+    "fullwidth": "ＡＢＣＤＥＦ１２３",
+    "spaces": "a b c",
+    "25-digit": "1" * 25,
+    "truncated": "{token_cut}",
+    "extended": "{token_plus}",
+    "uppercased": "{token_upper}",
+}
+for kind, token in START_BAD.items():
+    add(ChatCase("/start", f"token-{kind}", "stranger", f"/start {token}", ("invite.invalid",)))
+add(
+    ChatCase("/start", "token-of-another", "stranger", "/start {token_question}", ("invite.used",)),
+    ChatCase("/start", "token-locked", "stranger", "/start {token_locked}", ("invite.used",)),
+    ChatCase(
+        "/start", "in-group", "stranger", "/start {token_fresh}", ("common.no_access",), group=True
+    ),
+    ChatCase("stranger", "unknown-command", "stranger", "/frobnicate", ("common.unknown_command",)),
+    ChatCase("stranger", "staff-command", "stranger", "/invite sales Bob", ("common.no_access",)),
+    ChatCase("stranger", "text", "stranger", "hello", ("common.help_unknown",)),
+    ChatCase("stranger", "button", "stranger", "/press lang:en", ("common.help_unknown",)),
+    ChatCase("stranger", "staff-button", "stranger", "/press dec:{done}:a", ("common.no_access",)),
+)
+
+# ------------------------------------------------------------------ candidates, per state
+PRESS = "common.press_button"
+STATE_TEXT_ANSWER = {
+    "language": PRESS,
+    "consent": PRESS,
+    "sensitive": PRESS,
+    "identity": "identity.ask",
+    "review": PRESS,
+    "done": "closing.already",
+    "declined": "closing.declined",
+    "locked": "closing.locked",
+}
+for state, key in STATE_TEXT_ANSWER.items():
+    for kind, text in WEIRD_TEXT.items():
+        add(ChatCase(f"state {state}", f"text-{kind}", f"cand:{state}", text, (key,)))
+    too_long = key if state in ("done", "declined", "locked") else "common.too_long_text"
+    add(ChatCase(f"state {state}", "text-too-long", f"cand:{state}", TOO_LONG, (too_long,)))
+for state in ("question", "practice"):
+    add(
+        ChatCase(f"state {state}", "text-empty", f"cand:{state}", "", ("question.empty",)),
+        ChatCase(
+            f"state {state}", "text-whitespace", f"cand:{state}", " \t \n ", ("question.empty",)
+        ),
+        ChatCase(
+            f"state {state}",
+            "text-zero-width",
+            f"cand:{state}",
+            "\u200b\u2060\ufeff",
+            ("question.empty",),
+        ),
+        ChatCase(
+            f"state {state}", "text-too-long", f"cand:{state}", TOO_LONG, ("common.too_long_text",)
+        ),
+    )
+for state in ("details_id", "details_address"):
+    ask = "contract.bad_id" if state == "details_id" else "contract.bad_address"
+    for kind, text in WEIRD_TEXT.items():
+        if state == "details_address" and kind in ("sql", "html", "format", "mixed-lang"):
+            continue  # five characters or more: an address as far as anyone can tell
+        add(ChatCase(f"state {state}", f"text-{kind}", f"cand:{state}", text, (ask,)))
+    add(ChatCase(f"state {state}", "text-too-long", f"cand:{state}", TOO_LONG, (ask,)))
+add(
+    ChatCase(
+        "state details_id",
+        "checksum",
+        "cand:details_id",
+        "11010519491231002Y",
+        ("contract.bad_id",),
+    ),
+    ChatCase(
+        "state details_id",
+        "fullwidth",
+        "cand:details_id",
+        "１１０１０５１９４９１２３１００２Ｘ",
+        ("contract.bad_id",),
+    ),
+    ChatCase("state details_id", "25-digit", "cand:details_id", "1" * 25, ("contract.bad_id",)),
+    ChatCase(
+        "state details_id", "button", "cand:details_id", "/press consent:yes", ("contract.ask_id",)
+    ),
+)
+# identity: answers that are no name-and-code pair do not use up a try
+add(
+    ChatCase("state identity", "name-only", "cand:identity", "Identity EN", ("identity.ask",)),
+    ChatCase("state identity", "code-only", "cand:identity", "123456", ("identity.ask",)),
+    ChatCase(
+        "state identity",
+        "code-arabic-indic",
+        "cand:identity",
+        "Identity EN ١٢٣٤٥٦",
+        ("identity.ask",),
+    ),
+    ChatCase(
+        "state identity",
+        "code-five-digits",
+        "cand:identity",
+        "Identity EN 12345",
+        ("identity.ask",),
+    ),
+    ChatCase(
+        "state identity", "name-invisible", "cand:identity", "\u200b 123456", ("identity.ask",)
+    ),
+    ChatCase(
+        "state identity",
+        "code-25-digit",
+        "cand:identity",
+        "Identity EN " + "1" * 25,
+        ("identity.ask",),
+    ),
+    ChatCase(
+        "state identity", "code-letters", "cand:identity", "Identity EN abcdef", ("identity.ask",)
+    ),
+)
+# forged and out-of-place buttons
+CANDIDATE_BUTTONS = {
+    "language": {"lang-unknown": "lang:fr", "lang-empty": "lang:", "consent-early": "consent:yes"},
+    "consent": {
+        "consent-unknown": "consent:maybe",
+        "lang-again": "lang:zh",
+        "sens-early": "sens:yes",
+    },
+    "sensitive": {"sens-unknown": "sens:perhaps", "consent-again": "consent:no"},
+    "identity": {"any-button": "lang:en"},
+    "practice": {"practice-unknown": "practice:later", "submit-early": "submit"},
+    "question": {
+        "rr-word": "rr:abc",
+        "rr-empty": "rr:",
+        "rr-fullwidth": "rr:１",
+        "rr-25-digit": "rr:" + "9" * 25,
+        "rr-negative": "rr:-1",
+        "rr-unknown": "rr:99999",
+        "rr-float": "rr:1.5",
+        "submit-early": "submit",
+        "practice-late": "practice:skip",
+    },
+    "review": {
+        "rr-word": "rr:abc",
+        "rr-25-digit": "rr:" + "9" * 25,
+        "rr-unknown": "rr:99999",
+        "submit-extra": "submit:now",
+        "lang-late": "lang:en",
+    },
+}
+RR_GONE = "question.rerecord_gone"
+for state, kinds in CANDIDATE_BUTTONS.items():
+    for kind, data in kinds.items():
+        key = RR_GONE if data.startswith("rr:") else PRESS
+        add(ChatCase(f"state {state}", f"button-{kind}", f"cand:{state}", f"/press {data}", (key,)))
+for state in ("done", "declined", "locked"):
+    add(
+        ChatCase(
+            f"state {state}",
+            "button-forged",
+            f"cand:{state}",
+            "/press rr:1",
+            (STATE_TEXT_ANSWER[state],),
+        )
+    )
+# commands nobody knows, and /start with someone else's or a bad token mid-interview
+for state in ("language", "consent", "identity", "question", "review", "done"):
+    add(
+        ChatCase(
+            f"state {state}",
+            "unknown-command",
+            f"cand:{state}",
+            "/frobnicate",
+            ("common.unknown_command",),
+        ),
+        ChatCase(
+            f"state {state}",
+            "staff-command",
+            f"cand:{state}",
+            "/decide {done} approve",
+            ("common.unknown_command",),
+        ),
+        ChatCase(
+            f"state {state}",
+            "start-bad-token",
+            f"cand:{state}",
+            "/start nosuchtoken",
+            ("invite.invalid",),
+        ),
+    )
