@@ -174,6 +174,8 @@ async def run(
                     lifespan="off",
                     log_level="warning",
                     access_log=False,
+                    # our handlers (redacting, with the log file), not uvicorn's own
+                    log_config=None,
                 )
             )
             tasks[asyncio.create_task(server.serve())] = "web"
