@@ -28,6 +28,7 @@ from dialogs.events import ButtonPressed, CommandReceived, TextReceived
 from dialogs.intents import Button
 from dialogs.notify import competency_label
 from dialogs.plan import PlanItem, interview_plan
+from dialogs.text import visible
 from storage.models import Candidate, ConversationState, InterviewSession, Job
 
 FLOW = "ask"
@@ -120,7 +121,7 @@ def add_followup(ctx: Ctx, candidate_id: int, raw: str) -> bool:
     job = ctx.session.get(Job, candidate.job_id)
     assert job is not None
     competency, text = _split_competency(job, raw.strip())
-    if not text:
+    if not visible(text):  # nothing a candidate could read (zero-width, controls ...)
         ctx.reply("followup.empty")
         return False
     if len(text) > MAX_CHARS:

@@ -269,8 +269,9 @@ def _candidate_for_scoring(ctx: Ctx, *, alert: bool) -> tuple[Candidate, Job] | 
 def _competency(job: Job, raw: str) -> str | None:
     """A job competency by key, label (en/zh) or 1-based number."""
     names = [str(c["name"]) for c in job.competencies]
-    if raw.isdigit() and 1 <= int(raw) <= len(names):
-        return names[int(raw) - 1]
+    number = small_int(raw, len(names))
+    if number is not None:
+        return names[number - 1]
     wanted = _norm(raw)
     for name in names:
         labels = {
@@ -281,6 +282,19 @@ def _competency(job: Job, raw: str) -> str | None:
         if wanted in labels:
             return name
     return None
+
+
+def small_int(raw: str, high: int, *, low: int = 1) -> int | None:
+    """``raw`` as a whole number from ``low`` to ``high`` (ASCII digits only), else None.
+
+    ``str.isdigit`` also accepts "²" or "⑤", which ``int`` refuses, and a number of
+    thousands of digits, which ``int`` refuses too: both end here as None.
+    """
+    text = raw.strip()
+    if not text or len(text) > 6 or not (text.isascii() and text.isdigit()):
+        return None
+    value = int(text)
+    return value if low <= value <= high else None
 
 
 def _norm(value: str) -> str:
@@ -312,16 +326,17 @@ def score_command(ctx: Ctx, event: CommandReceived) -> None:
             known=", ".join(str(c["name"]) for c in job.competencies),
         )
         return
-    if not parts[2].isdigit() or not 1 <= int(parts[2]) <= 5:
+    score = small_int(parts[2], 5)
+    if score is None:
         ctx.reply("human.bad_score")
         return
     comment = parts[3].strip()[:MAX_COMMENT] if len(parts) > 3 else None
-    save_score(ctx, candidate, competency, int(parts[2]), comment)
+    save_score(ctx, candidate, competency, score, comment)
     ctx.reply(
         "human.saved",
         id=candidate.id,
         competency=competency_label(competency, ctx.lang),
-        score=int(parts[2]),
+        score=score,
         comment=ctx.text("human.saved_comment", comment=comment) if comment else "",
     )
 
@@ -331,18 +346,18 @@ def on_button(ctx: Ctx) -> None:
     event = ctx.event
     assert isinstance(event, ButtonPressed)
     parts = event.data.split(":")
-    if len(parts) != 4 or not all(p.isdigit() for p in parts[1:]):
+    if len(parts) != 4:
         ctx.answer_button()
         return
     found = _candidate_for_scoring(ctx, alert=True)
     if found is None:
         return
     candidate, job = found
-    index, value = int(parts[2]), int(parts[3])
-    if not 0 <= index < len(job.competencies) or not 1 <= value <= 5:
+    number, value = small_int(parts[2], len(job.competencies), low=0), small_int(parts[3], 5)
+    if number is None or number >= len(job.competencies) or value is None:
         ctx.answer_button(ctx.text("human.bad_score"), alert=True)
         return
-    competency = str(job.competencies[index]["name"])
+    competency = str(job.competencies[number]["name"])
     save_score(ctx, candidate, competency, value, None)
     text = ctx.text(
         "human.saved",

@@ -24,6 +24,7 @@ from sqlmodel import Session, col, select
 
 from core.settings import Settings
 from dialogs import availability, bulk_invite, reminders
+from dialogs.access import parse_id
 from dialogs.catalog import t
 from dialogs.context import Ctx
 from dialogs.events import ButtonPressed, TextReceived
@@ -397,8 +398,8 @@ def _button(ctx: Ctx, s: InterviewSession, parts: list[str]) -> None:
         pref.part = None
         _save(ctx, s, pref)
         prompt(ctx, s)
-    elif action == "b" and arg.isdigit():
-        _book(ctx, s, int(arg))
+    elif action == "b" and (slot_id := parse_id(arg)) is not None:
+        _book(ctx, s, slot_id)
     elif action == "rs":
         ctx.answer_button()
         _reschedule(ctx, s, pref)

@@ -471,3 +471,16 @@ def test_slots_add_refuses_absurd_dates_and_numbers(sched: Chat) -> None:
         ("/slots add sales 2026-01-07 25:00-26:00", "not valid"),
     ):
         assert expected in sched.send("hr", line, lang="en")[-1].text, line
+
+
+def test_a_forged_booking_button_books_nothing(
+    sched: Chat, caplog: pytest.LogCaptureFixture
+) -> None:
+    sched.send("hr", "/slots add sales 2026-01-07 09:00-10:00")
+    to_schedule(sched, "alex", "Alex Chen")
+    for data in ("sch:b:²", "sch:b:" + "9" * 25, "sch:b:" + "9" * 50, "sch:b:-1"):
+        reply = sched.send("alex", f"/press {data}")[-1]
+        assert reply.kind == "answer" and "use the buttons" in reply.text, data
+    assert bookings(sched.app) == []
+    assert state_of(sched.app, "alex") == "schedule"
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []
