@@ -165,13 +165,18 @@ def terms_summary(data: dict[str, Any]) -> str:
 
 
 def parse_assignments(text: str) -> dict[str, str]:
-    """``key=value key2="a b"`` -> dict; unknown keys raise ValueError."""
-    pairs = re.findall(r'(\w+)\s*=\s*("([^"]*)"|\S+)', text)
+    """``key=value key2="a b"`` -> dict; unknown keys or words that are no key=value raise
+    ValueError."""
+    pattern = r'(\w+)\s*=\s*("([^"]*)"|\S+)'
+    pairs = re.findall(pattern, text)
     out: dict[str, str] = {}
     for key, raw, quoted in pairs:
         if key not in EDITABLE:
             raise ValueError(key)
         out[key] = quoted if raw.startswith('"') else raw
+    leftover = re.sub(pattern, " ", text).split()
+    if leftover or not out:  # "wage", "monthly_wage 12000": not key=value
+        raise ValueError(leftover[0][:40] if leftover else "")
     return out
 
 
@@ -271,7 +276,7 @@ def _defaults_command(ctx: Ctx, event: CommandReceived) -> None:
     merged = {**job.contract_defaults, **changes}
     problems = problems_text(ctx.lang, _defaults_draft(ctx.settings, job, merged))
     if problems:
-        ctx.reply("contract.defaults_bad", problems=problems)
+        ctx.reply("contract.terms_bad", problems=problems)
         return
     blocks = _new_blocks(ctx, job, merged)
     if blocks:

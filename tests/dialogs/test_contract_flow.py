@@ -177,7 +177,7 @@ def test_contract_defaults_refuse_invalid_values_and_name_each_key(
     text = chat.send(
         "admin", "/contractdefaults sales monthly_wage=abc start_date=2026-02-30", lang="en"
     )[-1].text
-    assert "Nothing was saved" in text
+    assert "These terms are not valid" in text
     assert "monthly_wage = abc: not an amount" in text
     assert "start_date = 2026-02-30: not a real date" in text
     for args, expected in (
@@ -194,7 +194,10 @@ def test_contract_defaults_refuse_invalid_values_and_name_each_key(
     ):
         assert expected in chat.send("admin", f"/contractdefaults sales {args}")[-1].text, args
     zh = chat.send("admin", "/contractdefaults sales end_date=2026-13-01", lang="zh")[-1].text
-    assert "未保存" in zh and "end_date = 2026-13-01：不是有效日期" in zh
+    assert "这些条款无效" in zh and "end_date = 2026-13-01：不是有效日期" in zh
+    for words in ("wage", "monthly_wage 12000", "monthly_wage=1 and more"):
+        reply = chat.send("admin", f"/contractdefaults sales {words}", lang="en")[-1].text
+        assert reply.startswith("Usage: /contractdefaults"), words
     # Valid on their own, but every contract would be blocked: the pre-check's rule says why.
     blocked = chat.send("admin", "/contractdefaults sales end_date=2026-11-30", lang="en")[-1].text
     assert "Nothing was saved" in blocked and "2026-11-30" in blocked
