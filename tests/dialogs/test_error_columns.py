@@ -7,29 +7,42 @@ name and phone number): ``inboxevent.error``, ``backgroundjob.error`` and the ou
 
 from __future__ import annotations
 
+import pytest
 from sqlmodel import select
 
 from core.errors import TranscriptionError
 from core.wiring import App
+from dialogs import interview
 from dialogs.catalog import t
+from dialogs.context import Ctx
 from dialogs.worker import JobContext, Worker
 from storage import queue
-from storage.models import BackgroundJob, InboxEvent
+from storage.models import BackgroundJob, InboxEvent, InterviewSession
 from tests.harness import Chat
 
 PHONE = "13912345678"
 
 
-def test_a_broken_yaml_upload_leaves_no_source_line_in_the_inbox(app: App, chat: Chat) -> None:
-    data = f"- key: q1\n  en: Call Zhang Wei: {PHONE}\n".encode()
+def test_a_failing_event_leaves_no_user_text_in_the_inbox(
+    app: App, chat: Chat, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    chat.create_job()
+    token, code = chat.invite("Li Lei")
+    chat.start_interview("lilei", "Li Lei", token, code)
 
-    replies = chat.media("hr", data, kind="file", name="q.yaml")
+    def broken(ctx: Ctx, _s: InterviewSession) -> None:
+        # e.g. a parser quoting its input (a YAML source line was seen in this column)
+        raise ValueError(f"cannot read {getattr(ctx.event, 'text', '')!r}")
 
-    assert replies[-1].text == t("zh", "common.error")  # HR's language here
+    monkeypatch.setattr(interview, "_on_question", broken)
+    replies = chat.send("lilei", f"Call me, Li Lei, on {PHONE}")
+
+    assert replies[-1].text == t("en", "common.error")
     with app.db.session() as session:
         failed = session.exec(select(InboxEvent).where(InboxEvent.status == "failed")).one()
-    assert failed.error is not None and failed.error.startswith("ScannerError at dialogs.")
-    assert PHONE not in failed.error and "Zhang" not in failed.error
+    assert failed.error is not None
+    assert failed.error.startswith("ValueError at tests.dialogs.test_error_columns:")
+    assert PHONE not in failed.error and "Li Lei" not in failed.error
 
 
 def run_job(app: App, exc: Exception) -> BackgroundJob:
