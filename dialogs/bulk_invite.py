@@ -7,9 +7,11 @@ invited. CSV may be UTF-8 (with or without BOM) or GBK/GB18030, as Excel in Chin
 saves it. A duplicate is found by the keyed hash of the phone or e-mail
 (:meth:`Keyring.blind_index`), within the file and against the job's candidates.
 
-In the chat the file handler only checks the file (type, size, header row), answers
-"Importing N rows…" and queues the ``schedule.import_candidates`` job. The job reads
-the stored (encrypted) file in memory and invites in batches of :data:`BATCH_ROWS`
+In the chat the file handler only checks the file cheaply (type, size; a CSV's
+encoding and header row; an XLSX's ZIP directory, see :mod:`dialogs.spreadsheet`),
+answers "Importing N rows…" and queues the ``schedule.import_candidates`` job. The job
+reads the stored (encrypted) file in memory, outside any transaction and within the
+reader's limits and time limit, and invites in batches of :data:`BATCH_ROWS`
 rows, each batch its own short transaction that also records the progress in the
 job's payload; a job run again after a crash resumes after the last committed batch.
 The summary is sent once (:meth:`JobContext.claim_result`), then the PDF sheet.
