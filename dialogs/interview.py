@@ -452,6 +452,9 @@ def _on_practice(ctx: Ctx, s: InterviewSession) -> None:
         ctx.answer_button()
         _move(ctx, s, "question")
         return
+    if isinstance(event, MediaRejected):
+        _media_rejected(ctx, s, event)
+        return
     if isinstance(event, TextReceived | VoiceReceived | VideoReceived):
         if not _check_answer_input(ctx, s, None):
             return
@@ -690,8 +693,9 @@ def _media_rejected(ctx: Ctx, s: InterviewSession, event: MediaRejected) -> None
             limit_mb=round(limits.max_media_bytes / 1e6),
         )
     elif event.reason == "too_long":
-        items = _plan(ctx, s)
-        limit = min(items[s.question_index].time_limit_s, limits.max_answer_seconds)
+        limit = limits.max_answer_seconds  # the practice question's limit
+        if s.state == "question":
+            limit = min(_plan(ctx, s)[s.question_index].time_limit_s, limit)
         ctx.reply(
             "question.too_long_media", duration=round(event.media.duration_s or 0), limit=limit
         )

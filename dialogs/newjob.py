@@ -9,7 +9,7 @@ from sqlmodel import col, select
 
 from dialogs.context import Ctx
 from dialogs.events import TextReceived
-from dialogs.question_bank import known_competencies
+from dialogs.question_bank import KEY_RE, known_competencies
 from dialogs.text import has_hidden, visible
 from storage.models import ConversationState, Job, JobQuestion, Question
 
@@ -83,8 +83,11 @@ def step(ctx: Ctx, state: ConversationState) -> None:
     text = event.text.strip()
     data = dict(state.data)
     if state.step == "code":
-        exists = ctx.session.exec(select(Job.id).where(Job.code == text)).first()
-        if not CODE_RE.fullmatch(text) or exists is not None:
+        # The pattern first: a code with a NUL must not reach PostgreSQL.
+        if (
+            not CODE_RE.fullmatch(text)
+            or ctx.session.exec(select(Job.id).where(Job.code == text)).first()
+        ):
             ctx.reply("newjob.bad_code")
             return
         data["code"] = text
@@ -143,7 +146,10 @@ def _finish(ctx: Ctx, state: ConversationState, data: dict[str, object], text: s
             questions.extend(rows)
     else:
         keys = [k.strip() for k in re.split(r"[,，\s]+", text) if k.strip()]
-        rows = ctx.session.exec(select(Question).where(col(Question.key).in_(keys))).all()
+        # Only well-formed keys are looked up (a NUL must not reach PostgreSQL); the
+        # others are reported unknown like keys that are not in the bank.
+        wanted = [k for k in keys if KEY_RE.fullmatch(k)]
+        rows = ctx.session.exec(select(Question).where(col(Question.key).in_(wanted))).all()
         found = {q.key: q for q in rows}
         missing = [k for k in keys if k not in found]
         if missing or not keys:

@@ -207,3 +207,84 @@ for state in ("language", "consent", "identity", "question", "review", "done"):
             ("invite.invalid",),
         ),
     )
+
+# ------------------------------------------------------------------ media and other events
+# What an adapter hands over besides text: voice and video notes (too long, too large, not
+# downloaded), media it refused, files, stickers, WeChat QR scans with bad scenes.
+MEDIA = {
+    "voice-too-long": "@voice:long",
+    "voice-too-large": "@voice:huge",
+    "voice-not-downloaded": "@voice:nopath",
+    "rejected-too-large": "@rejected:too_large",
+    "rejected-too-long": "@rejected:too_long",
+    "rejected-wrong-type": "@rejected:wrong_type",
+    "rejected-download-failed": "@rejected:download_failed",
+    "sticker": "@sticker",
+    "file": "@file",
+    "file-captioned": "@file:/importquestions",
+}
+ANSWERING = {
+    "voice-too-long": "question.too_long_media",
+    "voice-too-large": "question.too_large_media",
+    "voice-not-downloaded": "question.download_failed",
+    "rejected-too-large": "question.too_large_media",
+    "rejected-too-long": "question.too_long_media",
+    "rejected-wrong-type": "question.wrong_type",
+    "rejected-download-failed": "question.download_failed",
+}
+for state in ("language", "consent", "sensitive", "identity", "practice", "question", "review"):
+    for kind, spec in MEDIA.items():
+        if kind == "sticker":
+            key = "common.unsupported"
+        elif kind.startswith("file"):
+            key = "common.file_unexpected"
+        elif state in ("practice", "question"):
+            key = ANSWERING[kind]
+        elif state == "identity":
+            key = "identity.ask"
+        else:
+            key = PRESS
+        add(ChatCase(f"state {state}", f"media-{kind}", f"cand:{state}", spec, (key,)))
+for state in ("done", "declined", "locked"):
+    for kind in ("voice-too-long", "rejected-too-large", "sticker", "file"):
+        add(
+            ChatCase(
+                f"state {state}",
+                f"media-{kind}",
+                f"cand:{state}",
+                MEDIA[kind],
+                (STATE_TEXT_ANSWER[state],),
+            )
+        )
+for kind in ("voice-too-long", "sticker", "file"):
+    key = {"sticker": "common.unsupported", "file": "common.file_unexpected"}.get(
+        kind, "contract.ask_id"
+    )
+    add(ChatCase("state details_id", f"media-{kind}", "cand:details_id", MEDIA[kind], (key,)))
+for kind in ("voice-too-long", "sticker", "file", "rejected-too-large"):
+    add(ChatCase("stranger", f"media-{kind}", "stranger", MEDIA[kind], ("common.help_unknown",)))
+SCENES = {
+    "unknown": "nosuchscene",
+    "too-long": "s" * 300,
+    "nul": "qr\x00scene",
+    "sql": "' OR 1=1 --",
+    "emoji": "🎟️",
+    "fullwidth": "ＳＣＥＮＥ",
+}
+for kind, scene in SCENES.items():
+    add(
+        ChatCase("wechat scan", f"scene-{kind}", "stranger", f"@scene:{scene}", ("invite.invalid",))
+    )
+add(
+    ChatCase("wechat scan", "scene-empty", "stranger", "@scene:", ("common.help_unknown",)),
+    ChatCase(
+        "wechat scan", "scene-of-another", "stranger", "@scene:{token_question}", ("invite.used",)
+    ),
+    ChatCase(
+        "wechat scan",
+        "scene-in-interview",
+        "cand:question",
+        "@scene:nosuchscene",
+        ("invite.invalid",),
+    ),
+)

@@ -448,6 +448,8 @@ NEWJOB_BAD = {
         "sql": ("'; DROP TABLE question; --", "newjob.bad_questions"),
         "empty": ("", "newjob.bad_questions"),
         "only-commas": (",,,", "newjob.bad_questions"),
+        "nul": ("communication-01,\x00", "newjob.bad_questions"),
+        "too-long": ("k" * 300, "newjob.bad_questions"),
     },
 }
 for step, setup in NEWJOB_STEPS:

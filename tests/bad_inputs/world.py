@@ -11,13 +11,23 @@ import re
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from sqlmodel import col, select
 
 from core.clock import FakeClock
 from core.wiring import App
 from dialogs.catalog import t
-from dialogs.events import Event, FileReceived, MediaRef
+from dialogs.events import (
+    Event,
+    FileReceived,
+    MediaRef,
+    MediaRejected,
+    SubscribeReceived,
+    UnsupportedReceived,
+    VideoReceived,
+    VoiceReceived,
+)
 from storage.models import InterviewSession, Invitation
 from storage.tables import metadata
 from tests.conftest import make_settings
@@ -196,6 +206,43 @@ def file_event(
         media=ref,
         caption=caption,
     )
+
+
+def special_event(app: App, user: str, spec: str, lang: str, group: str | None) -> Event:
+    """An event the harness has no line for: ``@voice``, ``@voice:long``, ``@voice:huge``,
+    ``@voice:nopath``, ``@video``, ``@file``, ``@sticker``, ``@rejected:REASON``,
+    ``@scene:SCENE`` (a WeChat QR scan). Media goes into the store first, as adapters do."""
+    what, _, arg = spec[1:].partition(":")
+    base: dict[str, Any] = {
+        "event_id": f"console:{uuid.uuid4().hex}",
+        "platform": "console",
+        "chat_id": group or user,
+        "user_id": user,
+        "user_name": user,
+        "language_hint": lang,
+        "is_group": group is not None,
+    }
+    if what == "scene":
+        return SubscribeReceived(**base, scene=arg)
+    if what == "sticker":
+        return UnsupportedReceived(**base, kind="sticker")
+    if what == "rejected":
+        ref = MediaRef(platform_file_id="f", size_bytes=10**9, duration_s=10_000.0)
+        return MediaRejected(**base, reason=arg, media=ref)
+    path, digest = app.db.media.put(b"OggS corpus media", ".ogg")
+    ref = MediaRef(
+        platform_file_id="f",
+        size_bytes={"huge": 10**10}.get(arg, 17),
+        duration_s={"long": 10_000.0}.get(arg, 5.0),
+        path="" if arg == "nopath" else path,
+        sha256=digest,
+        file_name="answer.ogg" if what != "file" else "cv.pdf",
+    )
+    if what == "video":
+        return VideoReceived(**base, media=ref)
+    if what == "file":
+        return FileReceived(**base, media=ref, caption=arg)
+    return VoiceReceived(**base, media=ref)
 
 
 def replies_to(delivered: list[Delivered], chat_id: str) -> list[Delivered]:
