@@ -16,7 +16,7 @@ from email.message import EmailMessage
 from email.utils import formataddr, make_msgid
 from typing import Protocol
 
-from core.errors import InterviewerError
+from core.errors import InterviewerError, describe_error
 from core.settings import Settings, SmtpSettings
 from dialogs.catalog import t
 from dialogs.invites import invitation_link, qr_png, tokens_to_hand_out, unseal_token
@@ -29,9 +29,13 @@ from storage.schedule_models import MailLog
 class MailError(InterviewerError):
     """An e-mail could not be sent; ``retryable`` for network trouble and 4xx replies."""
 
-    def __init__(self, message: str, *, retryable: bool) -> None:
+    def __init__(self, message: str, *, retryable: bool, reason: str = "") -> None:
         super().__init__(message)
         self.retryable = retryable
+        self.reason = reason  # fixed words, no address or server text: safe to store
+
+    def safe_message(self) -> str:
+        return self.reason
 
 
 class Mailer(Protocol):
@@ -59,13 +63,23 @@ class SmtpMailer:
                     )
                 smtp.send_message(message)
         except smtplib.SMTPRecipientsRefused as exc:
-            raise MailError(f"recipient refused: {exc.recipients}", retryable=False) from exc
+            raise MailError(
+                f"recipient refused: {exc.recipients}",
+                retryable=False,
+                reason="recipient refused",
+            ) from exc
         except smtplib.SMTPResponseException as exc:
             raise MailError(
-                f"SMTP {exc.smtp_code}: {exc.smtp_error!r}", retryable=400 <= exc.smtp_code < 500
+                f"SMTP {exc.smtp_code}: {exc.smtp_error!r}",
+                retryable=400 <= exc.smtp_code < 500,
+                reason=f"SMTP {exc.smtp_code}",
             ) from exc
         except (smtplib.SMTPException, OSError) as exc:
-            raise MailError(f"SMTP failed: {type(exc).__name__}: {exc}", retryable=True) from exc
+            raise MailError(
+                f"SMTP failed: {type(exc).__name__}: {exc}",
+                retryable=True,
+                reason=f"SMTP failed: {type(exc).__name__}",
+            ) from exc
 
 
 # Tests or deployments may replace how a mailer is made from the settings.
@@ -175,7 +189,7 @@ def send_invitation(
             row = session.get(MailLog, invitation_id)
             if row is not None:
                 row.status = "pending" if exc.retryable else "failed"
-                row.error = str(exc)[:500]
+                row.error = describe_error(exc)[:500]  # never the address or server text
                 session.add(row)
         raise
     with ctx.db.transaction() as session:

@@ -39,6 +39,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
+from core.errors import describe_error
 from core.settings import Settings
 from dialogs.catalog import t
 from dialogs.context import Services
@@ -372,7 +373,7 @@ class Reminders:
                 session.execute(
                     update(Reminder)
                     .where(col(Reminder.id) == reminder_id, col(Reminder.status) == "pending")
-                    .values(status="failed", note=f"{type(exc).__name__}: {exc}"[:500])
+                    .values(status="failed", note=describe_error(exc)[:500])
                 )
             return "failed"
         if outcome.status == "stale":
