@@ -814,9 +814,11 @@ def on_delete_button(ctx: Ctx) -> None:
         )
         .order_by(col(InterviewSession.id).desc())
     ).first()
-    if s is None:
-        ctx.answer_button()
-        ctx.reply("privacy.nothing")
+    if s is None:  # staff, a stranger, or data already erased: one answer, where it fits
+        if event.callback_id:
+            ctx.answer_button(ctx.text("privacy.nothing"), alert=True)
+        else:
+            ctx.reply("privacy.nothing")
         return
     ctx.lang = s.language
     ctx.answer_button()
