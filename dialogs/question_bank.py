@@ -6,7 +6,7 @@ import re
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, Field, ValidationError, field_validator
+from pydantic import BaseModel, Field, field_validator
 from sqlmodel import Session, col, select
 
 from dialogs.notify import BANK_FILE
@@ -137,7 +137,3 @@ def known_competencies(session: Session) -> list[str]:
     return sorted(
         set(session.exec(select(Question.competency).where(col(Question.active).is_(True))).all())
     )
-
-
-def spec_errors(exc: ValidationError) -> str:
-    return "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())

@@ -237,6 +237,16 @@ def import_questions(session: Session, data: bytes, filename: str) -> ImportResu
     return result
 
 
+def problems_text(lang: str, exc: ValidationError | QuestionKeyError) -> str:
+    """What is wrong with one question (``/addquestion``), in ``lang``."""
+    if isinstance(exc, QuestionKeyError):
+        issues = [RowIssue(0, f"key_{exc.code}", {"key": exc.key[:80]})]
+    else:
+        issues = _issues(0, exc)
+    sep = "；" if lang == "zh" else "; "
+    return sep.join(t(lang, f"staff.qrow_{i.code}", **i.params) for i in issues)
+
+
 def file_error_text(lang: str, exc: QuestionFileError) -> str:
     """Why the file was refused, in ``lang``."""
     return t(lang, "staff.import_none") + "\n" + t(lang, f"staff.qfile_{exc.code}", **exc.params)

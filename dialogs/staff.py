@@ -17,7 +17,7 @@ from dialogs.context import Ctx
 from dialogs.events import CommandReceived, FileReceived
 from dialogs.invites import invitation_link, invite_candidate, qr_png, seal_text
 from dialogs.notify import competency_label
-from dialogs.question_bank import QuestionSpec, add_question, spec_errors
+from dialogs.question_bank import QuestionKeyError, QuestionSpec, add_question
 from dialogs.question_import import QuestionFileError
 from dialogs.roles import (
     ROLES,
@@ -203,11 +203,9 @@ def _addquestion(ctx: Ctx, ev: CommandReceived) -> None:
             competency=parts[0], zh=parts[1], en=parts[2], rubric_zh=rubric, rubric_en=rubric
         )
         question = add_question(ctx.session, spec)
-    except ValidationError as exc:
-        ctx.say(ctx.text("staff.usage_addquestion") + "\n" + spec_errors(exc))
-        return
-    except ValueError as exc:
-        ctx.say(ctx.text("staff.usage_addquestion") + "\n" + str(exc))
+    except (ValidationError, QuestionKeyError) as exc:
+        problems = question_import.problems_text(ctx.lang, exc)
+        ctx.say(ctx.text("staff.usage_addquestion") + "\n" + problems)
         return
     ctx.audit("question_added", f"question:{question.id}")
     ctx.reply("staff.question_added", key=question.key, competency=question.competency)

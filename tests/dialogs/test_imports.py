@@ -321,3 +321,12 @@ questions:
     assert "第 2 行：modes 只能是 voice、video、text" in zh and "第 8 行：不是题目" in zh
     assert company_questions(chat) == 1
     no_error_logged(caplog)
+
+
+def test_addquestion_says_what_is_wrong_in_the_users_language(chat: Chat) -> None:
+    zh = chat.send("hr", "/addquestion teamwork | 短 | Tell me a story", lang="zh")[-1].text
+    assert zh.startswith("用法：/addquestion") and "zh 太短（至少 4 个字符）" in zh
+    en = chat.send("hr", "/addquestion Bad Name! | 请讲一次经历经历 | Hi", lang="en")[-1].text
+    assert "competency: use lower-case letters, digits and _" in en
+    assert "en is too short (at least 4 characters)" in en
+    assert company_questions(chat) == 0
