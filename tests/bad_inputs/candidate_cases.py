@@ -288,3 +288,45 @@ add(
         ("invite.invalid",),
     ),
 )
+
+# ------------------------------------------------------------------ booking a slot
+# The "sched" job has interview slots: after identity the candidate picks a time.
+SCHEDULE_TEXT = {
+    "zone-unknown": "Mars/Phobos",
+    "zone-offset": "UTC+25",
+    "zone-traversal": "../../etc/localtime",
+    "zone-nul": "Asia/Shang\x00hai",
+    "zone-too-long": "Europe/" + "x" * 300,
+    "zone-fullwidth": "Ａｓｉａ/Ｓｈａｎｇｈａｉ",
+    "empty": "",
+    "tomorrow": "tomorrow 9am",
+}
+for kind, text in SCHEDULE_TEXT.items():
+    add(
+        ChatCase("state schedule", f"text-{kind}", "cand:schedule", text, ("schedule.use_buttons",))
+    )
+SCHEDULE_BUTTONS = {
+    "book-word-id": "sch:b:abc",
+    "book-25-digit-id": "sch:b:" + "9" * 25,
+    "book-negative-id": "sch:b:-1",
+    "book-fullwidth-id": "sch:b:１",
+    "book-no-id": "sch:b",
+    "unknown-action": "sch:zz",
+    "day-unknown": "sch:day:mars",
+    "part-before-day": "sch:part:noon",
+    "prefix-only": "sch",
+    "other-state": "lang:en",
+}
+for kind, data in SCHEDULE_BUTTONS.items():
+    add(ChatCase("state schedule", f"button-{kind}", "cand:schedule", f"/press {data}", (PRESS,)))
+add(
+    ChatCase("state schedule", "sticker", "cand:schedule", "@sticker", ("common.unsupported",)),
+    ChatCase("state schedule", "file", "cand:schedule", "@file", ("common.file_unexpected",)),
+    ChatCase(
+        "state schedule",
+        "unknown-command",
+        "cand:schedule",
+        "/frobnicate",
+        ("common.unknown_command",),
+    ),
+)

@@ -50,6 +50,7 @@ STATES = (
     "locked",
     "details_id",
     "details_address",
+    "schedule",
 )
 _LINK = re.compile(r"/start ([A-Za-z0-9_-]{8,64})")
 _CODE = re.compile(r"(?:Identity code|身份码)[:：]\s*(\S+)")
@@ -88,7 +89,13 @@ def _candidate_id(chat: Chat, user: str) -> int:
 
 def _drive(chat: Chat, user: str, name: str, lang: str, state: str) -> str:
     """Take a fresh candidate from the invitation up to ``state``; returns the token."""
-    token, code = invite(chat, name)
+    token, code = invite(chat, name, "sched" if state == "schedule" else "sales")
+    if state == "schedule":  # the job has interview slots: identity leads to booking one
+        for line in (f"/start {token}", f"/press lang:{lang}", "/press consent:yes"):
+            chat.send(user, line, lang=lang)
+        chat.send(user, "/press sens:yes", lang=lang)
+        chat.send(user, f"{name} {code}", lang=lang)
+        return token
     steps = [
         ("language", f"/start {token}"),
         ("consent", f"/press lang:{lang}"),
@@ -132,6 +139,8 @@ def build_world(tmp: Path, db_url: str | None = None) -> World:
     world = World(app, chat, tmp, db_url)
     chat.create_job()
     chat.create_job("ops")
+    chat.create_job("sched")
+    chat.send("hr", "/slots add sched 2026-01-12 09:00-12:00")
     chat.send("admin", "/bind sales", group=GROUP)
     chat.send("admin", "/grant console:opsmgr hr_manager ops")
     for state in STATES:
