@@ -19,7 +19,7 @@ def zone(name: str | None, default: str) -> ZoneInfo:
         if candidate:
             try:
                 return ZoneInfo(candidate)
-            except (ZoneInfoNotFoundError, ValueError):
+            except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: a folder of zones
                 continue
     return ZoneInfo("UTC")
 
@@ -33,7 +33,7 @@ def parse_zone(text: str) -> str | None:
         return None
     try:
         ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: a folder of zones
         return None
     return "UTC" if name.upper() == "UTC" else name
 

@@ -484,3 +484,13 @@ def test_a_forged_booking_button_books_nothing(
     assert bookings(sched.app) == []
     assert state_of(sched.app, "alex") == "schedule"
     assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []
+
+
+def test_a_time_zone_folder_or_path_is_not_a_time_zone(
+    sched: Chat, caplog: pytest.LogCaptureFixture
+) -> None:
+    sched.send("hr", "/slots add sales 2026-01-07 09:00-09:30")
+    to_schedule(sched, "alex", "Alex Chen")
+    for text in ("America/Argentina", "Etc/", "America/../Asia/Tokyo", "Asia/"):
+        assert "Please choose with the buttons" in sched.send("alex", text)[-1].text, text
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []
