@@ -28,6 +28,7 @@ from __future__ import annotations
 import logging
 import os
 import re
+import sys
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -193,6 +194,22 @@ def library_overrides(spec: str | None) -> dict[str, int | None]:
     return {name: lvl if isinstance(lvl, int) else None for name, lvl in wanted.items()}
 
 
+class StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to whatever ``sys.stderr`` is at the time of the record, not the stream it
+    was when logging was set up (a test's captured stream may be closed by then)."""
+
+    def __init__(self) -> None:
+        super().__init__(sys.stderr)
+
+    @property
+    def stream(self) -> Any:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _value: Any) -> None:
+        pass
+
+
 def setup_logging(
     level: str = "INFO", file: str | None = None, *, libraries: str | None = None
 ) -> None:
@@ -206,7 +223,7 @@ def setup_logging(
             ``LOG_LIBRARIES`` environment variable.
     """
     install_record_redaction()
-    handlers: list[logging.Handler] = [logging.StreamHandler()]
+    handlers: list[logging.Handler] = [StderrHandler()]
     if file:
         handlers.append(logging.FileHandler(file, encoding="utf-8"))
     for handler in handlers:
