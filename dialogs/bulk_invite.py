@@ -538,6 +538,9 @@ def import_file(ctx: Ctx) -> bool:
     # row by the job (a job the user holds no role for reads like an unknown code).
     if not check(ctx, IMPORT_ACCESS, " ".join(words[1:]) if captioned else ""):
         return True
+    if ctx.target.named and ctx.target.job is None:  # a global role passes the check
+        ctx.reply("staff.job_unknown", code=ctx.target.raw[:40])
+        return True
     if not event.media.path:
         ctx.reply("schedule.import_usage")
         return True

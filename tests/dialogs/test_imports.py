@@ -330,3 +330,10 @@ def test_addquestion_says_what_is_wrong_in_the_users_language(chat: Chat) -> Non
     assert "competency: use lower-case letters, digits and _" in en
     assert "en is too short (at least 4 characters)" in en
     assert company_questions(chat) == 0
+
+
+def test_a_candidate_list_for_an_unknown_job_is_refused_at_once(sched: Chat) -> None:
+    data = b"name,phone\nAnn,13912345678\n"
+    reply = send_file(sched, "admin", data, "c.csv", "/importcandidates nojob")[-1].text
+    assert "no job with the code nojob" in reply
+    assert import_jobs(sched) == []
