@@ -121,7 +121,7 @@ def csv_rows(
                 raise ImportFileError("too_many_rows")
     except csv.Error as exc:
         if "field larger than field limit" in str(exc):
-            raise ImportFileError("cell_too_big", str(reader.line_num)) from exc
+            raise ImportFileError("cell_too_big", str(len(rows) + 1)) from exc  # the next row
         raise ImportFileError("encoding", str(exc)) from exc  # e.g. a NUL byte
     return rows
 

@@ -150,7 +150,7 @@ def test_csv_limits_and_encodings() -> None:
     big_field = b"name,phone\n" + b'"' + b"x" * 200_000 + b'",1\n'
     with pytest.raises(ImportFileError) as info:
         read_table(big_field, "list.csv")
-    assert info.value.code == "cell_too_big"
+    assert (info.value.code, info.value.detail) == ("cell_too_big", "2")
     many = b"name,phone\n" + b"".join(b"P%d,1380013%04d\n" % (i, i) for i in range(5001))
     with pytest.raises(ImportFileError) as info:
         read_table(many, "list.csv")
