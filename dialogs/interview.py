@@ -49,6 +49,11 @@ log = logging.getLogger(__name__)
 
 FINAL_STATES = {"done", "declined", "locked"}
 PRACTICE_POSITION = -1
+# What "/language X" may name; a bare "/language" switches to the other one.
+_LANGUAGE_ARGS = {
+    **dict.fromkeys(("zh", "cn", "chinese", "中文", "汉语", "普通话"), "zh"),
+    **dict.fromkeys(("en", "english", "英文", "英语"), "en"),
+}
 # Identity codes are six digits (dialogs/invites.py); fullwidth digits count as typed.
 _IDENTITY_CODE = re.compile(r"[0-9]{6}")
 
@@ -526,10 +531,14 @@ def _command(ctx: Ctx, s: InterviewSession, event: CommandReceived) -> None:
     elif event.command == "deleteme":
         privacy.ask_delete(ctx, s)
     elif event.command == "language":
+        wanted = _LANGUAGE_ARGS.get(event.args.strip().lower()) if event.args.strip() else None
+        if event.args.strip() and wanted is None:
+            ctx.reply("common.language_usage")  # "/language fr": nothing to switch to
+            return
         if s.state in FINAL_STATES:
             prompt_current(ctx, s)
             return
-        s.language = "en" if s.language == "zh" else "zh"
+        s.language = wanted or ("en" if s.language == "zh" else "zh")
         ctx.lang = s.language
         _identity(ctx).language = s.language
         _touch(ctx, s)

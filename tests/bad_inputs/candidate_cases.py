@@ -330,3 +330,24 @@ add(
         ("common.unknown_command",),
     ),
 )
+
+# ------------------------------------------------------------------ /language with an argument
+LANGUAGE_ARGS = {
+    "unknown": "fr",
+    "sql": "' OR 1=1",
+    "emoji": "🇫🇷",
+    "too-long": "e" * 300,
+    "nul": "e\x00n",
+    "fullwidth": "ＥＮ",
+}
+for state in ("language", "identity", "question", "done"):
+    for kind, arg in LANGUAGE_ARGS.items():
+        add(
+            ChatCase(
+                f"state {state}",
+                f"/language-{kind}",
+                f"cand:{state}",
+                f"/language {arg}",
+                ("common.language_usage",),
+            )
+        )

@@ -62,7 +62,7 @@ QUESTION_CASES = [
         "file questions",
         "csv-utf16",
         "q.csv",
-        (HEADER + "co-x,teamwork,请讲一次经历经历,Tell me a story\n").encode("utf-16"),
+        (HEADER + "co-x,Bad Name!,请讲一次经历经历,Tell me a story\n").encode("utf-16"),
         "",
         (NOT_IMPORTED,),
     ),

@@ -118,6 +118,11 @@ def test_chinese_interview_and_language_switch(chat: Chat, invited: tuple[str, s
     assert "privacy notice" in replies[-1].text
     replies = chat.send("li", "/language")
     assert "隐私告知" in replies[-1].text
+    # naming a language sets it (again and again); naming another one changes nothing
+    assert "privacy notice" in chat.send("li", "/language English")[-1].text
+    assert "privacy notice" in chat.send("li", "/language en")[-1].text
+    assert "中文 and English" in chat.send("li", "/language fr")[-1].text
+    assert session_of(chat, "li").language == "en"
 
 
 def test_refusing_consent_ends_politely_and_is_recorded(
