@@ -263,17 +263,22 @@ def issue_signing_link(
     return IssuedLink(token=token, link_id=link.id or 0, expires_at=link.expires_at)
 
 
-def open_link(session: Session, token: str, *, clock: Clock) -> tuple[SigningLink, Contract]:
+def open_link(
+    session: Session, token: str, *, clock: Clock, lock: bool = False
+) -> tuple[SigningLink, Contract]:
     """The link and contract behind ``token``, if the link can still be used.
+
+    Args:
+        lock: hold the link's row until the transaction ends (signing and declining:
+            a second submission waits, then finds the link used).
 
     Raises:
         LinkError: unknown (or tampered), expired, used, locked or revoked.
     """
     if not token or len(token) > 100:
         raise LinkError(LinkProblem.UNKNOWN)
-    link = session.exec(
-        select(SigningLink).where(SigningLink.token_hash == token_hash(token))
-    ).first()
+    query = select(SigningLink).where(SigningLink.token_hash == token_hash(token))
+    link = session.exec(query.with_for_update() if lock else query).first()
     if link is None:
         raise LinkError(LinkProblem.UNKNOWN)
     contract = session.get(Contract, link.contract_id)

@@ -605,7 +605,8 @@ class _Signing:
 
         def work(session: Session) -> dict[str, Any]:
             try:
-                link, contract = open_link(session, token, clock=self.clock)
+                # locked: a second submission waits, then finds the link used
+                link, contract = open_link(session, token, clock=self.clock, lock=True)
                 done = complete_signing(
                     session, link, contract, browser_secret=secret, mark=signature, signer=self.signer,
                     clock=self.clock, files=self.files, ip=ip, user_agent=ua,
@@ -670,7 +671,7 @@ class _Signing:
 
         def work(session: Session) -> dict[str, Any]:
             try:
-                link, contract = open_link(session, token, clock=self.clock)
+                link, contract = open_link(session, token, clock=self.clock, lock=True)
                 if not session_matches(link, secret):
                     return {"problem": LinkProblem.UNKNOWN}
                 view: dict[str, Any] = {

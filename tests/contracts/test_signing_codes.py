@@ -18,13 +18,17 @@ from contracts.service import (
     CodeError,
     LinkError,
     LinkProblem,
+    complete_signing,
+    decline,
     new_code,
     open_link,
     verify_code,
 )
+from contracts.signing import SignatureMark, build_signer
 from core.clock import FakeClock
+from core.settings import ContractSettings
 from core.wiring import App
-from storage.contract_models import SigningEvent, SigningLink
+from storage.contract_models import Contract, Employee, SigningEvent, SigningLink
 from tests.contracts.support import contract_files, seed_signing_link
 
 PARALLEL = 20
@@ -149,3 +153,52 @@ def test_parallel_code_requests_send_one_code(app: App, clock: FakeClock, tmp_pa
         link, contract = open_link(s, token, clock=clock)
         assert verify_code(s, link, contract, codes[0], clock=clock) is not None
     assert MAX_CODES_PER_LINK > 1
+
+
+@pytest.mark.parametrize("second", ["sign", "decline"])
+def test_a_contract_submitted_twice_at_once_is_signed_once(
+    app: App, clock: FakeClock, tmp_path: Path, second: str
+) -> None:
+    """Two submissions of the signing page side by side (a double tap, a retry): one
+    sealed PDF and one employee record, or one decline; never both, never two."""
+    files = contract_files(tmp_path / "files")
+    token = seed_signing_link(app, clock, files)
+    with app.db.transaction() as s:
+        link, contract = open_link(s, token, clock=clock)
+        code = new_code(s, link, contract, clock=clock)
+    with app.db.transaction() as s:
+        link, contract = open_link(s, token, clock=clock)
+        secret = verify_code(s, link, contract, code, clock=clock)
+    assert secret is not None
+    signer = build_signer(ContractSettings(), tmp_path / "pki")
+    barrier = threading.Barrier(2, timeout=30)
+
+    def submit(which: int) -> str:
+        barrier.wait()
+        with app.db.transaction() as s:
+            try:
+                link, contract = open_link(s, token, clock=clock, lock=True)
+                if which == 1 and second == "decline":
+                    decline(
+                        s, link, contract, "found another job", browser_secret=secret, clock=clock
+                    )
+                    return "declined"
+                complete_signing(
+                    s, link, contract, browser_secret=secret, mark=SignatureMark(typed_name="张三"),
+                    signer=signer, clock=clock, files=files,
+                )  # fmt: skip
+                return "signed"
+            except LinkError as exc:
+                return exc.problem.value
+
+    with ThreadPoolExecutor(2) as pool:
+        outcomes = Counter(pool.map(submit, range(2)))
+
+    assert sum(outcomes.values()) == 2 and outcomes[LinkProblem.USED.value] == 1, outcomes
+    with Session(app.db.engine) as s:
+        contract = s.exec(select(Contract)).one()
+        employees = s.exec(select(Employee)).all()
+        if outcomes["signed"]:
+            assert contract.status == "signed" and len(employees) == 1
+        else:
+            assert contract.status == "declined" and employees == []
