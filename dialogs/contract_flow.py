@@ -297,7 +297,11 @@ def _send_button(ctx: Ctx) -> None:
     assert isinstance(event, ButtonPressed)
     parts = event.data.split(":")
     candidate = ctx.target.candidate
-    if candidate is None or len(parts) != 3:
+    if candidate is None:
+        text = ctx.text("decision.unknown_candidate", id=ctx.target.raw[:20])
+        ctx.answer_button(text, alert=True)
+        return
+    if len(parts) != 3:
         ctx.answer_button()
         return
     ctx.answer_button()

@@ -62,8 +62,12 @@ def on_button(ctx: Ctx) -> None:
     event = ctx.event
     assert isinstance(event, ButtonPressed)
     parts = event.data.split(":")
-    if len(parts) != 2 or ctx.target.candidate is None:
+    if len(parts) != 2:
         ctx.answer_button()
+        return
+    if ctx.target.candidate is None:
+        text = ctx.text("followup.unknown_candidate", id=ctx.target.raw[:20])
+        ctx.answer_button(text, alert=True)
         return
     candidate_id = ctx.target.candidate.id or 0
     candidate = _permitted(ctx, candidate_id, alert=True)
