@@ -215,7 +215,8 @@ def route(ctx: Ctx) -> None:
         if event.command in ("help", "start"):
             ctx.reply("staff.help" if ctx.role else "common.help_unknown")
         elif event.command in CANDIDATE_COMMANDS:
-            ctx.reply("common.help_unknown")
+            # /mydata, /resume … from someone with no interview: staff get their own help
+            ctx.reply("staff.help" if ctx.role else "common.help_unknown")
         elif ctx.role is None and staff.is_staff_command(event.command):
             ctx.reply("common.no_access")
         else:

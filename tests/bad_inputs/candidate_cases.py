@@ -351,3 +351,25 @@ for state in ("language", "identity", "question", "done"):
                 ("common.language_usage",),
             )
         )
+
+# ------------------------------------------------------------------ staff opening links
+add(
+    ChatCase("/start by staff", "token-unknown", "hr", "/start nosuchtoken", ("invite.invalid",)),
+    ChatCase(
+        "/start by staff", "token-too-long", "viewer", "/start " + "t" * 300, ("invite.invalid",)
+    ),
+    ChatCase(
+        "/start by staff", "token-of-another", "admin", "/start {token_question}", ("invite.used",)
+    ),
+)
+for word in ("resume", "pause", "review", "mydata", "deleteme", "language"):
+    add(ChatCase("candidate command", f"by-staff-{word}", "hr", f"/{word}", ("staff.help",)))
+    add(
+        ChatCase(
+            "candidate command",
+            f"by-stranger-{word}",
+            "stranger",
+            f"/{word}",
+            ("common.help_unknown",),
+        )
+    )
