@@ -78,7 +78,7 @@ def parse_competencies(text: str, known: set[str]) -> list[dict[str, object]]:
 def step(ctx: Ctx, state: ConversationState) -> None:
     event = ctx.event
     if not isinstance(event, TextReceived):
-        ctx.reply("common.press_button")
+        ctx.reply("newjob.text_only")  # a button, file or voice note: this dialog takes text
         return
     text = event.text.strip()
     data = dict(state.data)

@@ -465,17 +465,7 @@ for step, setup in NEWJOB_STEPS:
                 teardown=("/cancel",),
             )
         )
-add(
-    ChatCase(
-        "/newjob voice",
-        "button",
-        "admin",
-        "/press lang:en",
-        ("common.press_button",),
-        setup=("/newjob",),
-        teardown=("/cancel",),
-    ),
-)
+add()
 
 # ------------------------------------------------------------------ staff buttons, forged
 BUTTONS: dict[str, tuple[str, dict[str, tuple[str, str]]]] = {
@@ -557,3 +547,20 @@ add(
     ChatCase("button unknown", "too-long", "hr", "/press " + "q" * 64, ("staff.help",)),
     ChatCase("button del", "forged-by-staff", "hr", "/press del:1:yes", ("privacy.nothing",)),
 )
+for kind, line in {
+    "button": "/press lang:en",
+    "voice": "@voice",
+    "file": "@file",
+    "sticker": "@sticker",
+}.items():
+    add(
+        ChatCase(
+            "/newjob code",
+            f"not-text-{kind}",
+            "admin",
+            line,
+            ("newjob.text_only",),
+            setup=("/newjob",),
+            teardown=("/cancel",),
+        )
+    )
