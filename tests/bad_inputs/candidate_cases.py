@@ -373,3 +373,16 @@ for word in ("resume", "pause", "review", "mydata", "deleteme", "language"):
             ("common.help_unknown",),
         )
     )
+
+# ------------------------------------------------------------------ text-only answers
+for kind, spec in {"voice": "@voice", "video": "@video", "voice-too-long": "@voice:long"}.items():
+    add(
+        ChatCase(
+            "state textonly",
+            f"media-{kind}",
+            "cand:textonly",
+            spec,
+            ("question.text_only_reminder",),
+        )
+    )
+add(ChatCase("state textonly", "text-zero-width", "cand:textonly", "\u200b", ("question.empty",)))

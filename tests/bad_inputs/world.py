@@ -51,6 +51,7 @@ STATES = (
     "details_id",
     "details_address",
     "schedule",
+    "textonly",  # at question 1, having refused voice and video (sensitive data)
 )
 _LINK = re.compile(r"/start ([A-Za-z0-9_-]{8,64})")
 _CODE = re.compile(r"(?:Identity code|身份码)[:：]\s*(\S+)")
@@ -100,7 +101,7 @@ def _drive(chat: Chat, user: str, name: str, lang: str, state: str) -> str:
         ("language", f"/start {token}"),
         ("consent", f"/press lang:{lang}"),
         ("sensitive", "/press consent:yes"),
-        ("identity", "/press sens:yes"),
+        ("identity", "/press sens:no" if state == "textonly" else "/press sens:yes"),
         ("practice", f"{name} {code}"),
         ("question", "/press practice:skip"),
         ("question", WEAK),
@@ -117,9 +118,10 @@ def _drive(chat: Chat, user: str, name: str, lang: str, state: str) -> str:
         for line in lines:
             chat.send(user, line, lang=lang)
         return token
+    target = "question" if state == "textonly" else state
     for reached, line in steps:
         chat.send(user, line, lang=lang)
-        if reached == state and line not in (WEAK,):
+        if reached == target and line not in (WEAK,):
             return token
     # details_id / details_address: HR approves, the candidate is asked for the ID number
     chat.send("hr", f"/decide {_candidate_id(chat, user)} approve", group=GROUP)
