@@ -32,7 +32,7 @@ from storage.models import InterviewSession, Invitation
 from storage.tables import metadata
 from tests.conftest import make_settings
 from tests.dialogs.hr_helpers import GROUP, STRONG, WEAK, pipeline_app
-from tests.harness import Chat, Delivered, RecordingMessenger
+from tests.harness import Chat, RecordingMessenger
 
 # Tables that record attempts rather than state (as in tests/dialogs/test_permissions.py).
 LOG_TABLES = {"inboxevent", "outboxmessage", "auditevent", "keyvalue"}
@@ -254,7 +254,3 @@ def special_event(app: App, user: str, spec: str, lang: str, group: str | None) 
     if what == "file":
         return FileReceived(**base, media=ref, caption=arg)
     return VoiceReceived(**base, media=ref)
-
-
-def replies_to(delivered: list[Delivered], chat_id: str) -> list[Delivered]:
-    return [d for d in delivered if d.chat_id == chat_id]
