@@ -366,6 +366,28 @@ def parse_xml(xml: str | bytes) -> dict[str, Any]:
     return dict(data)
 
 
+_OPENID = re.compile(r"[A-Za-z0-9_\-@.]{1,128}")
+
+
+def check_fields(fields: dict[str, Any]) -> None:
+    """Refuse a callback that no WeChat server sends: a sender id, a numeric CreateTime
+    and a message type are always there (the signature vouches for the sender, not for
+    the content being well formed).
+
+    Raises:
+        ValueError: when a field is missing or malformed.
+    """
+    sender, created = fields.get("FromUserName"), fields.get("CreateTime")
+    if not isinstance(sender, str) or not _OPENID.fullmatch(sender):
+        raise ValueError("no valid FromUserName")
+    if not isinstance(created, str) or not (created.isascii() and created.isdigit()):
+        raise ValueError("no valid CreateTime")
+    if len(created) > 12:
+        raise ValueError("CreateTime out of range")
+    if not isinstance(fields.get("MsgType"), str):
+        raise ValueError("no MsgType")
+
+
 def event_id_for(fields: dict[str, Any], platform: str = PLATFORM) -> str:
     msg_id = str(fields.get("MsgId") or "0").strip()
     if msg_id not in ("", "0"):
@@ -489,7 +511,10 @@ class WeChatChannel:
 
     # -- inbound (sync; run in a thread) -------------------------------------
     def incoming(self, xml: str | bytes) -> Incoming | None:
-        return to_incoming(parse_xml(xml), self.menus)
+        """A decrypted callback -> what to store (``ValueError``: not a callback)."""
+        fields = parse_xml(xml)
+        check_fields(fields)
+        return to_incoming(fields, self.menus)
 
     @staticmethod
     def pending_key(event_id: str) -> str:

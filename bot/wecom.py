@@ -41,7 +41,15 @@ from sqlmodel import col, select
 from wechatpy.enterprise import WeChatClient as _EnterpriseClient
 from wechatpy.exceptions import WeChatClientException
 
-from bot.wechat import channel_error, command_or_text, kv_get, kv_put, parse_xml, split_text
+from bot.wechat import (
+    channel_error,
+    check_fields,
+    command_or_text,
+    kv_get,
+    kv_put,
+    parse_xml,
+    split_text,
+)
 from bot.wechat_tokens import (
     AccessTokens,
     SharedTokenClient,
@@ -243,6 +251,7 @@ class WeComChannel:
     def incoming(self, xml: str | bytes) -> Event | None:
         """A decrypted WeCom callback -> event (sync: it records card response codes)."""
         fields = parse_xml(xml)
+        check_fields(fields)
         user = str(fields.get("FromUserName") or "")
         if not user:
             return None

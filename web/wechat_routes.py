@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import hashlib
 import hmac
 import logging
@@ -38,12 +39,15 @@ from bot.wechat import Incoming, WeChatChannel, build_wechat
 from bot.wecom import WeComChannel, build_wecom
 from core.errors import ChannelError
 from core.wiring import App
+from web.replay import ReplayStore, Seen, body_digest, replay_store, triple_key
 
 log = logging.getLogger(__name__)
 
 WECHAT_PATH = "/wechat/callback"
 WECOM_PATH = "/wecom/callback"
 MAX_SKEW_SECONDS = 300
+# A signed triple is fresh for MAX_SKEW_SECONDS either side of its timestamp.
+REPLAY_WINDOW = dt.timedelta(seconds=2 * MAX_SKEW_SECONDS + 60)
 MEDIA_ATTEMPTS = 3
 
 T = TypeVar("T")
@@ -253,7 +257,36 @@ def signature_ok(token: str, signature: str, timestamp: str, nonce: str) -> bool
 
 
 def _fresh(timestamp: str, now: float) -> bool:
-    return timestamp.isdigit() and abs(now - int(timestamp)) <= MAX_SKEW_SECONDS
+    """A timestamp of plain ASCII digits within the window (``"²".isdigit()`` is True)."""
+    return (
+        0 < len(timestamp) <= 12
+        and timestamp.isascii()
+        and timestamp.isdigit()
+        and abs(now - int(timestamp)) <= MAX_SKEW_SECONDS
+    )
+
+
+def _guarded(
+    replay: ReplayStore,
+    app: App,
+    key: str,
+    body: bytes,
+    store: Callable[[str], Work],
+) -> Callable[[str], Work]:
+    """``store`` behind the replay guard (runs on the inbound threads: it writes).
+
+    A retry (same signed triple, same body) is stored again, which the inbox and the
+    media claim drop as duplicates; the same triple with another body is refused.
+    """
+
+    def run(xml: str) -> Work:
+        now = app.services.clock.now()
+        seen = replay.record(key, body_digest(body), now + REPLAY_WINDOW, now)
+        if seen is Seen.FORGED:
+            raise _Reject(403, "a seen signature with another body")
+        return store(xml)
+
+    return run
 
 
 def wechat_routes(
@@ -284,6 +317,8 @@ def wechat_routes(
         tasks.wechat = wechat
     clock = now or (lambda: app.services.clock.now().timestamp())
     limit = settings.web.max_body_bytes
+    redis_url = settings.app.redis_url.get_secret_value() if settings.app.redis_url else None
+    replay = replay_store(app.db, redis_url)
     routes: list[Route] = []
 
     if wechat is not None:
@@ -311,6 +346,10 @@ def wechat_routes(
             timestamp, nonce = q.get("timestamp", ""), q.get("nonce", "")
             if not _fresh(timestamp, clock()):
                 raise _Reject(403, "stale or missing timestamp")
+            if crypto is not None and q.get("encrypt_type", "raw").lower() != "aes":
+                # With an EncodingAESKey only encrypted callbacks are accepted: the plain
+                # ``signature`` does not cover the body.
+                raise _Reject(403, "safe mode: encrypted callbacks only")
             if q.get("encrypt_type", "raw").lower() == "aes":
                 if crypto is None:
                     raise _Reject(403, "encrypted callback but no aes_key configured")
@@ -338,13 +377,15 @@ def wechat_routes(
             try:
                 body = await read_body(request, limit)
                 xml = verify(request, body)
+                q = request.query_params
+                signed = q.get("msg_signature", "") or q.get("signature", "")
+                key = triple_key("wechat", q.get("timestamp", ""), q.get("nonce", ""), signed)
+                await tasks.accept_in_time(_guarded(replay, app, key, body, accept), xml)
             except _Reject as exc:
                 log.warning("wechat callback refused: %s", exc)
                 return PlainTextResponse(
                     "forbidden" if exc.status == 403 else "bad request", status_code=exc.status
                 )
-            try:
-                await tasks.accept_in_time(accept, xml)
             except ValueError:
                 return PlainTextResponse("bad request", status_code=400)
             except TimeoutError:
@@ -408,13 +449,18 @@ def wechat_routes(
                     raise _Reject(403, "bad signature") from exc
                 except Exception as exc:
                     raise _Reject(400, "undecryptable body") from exc
+                key = triple_key(
+                    "wecom",
+                    q.get("timestamp", ""),
+                    q.get("nonce", ""),
+                    q.get("msg_signature", ""),
+                )
+                await tasks.accept_in_time(_guarded(replay, app, key, body, work_accept), xml)
             except _Reject as exc:
                 log.warning("wecom callback refused: %s", exc)
                 return PlainTextResponse(
                     "forbidden" if exc.status == 403 else "bad request", status_code=exc.status
                 )
-            try:
-                await tasks.accept_in_time(work_accept, xml)
             except ValueError:
                 return PlainTextResponse("bad request", status_code=400)
             except TimeoutError:

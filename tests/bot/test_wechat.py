@@ -175,8 +175,9 @@ async def test_full_interview_over_encrypted_callbacks_with_amr_voice(
     assert _count(h, KeyValue, col(KeyValue.key).startswith("wechat:pending:")) == 0
 
 
-@pytest.mark.parametrize("mode", ["plain", "compatible", "safe"])
+@pytest.mark.parametrize("mode", ["compatible", "safe"])
 async def test_each_callback_mode_is_accepted(h: Harness, mode: str) -> None:
+    """With an EncodingAESKey (plaintext mode: tests/bot/test_wechat_replay.py)."""
     response = await h.post(h.cb.text(OPENID, "hello"), mode=mode)
     assert response.status_code == 200
     assert response.text == "success"
@@ -269,10 +270,9 @@ async def test_oversized_body_is_refused(h: Harness) -> None:
 
 
 async def test_dtd_in_a_signed_body_is_refused(h: Harness) -> None:
-    h.cb.mode = "plain"
-    params, _ = h.cb.request("")
-    evil = b'<?xml version="1.0"?><!DOCTYPE lol [<!ENTITY a "aaaa">]><xml><FromUserName>&a;</FromUserName></xml>'
-    response = await h.http.post("/wechat/callback", params=params, content=evil)
+    evil = '<?xml version="1.0"?><!DOCTYPE lol [<!ENTITY a "aaaa">]><xml><FromUserName>&a;</FromUserName></xml>'
+    params, body = h.cb.request(evil)  # encrypted and signed: only the content is bad
+    response = await h.http.post("/wechat/callback", params=params, content=body)
     assert response.status_code == 400
     assert _count(h, InboxEvent) == 0
 
@@ -555,9 +555,8 @@ async def test_start_wechat_registers_channels_and_routes(tmp_path: Path, fake: 
 
 
 async def test_malformed_xml_with_a_valid_signature_is_a_bad_request(h: Harness) -> None:
-    h.cb.mode = "plain"
-    params, _ = h.cb.request("")
-    for body in (b"<xml><FromUserName>oops", b"not xml at all", b"<other/>"):
+    for xml in ("<xml><FromUserName>oops", "not xml at all", "<other/>"):
+        params, body = h.cb.request(xml)  # encrypted and signed: only the content is bad
         response = await h.http.post("/wechat/callback", params=params, content=body)
         assert response.status_code == 400
     assert _count(h, InboxEvent) == 0

@@ -337,6 +337,7 @@ def wechat_settings(
     *,
     template_id: str | None = None,
     db_url: str | None = None,
+    aes_key: str | None = OA_AES_KEY,
     **web: Any,
 ) -> Settings:
     settings = load_settings(
@@ -351,7 +352,7 @@ def wechat_settings(
                 "app_id": OA_APP_ID,
                 "app_secret": "oa-app-secret-value",
                 "token": OA_TOKEN,
-                "aes_key": OA_AES_KEY,
+                "aes_key": aes_key,
                 "template_id": template_id,
                 "api_base_url": fake.base_url,
                 "work_enabled": True,
