@@ -549,8 +549,17 @@ class TelegramChannel:
                 )
 
     async def feed_webhook(self, data: dict[str, Any]) -> None:
-        """A webhook POST body: stored in the inbox before the caller answers 200."""
-        update = Update.de_json(data, self.application.bot)
+        """A webhook POST body: stored in the inbox before the caller answers 200.
+
+        Raises:
+            ValueError: the body is not an update Telegram sends (fields of the wrong
+                type): answering 400, not storing it.
+        """
+        try:
+            update = Update.de_json(data, self.application.bot)
+            translate(update, bot_username=self.bot_username)
+        except Exception as exc:
+            raise ValueError(f"not a Telegram update ({type(exc).__name__})") from exc
         await self.ingest([update])
 
     async def ingest(self, updates: Sequence[Update]) -> int:

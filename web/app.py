@@ -139,12 +139,15 @@ def create_app(app: App, *, extra_routes: Sequence[BaseRoute] = ()) -> Starlette
             return Response(status_code=403)
         try:
             data = json.loads(await request.body())
-        except (json.JSONDecodeError, UnicodeDecodeError):
+        except (json.JSONDecodeError, UnicodeDecodeError, RecursionError):
             return Response(status_code=400)
-        if not isinstance(data, dict) or not isinstance(data.get("update_id"), int):
+        if not _looks_like_an_update(data):
             return Response(status_code=400)
         try:
             await channel.feed_webhook(data)
+        except ValueError as exc:  # not an update Telegram would send: no retry helps
+            log.warning("telegram webhook: refused update: %s", exc)
+            return Response(status_code=400)
         except Exception:
             # Not stored: a non-2xx answer makes Telegram deliver it again later.
             log.exception("telegram webhook: could not store update %s", data.get("update_id"))
@@ -163,6 +166,29 @@ def create_app(app: App, *, extra_routes: Sequence[BaseRoute] = ()) -> Starlette
         SecurityMiddleware, https=app.settings.app.public_base_url.startswith("https://")
     )
     return web
+
+
+# Update fields whose value Telegram always sends as an object.
+_OBJECT_FIELDS = (
+    "message",
+    "edited_message",
+    "channel_post",
+    "edited_channel_post",
+    "callback_query",
+    "my_chat_member",
+    "chat_member",
+    "inline_query",
+)
+
+
+def _looks_like_an_update(data: object) -> bool:
+    """An object with a plain non-negative integer ``update_id`` and object-valued parts."""
+    if not isinstance(data, dict):
+        return False
+    update_id = data.get("update_id")
+    if type(update_id) is not int or not 0 <= update_id < 2**53:  # bool is an int
+        return False
+    return all(isinstance(data[name], dict) for name in _OBJECT_FIELDS if name in data)
 
 
 def _db_ok(app: App) -> None:
