@@ -62,10 +62,7 @@ def on_button(ctx: Ctx) -> None:
     event = ctx.event
     assert isinstance(event, ButtonPressed)
     parts = event.data.split(":")
-    if len(parts) != 2:
-        ctx.answer_button()
-        return
-    if ctx.target.candidate is None:
+    if ctx.target.candidate is None or len(parts) != 2:
         text = ctx.text("followup.unknown_candidate", id=ctx.target.raw[:20])
         ctx.answer_button(text, alert=True)
         return

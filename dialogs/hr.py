@@ -55,16 +55,13 @@ def on_button(ctx: Ctx) -> None:
     if candidate is None:
         ctx.answer_button(ctx.text("decision.unknown_candidate", id=ctx.target.raw), alert=True)
         return
-    if len(parts) != 3:
-        ctx.answer_button()
-        return
-    if parts[2] == "d":
+    if len(parts) == 3 and parts[2] == "d":
         ctx.answer_button()
         _details(ctx, candidate)
         return
-    outcome = OUTCOMES.get(parts[2])
+    outcome = OUTCOMES.get(parts[2]) if len(parts) == 3 else None
     if outcome is None:
-        ctx.answer_button()
+        ctx.answer_button(ctx.text("decision.usage"), alert=True)
         return
     decide(ctx, candidate, outcome)
 

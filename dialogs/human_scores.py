@@ -346,13 +346,13 @@ def on_button(ctx: Ctx) -> None:
     event = ctx.event
     assert isinstance(event, ButtonPressed)
     parts = event.data.split(":")
-    if len(parts) != 4:
-        ctx.answer_button()
-        return
     found = _candidate_for_scoring(ctx, alert=True)
     if found is None:
         return
     candidate, job = found
+    if len(parts) != 4:
+        ctx.answer_button(ctx.text("human.bad_score"), alert=True)
+        return
     number, value = small_int(parts[2], len(job.competencies), low=0), small_int(parts[3], 5)
     if number is None or number >= len(job.competencies) or value is None:
         ctx.answer_button(ctx.text("human.bad_score"), alert=True)
