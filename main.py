@@ -20,6 +20,7 @@ import tomllib
 from collections.abc import Callable, Sequence
 from importlib import import_module
 from pathlib import Path
+from typing import NoReturn, cast
 
 from core.errors import ConfigError, InterviewerError
 from storage.cli import NOT_INITIALISED
@@ -44,15 +45,25 @@ DEBUG_ENV = "INTERVIEWER_DEBUG"
 DEBUG_HINT = "run with --debug for the traceback"
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """Usage mistakes in one line, like every other error here (sub-commands inherit it)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} -h)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="main.py", description="AI job interviewer for chat apps")
+    parser = OneLineParser(prog="main.py", description="AI job interviewer for chat apps")
     parser.add_argument("--config", default=None, help="path to config.toml")
     parser.add_argument(
         "--debug",
         action="store_true",
         help=f"show the traceback of an error instead of one line (or set {DEBUG_ENV}=1)",
     )
-    sub = parser.add_subparsers(dest="command", required=True)
+    sub = cast(
+        "argparse._SubParsersAction[argparse.ArgumentParser]",
+        parser.add_subparsers(dest="command", required=True),
+    )
     for name in CLI_MODULES:
         register: Callable[[argparse._SubParsersAction[argparse.ArgumentParser]], None]
         register = import_module(name).register

@@ -35,6 +35,7 @@ import json
 import logging
 import re
 import subprocess
+import sys
 import tempfile
 import unicodedata
 import uuid
@@ -921,14 +922,14 @@ def _bind_robot(args: argparse.Namespace) -> int:
 
     chat = str(args.chat)
     if chat != "robot" and not chat.startswith("robot:"):
-        print("--chat must be 'robot' or 'robot:<webhook key>'")
+        print("--chat must be 'robot' or 'robot:<webhook key>'", file=sys.stderr)
         return 2
     app = build_app(load_settings(args.config))
     lang = args.lang or app.settings.app.default_language
     with app.db.transaction() as session:
         job = session.exec(select(Job).where(Job.code == args.job)).first()
         if job is None:
-            print(f"no job {args.job!r}")
+            print(f"no job with the code {str(args.job)[:40]!r}", file=sys.stderr)
             return 1
         exists = session.exec(
             select(GroupBinding).where(
@@ -948,12 +949,19 @@ def _bind_robot(args: argparse.Namespace) -> int:
 def _qr(args: argparse.Namespace) -> int:
     from core.settings import load_settings
     from core.wiring import build_app
+    from dialogs.invites import find_invitation
 
     app = build_app(load_settings(args.config))
+    with app.db.session() as session:
+        invitation = find_invitation(session, str(args.token))
+        usable = invitation is not None and invitation.status in ("pending", "opened")
+    if not usable:
+        print("no open invitation has this token", file=sys.stderr)
+        return 1
     try:
         data = wechat_invite_qr(build_wechat(app).client, str(args.token))
     except ChannelError as exc:
-        print(f"could not make the QR code: {exc}")
+        print(f"could not make the QR code: {exc.safe_message()}", file=sys.stderr)
         return 1
     Path(args.out).write_bytes(data)
     print(f"wrote {args.out}")

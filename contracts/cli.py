@@ -129,11 +129,27 @@ def _validate(args: argparse.Namespace) -> int:
     if data is None:
         print(f"{args.pdf}: no such file, and no signed contract with that number", file=sys.stderr)
         return 2
+    if not _readable_pdf(data):
+        print(f"{args.pdf}: not a readable PDF file", file=sys.stderr)
+        return 2
     report = validate_contract(data, roots)
     for sig in report.signatures:
         print(f"{sig.field:12} {'OK ' if sig.bottom_line else 'BAD'} {sig.summary}")
     print("valid" if report.ok else "NOT VALID")
     return 0 if report.ok else 1
+
+
+def _readable_pdf(data: bytes) -> bool:
+    """True if pyHanko can open the file at all (a signature report needs that much)."""
+    import io
+
+    from pyhanko.pdf_utils.reader import PdfFileReader
+
+    try:
+        PdfFileReader(io.BytesIO(data), strict=False)
+    except Exception:  # any parse error: not a PDF we can report on
+        return False
+    return True
 
 
 def _stored_signed_pdf(settings: Settings, contract_no: str) -> bytes | None:
