@@ -364,7 +364,30 @@ def parse_xml(xml: str | bytes) -> dict[str, Any]:
         raise ValueError(f"malformed XML: {type(exc).__name__}") from exc
     if not isinstance(data, dict):
         raise ValueError("not a WeChat callback")
+    if _depth(data) > MAX_XML_DEPTH:
+        # Python's own printing and comparing recurse: a field nested thousands deep
+        # would be a RecursionError (a 500) wherever it is turned into text.
+        raise ValueError("XML nested too deep")
     return dict(data)
+
+
+MAX_XML_DEPTH = 8  # WeChat's deepest callbacks (a menu's SendPicsInfo) nest 5 levels
+
+
+def _depth(value: Any) -> int:
+    """How deep dicts and lists nest in ``value`` (iterative: no recursion to exhaust)."""
+    deepest = 0
+    stack: list[tuple[Any, int]] = [(value, 0)]
+    while stack:
+        item, level = stack.pop()
+        deepest = max(deepest, level)
+        if deepest > MAX_XML_DEPTH:
+            break
+        if isinstance(item, dict):
+            stack.extend((child, level + 1) for child in item.values())
+        elif isinstance(item, list):
+            stack.extend((child, level + 1) for child in item)
+    return deepest
 
 
 _OPENID = re.compile(r"[A-Za-z0-9_\-@.]{1,128}")

@@ -266,6 +266,17 @@ def _fresh(timestamp: str, now: float) -> bool:
     )
 
 
+# Query parameters a callback's signature or answer depends on.
+SIGNED_PARAMS = ("timestamp", "nonce", "signature", "msg_signature", "encrypt_type", "echostr")
+
+
+def _duplicated(request: Request) -> str | None:
+    """A signed parameter given twice (which value is checked would be the server's
+    choice, not the signer's), or None."""
+    q = request.query_params
+    return next((name for name in SIGNED_PARAMS if len(q.getlist(name)) > 1), None)
+
+
 def _guarded(
     replay: ReplayStore,
     app: App,
@@ -343,6 +354,8 @@ def wechat_routes(
 
         def verify(request: Request, body: bytes) -> str:
             q = request.query_params
+            if (twice := _duplicated(request)) is not None:
+                raise _Reject(400, f"{twice} given twice")
             timestamp, nonce = q.get("timestamp", ""), q.get("nonce", "")
             if not _fresh(timestamp, clock()):
                 raise _Reject(403, "stale or missing timestamp")
@@ -367,7 +380,9 @@ def wechat_routes(
 
         async def wechat_get(request: Request) -> Response:
             q = request.query_params
-            if not signature_ok(
+            if _duplicated(request) is not None:
+                return PlainTextResponse("bad request", status_code=400)
+            if not _fresh(q.get("timestamp", ""), clock()) or not signature_ok(
                 token, q.get("signature", ""), q.get("timestamp", ""), q.get("nonce", "")
             ):
                 return PlainTextResponse("forbidden", status_code=403)
@@ -415,6 +430,8 @@ def wechat_routes(
 
         async def wecom_get(request: Request) -> Response:
             q = request.query_params
+            if _duplicated(request) is not None:
+                return PlainTextResponse("bad request", status_code=400)
             if not _fresh(q.get("timestamp", ""), clock()):
                 return PlainTextResponse("forbidden", status_code=403)
             try:
@@ -434,6 +451,8 @@ def wechat_routes(
             q = request.query_params
             try:
                 body = await read_body(request, limit)
+                if (twice := _duplicated(request)) is not None:
+                    raise _Reject(400, f"{twice} given twice")
                 if not _fresh(q.get("timestamp", ""), clock()):
                     raise _Reject(403, "stale or missing timestamp")
                 try:

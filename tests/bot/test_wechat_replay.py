@@ -85,9 +85,7 @@ async def test_a_forged_scan_cannot_claim_an_invitation(h: Harness) -> None:
     _, token, _code = invite(h.app, job_id, "Tom Baker")
     h.cb.mode = "plain"
     params, body = h.cb.request(h.cb.event(OPENID, "SCAN", token))
-    assert (
-        await h.http.post("/wechat/callback", params=params, content=body)
-    ).status_code == 403
+    assert (await h.http.post("/wechat/callback", params=params, content=body)).status_code == 403
     await h.settle()
     with h.app.db.session() as session:
         assert session.exec(select(Candidate.status)).all() == ["invited"]
@@ -131,9 +129,7 @@ async def test_the_guard_remembers_for_the_whole_window_then_forgets(plain: Harn
     other = h.cb.text(OPENID, "other", msg_id=8).encode()
     h.app.services.clock.advance(minutes=4)  # type: ignore[attr-defined]
     h.cb.now += 240
-    assert (
-        await h.http.post("/wechat/callback", params=params, content=other)
-    ).status_code == 403
+    assert (await h.http.post("/wechat/callback", params=params, content=other)).status_code == 403
     with h.app.db.session() as session:
         rows = session.exec(select(KeyValue).where(col(KeyValue.key).startswith("replay:"))).all()
     assert len(rows) == 1 and rows[0].value != body.decode()  # a digest, not the message
@@ -166,3 +162,66 @@ async def test_odd_timestamps_are_refused_not_errors(h: Harness, timestamp: str)
         got = await h.http.get(path, params={**params, "timestamp": timestamp, "echostr": "e"})
         assert got.status_code in (400, 403), (path, timestamp)
     assert inbox(h) == []
+
+
+def _nested(depth: int, inner: str = "x") -> str:
+    return "<a>" * depth + inner + "</a>" * depth
+
+
+@pytest.mark.parametrize(
+    "xml",
+    [
+        # a field nested too deep for Python to print (RecursionError in str())
+        f"<xml><ToUserName>gh</ToUserName><FromUserName>{OPENID}</FromUserName>"
+        f"<CreateTime>1767600000</CreateTime><MsgType>text</MsgType>"
+        f"<Content>{_nested(5000)}</Content><MsgId>5</MsgId></xml>",
+        f"<xml><FromUserName>{OPENID}</FromUserName><CreateTime>1767600000</CreateTime>"
+        f"<MsgType>event</MsgType><Event>SCAN</Event><EventKey>{_nested(5000)}</EventKey></xml>",
+        f"<xml><FromUserName>{OPENID}</FromUserName><CreateTime>1767600000</CreateTime>"
+        f"<MsgType>text</MsgType><MsgId>{_nested(5000)}</MsgId></xml>",
+        f"<xml>{_nested(20000)}</xml>",
+        _nested(20000),
+    ],
+    ids=["content", "event-key", "msg-id", "root", "no-xml-root"],
+)
+async def test_deeply_nested_xml_in_a_signed_callback_is_a_bad_request(
+    h: Harness, xml: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Signed and encrypted, so only the content is wrong: 400, never a 500 or a traceback."""
+    params, body = h.cb.request(xml)
+    response = await h.http.post("/wechat/callback", params=params, content=body)
+    assert response.status_code == 400
+    work_xml = xml.replace(OPENID, "hr_li")
+    params, body = h.cb.work_request(work_xml)
+    response = await h.http.post("/wecom/callback", params=params, content=body)
+    assert response.status_code == 400
+    await h.settle()
+    assert inbox(h) == []
+    assert not [r for r in caplog.records if r.levelname in ("ERROR", "CRITICAL") or r.exc_info]
+
+
+@pytest.mark.parametrize("name", ["timestamp", "nonce", "signature", "msg_signature", "echostr"])
+async def test_a_duplicated_query_parameter_is_a_bad_request(h: Harness, name: str) -> None:
+    """Which of two values would be checked is the server's choice: refuse the request."""
+    params, body = h.cb.request(h.cb.text(OPENID, "hello"))
+    work_params, work_body = h.cb.work_request(h.cb.text("hr_li", "hello"))
+    for path, signed, content in (
+        ("/wechat/callback", params, body),
+        ("/wecom/callback", work_params, work_body),
+    ):
+        query = [(k, v) for k, v in signed.items() if k != name]
+        twice = [*query, (name, "junk"), (name, signed.get(name, "echo"))]  # the last is valid
+        response = await h.http.post(path, params=twice, content=content)
+        assert response.status_code == 400, (path, name)
+        got = await h.http.get(path, params=[*twice, ("echostr", "e")])
+        assert got.status_code == 400, (path, name)
+    await h.settle()
+    assert inbox(h) == []
+
+
+async def test_url_verification_with_a_stale_timestamp_is_refused(h: Harness) -> None:
+    params, _ = h.cb.request("<xml/>")
+    h.app.services.clock.advance(hours=2)  # type: ignore[attr-defined]
+    query = {k: params[k] for k in ("timestamp", "nonce", "signature")}
+    response = await h.http.get("/wechat/callback", params={**query, "echostr": "echo-1"})
+    assert response.status_code == 403
