@@ -235,8 +235,12 @@ class CallbackTasks:
 
 async def read_body(request: Request, limit: int) -> bytes:
     declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise _Reject(413, "body too large")
+    if declared is not None:
+        # ASCII digits only: "²" and "١٢" pass isdigit(), and 5000 digits overflow int().
+        if not (declared.isascii() and declared.isdigit() and len(declared) <= 18):
+            raise _Reject(400, "malformed content-length")
+        if int(declared) > limit:
+            raise _Reject(413, "body too large")
     chunks: list[bytes] = []
     size = 0
     async for chunk in request.stream():

@@ -225,3 +225,15 @@ async def test_url_verification_with_a_stale_timestamp_is_refused(h: Harness) ->
     query = {k: params[k] for k in ("timestamp", "nonce", "signature")}
     response = await h.http.get("/wechat/callback", params={**query, "echostr": "echo-1"})
     assert response.status_code == 403
+
+
+@pytest.mark.parametrize("length", ["²".encode("latin-1"), b"9" * 5000, "١٢".encode()])
+async def test_an_odd_content_length_is_refused_not_an_error(h: Harness, length: bytes) -> None:
+    """The routes read the body themselves (no body-limit middleware in front here)."""
+    params, body = h.cb.request(h.cb.text(OPENID, "hello"))
+    for path in ("/wechat/callback", "/wecom/callback"):
+        response = await h.http.post(
+            path, params=params, content=body, headers={"content-length": length}
+        )
+        assert 400 <= response.status_code < 500, (path, response.status_code)
+    assert inbox(h) == []

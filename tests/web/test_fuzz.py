@@ -56,6 +56,7 @@ PATHS = [
     "/sign/abc/code/send",
     "/sign/abc/code",
     "/sign/abc/page/1.png",
+    "/sign/abc/page/" + "9" * 5000 + ".png",
     "/sign/abc/contract.pdf",
     "/sign/abc/sign",
     "/sign/abc/decline",
@@ -148,6 +149,21 @@ content_types = st.one_of(
     ),
     header_values,
 )
+# Numbers as an attacker writes them: other scripts' digits ("²".isdigit() is True),
+# more digits than int() converts (4300), signs, exponents, padding.
+ODD_NUMBERS = [
+    "²",
+    "١٢٣",
+    "１７６７６０００００",
+    "9" * 400,
+    "9" * 5000,
+    "-1",
+    "1e309",
+    "0x1f",
+    "NaN",
+    " 1",
+    "",
+]
 query_keys = st.one_of(
     st.sampled_from(
         ["signature", "timestamp", "nonce", "echostr", "encrypt_type", "msg_signature", "lang"]
@@ -166,6 +182,11 @@ bodies = st.one_of(
         lambda t: f"<xml><ToUserName>{t}</ToUserName><MsgType>text</MsgType></xml>".encode()
     ),
     st.just(b"x" * 25_000),  # over the body limit
+    st.integers(50, 2_500).map(lambda n: b"<xml>" + b"<a>" * n + b"</a>" * n + b"</xml>"),
+    st.integers(50, 9_000).map(lambda n: b"[" * n + b"]" * n),  # JSON nested too deep
+    st.integers(50, 2_000).map(
+        lambda n: b'{"update_id": 1, "message": ' + b'{"a":' * n + b"1" + b"}" * (n + 1)
+    ),
 )
 
 
@@ -183,7 +204,9 @@ def assert_safe(response: Any) -> None:
 @given(
     path=st.one_of(st.sampled_from(PATHS), st.from_regex(r"\A/[A-Za-z0-9_./%~-]{0,40}\Z")),
     method=st.sampled_from(["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]),
-    query=st.dictionaries(query_keys, st.text(max_size=40), max_size=5),
+    query=st.dictionaries(
+        query_keys, st.one_of(st.text(max_size=40), st.sampled_from(ODD_NUMBERS)), max_size=5
+    ),
     headers=st.dictionaries(header_names, header_values, max_size=4),
     content_type=st.none() | content_types,
     body=st.none() | bodies,
@@ -224,7 +247,7 @@ def test_telegram_with_the_right_secret_and_a_malformed_update(
     client, app = web
     try:
         data = json.loads(body)
-    except ValueError:
+    except (ValueError, RecursionError):  # nested too deep for json: not an update either
         data = None
     assume(not (isinstance(data, dict) and isinstance(data.get("update_id"), int)))
     headers = {SECRET_HEADER: SECRET}
@@ -286,3 +309,40 @@ def test_unknown_content_types_are_refused_and_headers_set(web: Web) -> None:
     assert health.status_code == 200 and health.headers["x-frame-options"] == "DENY"
     big = client.post(TELEGRAM_WEBHOOK_PATH, content=b"x" * 30_000, headers={SECRET_HEADER: SECRET})
     assert big.status_code == 413 and big.headers["x-content-type-options"] == "nosniff"
+
+
+ODD_REQUESTS: dict[str, tuple[str, str, dict[str, str], bytes | None]] = {
+    **{
+        f"{method} {path} timestamp={value[:8]!r}": (
+            method,
+            path,
+            {"timestamp": value, "nonce": "n", "signature": "s", "msg_signature": "s"},
+            b"<xml/>" if method == "POST" else None,
+        )
+        for path in ("/wechat/callback", "/wecom/callback")
+        for method in ("GET", "POST")
+        for value in ODD_NUMBERS
+    },
+    "page number of 5000 digits": ("GET", "/sign/abc/page/" + "9" * 5000 + ".png", {}, None),
+    "page number in other digits": ("GET", "/sign/abc/page/١.png", {}, None),
+    "wait in other digits": ("GET", "/sign/abc", {"wait": "²"}, None),
+    "wait of 5000 digits": ("GET", "/sign/abc", {"wait": "9" * 5000}, None),
+    "JSON nested 100000 deep": ("POST", TELEGRAM_WEBHOOK_PATH, {}, b"[" * 9_000 + b"]" * 9_000),
+}
+
+
+@pytest.mark.parametrize("name", list(ODD_REQUESTS))
+def test_odd_numbers_and_deep_nesting_are_refused_not_errors(
+    web: Web, name: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The class of item 10: never a 500, never a traceback at ERROR level."""
+    client, app = web
+    method, path, query, body = ODD_REQUESTS[name]
+    headers = {SECRET_HEADER: SECRET} if path == TELEGRAM_WEBHOOK_PATH else {}
+    before = stored(app)
+    response = client.request(method, path, params=query, content=body, headers=headers)
+    assert_safe(response)
+    assert 400 <= response.status_code < 500, response.status_code
+    assert "Traceback" not in response.text
+    assert stored(app) == before
+    assert not [r for r in caplog.records if r.levelname in ("ERROR", "CRITICAL") or r.exc_info]
