@@ -19,10 +19,10 @@ import enum
 import hashlib
 import logging
 import threading
-from typing import Protocol
+from typing import Any, Protocol
 
-from sqlalchemy import delete, insert
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import delete, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import col
 
 from storage.db import Database, table_of
@@ -65,30 +65,45 @@ class DatabaseReplayStore:
         self._table = table_of(KeyValue)
 
     def record(self, key: str, digest: str, expires_at: dt.datetime, now: dt.datetime) -> Seen:
-        try:
-            with self.db.transaction() as session:
-                existing = session.get(KeyValue, key)
-                if existing is None or (
-                    existing.expires_at is not None and existing.expires_at <= now
-                ):
-                    if existing is not None:
-                        session.delete(existing)
-                        session.flush()
-                    session.execute(
-                        insert(self._table),
-                        {"key": key, "value": digest, "expires_at": expires_at},
-                    )
+        table = self._table
+        row = {"key": key, "value": digest, "expires_at": expires_at}
+        with self.db.transaction() as session:
+            # INSERT … ON CONFLICT DO NOTHING: a racer's uncommitted insert makes this one
+            # wait, then do nothing; exactly one of them inserts.
+            inserted = session.execute(self._insert, row).first()
+            if inserted is not None:
+                found = None
+            else:
+                # A record past its window (not purged yet) is taken over by one
+                # conditional UPDATE: a racer's UPDATE waits for the row lock, then finds
+                # the window renewed and matches nothing.
+                taken = session.execute(
+                    update(table)
+                    .where(table.c.key == key, table.c.expires_at <= now)
+                    .returning(table.c.key),
+                    {"value": digest, "expires_at": expires_at},
+                ).first()
+                if taken is not None:
                     found = None
                 else:
-                    found = existing.value
-        except IntegrityError:  # another process recorded it a moment ago
-            with self.db.session() as session:
-                row = session.get(KeyValue, key)
-                found = row.value if row is not None else ""
+                    existing = session.get(KeyValue, key, populate_existing=True)
+                    found = existing.value if existing is not None else ""
         self._maybe_purge(now)
         if found is None:
             return Seen.NEW
         return Seen.RETRY if found == digest else Seen.FORGED
+
+    @property
+    def _insert(self) -> Any:
+        dialect = self.db.engine.dialect.name
+        if dialect == "postgresql":
+            stmt: Any = postgresql.insert(self._table)
+        elif dialect == "sqlite":
+            stmt = sqlite.insert(self._table)
+        else:
+            raise NotImplementedError(f"no replay store for {dialect}")  # settings allow only these
+        # RETURNING says whether this statement inserted (rowcount is -1 on some drivers).
+        return stmt.on_conflict_do_nothing(index_elements=["key"]).returning(self._table.c.key)
 
     def _maybe_purge(self, now: dt.datetime) -> None:
         with self._lock:
