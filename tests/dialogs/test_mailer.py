@@ -176,7 +176,9 @@ def test_an_unreachable_server_is_retried_later(tmp_path: Path) -> None:
         with app.db.session() as session:
             job = session.exec(select(BackgroundJob).where(BackgroundJob.kind == MAIL_JOB)).one()
             log = session.exec(select(MailLog)).one()
-        assert job.status == "pending" and job.attempts == 1 and "MailError: SMTP" in (job.error or "")
+        assert (
+            job.status == "pending" and job.attempts == 1 and "MailError: SMTP" in (job.error or "")
+        )
         assert (log.status, log.attempts) == ("pending", 1)
     finally:
         app.db.engine.dispose()
