@@ -160,7 +160,7 @@ def world(chat: Chat) -> tuple[Chat, dict[str, int]]:
     with chat.app.db.transaction() as session:
         jobs = {j.code: j.id for j in session.exec(select(Job)).all()}
         for user, (role, where) in USERS.items():
-            if role is not None and where != "all":
+            if role is not None and where is not None and where != "all":
                 session.add(Staff(platform="console", user_id=user, role=role, job_id=jobs[where]))
     chat.run_jobs = False  # a refused attempt must not even leave a job behind
     return chat, {"done": done, "live": live}
