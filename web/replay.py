@@ -7,8 +7,10 @@ triple it accepted for the whole window, shared by every process (the database's
 ``KeyValue`` table, or Redis when ``[app] redis_url`` is set):
 
 * a new triple is recorded with a digest of its body, and the callback goes on;
-* the same triple with the same body is WeChat retrying: answer ``success`` and do
-  nothing more (the first delivery is stored already);
+* the same triple with the same body is WeChat retrying: it is answered ``success``
+  and goes through the store step again, where the inbox and the media claim drop it
+  as a duplicate, so nothing is processed twice, and a retry after a 503 whose first
+  store failed is still not lost;
 * the same triple with another body is a forgery riding on a seen signature: 403.
 """
 
@@ -36,7 +38,7 @@ PURGE_EVERY = 200  # records between two purges of expired triples (database sto
 
 class Seen(enum.Enum):
     NEW = "new"  # first time: go on
-    RETRY = "retry"  # same triple, same body: answer success, do nothing
+    RETRY = "retry"  # same triple, same body: success; the inbox drops the duplicate
     FORGED = "forged"  # same triple, another body: 403
 
 
