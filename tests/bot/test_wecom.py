@@ -26,6 +26,7 @@ from tests.fakes.wechat_api import (
     WORK_TOKEN,
     FakeWeChat,
     Harness,
+    invite,
     make_harness,
     seed_job,
 )
@@ -336,7 +337,7 @@ api_base_url = "{fake.base_url}"
     from core.wiring import build_app
 
     app = build_app(load_settings(config))
-    seed_job(app, code="sales-2026")
+    job_id = seed_job(app, code="sales-2026")
     assert main(["--config", str(config), "wechat", "bind-robot", "sales-2026"]) == 0
     # Again, with another language: still one binding (idempotent), language updated.
     assert (
@@ -348,6 +349,10 @@ api_base_url = "{fake.base_url}"
         ).all()
     assert rows == [("wecom", "robot", "en")]
     out = tmp_path / "qr.png"
-    assert main(["--config", str(config), "wechat", "qr", "tok-123", "--out", str(out)]) == 0
+    # Only a token an open invitation has gets a QR code.
+    assert main(["--config", str(config), "wechat", "qr", "tok-123", "--out", str(out)]) == 1
+    assert not out.exists()
+    _, token, _ = invite(app, job_id, "Tom Baker")
+    assert main(["--config", str(config), "wechat", "qr", token, "--out", str(out)]) == 0
     assert out.read_bytes().startswith(b"\x89PNG")
     assert "sales-2026" in capsys.readouterr().out
