@@ -8,14 +8,16 @@ audited with the actor ``cli``.
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import sys
+from dataclasses import dataclass
 
-from sqlmodel import col, select
+from sqlmodel import Session, col, select
 
 from core.clock import SystemClock
 from core.settings import Settings, load_settings
 from dialogs.roles import ROLES, grant_row, in_config, parse_principal, set_grant
-from storage.db import open_database
+from storage.db import Database, open_database
 from storage.models import AuditEvent, Job, Staff
 
 
@@ -83,7 +85,34 @@ def _list(args: argparse.Namespace) -> int:
     return 0
 
 
-def _grant(args: argparse.Namespace) -> int:
+@dataclass(frozen=True)
+class _Change:
+    """A checked ``roles grant|revoke`` request: who, for which job, in which database."""
+
+    platform: str
+    user_id: str
+    job_id: int | None
+    settings: Settings
+    db: Database
+
+    @property
+    def who(self) -> str:
+        return f"{self.platform}:{self.user_id}"
+
+    def audit(self, session: Session, action: str, role: str, now: dt.datetime) -> None:
+        session.add(
+            AuditEvent(
+                at=now,
+                actor="cli",
+                action=action,
+                subject=f"staff:{self.who}",
+                details={"role": role, "job_id": self.job_id},
+            )
+        )
+
+
+def _change(args: argparse.Namespace) -> _Change | int:
+    """The request, or the exit code after saying what is wrong with it."""
     who = _who(args.who)
     if who is None:
         return 2
@@ -91,47 +120,33 @@ def _grant(args: argparse.Namespace) -> int:
     found, job_id = _job_id(settings, args.job)
     if not found:
         return 1
-    db = open_database(settings)
+    return _Change(who[0], who[1], job_id, settings, open_database(settings))
+
+
+def _grant(args: argparse.Namespace) -> int:
+    change = _change(args)
+    if isinstance(change, int):
+        return change
     now = SystemClock().now()
-    with db.transaction() as session:
-        set_grant(session, who[0], who[1], args.role, job_id, now)
-        session.add(
-            AuditEvent(
-                at=now,
-                actor="cli",
-                action="role_granted",
-                subject=f"staff:{who[0]}:{who[1]}",
-                details={"role": args.role, "job_id": job_id},
-            )
-        )
-    print(f"{who[0]}:{who[1]} is now {args.role} ({args.job or 'all jobs'})")
+    with change.db.transaction() as session:
+        set_grant(session, change.platform, change.user_id, args.role, change.job_id, now)
+        change.audit(session, "role_granted", args.role, now)
+    print(f"{change.who} is now {args.role} ({args.job or 'all jobs'})")
     return 0
 
 
 def _revoke(args: argparse.Namespace) -> int:
-    who = _who(args.who)
-    if who is None:
-        return 2
-    settings = load_settings(args.config)
-    found, job_id = _job_id(settings, args.job)
-    if not found:
-        return 1
-    db = open_database(settings)
+    change = _change(args)
+    if isinstance(change, int):
+        return change
     now = SystemClock().now()
-    with db.transaction() as session:
-        row = grant_row(session, who[0], who[1], job_id)
+    with change.db.transaction() as session:
+        row = grant_row(session, change.platform, change.user_id, change.job_id)
         if row is None:
-            where = "config.toml [roles]" if in_config(settings, args.who) else "no granted role"
-            return _fail(f"{who[0]}:{who[1]}: {where} ({args.job or 'all jobs'}); nothing changed")
+            config = in_config(change.settings, change.who)
+            where = "config.toml [roles]" if config else "no granted role"
+            return _fail(f"{change.who}: {where} ({args.job or 'all jobs'}); nothing changed")
         session.delete(row)
-        session.add(
-            AuditEvent(
-                at=now,
-                actor="cli",
-                action="role_revoked",
-                subject=f"staff:{who[0]}:{who[1]}",
-                details={"role": row.role, "job_id": job_id},
-            )
-        )
-    print(f"{who[0]}:{who[1]} no longer has {row.role} ({args.job or 'all jobs'})")
+        change.audit(session, "role_revoked", row.role, now)
+    print(f"{change.who} no longer has {row.role} ({args.job or 'all jobs'})")
     return 0
