@@ -42,7 +42,8 @@ def parse_id(raw: str) -> int | None:
 
 def job_by_code(session: Session, code: str) -> Job | None:
     code = code.strip()
-    if not code or len(code) > 64:
+    # No job code holds a control character (PostgreSQL refuses NUL in any string).
+    if not code or len(code) > 64 or not code.isprintable():
         return None
     return session.exec(select(Job).where(Job.code == code)).first()
 
