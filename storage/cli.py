@@ -57,20 +57,8 @@ def open_migrated_database(settings: Settings) -> Database:
     return open_database(settings)
 
 
-def _reachable(settings: Settings) -> None:
-    """Connect once before anything else: an unreachable database is the one error said
-    (not after a data key was generated for a database that is not there)."""
-    engine = make_engine(settings.database.url)
-    try:
-        with engine.connect():
-            pass
-    finally:
-        engine.dispose()
-
-
 def _upgrade(args: argparse.Namespace) -> int:
     settings = load_settings(args.config)
-    _reachable(settings)
     # With the keyring: migration 0002 rewraps encrypted fields (bound to their rows).
     db = open_database(settings)
     try:
@@ -97,7 +85,6 @@ def _keys_rotate(args: argparse.Namespace) -> int:
     from storage import rotate
 
     settings = load_settings(args.config)
-    _reachable(settings)
     try:
         report = rotate.rotate(settings, batch_size=args.batch, grace_seconds=args.grace)
     except ConfigError as exc:

@@ -166,9 +166,17 @@ class _Checkpointer(threading.Thread):
 def open_database(
     settings: Settings, *, url: str | None = None, keyring: Keyring | None = None
 ) -> Database:
-    """Open the configured database and install the encryption keyring."""
+    """Open the configured database and install the encryption keyring.
+
+    Raises:
+        sqlalchemy.exc.OperationalError: the database cannot be reached (said before a
+            data key is generated for a database that is not there).
+    """
     # Personal data, media and keys live here: owner-only, also for older installs.
     tighten_tree(settings.app.data_dir, skip=[settings.security.key_file])
+    engine = make_engine(url or settings.database.url)
+    with engine.connect():
+        pass
     if keyring is None:
         data_key, old_key = settings.security.data_key, settings.security.data_key_old
         keyring = load_keyring(
@@ -177,7 +185,6 @@ def open_database(
             old_key.get_secret_value() if old_key else None,
         )
     install_keyring(keyring)
-    engine = make_engine(url or settings.database.url)
     media = MediaStore(settings.app.data_dir / "media", keyring)
     return Database(engine=engine, keyring=keyring, media=media)
 

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import uuid
 from collections.abc import Iterator
@@ -116,3 +117,23 @@ def chat(app: App, messenger: RecordingMessenger) -> Chat:
     conversation = Chat(app, messenger)
     conversation.languages.update({"admin": "en", "hr": "en", "viewer": "en"})
     return conversation
+
+
+@pytest.fixture(autouse=True)
+def _logging_restored() -> Iterator[None]:
+    """Logging as it was before the test: a test that runs ``setup_logging`` (the demo,
+    the log scan, a ``run``) must not leave its handlers and levels to the tests after
+    it, which would then see log lines on their captured stderr."""
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    levels = {
+        name: logger.level
+        for name, logger in logging.Logger.manager.loggerDict.items()
+        if isinstance(logger, logging.Logger)
+    }
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)
+    for name, logger in list(logging.Logger.manager.loggerDict.items()):
+        if isinstance(logger, logging.Logger):
+            logger.setLevel(levels.get(name, logging.NOTSET))
