@@ -933,7 +933,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     qr = wsub.add_parser(
         "qr", help="an Official Account QR code that starts the interview of an invitation token"
     )
-    qr.add_argument("token", help="the invitation token")
+    qr.add_argument("token", help="the invitation token (write -- before one starting with -)")
     qr.add_argument("--out", default="invitation-qr.png", help="where to write the image")
     qr.set_defaults(func=_qr)
 

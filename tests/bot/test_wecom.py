@@ -353,6 +353,7 @@ api_base_url = "{fake.base_url}"
     assert main(["--config", str(config), "wechat", "qr", "tok-123", "--out", str(out)]) == 1
     assert not out.exists()
     _, token, _ = invite(app, job_id, "Tom Baker")
-    assert main(["--config", str(config), "wechat", "qr", token, "--out", str(out)]) == 0
+    # "--": a token may start with "-" (URL-safe base64), which argparse reads as an option
+    assert main(["--config", str(config), "wechat", "qr", "--out", str(out), "--", token]) == 0
     assert out.read_bytes().startswith(b"\x89PNG")
     assert "sales-2026" in capsys.readouterr().out
