@@ -178,6 +178,12 @@ def test_candidate_signs_on_a_phone(server: Server) -> None:
             assert page.locator("#pad").count() == 1
             page.click("#clear")
             page.uncheck("#confirm")
+            # ticking and clicking may have scrolled the page: measure the pad again, or the
+            # strokes can land beside it (a run drew nothing at all)
+            pad.scroll_into_view_if_needed()
+            box = pad.bounding_box()
+            assert box is not None
+            x, y, w, h = box["x"], box["y"], box["width"], box["height"]
 
             page.mouse.move(x + w * 0.1, y + h * 0.7)
             page.mouse.down()
