@@ -1,7 +1,7 @@
 """Command-line entry: run, demo, chat, db, models, bench and admin tools.
 
 Each area registers its own sub-commands (``register(subparsers)`` in its ``cli``
-module); the wiring of real services happens here and in ``core/wiring.py``.
+module); the list of areas is ``app/cli.py``, the wiring of real services ``app/wiring.py``.
 
 Whatever a sub-command raises ends here as one line on stderr and a non-zero exit:
 the project's own errors, and the usual operator mistakes (a folder where a file was
@@ -22,21 +22,9 @@ from importlib import import_module
 from pathlib import Path
 from typing import NoReturn, cast
 
+from app.cli import CLI_MODULES
 from core.errors import ConfigError, InterviewerError
 from storage.cli import NOT_INITIALISED
-
-# Modules with a ``register(subparsers)`` function, in the order they appear in --help.
-CLI_MODULES = [
-    "storage.cli",
-    "dialogs.cli",
-    "dialogs.roles_cli",
-    "scoring.cli",
-    "scoring.score_cli",
-    "contracts.cli",
-    "bot.cli",
-    "bot.wechat",
-    "dialogs.retention",
-]
 
 EXIT_ERROR = 1
 EXIT_CONFIG = 2

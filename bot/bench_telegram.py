@@ -40,9 +40,9 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import update
 from sqlmodel import col, select
 
+from app.wiring import build_app
 from core.errors import ModelNotInstalledError
 from core.settings import Settings, load_settings
-from core.wiring import build_app
 from dialogs.events import ButtonPressed, CommandReceived, Event, TextReceived
 from storage.models import Job, OutboxMessage, Question
 
@@ -176,7 +176,7 @@ def _pipeline() -> Any:
 
 def serve(config: str) -> int:
     """The bot process of the benchmark: the real runner, fake scoring models."""
-    from bot.runner import run
+    from app.runner import run
     from core.logging import setup_logging
 
     settings = load_settings(config)

@@ -24,7 +24,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from bot.runner import main
+    from app.runner import main
 
     settings = load_settings(args.config)
     setup_logging(settings.app.log_level)
@@ -32,8 +32,8 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _chat(args: argparse.Namespace) -> int:
+    from app.wiring import build_app
     from bot.console import ConsoleMessenger, interactive
-    from core.wiring import build_app
 
     settings = load_settings(args.config)
     setup_logging("WARNING")

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TextIO
 
-from core.wiring import App
+from app.wiring import App
 from dialogs.events import (
     ButtonPressed,
     CommandReceived,

@@ -19,9 +19,9 @@ from pathlib import Path
 
 from sqlmodel import col, func, select
 
+from app.wiring import App, build_app
 from bot.console import ConsoleMessenger, ConsoleSession
 from core.settings import Settings
-from core.wiring import App, build_app
 from dialogs.pipeline import Pipeline
 from storage.crypto import token_hash
 from storage.models import (

@@ -63,9 +63,10 @@ from telegram.error import (
 )
 from telegram.ext import AIORateLimiter, Application, ApplicationBuilder
 
+from app.runtime import Runtime
+from app.wiring import App
 from core.errors import ChannelError, ConfigError
 from core.settings import TelegramSettings
-from core.wiring import App
 from dialogs.events import (
     ButtonPressed,
     CommandReceived,
@@ -949,3 +950,31 @@ async def _retrying(stop: asyncio.Event, call: Callable[[], Awaitable[Any]], wha
             log.warning("telegram: %s failed (%s); retrying in %.0f s", what, exc, delay)
             await _sleep(stop, delay)
             delay = min(delay * 2, 60.0)
+
+
+async def start_telegram(rt: Runtime) -> None:
+    """Telegram: long polling by default, or a webhook behind the web app."""
+    from web.app import TELEGRAM_WEBHOOK_PATH
+
+    settings = rt.app.settings.telegram
+    if settings.mode == "webhook" and settings.webhook_secret is None:
+        raise ConfigError("telegram.webhook_secret: webhook mode needs TELEGRAM_WEBHOOK_SECRET")
+    application = build_application(settings, rate_limiter=settings.rate_limiter)
+    channel = TelegramChannel(rt.app, application, on_outbox=rt.wake_dispatcher)
+    if not await channel.start(rt.stop):
+        return  # stopped while the Bot API was unreachable
+    rt.app.channels[channel.platform] = channel
+    rt.on_close(channel.close)
+    if settings.mode == "polling":
+        rt.add_loop("telegram polling", channel.poll)
+        log.info("telegram: @%s polling %s", channel.bot_username, settings.base_url)
+        return
+    assert settings.webhook_secret is not None
+    url = rt.app.settings.app.public_base_url.rstrip("/") + TELEGRAM_WEBHOOK_PATH
+    await application.bot.set_webhook(
+        url,
+        secret_token=settings.webhook_secret.get_secret_value(),
+        allowed_updates=list(ALLOWED_UPDATES),
+    )
+    rt.wants_web = True
+    log.info("telegram: @%s webhook at %s", channel.bot_username, url)

@@ -52,6 +52,7 @@ from sqlmodel import col, select
 from wechatpy import WeChatClient
 from wechatpy.exceptions import WeChatClientException
 
+from app.wiring import App
 from bot.wechat_tokens import (
     AccessTokens,
     SharedTokenClient,
@@ -62,7 +63,6 @@ from bot.wechat_tokens import (
 from core.clock import Clock, as_utc
 from core.errors import ChannelError
 from core.settings import Settings
-from core.wiring import App
 from dialogs.events import (
     ButtonPressed,
     CommandReceived,
@@ -939,8 +939,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def _bind_robot(args: argparse.Namespace) -> int:
+    from app.wiring import build_app
     from core.settings import load_settings
-    from core.wiring import build_app
     from storage.models import Job
 
     chat = str(args.chat)
@@ -970,8 +970,8 @@ def _bind_robot(args: argparse.Namespace) -> int:
 
 
 def _qr(args: argparse.Namespace) -> int:
+    from app.wiring import build_app
     from core.settings import load_settings
-    from core.wiring import build_app
     from dialogs.invites import find_invitation
 
     app = build_app(load_settings(args.config))

@@ -41,6 +41,7 @@ from sqlmodel import col, select
 from wechatpy.enterprise import WeChatClient as _EnterpriseClient
 from wechatpy.exceptions import WeChatClientException
 
+from app.wiring import App
 from bot.wechat import (
     channel_error,
     check_fields,
@@ -60,7 +61,6 @@ from bot.wechat_tokens import (
 from core.clock import Clock
 from core.errors import ChannelError
 from core.settings import Settings
-from core.wiring import App
 from dialogs.events import ButtonPressed, Event, UnsupportedReceived
 from dialogs.intents import AnswerButton, Button, Edit, Intent, Send, SendFile
 from storage.db import Database

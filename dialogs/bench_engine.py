@@ -26,9 +26,9 @@ from pathlib import Path
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
+from app.wiring import App, build_app
 from core.clock import SystemClock
 from core.settings import Settings
-from core.wiring import App, build_app
 from dialogs.events import ButtonPressed, CommandReceived, Event, TextReceived
 from dialogs.intents import Intent
 from dialogs.invites import invite_candidate

@@ -30,7 +30,7 @@ _FUNNEL_EXISTS = select(_FUNNEL.c.id).where(
 
 @dataclass
 class Services:
-    """Everything the engine needs from outside, wired once in ``core/wiring.py``."""
+    """Everything the engine needs from outside, wired once in ``app/wiring.py``."""
 
     settings: Settings
     clock: Clock

@@ -395,10 +395,10 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def _run_command(args: argparse.Namespace) -> int:
+    from app.wiring import build_app
     from core.clock import SystemClock
     from core.logging import setup_logging
     from core.settings import load_settings
-    from core.wiring import build_app
 
     settings = load_settings(args.config)
     setup_logging(settings.app.log_level)

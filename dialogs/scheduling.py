@@ -35,7 +35,7 @@ from storage.models import InterviewSession, Invitation, Job
 from storage.schedule_models import AI_INTERVIEWER, Booking, Preference, Slot
 
 if TYPE_CHECKING:
-    from core.wiring import App
+    from app.wiring import App
 
 STATE = "schedule"
 PREFIX = "sch"

@@ -13,9 +13,9 @@ import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
+from app.wiring import App, build_app
 from core.clock import FakeClock
 from core.settings import Settings, load_settings
-from core.wiring import App, build_app
 from tests.harness import Chat, RecordingMessenger
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from sqlmodel import select
 
-from core.wiring import App
+from app.wiring import App
 from dialogs.events import (
     ButtonPressed,
     CommandReceived,

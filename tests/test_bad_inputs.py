@@ -20,8 +20,8 @@ from pathlib import Path
 import pytest
 from starlette.testclient import TestClient
 
+from app.wiring import build_app
 from bot.telegram import TelegramChannel, build_application
-from core.wiring import build_app
 from main import main
 from tests.bad_inputs.candidate_cases import CANDIDATE_CASES
 from tests.bad_inputs.cases import ChatCase

@@ -30,10 +30,10 @@ from pathlib import Path
 import pytest
 from sqlmodel import select
 
+from app.wiring import build_app
 from bot.demo import CANDIDATES, run_demo
 from core.logging import LIBRARY_LEVELS, PROJECT_PACKAGES, setup_logging
 from core.settings import Settings
-from core.wiring import build_app
 from dialogs.pipeline import Pipeline
 from scoring.evaluator import FakeBackend, StarEvaluator
 from storage import rotate
@@ -146,7 +146,7 @@ def test_no_secret_or_personal_field_in_any_log_line(tmp_path: Path, log_file: P
     lines = log_file.read_text(encoding="utf-8").splitlines()
     # (Library chatter such as fontTools' DEBUG lines no longer fills the file.)
     assert len(lines) > 10, "the demo should have logged its work"
-    assert any("core.wiring" in line for line in lines)
+    assert any("app.wiring" in line for line in lines)
     assert any("retention" in line or "rate" in line or "keys rotate" in line for line in lines)
     forbidden = {
         "bot token": BOT_TOKEN,

@@ -2,18 +2,14 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from starlette.routing import BaseRoute
 
+from app.runtime import Runtime
+from app.wiring import App
 from contracts.files import ContractFiles
 from contracts.signing import build_signer
-from core.wiring import App
 from dialogs.contract_flow import ContractEvents
 from web.signing import signing_routes
-
-if TYPE_CHECKING:
-    from bot.runner import Runtime
 
 
 def contract_routes(app: App) -> list[BaseRoute]:

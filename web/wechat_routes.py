@@ -26,7 +26,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any, Protocol, TypeVar
+from typing import Any, TypeVar
 
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
@@ -35,10 +35,11 @@ from wechatpy.crypto import WeChatCrypto
 from wechatpy.enterprise.crypto import WeChatCrypto as WorkCrypto
 from wechatpy.exceptions import InvalidAppIdException, InvalidSignatureException
 
+from app.runtime import ChannelHost
+from app.wiring import App
 from bot.wechat import Incoming, WeChatChannel, build_wechat
 from bot.wecom import WeComChannel, build_wecom
 from core.errors import ChannelError
-from core.wiring import App
 from web.replay import ReplayStore, Seen, body_digest, replay_store, triple_key
 
 log = logging.getLogger(__name__)
@@ -498,20 +499,7 @@ def wechat_routes(
     return routes
 
 
-class RuntimeLike(Protocol):
-    """What ``bot.runner.Runtime`` offers a channel (kept structural: no import cycle)."""
-
-    app: App
-
-    @property
-    def dispatcher(self) -> Any: ...
-
-    def add_routes(self, routes: list[BaseRoute]) -> None: ...
-
-    def on_close(self, closer: Callable[[], Awaitable[None]]) -> None: ...
-
-
-async def start_wechat(rt: RuntimeLike) -> None:
+async def start_wechat(rt: ChannelHost) -> None:
     """``python main.py run``: the Official Account and/or WeCom callbacks in the web app.
 
     Registers the messengers in ``app.channels``, adds the callback routes (which

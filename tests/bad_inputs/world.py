@@ -15,8 +15,8 @@ from typing import Any
 
 from sqlmodel import col, select
 
+from app.wiring import App
 from core.clock import FakeClock
-from core.wiring import App
 from dialogs.catalog import t
 from dialogs.events import (
     Event,

@@ -13,10 +13,11 @@ from typing import Any
 import pytest
 from sqlmodel import col, select
 
-from bot.runner import Runtime, run
+from app.runner import run
+from app.runtime import Runtime
+from app.wiring import App, build_app
 from bot.telegram import TelegramChannel, translate
 from core.settings import Settings
-from core.wiring import App, build_app
 from dialogs.events import ButtonPressed, parse_event
 from dialogs.intents import Button, Edit, Send, SendFile
 from dialogs.outbox import write_intents

@@ -21,8 +21,8 @@ from pathlib import Path
 import pytest
 from sqlmodel import col, select
 
+from app.wiring import build_app
 from core.settings import load_settings
-from core.wiring import build_app
 from dialogs.intents import parse_intent
 from storage.models import Answer, BackgroundJob, OutboxMessage
 from tests.fakes.speech import spoken_ogg

@@ -15,6 +15,7 @@ from sqlalchemy import text
 from sqlmodel import col, func, select
 from starlette.routing import BaseRoute, Route
 
+from app.wiring import App, build_app
 from bot.wechat import (
     ButtonMenus,
     Incoming,
@@ -26,7 +27,6 @@ from bot.wechat import (
     wechat_invite_qr,
 )
 from core.clock import FakeClock
-from core.wiring import App, build_app
 from dialogs.dispatcher import Dispatcher
 from dialogs.events import (
     ButtonPressed,

@@ -108,7 +108,7 @@ async def test_callback_p99_under_100ms_while_background_work_runs(
 
 
 def _count_jobs(app: object, kind: str) -> int:
-    from core.wiring import App
+    from app.wiring import App
 
     assert isinstance(app, App)
     with app.db.session() as session:

@@ -12,7 +12,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from bot.runner import Runtime, run
+from app.runner import run
+from app.runtime import Runtime
 from tests.fakes.wechat_api import Callbacks, FakeWeChat, wechat_settings
 
 OPENID = "oRunner000000000000000000001"

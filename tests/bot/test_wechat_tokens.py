@@ -12,11 +12,11 @@ from typing import Any
 import pytest
 from wechatpy.exceptions import WeChatClientException
 
+from app.wiring import App, build_app
 from bot.wechat import make_client
 from bot.wechat_tokens import AccessTokens, DbTokenStore, RedisTokenStore
 from core.clock import FakeClock
 from core.errors import ChannelError
-from core.wiring import App, build_app
 from storage.models import KeyValue
 from tests.fakes.wechat_api import FakeWeChat, wechat_settings
 

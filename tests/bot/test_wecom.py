@@ -333,8 +333,8 @@ api_base_url = "{fake.base_url}"
     )
     monkeypatch.setenv("WECHAT_APP_SECRET", "oa-app-secret-value")
     assert main(["--config", str(config), "wechat", "bind-robot", "no-such-job"]) == 1
+    from app.wiring import build_app
     from core.settings import load_settings
-    from core.wiring import build_app
 
     app = build_app(load_settings(config))
     job_id = seed_job(app, code="sales-2026")

@@ -24,7 +24,7 @@ from storage.models import Candidate
 from storage.types import bind_rows, install_keyring
 
 if TYPE_CHECKING:
-    from core.wiring import App
+    from app.wiring import App
 
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "contracts"
 Transaction = Callable[[], contextlib.AbstractContextManager[Session]]

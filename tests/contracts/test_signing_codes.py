@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from sqlmodel import Session, select
 
+from app.wiring import App
 from contracts.service import (
     MAX_CODES_PER_LINK,
     MAX_WRONG_TRIES,
@@ -27,7 +28,6 @@ from contracts.service import (
 from contracts.signing import SignatureMark, build_signer
 from core.clock import FakeClock
 from core.settings import ContractSettings
-from core.wiring import App
 from storage.contract_models import Contract, Employee, SigningEvent, SigningLink
 from tests.contracts.support import contract_files, seed_signing_link
 

@@ -12,8 +12,8 @@ import signal
 import sys
 from pathlib import Path
 
+from app.wiring import build_app
 from core.settings import Settings
-from core.wiring import build_app
 from dialogs import router
 from dialogs.context import Ctx
 from dialogs.events import parse_event

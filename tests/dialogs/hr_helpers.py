@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from sqlmodel import select
 
+from app.wiring import App, build_app
 from core.clock import FakeClock
 from core.settings import Settings
-from core.wiring import App, build_app
 from dialogs.pipeline import Pipeline
 from scoring.evaluator import FakeBackend, StarEvaluator
 from storage.crypto import token_hash

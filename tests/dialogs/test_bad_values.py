@@ -10,9 +10,9 @@ from collections.abc import Iterator
 import pytest
 from sqlmodel import select
 
+from app.wiring import App
 from core.clock import FakeClock
 from core.settings import Settings
-from core.wiring import App
 from storage.models import HumanScore, InterviewSession
 from tests.dialogs.hr_helpers import GROUP, STRONG, interview, pipeline_app, setup_job
 from tests.harness import Chat, RecordingMessenger

@@ -12,10 +12,10 @@ from sqlmodel import select
 from starlette.applications import Starlette
 from starlette.testclient import TestClient
 
+from app.wiring import App, build_app
 from contracts.signing import validate_contract
 from core.clock import FakeClock
 from core.settings import Settings
-from core.wiring import App, build_app
 from dialogs.contract_flow import valid_resident_id
 from dialogs.pipeline import Pipeline
 from scoring.evaluator import FakeBackend, StarEvaluator

@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 from sqlmodel import select
 
+from app.wiring import build_app
 from core.clock import FakeClock
 from core.settings import Settings
-from core.wiring import build_app
 from storage.models import Answer
 from tests.dialogs.crash_child import FileMessenger
 from tests.harness import Chat

@@ -6,9 +6,9 @@ import asyncio
 
 from sqlmodel import col, select
 
+from app.wiring import App
 from core.clock import FakeClock
 from core.errors import ChannelError
-from core.wiring import App
 from dialogs.intents import Button, Edit, Send
 from dialogs.outbox import write_intents
 from storage.models import AuditEvent, OutboxMessage

@@ -10,8 +10,8 @@ from __future__ import annotations
 import pytest
 from sqlmodel import select
 
+from app.wiring import App
 from core.errors import TranscriptionError
-from core.wiring import App
 from dialogs import interview
 from dialogs.catalog import t
 from dialogs.context import Ctx

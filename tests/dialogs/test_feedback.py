@@ -9,9 +9,9 @@ from collections.abc import Iterator
 import pytest
 from sqlmodel import select
 
+from app.wiring import App
 from core.clock import FakeClock
 from core.settings import Settings
-from core.wiring import App
 from dialogs.catalog import t
 from dialogs.events import Event
 from dialogs.intents import AnswerButton, Intent

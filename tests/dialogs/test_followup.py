@@ -7,9 +7,9 @@ from collections.abc import Iterator
 import pytest
 from sqlmodel import col, select
 
+from app.wiring import App
 from core.clock import FakeClock
 from core.settings import Settings
-from core.wiring import App
 from storage.models import Answer, AuditEvent, CandidateScore, ConversationState, Evaluation
 from tests.dialogs.hr_helpers import (
     GROUP,

@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 from sqlmodel import col, select
 
+from app.wiring import App
 from core.clock import FakeClock
 from core.settings import Settings
-from core.wiring import App
 from scoring.report import CandidateReportData, HumanScoreLine, render_candidate_report
 from storage.models import AuditEvent, Candidate, CandidateScore, HumanScore, Job
 from tests.dialogs.hr_helpers import GROUP, STRONG, WEAK, interview, pipeline_app, setup_job, texts

@@ -15,8 +15,8 @@ import pytest
 from aiosmtpd.controller import Controller
 from sqlmodel import select
 
+from app.wiring import App, build_app
 from core.clock import FakeClock
-from core.wiring import App, build_app
 from dialogs import scheduling
 from dialogs.bulk_invite import MAIL_JOB
 from storage.crypto import token_hash

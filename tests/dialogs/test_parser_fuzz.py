@@ -19,8 +19,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlmodel import select
 
+from app.wiring import App, build_app
 from core.clock import FakeClock
-from core.wiring import App, build_app
 from dialogs import contract_flow, staff
 from dialogs.events import (
     ButtonPressed,

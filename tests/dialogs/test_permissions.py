@@ -18,9 +18,9 @@ import pytest
 from sqlalchemy import select as sa_select
 from sqlmodel import select
 
+from app.wiring import App
 from core.clock import FakeClock
 from core.settings import Settings
-from core.wiring import App
 from dialogs import staff
 from dialogs.catalog import t
 from dialogs.roles import REQUIRED

@@ -7,9 +7,9 @@ from collections.abc import Iterator
 import pytest
 from sqlmodel import col, select
 
+from app.wiring import App, build_app
 from core.clock import FakeClock
 from core.settings import Settings
-from core.wiring import App, build_app
 from dialogs.pipeline import Pipeline
 from scoring.evaluator import FakeBackend, StarEvaluator
 from storage.crypto import token_hash

@@ -14,8 +14,8 @@ from sqlalchemy import inspect, select
 from sqlmodel import col
 from sqlmodel import select as sm_select
 
+from app.wiring import App, build_app
 from core.clock import FakeClock
-from core.wiring import App, build_app
 from dialogs import privacy
 from storage.contract_models import Contract, Employee
 from storage.models import (

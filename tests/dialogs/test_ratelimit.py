@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from sqlmodel import col, func, select
 
+from app.wiring import App, build_app
 from core.clock import FakeClock
-from core.wiring import App, build_app
 from dialogs.events import ButtonPressed, CommandReceived, Event, TextReceived
 from dialogs.ratelimit import RateLimiter, Verdict
 from storage.models import InboxEvent, OutboxMessage

@@ -16,9 +16,9 @@ import pytest
 from sqlalchemy import text
 from sqlmodel import select
 
+from app.wiring import App, build_app
 from core.clock import FakeClock
 from core.settings import Settings
-from core.wiring import App, build_app
 from dialogs.reminders import (
     CONTRACT_EXPIRY,
     Reminders,

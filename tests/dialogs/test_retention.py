@@ -11,8 +11,8 @@ import pytest
 from sqlmodel import col, select
 
 import main
+from app.wiring import App
 from core.clock import FakeClock
-from core.wiring import App
 from dialogs import retention
 from dialogs.reminders import ReminderScheduler
 from storage.models import (

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from sqlmodel import col, select
 
+from app.wiring import App
 from contracts.files import ContractFiles
 from contracts.service import (
     complete_signing,
@@ -21,7 +22,6 @@ from contracts.service import (
 from contracts.signing import SignatureMark, build_signer
 from contracts.terms import ContractTerms, parse_terms
 from core.clock import FakeClock
-from core.wiring import App
 from dialogs import retention
 from storage.contract_models import Contract, Employee, SigningEvent, SigningLink
 from storage.models import AuditEvent, Candidate

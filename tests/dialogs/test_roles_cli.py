@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from sqlmodel import select
 
-from core.wiring import build_app
+from app.wiring import build_app
 from main import main
 from storage.models import AuditEvent, Staff
 from tests.conftest import make_settings

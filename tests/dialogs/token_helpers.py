@@ -6,7 +6,7 @@ import re
 
 from sqlalchemy import text
 
-from core.wiring import App
+from app.wiring import App
 from storage.tables import metadata
 
 _LINK = re.compile(r"(?:/start |[?&]start=)([A-Za-z0-9_-]{8,64})")

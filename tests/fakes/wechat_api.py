@@ -35,8 +35,8 @@ from sqlmodel import col, select
 from wechatpy.crypto import WeChatCrypto
 from wechatpy.enterprise.crypto import WeChatCrypto as WorkCrypto
 
+from app.wiring import App
 from core.settings import Settings, load_settings
-from core.wiring import App
 from dialogs.invites import invite_candidate
 from storage.models import Job, JobQuestion, Question
 
@@ -577,10 +577,10 @@ async def make_harness(tmp: Path, fake: FakeWeChat, **settings_kw: Any) -> Harne
     import httpx
     from starlette.applications import Starlette
 
+    from app.wiring import build_app
     from bot.wechat import build_wechat
     from bot.wecom import build_wecom
     from core.clock import FakeClock
-    from core.wiring import build_app
     from web.wechat_routes import CallbackTasks, wechat_routes
 
     settings = wechat_settings(tmp, fake, **settings_kw)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from core.wiring import App
+from app.wiring import App
 from dialogs.pipeline import store_evaluation
 from scoring.evaluator import FakeBackend, StarEvaluator
 from scoring.star import AnswerInput

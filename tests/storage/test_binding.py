@@ -12,8 +12,8 @@ from sqlalchemy import text, update
 from sqlalchemy.exc import StatementError
 from sqlmodel import col, select
 
+from app.wiring import App
 from core.errors import CryptoError
-from core.wiring import App
 from storage.models import Candidate, InboxEvent, KeyValue
 from tests.harness import Chat
 

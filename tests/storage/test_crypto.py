@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 from sqlmodel import col, select
 
+from app.wiring import App
 from core.errors import ConfigError, CryptoError
-from core.wiring import App
 from storage.crypto import Keyring, load_keyring
 from storage.media import MediaStore
 from storage.models import Answer, Candidate

@@ -5,9 +5,9 @@ from alembic.migration import MigrationContext
 from sqlalchemy import column, insert, table, text
 from sqlmodel import col, select
 
+from app.wiring import App
 from core.clock import utcnow
 from core.settings import Settings
-from core.wiring import App
 from storage import migrate
 from storage.db import Database, open_database
 from storage.models import Candidate, Job, KeyValue

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
+from app.wiring import App, build_app
 from contracts.files import ContractFiles
-from core.wiring import App, build_app
 from storage.models import Job
 from tests.conftest import make_settings
 

@@ -1,8 +1,8 @@
 from __future__ import annotations
 
+from app.wiring import App
 from core.clock import FakeClock
 from core.errors import EvaluationError
-from core.wiring import App
 from dialogs.worker import JobContext, Worker
 from storage import queue
 from storage.models import BackgroundJob

@@ -13,9 +13,9 @@ from sqlmodel import col
 from sqlmodel import select as sm_select
 
 import main
+from app.wiring import App, build_app
 from core.errors import ConfigError, CryptoError
 from core.settings import Settings
-from core.wiring import App, build_app
 from storage import rotate
 from storage.crypto import Keyring, field_binding, load_keyring
 from storage.db import open_database

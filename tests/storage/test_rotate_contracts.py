@@ -7,12 +7,12 @@ from pathlib import Path
 import pytest
 from sqlmodel import select
 
+from app.wiring import App
 from contracts.files import ContractFiles
 from contracts.service import create_contract, unsigned_pdf
 from contracts.signing import build_signer, ca_folder
 from core.errors import ContractError
 from core.settings import Settings
-from core.wiring import App
 from storage import rotate
 from storage.contract_models import Contract
 from storage.crypto import Keyring, load_keyring

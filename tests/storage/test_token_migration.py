@@ -13,8 +13,8 @@ import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 from sqlmodel import select
 
+from app.wiring import build_app
 from core.clock import FakeClock
-from core.wiring import build_app
 from storage import migrate
 from storage.crypto import token_hash
 from storage.db import open_database

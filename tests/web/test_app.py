@@ -11,9 +11,9 @@ import httpx
 import pytest
 from sqlmodel import select
 
+from app.wiring import App, build_app
 from bot.telegram import TelegramChannel, build_application
 from core.settings import Settings
-from core.wiring import App, build_app
 from dialogs.pipeline import Pipeline
 from scoring.evaluator import FakeBackend, StarEvaluator
 from storage.models import InboxEvent, OutboxMessage

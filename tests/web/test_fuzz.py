@@ -23,8 +23,8 @@ from hypothesis import strategies as st
 from sqlalchemy import func, select
 from starlette.testclient import TestClient
 
+from app.wiring import App, build_app
 from bot.telegram import TelegramChannel, build_application
-from core.wiring import App, build_app
 from dialogs.pipeline import Pipeline
 from scoring.evaluator import FakeBackend, StarEvaluator
 from storage.contract_models import SigningEvent

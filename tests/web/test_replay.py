@@ -14,9 +14,9 @@ from functools import partial
 
 import pytest
 
+from app.wiring import App, build_app
 from core.clock import FakeClock
 from core.settings import Settings
-from core.wiring import App, build_app
 from web.replay import DatabaseReplayStore, RedisReplayStore, ReplayStore, Seen, triple_key
 
 WINDOW = dt.timedelta(minutes=11)

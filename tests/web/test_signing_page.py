@@ -28,6 +28,7 @@ from starlette.responses import PlainTextResponse
 from starlette.routing import Route
 from starlette.testclient import TestClient
 
+from app.wiring import App
 from contracts.files import ContractFiles
 from contracts.messages import PAGE, Lang
 from contracts.service import create_contract, issue_signing_link, signed_pdf
@@ -44,7 +45,6 @@ from contracts.signing import (
 from core.clock import FakeClock
 from core.errors import SigningError
 from core.settings import ContractSettings
-from core.wiring import App
 from storage.contract_models import Contract, Employee, SigningLink
 from tests.contracts.support import (
     contract_files,

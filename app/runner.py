@@ -18,78 +18,17 @@ import asyncio
 import contextlib
 import logging
 import signal
-from collections.abc import Awaitable, Callable, Coroutine, Generator
-from dataclasses import dataclass, field
+from collections.abc import Callable, Generator
 from typing import Any
 
 import uvicorn
-from starlette.routing import BaseRoute
 
+from app.runtime import Runtime
+from app.wiring import App, build_app
 from core.errors import ConfigError
 from core.settings import Settings
-from core.wiring import App, build_app
-from dialogs.dispatcher import Dispatcher
 
 log = logging.getLogger(__name__)
-
-Loop = Callable[[asyncio.Event], Coroutine[Any, Any, None]]
-
-
-@dataclass
-class Runtime:
-    """What the channels of one ``run`` share: the app, the stop signal, loops and routes."""
-
-    app: App
-    stop: asyncio.Event
-    dispatcher: Dispatcher
-    loops: list[tuple[str, Loop]] = field(default_factory=list)
-    routes: list[BaseRoute] = field(default_factory=list)
-    closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
-    wants_web: bool = False
-
-    def wake_dispatcher(self) -> None:
-        """New intents are in the outbox: deliver now instead of at the next poll."""
-        self.dispatcher.wakeup.set()
-
-    def add_loop(self, name: str, loop: Loop) -> None:
-        self.loops.append((name, loop))
-
-    def add_routes(self, routes: list[BaseRoute]) -> None:
-        """Extra web routes; adding any starts the web server."""
-        self.routes.extend(routes)
-        self.wants_web = True
-
-    def on_close(self, closer: Callable[[], Awaitable[None]]) -> None:
-        self.closers.append(closer)
-
-
-async def start_telegram(rt: Runtime) -> None:
-    """Telegram: long polling by default, or a webhook behind the web app."""
-    from bot.telegram import ALLOWED_UPDATES, TelegramChannel, build_application
-    from web.app import TELEGRAM_WEBHOOK_PATH
-
-    settings = rt.app.settings.telegram
-    if settings.mode == "webhook" and settings.webhook_secret is None:
-        raise ConfigError("telegram.webhook_secret: webhook mode needs TELEGRAM_WEBHOOK_SECRET")
-    application = build_application(settings, rate_limiter=settings.rate_limiter)
-    channel = TelegramChannel(rt.app, application, on_outbox=rt.wake_dispatcher)
-    if not await channel.start(rt.stop):
-        return  # stopped while the Bot API was unreachable
-    rt.app.channels[channel.platform] = channel
-    rt.on_close(channel.close)
-    if settings.mode == "polling":
-        rt.add_loop("telegram polling", channel.poll)
-        log.info("telegram: @%s polling %s", channel.bot_username, settings.base_url)
-        return
-    assert settings.webhook_secret is not None
-    url = rt.app.settings.app.public_base_url.rstrip("/") + TELEGRAM_WEBHOOK_PATH
-    await application.bot.set_webhook(
-        url,
-        secret_token=settings.webhook_secret.get_secret_value(),
-        allowed_updates=list(ALLOWED_UPDATES),
-    )
-    rt.wants_web = True
-    log.info("telegram: @%s webhook at %s", channel.bot_username, url)
 
 
 async def start_channels(rt: Runtime) -> None:
@@ -99,6 +38,8 @@ async def start_channels(rt: Runtime) -> None:
 
     await start_signing(rt)
     if settings.telegram.enabled:
+        from bot.telegram import start_telegram
+
         await start_telegram(rt)
     if settings.wechat.enabled or settings.wechat.work_enabled:
         from web.wechat_routes import start_wechat

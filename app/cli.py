@@ -1,0 +1,14 @@
+"""The command-line areas of ``main.py``: each module has ``register(subparsers)``."""
+
+# Modules with a ``register(subparsers)`` function, in the order they appear in --help.
+CLI_MODULES = [
+    "storage.cli",
+    "dialogs.cli",
+    "dialogs.roles_cli",
+    "scoring.cli",
+    "scoring.score_cli",
+    "contracts.cli",
+    "bot.cli",
+    "bot.wechat",
+    "dialogs.retention",
+]
