@@ -3,22 +3,19 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from app.features import FEATURES
 from core.clock import Clock, SystemClock
 from core.logging import register_secret
 from core.settings import Settings
-from dialogs import (  # noqa: F401  (each registers its HR commands and buttons)
-    contract_flow,
-    followup,
-    hr,
-    human_scores,
-    stats,
-)
 from dialogs.channel import Messenger
 from dialogs.context import Services
 from dialogs.dispatcher import Dispatcher
 from dialogs.engine import Engine
+from dialogs.kernel.feature import Feature
+from dialogs.kernel.registry import Registry
 from dialogs.pipeline import Pipeline
 from dialogs.question_bank import seed_builtin
 from dialogs.worker import JobHandler, Worker
@@ -34,6 +31,7 @@ class App:
     db: Database
     services: Services
     engine: Engine
+    registry: Registry
     handlers: dict[str, JobHandler] = field(default_factory=dict)
     channels: dict[str, Messenger] = field(default_factory=dict)
 
@@ -75,8 +73,13 @@ def build_app(
     migrate_db: bool = True,
     db: Database | None = None,
     pipeline: Pipeline | None = None,
+    features: Sequence[Feature] = FEATURES,
 ) -> App:
-    """Open storage (running migrations), seed the bank, wire the engine and the jobs."""
+    """Open storage (running migrations), seed the bank, wire the engine and the jobs.
+
+    ``features`` is the product's list (``app/features.py``); tests pass another.
+    """
+    registry = Registry(features)  # refuses duplicates before anything is opened
     for secret in settings.secrets():
         register_secret(secret)
     database = db or open_database(settings)
@@ -86,8 +89,16 @@ def build_app(
         added = seed_builtin(session)
     if added:
         log.info("question bank: %d built-in questions added", added)
-    services = Services(settings=settings, clock=clock or SystemClock(), media=database.media)
-    app = App(settings=settings, db=database, services=services, engine=Engine(database, services))
-    app.handlers.update((pipeline or default_pipeline(settings)).handlers())
-    app.handlers.update(human_scores.JOB_HANDLERS)
+    services = Services(
+        settings=settings, clock=clock or SystemClock(), media=database.media, features=registry
+    )
+    app = App(
+        settings=settings,
+        db=database,
+        services=services,
+        engine=Engine(database, services, registry),
+        registry=registry,
+    )
+    models = (pipeline or default_pipeline(settings)).handlers()
+    app.handlers.update(registry.job_handlers(("pipeline", models)))
     return app

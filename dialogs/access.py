@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 from sqlmodel import Session, select
 
@@ -185,3 +185,14 @@ def refuse(ctx: Ctx, verdict: Verdict, *, button: bool, subject: str = "") -> No
     else:
         ctx.say(text)
     ctx.audit("access_denied", subject, reason=verdict.reason or "no_role", chat=ctx.event.chat_id)
+
+
+def target_job(ctx: Ctx, usage: str, **values: Any) -> Job | None:
+    """The checked job of this command, or None after saying what was wrong."""
+    job = ctx.target.job
+    if job is None:
+        if ctx.target.named:
+            ctx.reply("staff.job_unknown", code=ctx.target.raw[:40])
+        else:
+            ctx.reply(usage, **values)
+    return job

@@ -17,10 +17,10 @@ from typing import Any
 from sqlalchemy import func
 from sqlmodel import Session, col, select
 
-from dialogs import staff
-from dialogs.access import Access, check, job_arg, parse_id
+from dialogs.access import Access, check, job_arg, parse_id, target_job
 from dialogs.context import Ctx, Target
 from dialogs.events import CommandReceived, FileReceived
+from dialogs.kernel.feature import Command, Feature
 from dialogs.slot_time import slot_text, zone
 from storage.models import Job
 from storage.schedule_models import AI_INTERVIEWER, Booking, JobPolicy, Slot
@@ -269,7 +269,7 @@ def allow_start_now(session: Session, job_id: int, default: bool) -> bool:
 # ------------------------------------------------------------------ chat commands
 def _resolve_job(ctx: Ctx, _code: str | None = None) -> Job | None:
     """The checked job of this command (named, or the one job bound to this group chat)."""
-    return staff.target_job(ctx, "schedule.usage_slots")
+    return target_job(ctx, "schedule.usage_slots")
 
 
 def _slots_target(ctx: Ctx, args: str) -> Target:
@@ -525,7 +525,8 @@ def import_calendar(ctx: Ctx) -> bool:
 
 
 CALENDAR_ACCESS = Access("invite", "job", job_arg(0, bound=True))
-staff.COMMAND_HANDLERS["slots"] = staff.Command(
-    Access("view", "job", _slots_target), _slots_command
+FEATURE = Feature(
+    "availability",
+    commands={"slots": Command(Access("view", "job", _slots_target), _slots_command)},
+    files=(import_calendar,),
 )
-staff.FILE_HANDLERS.append(import_calendar)

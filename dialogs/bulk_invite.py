@@ -30,8 +30,8 @@ from sqlalchemy import insert, union_all
 from sqlmodel import Session, col, select
 
 from core.settings import Settings
-from dialogs import reminders, spreadsheet, staff
-from dialogs.access import Access, check, job_arg
+from dialogs import invite_sheet, mailer, reminders, spreadsheet
+from dialogs.access import Access, check, job_arg, target_job
 from dialogs.catalog import t
 from dialogs.context import Ctx
 from dialogs.events import CommandReceived, FileReceived
@@ -44,6 +44,7 @@ from dialogs.invites import (
     seal_text,
     seal_tokens,
 )
+from dialogs.kernel.feature import Command, Feature
 from dialogs.roles import permitted_job_ids
 from dialogs.spreadsheet import ImportFileError as ImportFileError
 from dialogs.spreadsheet import decode
@@ -889,7 +890,7 @@ def _sheet_command(ctx: Ctx, ev: CommandReceived) -> None:
     working (the reply says so; identity codes and validity stay). Candidates who
     opened theirs already continue in their chat and are not on the sheet.
     """
-    job = staff.target_job(ctx, "schedule.usage_sheet")
+    job = target_job(ctx, "schedule.usage_sheet")
     if job is None:
         return
     invitations = ctx.session.exec(
@@ -923,8 +924,16 @@ def _sheet_command(ctx: Ctx, ev: CommandReceived) -> None:
 
 
 IMPORT_ACCESS = Access("invite", "job", job_arg(0))
-staff.COMMAND_HANDLERS["importcandidates"] = staff.Command(IMPORT_ACCESS, _import_command)
-staff.COMMAND_HANDLERS["invitesheet"] = staff.Command(
-    Access("invite", "job", job_arg(0)), _sheet_command
+FEATURE = Feature(
+    "invitations",
+    commands={
+        "importcandidates": Command(IMPORT_ACCESS, _import_command),
+        "invitesheet": Command(Access("invite", "job", job_arg(0)), _sheet_command),
+    },
+    files=(import_file,),
+    jobs={
+        IMPORT_JOB: import_job(),
+        SHEET_JOB: invite_sheet.sheet_job,
+        MAIL_JOB: mailer.mail_job,
+    },
 )
-staff.FILE_HANDLERS.append(import_file)

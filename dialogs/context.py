@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import bindparam, insert, select
 from sqlmodel import Session
@@ -14,9 +15,9 @@ from core.settings import Settings
 from dialogs.catalog import t
 from dialogs.events import Event
 from dialogs.intents import AnswerButton, Button, Edit, Intent, JobRequest, Send, SendFile
-from storage.db import table_of
+from storage.db import Database, table_of
 from storage.media import MediaStore
-from storage.models import AuditEvent, Candidate, FunnelEvent, Job
+from storage.models import AuditEvent, Candidate, FunnelEvent, InterviewSession, Job
 
 # Prebuilt Core statements (the audit trail and funnel are written on most events).
 _AUDIT = table_of(AuditEvent)
@@ -28,6 +29,36 @@ _FUNNEL_EXISTS = select(_FUNNEL.c.id).where(
 )
 
 
+# Buttons a feature adds to an HR-group post: (group language, the post's values) -> rows.
+PostButtons = Callable[[str, dict[str, Any]], list[list[Button]]]
+# The step that handles a candidate's event while their interview is in a given state.
+CandidateStep = Callable[["Ctx", InterviewSession], None]
+# Called when HR approves a candidate, in the decision's transaction (the contract offer).
+ApproveHook = Callable[["Ctx", Candidate], None]
+# Run by the reminder scheduler's leader on every tick (e.g. the daily retention sweep).
+Periodic = Callable[[Database, "Services"], object]
+
+
+class FeatureHooks(Protocol):
+    """What one feature's handler may ask of the others (``dialogs.kernel.registry``)."""
+
+    def post_buttons(self, key: str, lang: str, values: dict[str, Any]) -> list[list[Button]]:
+        """Rows other features add to an HR-group post of catalogue ``key``."""
+        ...
+
+    def candidate_step(self, state: str) -> CandidateStep | None:
+        """The step of the feature that owns interview-session state ``state``, if any."""
+        ...
+
+    def periodic_tasks(self) -> tuple[Periodic, ...]:
+        """What the scheduler's leader runs on every tick."""
+        ...
+
+    def approved(self, ctx: Ctx, candidate: Candidate) -> None:
+        """HR approved ``candidate``: what features do then, in the same transaction."""
+        ...
+
+
 @dataclass
 class Services:
     """Everything the engine needs from outside, wired once in ``app/wiring.py``."""
@@ -35,6 +66,7 @@ class Services:
     settings: Settings
     clock: Clock
     media: MediaStore
+    features: FeatureHooks
 
 
 @dataclass

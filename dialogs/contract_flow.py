@@ -28,12 +28,12 @@ from contracts.rules import Finding, is_blocked
 from contracts.terms import ContractTerms, field_problems
 from core.errors import ContractError
 from core.settings import Settings
-from dialogs import hr, staff
 from dialogs.access import Access, candidate_arg, candidate_in_button, job_arg, parse_id
 from dialogs.catalog import t
 from dialogs.context import Ctx, Services
 from dialogs.events import ButtonPressed, CommandReceived, TextReceived
 from dialogs.intents import Button, Intent, Send, SendFile
+from dialogs.kernel.feature import ButtonEntry, Command, Feature
 from dialogs.notify import HRChat, hr_group_chats
 from dialogs.roles import permitted_job_ids
 from dialogs.text import has_hidden, visible
@@ -650,18 +650,16 @@ def _money(value: Decimal | None) -> str:
     return "-" if value is None else f"{value:,.2f}"
 
 
-hr.ON_APPROVE.append(on_approved)
-staff.BUTTON_HANDLERS["ct"] = staff.ButtonEntry(
-    Access("decide", "candidate", candidate_in_button), _send_button
+FEATURE = Feature(
+    "contracting",
+    commands={
+        "terms": Command(Access("decide", "candidate", candidate_arg(0)), _terms_command),
+        "sendcontract": Command(Access("decide", "candidate", candidate_arg(0)), _send_command),
+        "contractdefaults": Command(Access("manage_jobs", "job", job_arg(0)), _defaults_command),
+        # Any role: the lookup then shows only employees of the jobs the user may see.
+        "employee": Command(Access("view", "any"), _employee_command),
+    },
+    buttons={"ct": ButtonEntry(Access("decide", "candidate", candidate_in_button), _send_button)},
+    candidate_states={state: handle_candidate for state in sorted(CANDIDATE_STATES)},
+    on_approved=(on_approved,),
 )
-staff.COMMAND_HANDLERS["terms"] = staff.Command(
-    Access("decide", "candidate", candidate_arg(0)), _terms_command
-)
-staff.COMMAND_HANDLERS["sendcontract"] = staff.Command(
-    Access("decide", "candidate", candidate_arg(0)), _send_command
-)
-staff.COMMAND_HANDLERS["contractdefaults"] = staff.Command(
-    Access("manage_jobs", "job", job_arg(0)), _defaults_command
-)
-# Any role: the lookup then shows only employees of the jobs the user may see.
-staff.COMMAND_HANDLERS["employee"] = staff.Command(Access("view", "any"), _employee_command)

@@ -34,6 +34,7 @@ from dialogs.catalog import normalize_language, t
 from dialogs.context import Ctx, Services
 from dialogs.events import Event, parse_event
 from dialogs.intents import Intent, Send
+from dialogs.kernel.registry import Registry
 from dialogs.outbox import write_intents
 from dialogs.plan import AnswerLimits
 from storage import queue
@@ -62,9 +63,10 @@ class _Pending:
 
 
 class Engine:
-    def __init__(self, db: Database, services: Services) -> None:
+    def __init__(self, db: Database, services: Services, registry: Registry) -> None:
         self.db = db
         self.services = services
+        self.registry = registry
         if sys.getswitchinterval() > GIL_SWITCH_INTERVAL_S:
             sys.setswitchinterval(GIL_SWITCH_INTERVAL_S)
         # In memory, no I/O: over-limit events are stored as 'throttled' and dropped.
@@ -268,7 +270,7 @@ class Engine:
                 event.language_hint, self.services.settings.app.default_language
             ),
         )
-        router.route(ctx)
+        router.route(ctx, self.registry)
         now = self.services.clock.now()
         write_intents(session, ctx.intents, source_event=event.event_id, now=now)
         for job in ctx.jobs:

@@ -20,12 +20,13 @@ from typing import Any
 from sqlmodel import select
 
 from core.clock import as_utc
-from dialogs import interview, notify, staff
+from dialogs import interview
 from dialogs.access import Access, candidate_arg, candidate_in_button, check
 from dialogs.catalog import t
 from dialogs.context import Ctx
 from dialogs.events import ButtonPressed, CommandReceived, TextReceived
 from dialogs.intents import Button
+from dialogs.kernel.feature import ButtonEntry, Command, Dialog, Feature
 from dialogs.notify import competency_label
 from dialogs.plan import PlanItem, interview_plan
 from dialogs.text import visible
@@ -39,7 +40,7 @@ _PREFIX = re.compile(r"^\s*([^:：\n]{1,40}?)\s*[:：]\s*(.+)$", re.DOTALL)
 
 
 def ask_buttons(lang: str, values: dict[str, Any]) -> list[list[Button]]:
-    """The button HR progress posts carry (registered with :data:`notify.POST_BUTTONS`)."""
+    """The button HR progress posts carry (declared in :data:`FEATURE`)."""
     return [[Button(label=t(lang, "followup.button"), data=f"ask:{values['id']}")]]
 
 
@@ -97,7 +98,7 @@ def on_button(ctx: Ctx) -> None:
 
 
 def step(ctx: Ctx, state: ConversationState) -> None:
-    """The message after the button: the question (``staff.continue_dialog`` routes here)."""
+    """The message after the button: the question (the router sends it here)."""
     event = ctx.event
     if as_utc(state.updated_at) + PROMPT_TTL < ctx.now:
         ctx.session.delete(state)  # stale: this message is ordinary chat, not a question
@@ -259,9 +260,10 @@ def _dialog(ctx: Ctx) -> ConversationState | None:
     ).first()
 
 
-staff.COMMAND_HANDLERS["ask"] = staff.Command(ASK, ask_command)
-staff.BUTTON_HANDLERS["ask"] = staff.ButtonEntry(
-    Access("ask", "candidate", candidate_in_button), on_button
+FEATURE = Feature(
+    "followup",
+    commands={"ask": Command(ASK, ask_command)},
+    buttons={"ask": ButtonEntry(Access("ask", "candidate", candidate_in_button), on_button)},
+    dialogs={"ask": Dialog(None, step)},
+    post_buttons={"hr.started": ask_buttons, "hr.answered": ask_buttons},
 )
-notify.POST_BUTTONS["hr.started"] = ask_buttons
-notify.POST_BUTTONS["hr.answered"] = ask_buttons

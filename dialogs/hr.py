@@ -8,17 +8,17 @@ users pressing at once cannot both win.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 from sqlalchemy import update
 from sqlmodel import Session, col, select
 
-from dialogs import staff
+from dialogs import results
 from dialogs.access import Access, candidate_arg, candidate_in_button, job_arg
 from dialogs.catalog import t
 from dialogs.context import Ctx, Target
 from dialogs.events import ButtonPressed, CommandReceived
+from dialogs.human_scores import REPORT_JOB
 from dialogs.intents import Intent, Send
+from dialogs.kernel.feature import ButtonEntry, Command, Feature
 from dialogs.notify import competency_label, hr_group_chats
 from dialogs.results import answer_rows, local_time, ranking_command, summary_text
 from dialogs.worker import JobContext
@@ -34,9 +34,6 @@ ALIASES = {
     "reject": "reject",
     "r": "reject",
 }
-
-# Called after an approval, in the same transaction (the contract flow registers here).
-ON_APPROVE: list[Callable[[Ctx, Candidate], None]] = []
 
 
 def _button_target(ctx: Ctx, data: str) -> Target:
@@ -157,8 +154,7 @@ def _apply(
     if ctx is not None:
         ctx.intents.extend(intents)
         if outcome == "approve":
-            for hook in ON_APPROVE:
-                hook(ctx, candidate)
+            ctx.services.features.approved(ctx, candidate)
     else:
         assert job_ctx is not None
         job_ctx.emit(session, intents, source=f"decision:{candidate.id}")
@@ -304,15 +300,22 @@ def _report_command(ctx: Ctx, event: CommandReceived) -> None:
     _details(ctx, candidate)
 
 
-staff.BUTTON_HANDLERS["dec"] = staff.ButtonEntry(
-    Access("decide", "candidate", _button_target, group_admins=True), on_button
-)
-staff.COMMAND_HANDLERS["decide"] = staff.Command(
-    Access("decide", "candidate", candidate_arg(0)), _decide_command
-)
-staff.COMMAND_HANDLERS["ranking"] = staff.Command(
-    Access("view", "job", job_arg(0, bound=True)), _ranking_command
-)
-staff.COMMAND_HANDLERS["report"] = staff.Command(
-    Access("view", "candidate", candidate_arg(0)), _report_command
+FEATURE = Feature(
+    "decisions",
+    commands={
+        "decide": Command(Access("decide", "candidate", candidate_arg(0)), _decide_command),
+        "ranking": Command(Access("view", "job", job_arg(0, bound=True)), _ranking_command),
+        "report": Command(Access("view", "candidate", candidate_arg(0)), _report_command),
+    },
+    buttons={
+        "dec": ButtonEntry(
+            Access("decide", "candidate", _button_target, group_admins=True), on_button
+        )
+    },
+    jobs={
+        REPORT_JOB: results.rerender_report,
+        "finalize": results.finalize,
+        "rank": results.rank,
+        results.RANKING_CHART_JOB: results.ranking_chart_job(),
+    },
 )

@@ -18,16 +18,15 @@ from typing import Any
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
-from dialogs import staff
-from dialogs.access import Access, candidate_arg, candidate_in_button, job_arg
+from dialogs.access import Access, candidate_arg, candidate_in_button, job_arg, target_job
 from dialogs.agreement import Agreement, agreement, human_to_100, icc_level
 from dialogs.context import Ctx
 from dialogs.events import ButtonPressed, CommandReceived
 from dialogs.intents import Button
+from dialogs.kernel.feature import ButtonEntry, Command, Feature
 from dialogs.notify import competency_label
-from dialogs.worker import JobContext
 from scoring.report import HumanScoreLine
-from storage.models import BackgroundJob, Candidate, CandidateScore, HumanScore, Job
+from storage.models import Candidate, CandidateScore, HumanScore, Job
 
 log = logging.getLogger(__name__)
 
@@ -426,48 +425,14 @@ def agreement_command(ctx: Ctx, event: CommandReceived) -> None:
 
 def job_from_args(ctx: Ctx, usage: str = "human.usage_agreement") -> Job | None:
     """The checked job of this command (named by code, else the group's one bound job)."""
-    return staff.target_job(ctx, usage)
+    return target_job(ctx, usage)
 
 
-# ------------------------------------------------------------------ background
-def rerender_report(job_row: BackgroundJob, ctx: JobContext) -> None:
-    """Render the candidate's PDF again with the people's scores beside the AI's."""
-    from dialogs.results import candidate_report_data
-    from scoring.report import candidate_report_pdf
-
-    candidate_id = int(job_row.payload["candidate_id"])
-    lang = ctx.services.settings.app.default_language
-    with ctx.db.session() as session:
-        candidate = session.get(Candidate, candidate_id)
-        score = session.exec(
-            select(CandidateScore).where(CandidateScore.candidate_id == candidate_id)
-        ).first()
-        if candidate is None or score is None:
-            return
-        job = session.get(Job, candidate.job_id)
-        assert job is not None
-        report, _comp = candidate_report_data(
-            session, job, candidate, lang, ctx.services.clock.now()
-        )
-    # Rendered in memory and stored encrypted: no plaintext copy on disk.
-    path, _ = ctx.db.media.put(candidate_report_pdf(report), ".pdf")
-    with ctx.db.transaction() as session:
-        score = session.exec(
-            select(CandidateScore).where(CandidateScore.candidate_id == candidate_id)
-        ).first()
-        if score is not None:
-            score.report_path = path
-            session.add(score)
-
-
-JOB_HANDLERS = {REPORT_JOB: rerender_report}
-
-staff.COMMAND_HANDLERS["score"] = staff.Command(
-    Access("score", "candidate", candidate_arg(0)), score_command
-)
-staff.COMMAND_HANDLERS["agreement"] = staff.Command(
-    Access("view", "job", job_arg(0, bound=True)), agreement_command
-)
-staff.BUTTON_HANDLERS["hs"] = staff.ButtonEntry(
-    Access("score", "candidate", candidate_in_button), on_button
+FEATURE = Feature(
+    "human_scores",
+    commands={
+        "score": Command(Access("score", "candidate", candidate_arg(0)), score_command),
+        "agreement": Command(Access("view", "job", job_arg(0, bound=True)), agreement_command),
+    },
+    buttons={"hs": ButtonEntry(Access("score", "candidate", candidate_in_button), on_button)},
 )

@@ -175,10 +175,9 @@ def handle(ctx: Ctx, s: InterviewSession) -> None:
     if isinstance(event, FileReceived):
         ctx.reply("common.file_unexpected")
         return
-    from dialogs import contract_flow
-
-    if s.state in contract_flow.CANDIDATE_STATES:
-        contract_flow.handle_candidate(ctx, s)
+    owner = ctx.services.features.candidate_step(s.state)
+    if owner is not None:  # a state another feature owns (contract details ...)
+        owner(ctx, s)
         return
     step = {
         "language": _on_language,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from functools import cache
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -17,9 +16,6 @@ from dialogs.intents import Button
 from storage.models import GroupBinding
 
 BANK_FILE = Path(__file__).parent / "bank" / "questions.yaml"
-# Buttons other modules attach to a catalogue post, per group language (key -> factory
-# of rows from the group language and the post's values), e.g. "Ask a follow-up".
-POST_BUTTONS: dict[str, Callable[[str, dict[str, Any]], list[list[Button]]]] = {}
 
 
 @cache
@@ -67,10 +63,10 @@ def hr(
     ref: str | None = None,
     **kwargs: Any,
 ) -> None:
-    """Post a catalogue message to every HR group of the job (in the default language)."""
-    extra = POST_BUTTONS.get(key)
+    """Post a catalogue message to every HR group of the job (in the group's language),
+    with the buttons features add to posts of ``key`` (e.g. "Ask a follow-up")."""
     for group in hr_groups(ctx, job_id):
-        rows = list(buttons or []) + (extra(group.language, kwargs) if extra else [])
+        rows = list(buttons or []) + ctx.services.features.post_buttons(key, group.language, kwargs)
         ctx.send_to(
             group.platform,
             group.chat_id,

@@ -38,19 +38,11 @@ class Pipeline:
     evaluator: Callable[[], Evaluator]
 
     def handlers(self) -> dict[str, JobHandler]:
-        from dialogs import bulk_invite, privacy, results, stats
-
+        """The jobs that need the models (the features declare the others)."""
         return {
             "transcribe": self.transcribe,
             "evaluate": self.evaluate,
             "interview_completed": self.completed,
-            "finalize": results.finalize,
-            "rank": results.rank,
-            # Files a chat command asked for, made outside the event's transaction.
-            privacy.EXPORT_JOB: privacy.export_job(),
-            stats.CHART_JOB: stats.chart_job(),
-            results.RANKING_CHART_JOB: results.ranking_chart_job(),
-            bulk_invite.IMPORT_JOB: bulk_invite.import_job(),
         }
 
     # ------------------------------------------------------------ transcribe

@@ -40,12 +40,12 @@ from sqlalchemy import delete, inspect, select
 from sqlmodel import Session, col
 from sqlmodel import select as sm_select
 
-from dialogs import staff
 from dialogs.access import Access
 from dialogs.catalog import t
 from dialogs.context import Ctx
 from dialogs.events import ButtonPressed, parse_event
 from dialogs.intents import Button, Intent, Send, SendFile
+from dialogs.kernel.feature import ButtonEntry, Feature
 from dialogs.notify import hr_group_chats
 from dialogs.worker import JobContext
 from storage.media import MediaStore
@@ -879,4 +879,8 @@ def _until(lang: str, holds: list[Hold]) -> str:
 
 
 # The candidate's own confirmation: no staff role involved (the handler checks the sender).
-staff.BUTTON_HANDLERS["del"] = staff.ButtonEntry(Access("view", "self"), on_delete_button)
+FEATURE = Feature(
+    "privacy",
+    buttons={"del": ButtonEntry(Access("view", "self"), on_delete_button)},
+    jobs={EXPORT_JOB: export_job()},
+)

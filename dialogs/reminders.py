@@ -848,9 +848,9 @@ class ReminderScheduler:
             self.reminders.plan()
             self.reminders.run_due()
             self._register()
-            from dialogs import retention  # the daily retention job rides on the leader
-
-            retention.run_if_due(self.db, self.services)
+            # Features' periodic tasks (the daily retention sweep) ride on the leader.
+            for task in self.services.features.periodic_tasks():
+                task(self.db, self.services)
         elif self.leader:
             log.warning("reminder scheduler %s lost its lease; standing by", self.owner)
             self._stop_aps()

@@ -527,3 +527,32 @@ def local_time(when: dt.datetime, tz: str) -> str:
 
 def _fmt(value: Any) -> str:
     return "-" if value is None else f"{float(value):.1f}"
+
+
+# ------------------------------------------------------------------ background
+def rerender_report(job_row: BackgroundJob, ctx: JobContext) -> None:
+    """Render the candidate's PDF again with the people's scores beside the AI's."""
+
+    candidate_id = int(job_row.payload["candidate_id"])
+    lang = ctx.services.settings.app.default_language
+    with ctx.db.session() as session:
+        candidate = session.get(Candidate, candidate_id)
+        score = session.exec(
+            select(CandidateScore).where(CandidateScore.candidate_id == candidate_id)
+        ).first()
+        if candidate is None or score is None:
+            return
+        job = session.get(Job, candidate.job_id)
+        assert job is not None
+        report, _comp = candidate_report_data(
+            session, job, candidate, lang, ctx.services.clock.now()
+        )
+    # Rendered in memory and stored encrypted: no plaintext copy on disk.
+    path, _ = ctx.db.media.put(candidate_report_pdf(report), ".pdf")
+    with ctx.db.transaction() as session:
+        score = session.exec(
+            select(CandidateScore).where(CandidateScore.candidate_id == candidate_id)
+        ).first()
+        if score is not None:
+            score.report_path = path
+            session.add(score)

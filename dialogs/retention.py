@@ -46,6 +46,7 @@ from core.settings import Settings
 from dialogs.context import Services
 from dialogs.events import parse_event
 from dialogs.intents import SendFile, parse_intent
+from dialogs.kernel.feature import Feature
 from dialogs.privacy import erase_candidate, legal_holds
 from storage.contract_models import Contract, Employee, SigningEvent, SigningLink
 from storage.db import Database
@@ -395,21 +396,24 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def _run_command(args: argparse.Namespace) -> int:
-    from app.wiring import build_app
     from core.clock import SystemClock
     from core.logging import setup_logging
     from core.settings import load_settings
+    from storage.db import open_database
 
     settings = load_settings(args.config)
     setup_logging(settings.app.log_level)
-    app = build_app(settings)
+    db = open_database(settings)
     try:
-        counts = run_retention(app.db, settings, SystemClock())
+        counts = run_retention(db, settings, SystemClock())
     finally:
-        app.db.engine.dispose()
+        db.engine.dispose()
     for kind, n in counts.items():
         print(f"{kind} {n}")
     return 0
 
 
 __all__: Sequence[str] = ("run_retention", "run_if_due", "register")
+
+
+FEATURE = Feature("retention", periodic=(run_if_due,))

@@ -12,7 +12,8 @@ from sqlalchemy import event as sa_event
 from sqlalchemy import select as core_select
 from sqlmodel import Session, select
 
-from dialogs import interview, staff
+from dialogs import interview
+from dialogs.access import check
 from dialogs.catalog import normalize_language
 from dialogs.context import Ctx, Services
 from dialogs.events import (
@@ -22,6 +23,7 @@ from dialogs.events import (
     FileReceived,
     SubscribeReceived,
 )
+from dialogs.kernel.registry import Registry
 from dialogs.roles import highest_role
 from storage.db import table_of
 from storage.models import ChannelIdentity, ConversationState, Staff
@@ -146,7 +148,53 @@ def _start_token(event: Event) -> str | None:
     return None
 
 
-def route(ctx: Ctx) -> None:
+def handle_button(ctx: Ctx, registry: Registry) -> None:
+    data = getattr(ctx.event, "data", "")
+    entry = registry.button(data)
+    assert entry is not None
+    if check(ctx, entry.access, data, button=True):
+        entry.handler(ctx)
+
+
+def handle_command(ctx: Ctx, registry: Registry) -> None:
+    event = ctx.event
+    assert isinstance(event, CommandReceived)
+    entry = registry.command(event.command)
+    if entry is None:
+        ctx.reply("common.unknown_command")
+        return
+    if check(ctx, entry.access, event.args):
+        entry.handler(ctx, event)
+
+
+def handle_file(ctx: Ctx, registry: Registry) -> None:
+    """A document from staff: the first importer that takes it, else the fallback."""
+    if any(importer(ctx) for importer in registry.files):
+        return
+    if registry.file_fallback is None or not registry.file_fallback(ctx):
+        ctx.reply("staff.import_bad_file")
+
+
+def continue_dialog(ctx: Ctx, registry: Registry, state: ConversationState) -> None:
+    event = ctx.event
+    if isinstance(event, CommandReceived):
+        if event.command == "cancel":
+            ctx.session.delete(state)
+            ctx.reply("staff.cancelled")
+            return
+        handle_command(ctx, registry)
+        return
+    dialog = registry.dialogs.get(state.flow)
+    if dialog is None:  # a dialog of a feature no longer listed: forget it
+        ctx.session.delete(state)
+        ctx.reply("staff.cancelled")
+        return
+    # Checked again at every step: a role revoked meanwhile stops the dialog.
+    if dialog.access is None or check(ctx, dialog.access, ""):
+        dialog.step(ctx, state)
+
+
+def route(ctx: Ctx, registry: Registry) -> None:
     event = ctx.event
     ctx.role = role_for_event(ctx)
 
@@ -158,7 +206,7 @@ def route(ctx: Ctx) -> None:
         ctx.role is None
         and not event.is_group
         and _start_token(event) is None
-        and not (isinstance(event, ButtonPressed) and staff.owns_button(event.data))
+        and not (isinstance(event, ButtonPressed) and registry.owns_button(event.data))
     ):
         looked_up = True
         session = interview.active_session(ctx)
@@ -177,8 +225,8 @@ def route(ctx: Ctx) -> None:
             interview.start(ctx, event.args.strip())
             return
 
-    if isinstance(event, ButtonPressed) and staff.owns_button(event.data):
-        staff.handle_button(ctx)
+    if isinstance(event, ButtonPressed) and registry.owns_button(event.data):
+        handle_button(ctx, registry)
         return
 
     if ctx.role is not None:
@@ -190,15 +238,15 @@ def route(ctx: Ctx) -> None:
             )
         ).first()
         if dialog is not None:
-            staff.continue_dialog(ctx, dialog)
+            continue_dialog(ctx, registry, dialog)
             return
         if isinstance(event, FileReceived):
-            staff.handle_file(ctx)
+            handle_file(ctx, registry)
             return
         if isinstance(event, CommandReceived) and event.command not in CANDIDATE_COMMANDS - {
             "help"
         }:
-            staff.handle_command(ctx)
+            handle_command(ctx, registry)
             return
 
     if event.is_group:
@@ -217,7 +265,7 @@ def route(ctx: Ctx) -> None:
         elif event.command in CANDIDATE_COMMANDS:
             # /mydata, /resume … from someone with no interview: staff get their own help
             ctx.reply("staff.help" if ctx.role else "common.help_unknown")
-        elif ctx.role is None and staff.is_staff_command(event.command):
+        elif ctx.role is None and registry.command(event.command) is not None:
             ctx.reply("common.no_access")
         else:
             ctx.reply("common.unknown_command")

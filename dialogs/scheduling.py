@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import and_, func, or_
@@ -23,19 +23,17 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from core.settings import Settings
-from dialogs import availability, bulk_invite, reminders
+from dialogs import availability, reminders
 from dialogs.access import parse_id
 from dialogs.catalog import t
-from dialogs.context import Ctx
+from dialogs.context import Ctx, Services
 from dialogs.events import ButtonPressed, TextReceived
 from dialogs.intents import Button
 from dialogs.notify import hr
 from dialogs.slot_time import matches, parse_zone, slot_label, slot_text, zone
+from storage.db import Database
 from storage.models import InterviewSession, Invitation, Job
 from storage.schedule_models import AI_INTERVIEWER, Booking, Preference, Slot
-
-if TYPE_CHECKING:
-    from app.wiring import App
 
 STATE = "schedule"
 PREFIX = "sch"
@@ -664,14 +662,20 @@ def _tz(ctx: Ctx, pref: Preference) -> ZoneInfo:
 
 
 # ====================================================================== wiring
-def install(app: App) -> reminders.ReminderScheduler:
-    """Register the scheduling background jobs on ``app`` and make its reminder scheduler.
+class _Built(Protocol):
+    """What :func:`install` needs of the application (``app.wiring.App``)."""
+
+    @property
+    def db(self) -> Database: ...
+
+    @property
+    def services(self) -> Services: ...
+
+
+def install(app: _Built) -> reminders.ReminderScheduler:
+    """Make the reminder scheduler of ``app``.
 
     The runner calls this once and runs ``await scheduler.run(stop)`` beside the
     dispatcher and the worker; every process may run one, only the lease holder leads.
     """
-    from dialogs import invite_sheet, mailer
-
-    app.handlers[bulk_invite.SHEET_JOB] = invite_sheet.sheet_job
-    app.handlers[bulk_invite.MAIL_JOB] = mailer.mail_job
     return reminders.ReminderScheduler(app.db, app.services)

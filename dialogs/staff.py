@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -12,10 +10,11 @@ from pydantic import ValidationError
 from sqlmodel import col, func, select
 
 from dialogs import newjob, question_import
-from dialogs.access import Access, EntryScope, check, job_arg
+from dialogs.access import Access, EntryScope, check, job_arg, target_job
 from dialogs.context import Ctx
 from dialogs.events import CommandReceived, FileReceived
 from dialogs.invites import invitation_link, invite_candidate, qr_png, seal_text
+from dialogs.kernel.feature import Command, CommandHandler, Dialog, Feature
 from dialogs.notify import competency_label
 from dialogs.question_bank import QuestionKeyError, QuestionSpec, add_question
 from dialogs.question_import import QuestionFileError
@@ -31,97 +30,12 @@ from dialogs.roles import (
 from storage.models import (
     Answer,
     Candidate,
-    ConversationState,
     GroupBinding,
     InterviewSession,
     Job,
     JobQuestion,
     Question,
 )
-
-
-@dataclass(frozen=True)
-class Command:
-    """A staff command: what it needs (action and scope) and its handler."""
-
-    access: Access
-    handler: Callable[[Ctx, CommandReceived], None]
-
-
-@dataclass(frozen=True)
-class ButtonEntry:
-    """A button prefix: what pressing it needs and its handler."""
-
-    access: Access
-    handler: Callable[[Ctx], None]
-
-
-# Extra button prefixes that other modules (HR decisions ...) register.
-BUTTON_HANDLERS: dict[str, ButtonEntry] = {}
-# Extra commands other modules register.
-COMMAND_HANDLERS: dict[str, Command] = {}
-# Extra file importers (candidates, calendars): each returns True when it took the file.
-FILE_HANDLERS: list[Callable[[Ctx], bool]] = []
-
-
-def owns_button(data: str) -> bool:
-    return data.split(":", 1)[0] in BUTTON_HANDLERS
-
-
-def handle_button(ctx: Ctx) -> None:
-    data = getattr(ctx.event, "data", "")
-    entry = BUTTON_HANDLERS[data.split(":", 1)[0]]
-    if check(ctx, entry.access, data, button=True):
-        entry.handler(ctx)
-
-
-def is_staff_command(command: str) -> bool:
-    return command in _COMMANDS or command in COMMAND_HANDLERS
-
-
-def command_entry(command: str) -> Command | None:
-    return _COMMANDS.get(command) or COMMAND_HANDLERS.get(command)
-
-
-def handle_command(ctx: Ctx) -> None:
-    event = ctx.event
-    assert isinstance(event, CommandReceived)
-    entry = command_entry(event.command)
-    if entry is None:
-        ctx.reply("common.unknown_command")
-        return
-    if check(ctx, entry.access, event.args):
-        entry.handler(ctx, event)
-
-
-def target_job(ctx: Ctx, usage: str, **values: Any) -> Job | None:
-    """The checked job of this command, or None after saying what was wrong."""
-    job = ctx.target.job
-    if job is None:
-        if ctx.target.named:
-            ctx.reply("staff.job_unknown", code=ctx.target.raw[:40])
-        else:
-            ctx.reply(usage, **values)
-    return job
-
-
-def continue_dialog(ctx: Ctx, state: ConversationState) -> None:
-    event = ctx.event
-    if isinstance(event, CommandReceived):
-        if event.command == "cancel":
-            ctx.session.delete(state)
-            ctx.reply("staff.cancelled")
-            return
-        handle_command(ctx)
-        return
-    if state.flow == "newjob":
-        # Checked again at every step: a role revoked meanwhile stops the dialog.
-        if check(ctx, _COMMANDS["newjob"].access, ""):
-            newjob.step(ctx, state)
-    elif state.flow == "ask":
-        from dialogs import followup  # registers itself here; imported late to avoid a cycle
-
-        followup.step(ctx, state)
 
 
 # ------------------------------------------------------------------ commands
@@ -211,29 +125,28 @@ def _addquestion(ctx: Ctx, ev: CommandReceived) -> None:
     ctx.reply("staff.question_added", key=question.key, competency=question.competency)
 
 
-def handle_file(ctx: Ctx) -> None:
-    """A document sent by staff: a question import when captioned /importquestions."""
+def import_questions_file(ctx: Ctx) -> bool:
+    """A document no other importer took: a question bank file (CSV or YAML)."""
     event = ctx.event
     assert isinstance(event, FileReceived)
-    if any(importer(ctx) for importer in FILE_HANDLERS):
-        return
     if not check(ctx, _COMMANDS["importquestions"].access, ""):
-        return
+        return True
     name = (event.media.file_name or "").lower()
     if not name.endswith((".csv", ".yaml", ".yml")) or not event.media.path:
         ctx.reply("staff.import_bad_file")
-        return
+        return True
     if (event.media.size_bytes or 0) > question_import.MAX_BYTES:
         ctx.say(question_import.file_error_text(ctx.lang, question_import.too_big()))
-        return
+        return True
     data = ctx.services.media.get(event.media.path)
     try:
         result = question_import.import_questions(ctx.session, data, name)
     except QuestionFileError as exc:
         ctx.say(question_import.file_error_text(ctx.lang, exc))
-        return
+        return True
     ctx.audit("questions_imported", "", count=len(result.imported), errors=len(result.errors))
     ctx.say(question_import.result_text(ctx.lang, result))
+    return True
 
 
 def _importquestions(ctx: Ctx, _ev: CommandReceived) -> None:
@@ -453,9 +366,7 @@ def _tz(ctx: Ctx) -> ZoneInfo:
     return ZoneInfo(ctx.settings.app.timezone)
 
 
-def _cmd(
-    action: str, scope: EntryScope, handler: Callable[[Ctx, CommandReceived], None], **kw: Any
-) -> Command:
+def _cmd(action: str, scope: EntryScope, handler: CommandHandler, **kw: Any) -> Command:
     return Command(Access(action, scope, **kw), handler)
 
 
@@ -473,3 +384,10 @@ _COMMANDS: dict[str, Command] = {
     "grant": _cmd("grant", "job_or_global", _grant, resolver=job_arg(2)),
     "revoke": _cmd("grant", "job_or_global", _revoke, resolver=job_arg(1)),
 }
+
+FEATURE = Feature(
+    "staff",
+    commands=_COMMANDS,
+    dialogs={"newjob": Dialog(_COMMANDS["newjob"].access, newjob.step)},
+    file_fallback=import_questions_file,
+)

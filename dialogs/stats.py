@@ -21,7 +21,6 @@ from typing import Any
 
 from sqlmodel import Session, col, select
 
-from dialogs import staff
 from dialogs.access import Access, job_arg
 from dialogs.agreement import MIN_PAIRS, ItemStat, item_total
 from dialogs.catalog import t
@@ -29,6 +28,7 @@ from dialogs.context import Ctx
 from dialogs.events import CommandReceived
 from dialogs.human_scores import agreement_text, job_from_args
 from dialogs.intents import SendFile
+from dialogs.kernel.feature import Command, Feature
 from dialogs.notify import competency_label
 from dialogs.roles import permitted_job_ids
 from dialogs.worker import JobContext, JobHandler
@@ -501,9 +501,11 @@ def itemstats_command(ctx: Ctx, event: CommandReceived) -> None:
 
 # /stats with no job in an unbound chat lists every job the user may see ("any"); a named
 # or bound job is checked as that job.
-staff.COMMAND_HANDLERS["stats"] = staff.Command(
-    Access("view", "job", job_arg(0, bound=True)), stats_command
-)
-staff.COMMAND_HANDLERS["itemstats"] = staff.Command(
-    Access("view", "job", job_arg(0, bound=True)), itemstats_command
+FEATURE = Feature(
+    "stats",
+    commands={
+        "stats": Command(Access("view", "job", job_arg(0, bound=True)), stats_command),
+        "itemstats": Command(Access("view", "job", job_arg(0, bound=True)), itemstats_command),
+    },
+    jobs={CHART_JOB: chart_job()},
 )

@@ -127,8 +127,16 @@ class Worker:
             done += 1
         return done
 
+    def unhandled(self) -> dict[str, int]:
+        """Waiting jobs of kinds no handler here takes (a feature or channel not running)."""
+        waiting = queue.pending_kinds(self.db)
+        return {kind: n for kind, n in sorted(waiting.items()) if kind not in self.handlers}
+
     async def run(self, stop: asyncio.Event, *, concurrency: int | None = None) -> None:
         queue.recover_stale(self.db, clock=self.services.clock)
+        for kind, count in (await asyncio.to_thread(self.unhandled)).items():
+            # Said once at start-up: they wait for a process that handles them.
+            log.warning("jobs: %d waiting of kind %r, which no handler here takes", count, kind)
         count = concurrency or self.services.settings.workers.count
         poll = self.services.settings.workers.poll_seconds
 

@@ -6,7 +6,7 @@ import datetime as dt
 import logging
 from typing import Any
 
-from sqlalchemy import or_, update
+from sqlalchemy import func, or_, update
 from sqlmodel import Session, col, select
 
 from core.clock import Clock
@@ -76,6 +76,17 @@ def add(
         "finished_at": None,
     }
     return session.execute(_ADD[session.get_bind().dialect.name], row).first() is not None
+
+
+def pending_kinds(db: Database) -> dict[str, int]:
+    """Kinds of the jobs waiting to run, with how many wait of each."""
+    with db.session() as session:
+        rows = session.execute(
+            select(BackgroundJob.kind, func.count())
+            .where(BackgroundJob.status == "pending")
+            .group_by(col(BackgroundJob.kind))
+        ).all()
+    return {str(kind): int(count) for kind, count in rows}
 
 
 def claim(db: Database, *, worker: str, kinds: list[str], clock: Clock) -> BackgroundJob | None:

@@ -13,11 +13,11 @@ from sqlmodel import func, select
 from wechatpy.enterprise.crypto import PrpCrypto
 
 from bot.wecom import card_body, hr_recipients, robot_url, upload_url
-from dialogs import staff
 from dialogs.access import Access
 from dialogs.context import Ctx
 from dialogs.events import ButtonPressed
 from dialogs.intents import Button, Intent, Send, SendFile
+from dialogs.kernel.feature import ButtonEntry
 from dialogs.outbox import write_intents
 from storage.models import GroupBinding, InboxEvent, KeyValue, OutboxMessage, Staff
 from tests.fakes.wechat_api import (
@@ -67,7 +67,7 @@ async def h(tmp_path: Path, fake: FakeWeChat, db_url: str) -> AsyncIterator[Harn
 
 
 @pytest.fixture
-def presses(monkeypatch: pytest.MonkeyPatch) -> list[ButtonPressed]:
+def presses(monkeypatch: pytest.MonkeyPatch, h: Harness) -> list[ButtonPressed]:
     """A stand-in decision handler: records the press, edits the card, answers the presser."""
     seen: list[ButtonPressed] = []
 
@@ -86,9 +86,7 @@ def presses(monkeypatch: pytest.MonkeyPatch) -> list[ButtonPressed]:
         ctx.answer_button(f"Recorded: {word}")
 
     # Records the click as the adapter delivered it (no roles involved: "self" scope).
-    monkeypatch.setitem(
-        staff.BUTTON_HANDLERS, "dec", staff.ButtonEntry(Access("view", "self"), decide)
-    )
+    monkeypatch.setitem(h.app.registry.buttons, "dec", ButtonEntry(Access("view", "self"), decide))
     return seen
 
 

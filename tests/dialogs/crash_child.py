@@ -18,6 +18,7 @@ from dialogs import router
 from dialogs.context import Ctx
 from dialogs.events import parse_event
 from dialogs.intents import Intent, Send
+from dialogs.kernel.registry import Registry
 
 
 class FileMessenger:
@@ -57,8 +58,8 @@ def main() -> None:
     for index, event in enumerate(events):
         if index == kill_at and point == "mid_transaction":
 
-            def route_then_die(ctx: Ctx) -> None:
-                original(ctx)
+            def route_then_die(ctx: Ctx, registry: Registry) -> None:
+                original(ctx, registry)
                 die()
 
             router.route = route_then_die

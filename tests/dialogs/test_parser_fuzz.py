@@ -19,9 +19,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlmodel import select
 
+from app.features import FEATURES
 from app.wiring import App, build_app
 from core.clock import FakeClock
-from dialogs import contract_flow, staff
+from dialogs import contract_flow
 from dialogs.events import (
     ButtonPressed,
     CommandReceived,
@@ -36,6 +37,7 @@ from dialogs.events import (
     VoiceReceived,
 )
 from dialogs.intents import parse_intent
+from dialogs.kernel.registry import Registry
 from dialogs.pipeline import Pipeline
 from dialogs.plan import interview_plan
 from scoring.evaluator import FakeBackend, StarEvaluator
@@ -58,6 +60,8 @@ STATES = {
     "locked",
 } | set(contract_flow.CANDIDATE_STATES)
 USERS = ["cand", "cand2", "fresh", "stranger", "hr", "viewer", "admin"]
+REGISTRY = Registry(FEATURES)
+
 CANDIDATE_WORDS = [
     "start",
     "help",
@@ -154,11 +158,11 @@ def events(draw: st.DrawFn, w: World) -> Event:
         st.just("x" * 5000),
     )
     commands = st.one_of(
-        st.sampled_from(CANDIDATE_WORDS + sorted(staff.COMMAND_HANDLERS) + ["newjob", "invite"]),
+        st.sampled_from(CANDIDATE_WORDS + sorted(REGISTRY.commands) + ["newjob", "invite"]),
         st.text(min_size=1, max_size=12).map(str.lower),
     )
     args = st.one_of(st.text(max_size=80), st.sampled_from(secrets), st.just("sales"))
-    prefixes = [*staff.BUTTON_HANDLERS, "lang", "consent", "sens", "practice", "rr", "submit"]
+    prefixes = [*REGISTRY.buttons, "lang", "consent", "sens", "practice", "rr", "submit"]
     kind = draw(st.integers(0, 9))
     if kind <= 2:
         return TextReceived(**base, text=draw(text))

@@ -18,11 +18,12 @@ import pytest
 from sqlalchemy import select as sa_select
 from sqlmodel import select
 
+from app.features import FEATURES
 from app.wiring import App
 from core.clock import FakeClock
 from core.settings import Settings
-from dialogs import staff
 from dialogs.catalog import t
+from dialogs.kernel.registry import Registry
 from dialogs.roles import REQUIRED
 from storage.models import Decision, HumanScore, InterviewSession, Job, Staff
 from storage.tables import metadata
@@ -189,7 +190,7 @@ def command_cases() -> dict[str, tuple[str, str, str, str]]:
 
 
 def test_the_table_covers_every_registration() -> None:
-    registered = {**staff._COMMANDS, **staff.COMMAND_HANDLERS}
+    registered = Registry(FEATURES).commands
     assert set(registered) == set(COMMANDS), "add new commands to COMMANDS (and VARIANTS)"
     scopes = {"any": "any", "global": "global", "job": "job", "candidate": "job"}
     for name, entry in registered.items():
@@ -198,7 +199,7 @@ def test_the_table_covers_every_registration() -> None:
         declared = entry.access.scope
         assert scopes.get(declared, "job") == scope, f"/{name} declares {declared}"
     prefixes = {data.split(":")[0] for data in BUTTONS}
-    assert set(staff.BUTTON_HANDLERS) == prefixes | set(NOT_STAFF)
+    assert set(Registry(FEATURES).buttons) == prefixes | set(NOT_STAFF)
 
 
 @pytest.mark.parametrize("lang", ["en", "zh"])
