@@ -13,6 +13,7 @@ from dialogs import (
     followup,
     hr,
     human_scores,
+    interview,
     privacy,
     retention,
     staff,
@@ -21,6 +22,7 @@ from dialogs import (
 from dialogs.kernel.feature import Feature
 
 FEATURES: tuple[Feature, ...] = (
+    interview.FEATURE,
     staff.FEATURE,
     bulk_invite.FEATURE,
     availability.FEATURE,

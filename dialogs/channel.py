@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Protocol
 
 from dialogs.intents import Intent
@@ -24,3 +25,12 @@ class Messenger(Protocol):
     ) -> str | None:
         """Send the intent; return the platform's message id when there is one."""
         ...
+
+
+@dataclass
+class AnswerLimits:
+    """What the current question accepts, so adapters can refuse media before download."""
+
+    max_seconds: int
+    max_bytes: int
+    modes: tuple[str, ...]

@@ -29,14 +29,14 @@ from sqlalchemy import Insert
 from sqlmodel import Session, col, select
 
 from core.errors import describe_error
-from dialogs import interview, ratelimit, router
+from dialogs import ratelimit, router
 from dialogs.catalog import normalize_language, t
+from dialogs.channel import AnswerLimits
 from dialogs.context import Ctx, Services
 from dialogs.events import Event, parse_event
 from dialogs.intents import Intent, Send
 from dialogs.kernel.registry import Registry
 from dialogs.outbox import write_intents
-from dialogs.plan import AnswerLimits
 from storage import queue
 from storage.db import Database, insert_ignoring_duplicates, table_of
 from storage.models import InboxEvent
@@ -297,4 +297,7 @@ class Engine:
     def answer_limits(self, platform: str, user_id: str) -> AnswerLimits | None:
         """Limits of the question the user is answering now, or None if not answering."""
         with self.db.session() as session:
-            return interview.current_limits(session, self.services, platform, user_id)
+            flow = self.registry.candidate_flow
+            if flow is None:
+                return None
+            return flow.limits(session, self.services, platform, user_id)

@@ -20,6 +20,7 @@ from core.clock import as_utc
 from dialogs import notify, privacy, scheduling
 from dialogs.access import parse_id
 from dialogs.catalog import normalize_language
+from dialogs.channel import AnswerLimits
 from dialogs.context import Ctx, Services
 from dialogs.events import (
     ButtonPressed,
@@ -33,7 +34,8 @@ from dialogs.events import (
 )
 from dialogs.intents import Button, Intent
 from dialogs.invites import find_invitation
-from dialogs.plan import AnswerLimits, PlanItem, interview_plan
+from dialogs.kernel.feature import CandidateFlow, Feature
+from dialogs.plan import PlanItem, interview_plan
 from dialogs.text import visible
 from storage.db import table_of
 from storage.models import (
@@ -819,3 +821,11 @@ def _job_title(ctx: Ctx, job: Job) -> str:
 
 def _norm(name: str) -> str:
     return "".join(unicodedata.normalize("NFKC", name).casefold().split())
+
+
+FEATURE = Feature(
+    "interview",
+    candidate_flow=CandidateFlow(
+        active_session=active_session, handle=handle, start=start, limits=current_limits
+    ),
+)

@@ -22,15 +22,6 @@ _BASE_PLAN = (
 )
 
 
-@dataclass
-class AnswerLimits:
-    """What the current question accepts, so adapters can refuse media before download."""
-
-    max_seconds: int
-    max_bytes: int
-    modes: tuple[str, ...]
-
-
 @dataclass(frozen=True)
 class PlanItem:
     question_id: int | None

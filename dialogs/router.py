@@ -12,7 +12,6 @@ from sqlalchemy import event as sa_event
 from sqlalchemy import select as core_select
 from sqlmodel import Session, select
 
-from dialogs import interview
 from dialogs.access import check
 from dialogs.catalog import normalize_language
 from dialogs.context import Ctx, Services
@@ -196,6 +195,7 @@ def continue_dialog(ctx: Ctx, registry: Registry, state: ConversationState) -> N
 
 def route(ctx: Ctx, registry: Registry) -> None:
     event = ctx.event
+    flow = registry.candidate_flow
     ctx.role = role_for_event(ctx)
 
     # The common case first: a candidate (no staff role) in a private chat, not opening
@@ -209,21 +209,18 @@ def route(ctx: Ctx, registry: Registry) -> None:
         and not (isinstance(event, ButtonPressed) and registry.owns_button(event.data))
     ):
         looked_up = True
-        session = interview.active_session(ctx)
-        if session is not None:
-            interview.handle(ctx, session)
+        session = flow.active_session(ctx) if flow is not None else None
+        if session is not None and flow is not None:
+            flow.handle(ctx, session)
             return
 
     ctx.lang = language_of(ctx.session, event, ctx.services)
 
     # A start link or QR scan always goes to the interview flow (private chats only).
-    if not event.is_group:
-        if isinstance(event, SubscribeReceived) and event.scene:
-            interview.start(ctx, event.scene)
-            return
-        if isinstance(event, CommandReceived) and event.command == "start" and event.args.strip():
-            interview.start(ctx, event.args.strip())
-            return
+    token = _start_token(event)
+    if not event.is_group and token is not None and flow is not None:
+        flow.start(ctx, token)
+        return
 
     if isinstance(event, ButtonPressed) and registry.owns_button(event.data):
         handle_button(ctx, registry)
@@ -255,9 +252,9 @@ def route(ctx: Ctx, registry: Registry) -> None:
             ctx.reply("common.no_access")
         return
 
-    session = None if looked_up else interview.active_session(ctx)
-    if session is not None:
-        interview.handle(ctx, session)
+    session = None if looked_up or flow is None else flow.active_session(ctx)
+    if session is not None and flow is not None:
+        flow.handle(ctx, session)
         return
     if isinstance(event, CommandReceived):
         if event.command in ("help", "start"):

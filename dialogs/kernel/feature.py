@@ -13,11 +13,14 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
+from sqlmodel import Session
+
 from dialogs.access import Access
-from dialogs.context import ApproveHook, CandidateStep, Ctx, Periodic, PostButtons
+from dialogs.channel import AnswerLimits
+from dialogs.context import ApproveHook, CandidateStep, Ctx, Periodic, PostButtons, Services
 from dialogs.events import CommandReceived
 from dialogs.worker import JobHandler
-from storage.models import ConversationState
+from storage.models import ConversationState, InterviewSession
 
 CommandHandler = Callable[[Ctx, CommandReceived], None]
 ButtonHandler = Callable[[Ctx], None]
@@ -56,6 +59,17 @@ def _frozen(value: Mapping[str, Any]) -> Mapping[str, Any]:
 
 
 @dataclass(frozen=True)
+class CandidateFlow:
+    """The candidate's side of the product (one feature provides it): the router hands it
+    every event of a candidate with an interview, and start links and QR scans."""
+
+    active_session: Callable[[Ctx], InterviewSession | None]
+    handle: CandidateStep
+    start: Callable[[Ctx, str], None]
+    limits: Callable[[Session, Services, str, str], AnswerLimits | None]
+
+
+@dataclass(frozen=True)
 class Feature:
     """One feature of the product, declared in one place.
 
@@ -72,6 +86,7 @@ class Feature:
         jobs: background job handlers by kind (stored in the queue: never rename).
         periodic: tasks the scheduler's leader runs on every tick.
         on_approved: what to do when HR approves a candidate (same transaction).
+        candidate_flow: the candidate's interview (exactly one feature declares it).
     """
 
     name: str
@@ -85,6 +100,7 @@ class Feature:
     jobs: Mapping[str, JobHandler] = field(default_factory=dict)
     periodic: tuple[Periodic, ...] = ()
     on_approved: tuple[ApproveHook, ...] = ()
+    candidate_flow: CandidateFlow | None = None
 
     def __post_init__(self) -> None:
         for name in (

@@ -18,6 +18,7 @@ from dialogs.context import ApproveHook, CandidateStep, Ctx, Periodic
 from dialogs.intents import Button
 from dialogs.kernel.feature import (
     ButtonEntry,
+    CandidateFlow,
     Command,
     Dialog,
     Feature,
@@ -95,6 +96,12 @@ class Registry:
             )
         self.file_fallback: FileImporter | None = fallbacks[0].file_fallback if fallbacks else None
         self.periodic: tuple[Periodic, ...] = tuple(p for f in features for p in f.periodic)
+        flows = [f for f in features if f.candidate_flow is not None]
+        if len(flows) > 1:
+            raise FeatureError(
+                f"candidate flow is declared by both {flows[0].name} and {flows[1].name}"
+            )
+        self.candidate_flow: CandidateFlow | None = flows[0].candidate_flow if flows else None
         self.on_approved: tuple[ApproveHook, ...] = tuple(
             h for f in features for h in f.on_approved
         )
