@@ -3,12 +3,12 @@
 # Modules with a ``register(subparsers)`` function, in the order they appear in --help.
 CLI_MODULES = [
     "storage.cli",
-    "dialogs.cli",
-    "dialogs.roles_cli",
+    "dialogs.kernel.cli",
+    "dialogs.kernel.roles_cli",
     "scoring.cli",
     "scoring.score_cli",
     "contracts.cli",
     "bot.cli",
     "bot.wechat",
-    "dialogs.retention",
+    "dialogs.privacy.retention",
 ]

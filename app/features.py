@@ -1,36 +1,32 @@
 """The product's features, listed once: the registry is built from this list.
 
-Adding a feature is one package (or module) that declares a ``FEATURE`` and one line
-here. The order matters only for file importers, which are tried in this order.
+Adding a feature is one package under ``dialogs/`` whose module declares a ``FEATURE``
+(:class:`dialogs.kernel.feature.Feature`) and one line here. Two features claiming the
+same command, button prefix, dialog, state or job kind stop the start-up with an error.
+The order matters only for file importers, which are tried in this order.
 """
 
 from __future__ import annotations
 
-from dialogs import (
-    availability,
-    bulk_invite,
-    contract_flow,
-    followup,
-    hr,
-    human_scores,
-    interview,
-    privacy,
-    retention,
-    staff,
-    stats,
-)
+from dialogs.contracting import flow as contracting
+from dialogs.hiring import decisions, followup, human_scores, stats
+from dialogs.interview import flow as interview
+from dialogs.invitations import bulk_invite
+from dialogs.jobs import staff
 from dialogs.kernel.feature import Feature
+from dialogs.privacy import data_rights, retention
+from dialogs.scheduling import feature as scheduling
 
 FEATURES: tuple[Feature, ...] = (
-    interview.FEATURE,
-    staff.FEATURE,
-    bulk_invite.FEATURE,
-    availability.FEATURE,
-    hr.FEATURE,
-    human_scores.FEATURE,
-    stats.FEATURE,
-    followup.FEATURE,
-    contract_flow.FEATURE,
-    privacy.FEATURE,
-    retention.FEATURE,
+    interview.FEATURE,  # the candidate's interview: consent, identity, questions, review
+    staff.FEATURE,  # jobs, questions, /invite, /progress, /bind, /grant, /revoke
+    bulk_invite.FEATURE,  # candidate spreadsheets, the invitation sheet, invitation e-mails
+    scheduling.FEATURE,  # slots, calendar imports, booking, reminders around a slot
+    decisions.FEATURE,  # rankings, reports, approve / next round / reject
+    human_scores.FEATURE,  # people's scores beside the AI's, agreement
+    stats.FEATURE,  # funnel and question statistics
+    followup.FEATURE,  # HR's follow-up questions during an interview
+    contracting.FEATURE,  # contract terms, e-signing, employee records
+    data_rights.FEATURE,  # /mydata, /deleteme
+    retention.FEATURE,  # the daily retention sweep
 )

@@ -93,7 +93,7 @@ async def run(
         if recovered:
             log.info("outbox: %d messages interrupted while sending will be sent again", recovered)
         await asyncio.to_thread(app.engine.process_pending)
-        from dialogs import scheduling
+        from dialogs.scheduling import flow as scheduling
 
         # Reminders: every process runs one; only the lease holder schedules.
         reminder_scheduler = scheduling.install(app)

@@ -11,7 +11,7 @@ from typing import Any, Protocol
 from starlette.routing import BaseRoute
 
 from app.wiring import App
-from dialogs.dispatcher import Dispatcher
+from dialogs.kernel.dispatcher import Dispatcher
 
 Loop = Callable[[asyncio.Event], Coroutine[Any, Any, None]]
 

@@ -10,15 +10,15 @@ from app.features import FEATURES
 from core.clock import Clock, SystemClock
 from core.logging import register_secret
 from core.settings import Settings
-from dialogs.channel import Messenger
-from dialogs.context import Services
-from dialogs.dispatcher import Dispatcher
-from dialogs.engine import Engine
+from dialogs.interview.pipeline import Pipeline
+from dialogs.jobs.question_bank import seed_builtin
+from dialogs.kernel.channel import Messenger
+from dialogs.kernel.context import Services
+from dialogs.kernel.dispatcher import Dispatcher
+from dialogs.kernel.engine import Engine
 from dialogs.kernel.feature import Feature
 from dialogs.kernel.registry import Registry
-from dialogs.pipeline import Pipeline
-from dialogs.question_bank import seed_builtin
-from dialogs.worker import JobHandler, Worker
+from dialogs.kernel.worker import JobHandler, Worker
 from storage import migrate
 from storage.db import Database, open_database
 

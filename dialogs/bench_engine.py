@@ -29,10 +29,10 @@ from sqlalchemy.engine import make_url
 from app.wiring import App, build_app
 from core.clock import SystemClock
 from core.settings import Settings
-from dialogs.events import ButtonPressed, CommandReceived, Event, TextReceived
-from dialogs.intents import Intent
-from dialogs.invites import invite_candidate
-from dialogs.newjob import create_job
+from dialogs.invitations.invites import invite_candidate
+from dialogs.jobs.newjob import create_job
+from dialogs.kernel.events import ButtonPressed, CommandReceived, Event, TextReceived
+from dialogs.kernel.intents import Intent
 from storage.models import Job, Question
 
 Result = tuple[str, float, str]
@@ -100,7 +100,7 @@ class Candidate:
 
 
 def _prepare(app: App, count: int) -> list[Candidate]:
-    from dialogs.context import Ctx
+    from dialogs.kernel.context import Ctx
 
     with app.db.transaction() as session:
         keys = ["customer_focus-01", "communication-01", "problem_solving-01"]

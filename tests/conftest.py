@@ -27,7 +27,7 @@ def make_settings(tmp: Path, db_url: str | None = None, **overrides: dict[str, o
         "app": {"data_dir": str(tmp / "data")},
         "database": {"url": db_url or f"sqlite:///{tmp / 'data' / 'test.sqlite3'}"},
         "security": {"key_file": str(tmp / "data" / "keys" / "data.key")},
-        # Scripted conversations send faster than people; tests/dialogs/test_ratelimit.py
+        # Scripted conversations send faster than people; tests/dialogs/kernel/test_ratelimit.py
         # turns the per-user limits on.
         "ratelimit": {"enabled": False},
         "roles": {

@@ -18,7 +18,7 @@ from pathlib import Path
 from sqlmodel import select
 
 from app.wiring import App
-from dialogs.events import (
+from dialogs.kernel.events import (
     ButtonPressed,
     CommandReceived,
     Event,
@@ -28,7 +28,7 @@ from dialogs.events import (
     VideoReceived,
     VoiceReceived,
 )
-from dialogs.intents import AnswerButton, Button, Edit, Intent, Send, SendFile
+from dialogs.kernel.intents import AnswerButton, Button, Edit, Intent, Send, SendFile
 from storage.crypto import token_hash
 from storage.models import Invitation, Job
 

@@ -42,7 +42,7 @@ def test_core_never_imports_the_bot_adapters() -> None:
 
 
 def test_message_catalogues_have_the_same_keys() -> None:
-    from dialogs.catalog import keys
+    from dialogs.kernel.catalog import keys
 
     assert keys("zh") == keys("en")
     assert len(keys("en")) > 50

@@ -34,7 +34,7 @@ from app.wiring import build_app
 from bot.demo import CANDIDATES, run_demo
 from core.logging import LIBRARY_LEVELS, PROJECT_PACKAGES, setup_logging
 from core.settings import Settings
-from dialogs.pipeline import Pipeline
+from dialogs.interview.pipeline import Pipeline
 from scoring.evaluator import FakeBackend, StarEvaluator
 from storage import rotate
 from storage.models import Candidate
@@ -314,7 +314,7 @@ def test_library_debug_is_off_unless_asked_and_then_shows_shapes(
     bot_log = logging.getLogger("telegram.Bot")
     bot_log.debug("Calling Bot API endpoint `%s` with parameters `%s`", "sendMessage", body)
     logging.getLogger("httpx").info("HTTP Request: POST %s", f"https://api/bot{BOT_TOKEN}/x")
-    logging.getLogger("dialogs.engine").debug("the project's own DEBUG stays")
+    logging.getLogger("dialogs.kernel.engine").debug("the project's own DEBUG stays")
     lines = log_lines(log_file)
     assert not any("Calling Bot API" in line or "HTTP Request" in line for line in lines)
     assert any("the project's own DEBUG stays" in line for line in lines)

@@ -15,11 +15,20 @@ from typing import Any
 
 from sqlmodel import Session
 
-from dialogs.access import Access
-from dialogs.channel import AnswerLimits
-from dialogs.context import ApproveHook, CandidateStep, Ctx, Periodic, PostButtons, Services
-from dialogs.events import CommandReceived
-from dialogs.worker import JobHandler
+from dialogs.kernel.access import Access
+from dialogs.kernel.channel import AnswerLimits
+from dialogs.kernel.context import (
+    ApproveHook,
+    CandidateStep,
+    Ctx,
+    Periodic,
+    PostButtons,
+    QuestionsGate,
+    Services,
+)
+from dialogs.kernel.events import CommandReceived
+from dialogs.kernel.timing import Planner, ReminderRule
+from dialogs.kernel.worker import JobHandler
 from storage.models import ConversationState, InterviewSession
 
 CommandHandler = Callable[[Ctx, CommandReceived], None]
@@ -67,6 +76,7 @@ class CandidateFlow:
     handle: CandidateStep
     start: Callable[[Ctx, str], None]
     limits: Callable[[Session, Services, str, str], AnswerLimits | None]
+    begin_questions: CandidateStep
 
 
 @dataclass(frozen=True)
@@ -82,11 +92,17 @@ class Feature:
         dialogs: staff dialogs by ``ConversationState.flow``.
         candidate_states: interview-session states this feature owns, with the step
             that handles a candidate's event in that state.
+        candidate_prompts: what to (re-)send a candidate in a state this feature owns.
+        before_questions: steps between identity and the first question; one that
+            returns True took the candidate over (it hands back with
+            ``ctx.services.features.begin_questions``).
         post_buttons: buttons added to HR-group posts of a catalogue key.
         jobs: background job handlers by kind (stored in the queue: never rename).
         periodic: tasks the scheduler's leader runs on every tick.
         on_approved: what to do when HR approves a candidate (same transaction).
         candidate_flow: the candidate's interview (exactly one feature declares it).
+        reminders: the rule of each reminder kind it owns (stored: never rename a kind).
+        planners: plan reminders nobody planned at creation (scheduler's leader, each tick).
     """
 
     name: str
@@ -96,10 +112,14 @@ class Feature:
     file_fallback: FileImporter | None = None
     dialogs: Mapping[str, Dialog] = field(default_factory=dict)
     candidate_states: Mapping[str, CandidateStep] = field(default_factory=dict)
+    candidate_prompts: Mapping[str, CandidateStep] = field(default_factory=dict)
+    before_questions: tuple[QuestionsGate, ...] = ()
     post_buttons: Mapping[str, PostButtons] = field(default_factory=dict)
     jobs: Mapping[str, JobHandler] = field(default_factory=dict)
     periodic: tuple[Periodic, ...] = ()
     on_approved: tuple[ApproveHook, ...] = ()
+    reminders: Mapping[str, ReminderRule] = field(default_factory=dict)
+    planners: tuple[Planner, ...] = ()
     candidate_flow: CandidateFlow | None = None
 
     def __post_init__(self) -> None:
@@ -108,7 +128,9 @@ class Feature:
             "buttons",
             "dialogs",
             "candidate_states",
+            "candidate_prompts",
             "post_buttons",
             "jobs",
+            "reminders",
         ):
             object.__setattr__(self, name, _frozen(getattr(self, name)))

@@ -4,7 +4,7 @@ Built once at start-up; refuses two features declaring the same command, button
 prefix, dialog, candidate state, HR-post key or job kind, and names that a platform or
 the job queue would not take. The router asks it who handles an event; handlers reach
 the parts other features declared (candidate states, HR-post buttons) through
-:class:`dialogs.context.FeatureHooks`, which it implements.
+:class:`dialogs.kernel.context.FeatureHooks`, which it implements.
 """
 
 from __future__ import annotations
@@ -14,8 +14,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, TypeVar
 
 from core.errors import ConfigError
-from dialogs.context import ApproveHook, CandidateStep, Ctx, Periodic
-from dialogs.intents import Button
+from dialogs.kernel.context import ApproveHook, CandidateStep, Ctx, Periodic, QuestionsGate
 from dialogs.kernel.feature import (
     ButtonEntry,
     CandidateFlow,
@@ -24,8 +23,10 @@ from dialogs.kernel.feature import (
     Feature,
     FileImporter,
 )
-from dialogs.worker import JobHandler
-from storage.models import Candidate
+from dialogs.kernel.intents import Button
+from dialogs.kernel.timing import Planner, ReminderRule
+from dialogs.kernel.worker import JobHandler
+from storage.models import Candidate, InterviewSession
 
 # Telegram's rule for bot commands (WeChat takes the same text after "/").
 COMMAND_NAME = re.compile(r"[a-z][a-z0-9_]{0,31}")
@@ -86,8 +87,18 @@ class Registry:
         self.candidate_states: dict[str, CandidateStep] = _merge(
             "candidate state", STORED_NAME, each("candidate_states")
         )
+        self.candidate_prompts: dict[str, CandidateStep] = _merge(
+            "candidate prompt", STORED_NAME, each("candidate_prompts")
+        )
+        self.questions_gates: tuple[QuestionsGate, ...] = tuple(
+            g for f in features for g in f.before_questions
+        )
         self.post_button_factories = _merge("HR-post key", None, each("post_buttons"))
         self.jobs: dict[str, JobHandler] = _merge("job kind", STORED_NAME, each("jobs"))
+        self.reminders: dict[str, ReminderRule] = _merge(
+            "reminder kind", STORED_NAME, each("reminders")
+        )
+        self.reminder_planners: tuple[Planner, ...] = tuple(p for f in features for p in f.planners)
         self.files: tuple[FileImporter, ...] = tuple(i for f in features for i in f.files)
         fallbacks = [f for f in features if f.file_fallback is not None]
         if len(fallbacks) > 1:
@@ -126,6 +137,23 @@ class Registry:
 
     def periodic_tasks(self) -> tuple[Periodic, ...]:
         return self.periodic
+
+    def candidate_prompt(self, state: str) -> CandidateStep | None:
+        return self.candidate_prompts.get(state)
+
+    def before_questions(self, ctx: Ctx, s: InterviewSession) -> bool:
+        return any(gate(ctx, s) for gate in self.questions_gates)
+
+    def begin_questions(self, ctx: Ctx, s: InterviewSession) -> None:
+        if self.candidate_flow is None:
+            raise FeatureError("no feature declares the candidate flow")
+        self.candidate_flow.begin_questions(ctx, s)
+
+    def reminder_rule(self, kind: str) -> ReminderRule | None:
+        return self.reminders.get(kind)
+
+    def planners(self) -> tuple[Planner, ...]:
+        return self.reminder_planners
 
     def approved(self, ctx: Ctx, candidate: Candidate) -> None:
         for hook in self.on_approved:

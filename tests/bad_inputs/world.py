@@ -17,8 +17,8 @@ from sqlmodel import col, select
 
 from app.wiring import App
 from core.clock import FakeClock
-from dialogs.catalog import t
-from dialogs.events import (
+from dialogs.kernel.catalog import t
+from dialogs.kernel.events import (
     Event,
     FileReceived,
     MediaRef,
@@ -34,7 +34,7 @@ from tests.conftest import make_settings
 from tests.dialogs.hr_helpers import GROUP, STRONG, WEAK, pipeline_app
 from tests.harness import Chat, RecordingMessenger
 
-# Tables that record attempts rather than state (as in tests/dialogs/test_permissions.py).
+# Tables that record attempts rather than state (as in tests/dialogs/kernel/test_permissions.py).
 LOG_TABLES = {"inboxevent", "outboxmessage", "auditevent", "keyvalue"}
 # Candidate states the corpus drives bad input into; each has an en and a zh candidate.
 STATES = (

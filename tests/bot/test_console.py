@@ -8,7 +8,7 @@ import stat
 from pathlib import Path
 
 from bot.console import ConsoleMessenger
-from dialogs.intents import Button, Send, SendFile
+from dialogs.kernel.intents import Button, Send, SendFile
 
 
 def test_messages_are_printed_with_their_buttons(tmp_path: Path) -> None:

@@ -18,10 +18,10 @@ from app.runtime import Runtime
 from app.wiring import App, build_app
 from bot.telegram import TelegramChannel, translate
 from core.settings import Settings
-from dialogs.events import ButtonPressed, parse_event
-from dialogs.intents import Button, Edit, Send, SendFile
-from dialogs.outbox import write_intents
-from dialogs.pipeline import Pipeline
+from dialogs.interview.pipeline import Pipeline
+from dialogs.kernel.events import ButtonPressed, parse_event
+from dialogs.kernel.intents import Button, Edit, Send, SendFile
+from dialogs.kernel.outbox import write_intents
 from scoring.evaluator import FakeBackend, StarEvaluator
 from storage.models import Answer, AuditEvent, InboxEvent, OutboxMessage
 from tests.conftest import make_settings

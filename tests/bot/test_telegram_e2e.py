@@ -23,7 +23,7 @@ from sqlmodel import col, select
 
 from app.wiring import build_app
 from core.settings import load_settings
-from dialogs.intents import parse_intent
+from dialogs.kernel.intents import parse_intent
 from storage.models import Answer, BackgroundJob, OutboxMessage
 from tests.fakes.speech import spoken_ogg
 from tests.fakes.telegram_api import (

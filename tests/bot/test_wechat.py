@@ -27,16 +27,16 @@ from bot.wechat import (
     wechat_invite_qr,
 )
 from core.clock import FakeClock
-from dialogs.dispatcher import Dispatcher
-from dialogs.events import (
+from dialogs.kernel.dispatcher import Dispatcher
+from dialogs.kernel.events import (
     ButtonPressed,
     CommandReceived,
     SubscribeReceived,
     TextReceived,
     UnsupportedReceived,
 )
-from dialogs.intents import Button, Send
-from dialogs.outbox import write_intents
+from dialogs.kernel.intents import Button, Send
+from dialogs.kernel.outbox import write_intents
 from storage.crypto import token_hash
 from storage.models import (
     Answer,
@@ -597,7 +597,7 @@ async def test_a_stuck_database_gets_503_and_the_late_store_is_still_processed(h
 async def test_images_are_uploaded_and_pdfs_are_refused_with_a_note(
     h: Harness, tmp_path: Path
 ) -> None:
-    from dialogs.intents import SendFile
+    from dialogs.kernel.intents import SendFile
 
     chart = tmp_path / "chart.png"
     chart.write_bytes(b"\x89PNG\r\n\x1a\nfake-chart")

@@ -11,7 +11,7 @@ from wechatpy.enterprise.crypto import WeChatCrypto as WorkCrypto
 from wechatpy.exceptions import InvalidSignatureException
 
 from bot.wechat import event_id_for, parse_xml, to_incoming
-from dialogs.events import TextReceived
+from dialogs.kernel.events import TextReceived
 from web.wechat_routes import signature_ok
 
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "wechat"

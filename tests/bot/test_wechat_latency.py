@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from sqlmodel import func, select
 
-from dialogs.worker import JobContext
+from dialogs.kernel.worker import JobContext
 from storage import queue
 from storage.models import BackgroundJob, InboxEvent
 from tests.fakes.wechat_api import FakeWeChat, make_harness

@@ -13,12 +13,12 @@ from sqlmodel import func, select
 from wechatpy.enterprise.crypto import PrpCrypto
 
 from bot.wecom import card_body, hr_recipients, robot_url, upload_url
-from dialogs.access import Access
-from dialogs.context import Ctx
-from dialogs.events import ButtonPressed
-from dialogs.intents import Button, Intent, Send, SendFile
+from dialogs.kernel.access import Access
+from dialogs.kernel.context import Ctx
+from dialogs.kernel.events import ButtonPressed
 from dialogs.kernel.feature import ButtonEntry
-from dialogs.outbox import write_intents
+from dialogs.kernel.intents import Button, Intent, Send, SendFile
+from dialogs.kernel.outbox import write_intents
 from storage.models import GroupBinding, InboxEvent, KeyValue, OutboxMessage, Staff
 from tests.fakes.wechat_api import (
     CORP_ID,
@@ -174,7 +174,7 @@ async def test_card_update_without_a_click_code_uses_the_send_code(h: Harness) -
     await h.settle()
     send_code = h.fake.of("message/send")[0]
     task_id = send_code.json["template_card"]["task_id"]
-    from dialogs.intents import Edit
+    from dialogs.kernel.intents import Edit
 
     _queue(
         h,

@@ -14,10 +14,10 @@ from pathlib import Path
 
 from app.wiring import build_app
 from core.settings import Settings
-from dialogs import router
-from dialogs.context import Ctx
-from dialogs.events import parse_event
-from dialogs.intents import Intent, Send
+from dialogs.kernel import router
+from dialogs.kernel.context import Ctx
+from dialogs.kernel.events import parse_event
+from dialogs.kernel.intents import Intent, Send
 from dialogs.kernel.registry import Registry
 
 

@@ -7,7 +7,7 @@ from sqlmodel import select
 from app.wiring import App, build_app
 from core.clock import FakeClock
 from core.settings import Settings
-from dialogs.pipeline import Pipeline
+from dialogs.interview.pipeline import Pipeline
 from scoring.evaluator import FakeBackend, StarEvaluator
 from storage.crypto import token_hash
 from storage.models import InterviewSession, Invitation

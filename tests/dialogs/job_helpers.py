@@ -8,8 +8,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from dialogs.intents import Intent
-from dialogs.worker import JobHandler, Worker
+from dialogs.kernel.intents import Intent
+from dialogs.kernel.worker import JobHandler, Worker
 from storage import queue
 from tests.harness import Chat, Delivered
 

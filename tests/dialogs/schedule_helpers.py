@@ -8,7 +8,6 @@ from zoneinfo import ZoneInfo
 from sqlmodel import col, select
 
 from app.wiring import App
-from dialogs import scheduling  # noqa: F401  (registers /slots, /importcandidates, file importers)
 from storage.models import Candidate, InterviewSession, Job, OutboxMessage
 from storage.schedule_models import Booking, Reminder, Slot
 from tests.harness import Chat, Delivered

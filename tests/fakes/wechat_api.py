@@ -37,7 +37,7 @@ from wechatpy.enterprise.crypto import WeChatCrypto as WorkCrypto
 
 from app.wiring import App
 from core.settings import Settings, load_settings
-from dialogs.invites import invite_candidate
+from dialogs.invitations.invites import invite_candidate
 from storage.models import Job, JobQuestion, Question
 
 OA_TOKEN = "cb-token-for-tests"

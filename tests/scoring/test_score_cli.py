@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from app.wiring import App
-from dialogs.pipeline import store_evaluation
+from dialogs.interview.pipeline import store_evaluation
 from scoring.evaluator import FakeBackend, StarEvaluator
 from scoring.star import AnswerInput
 from storage.models import Answer, Candidate, CandidateScore, InterviewSession, Invitation, Job

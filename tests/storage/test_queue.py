@@ -3,7 +3,7 @@ from __future__ import annotations
 from app.wiring import App
 from core.clock import FakeClock
 from core.errors import EvaluationError
-from dialogs.worker import JobContext, Worker
+from dialogs.kernel.worker import JobContext, Worker
 from storage import queue
 from storage.models import BackgroundJob
 

@@ -14,7 +14,7 @@ from sqlmodel import select
 from app.wiring import App, build_app
 from bot.telegram import TelegramChannel, build_application
 from core.settings import Settings
-from dialogs.pipeline import Pipeline
+from dialogs.interview.pipeline import Pipeline
 from scoring.evaluator import FakeBackend, StarEvaluator
 from storage.models import InboxEvent, OutboxMessage
 from tests.conftest import make_settings

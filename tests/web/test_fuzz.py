@@ -25,7 +25,7 @@ from starlette.testclient import TestClient
 
 from app.wiring import App, build_app
 from bot.telegram import TelegramChannel, build_application
-from dialogs.pipeline import Pipeline
+from dialogs.interview.pipeline import Pipeline
 from scoring.evaluator import FakeBackend, StarEvaluator
 from storage.contract_models import SigningEvent
 from storage.models import AuditEvent, BackgroundJob, InboxEvent, OutboxMessage

@@ -12,13 +12,13 @@ from app.features import FEATURES
 from app.wiring import App, build_app
 from core.clock import FakeClock
 from core.settings import Settings
-from dialogs.access import Access
-from dialogs.catalog import t
-from dialogs.context import Ctx
-from dialogs.events import CommandReceived
+from dialogs.kernel.access import Access
+from dialogs.kernel.catalog import t
+from dialogs.kernel.context import Ctx
+from dialogs.kernel.events import CommandReceived
 from dialogs.kernel.feature import ButtonEntry, Command, Dialog, Feature
 from dialogs.kernel.registry import FeatureError, Registry
-from dialogs.worker import JobContext
+from dialogs.kernel.worker import JobContext
 from storage import queue
 from storage.models import BackgroundJob, InterviewSession
 from tests.harness import Chat, RecordingMessenger

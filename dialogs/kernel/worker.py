@@ -1,0 +1,150 @@
+"""Runs background jobs from the database queue in a thread pool, off the event loop."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from sqlmodel import Session, select
+
+from core.errors import InterviewerError
+from dialogs.kernel.context import Services
+from dialogs.kernel.intents import Intent
+from dialogs.kernel.outbox import write_intents
+from storage import queue
+from storage.db import Database
+from storage.models import BackgroundJob
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class JobContext:
+    db: Database
+    services: Services
+
+    def emit(self, session: Session, intents: Sequence[Intent], *, source: str) -> None:
+        """Write intents to the outbox inside the handler's transaction."""
+        write_intents(session, intents, source_event=source, now=self.services.clock.now())
+
+    def enqueue(
+        self, session: Session, kind: str, payload: dict[str, object], *, key: str | None = None
+    ) -> None:
+        queue.enqueue(session, kind, dict(payload), key=key, now=self.services.clock.now())
+
+    def claim_result(self, session: Session, job: BackgroundJob) -> bool:
+        """Inside the handler's result transaction: True the first time only.
+
+        Marks the job done in the same transaction that writes its messages, so a job
+        run again (the worker died after the commit, or a restart's
+        :func:`storage.queue.recover_stale` handed a still-running job to a second
+        worker) finds it done and sends nothing twice. The row is locked
+        (``FOR UPDATE`` on PostgreSQL; SQLite has one writer) so two runs cannot both
+        pass.
+        """
+        row = session.exec(
+            select(BackgroundJob).where(BackgroundJob.id == job.id).with_for_update()
+        ).first()
+        if row is None or row.status == "done":
+            return False
+        queue.finish(session, job.id or 0, now=self.services.clock.now())
+        return True
+
+
+class JobHandler(Protocol):
+    def __call__(self, job: BackgroundJob, ctx: JobContext, /) -> None:
+        """Do the work; commit results (and intents) in its own transaction.
+
+        Raise ``InterviewerError`` with a message for a failure worth retrying or
+        recording; the job keeps its payload and error for an admin retry.
+        """
+        ...
+
+
+class Worker:
+    def __init__(
+        self,
+        db: Database,
+        services: Services,
+        handlers: dict[str, JobHandler],
+        *,
+        name: str | None = None,
+    ) -> None:
+        self.db = db
+        self.services = services
+        self.handlers = handlers
+        self.name = name or f"{os.getpid()}-{uuid.uuid4().hex[:6]}"
+        self.ctx = JobContext(db=db, services=services)
+
+    def run_one(self) -> bool:
+        """Claim and run one due job; False when there was none."""
+        if not self.handlers:
+            return False
+        job = queue.claim(
+            self.db, worker=self.name, kinds=list(self.handlers), clock=self.services.clock
+        )
+        if job is None:
+            return False
+        handler = self.handlers[job.kind]
+        try:
+            handler(job, self.ctx)
+        except InterviewerError as exc:
+            status = queue.fail(
+                self.db,
+                job.id or 0,
+                exc,
+                clock=self.services.clock,
+                retryable=True,
+            )
+            log.warning(
+                "job %s (%s) failed: %s -> %s", job.id, job.kind, type(exc).__name__, status
+            )
+            return True
+        except Exception as exc:
+            log.exception("job %s (%s) crashed", job.id, job.kind)
+            queue.fail(
+                self.db,
+                job.id or 0,
+                exc,
+                clock=self.services.clock,
+                retryable=True,
+            )
+            return True
+        with self.db.transaction() as session:
+            queue.finish(session, job.id or 0, now=self.services.clock.now())
+        return True
+
+    def drain(self, limit: int = 10_000) -> int:
+        """Run jobs until none is due (demo, tests)."""
+        done = 0
+        while done < limit and self.run_one():
+            done += 1
+        return done
+
+    def unhandled(self) -> dict[str, int]:
+        """Waiting jobs of kinds no handler here takes (a feature or channel not running)."""
+        waiting = queue.pending_kinds(self.db)
+        return {kind: n for kind, n in sorted(waiting.items()) if kind not in self.handlers}
+
+    async def run(self, stop: asyncio.Event, *, concurrency: int | None = None) -> None:
+        queue.recover_stale(self.db, clock=self.services.clock)
+        for kind, count in (await asyncio.to_thread(self.unhandled)).items():
+            # Said once at start-up: they wait for a process that handles them.
+            log.warning("jobs: %d waiting of kind %r, which no handler here takes", count, kind)
+        count = concurrency or self.services.settings.workers.count
+        poll = self.services.settings.workers.poll_seconds
+
+        async def loop() -> None:
+            while not stop.is_set():
+                ran = await asyncio.to_thread(self.run_one)
+                if not ran:
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(stop.wait(), timeout=poll)
+
+        await asyncio.gather(*(loop() for _ in range(count)))
