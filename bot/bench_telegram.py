@@ -43,7 +43,7 @@ from sqlmodel import col, select
 from app.wiring import build_app
 from core.errors import ModelNotInstalledError
 from core.settings import Settings, load_settings
-from dialogs.events import ButtonPressed, CommandReceived, Event, TextReceived
+from dialogs.kernel.events import ButtonPressed, CommandReceived, Event, TextReceived
 from storage.models import Job, OutboxMessage, Question
 
 if TYPE_CHECKING:
@@ -98,9 +98,9 @@ class Person:
 # ---------------------------------------------------------------------- set-up
 def _prepare(settings: Settings, count: int) -> list[Person]:
     """A job with many questions; ``count`` candidates brought to question 1 via the engine."""
-    from dialogs.context import Ctx
-    from dialogs.invites import invite_candidate
-    from dialogs.newjob import create_job
+    from dialogs.invitations.invites import invite_candidate
+    from dialogs.jobs.newjob import create_job
+    from dialogs.kernel.context import Ctx
 
     app = build_app(settings, pipeline=_pipeline())
     people: list[Person] = []
@@ -163,7 +163,7 @@ def _opening(person: Person) -> list[Event]:
 
 
 def _pipeline() -> Any:
-    from dialogs.pipeline import Pipeline
+    from dialogs.interview.pipeline import Pipeline
     from scoring.evaluator import FakeBackend, StarEvaluator
 
     evaluator = StarEvaluator(FakeBackend())

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import TextIO
 
 from app.wiring import App
-from dialogs.events import (
+from dialogs.kernel.events import (
     ButtonPressed,
     CommandReceived,
     Event,
@@ -31,7 +31,7 @@ from dialogs.events import (
     VideoReceived,
     VoiceReceived,
 )
-from dialogs.intents import AnswerButton, Button, Edit, Intent, Send, SendFile
+from dialogs.kernel.intents import AnswerButton, Button, Edit, Intent, Send, SendFile
 
 PLATFORM = "console"
 

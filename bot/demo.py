@@ -22,7 +22,7 @@ from sqlmodel import col, func, select
 from app.wiring import App, build_app
 from bot.console import ConsoleMessenger, ConsoleSession
 from core.settings import Settings
-from dialogs.pipeline import Pipeline
+from dialogs.interview.pipeline import Pipeline
 from storage.crypto import token_hash
 from storage.models import (
     Answer,

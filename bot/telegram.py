@@ -67,7 +67,7 @@ from app.runtime import Runtime
 from app.wiring import App
 from core.errors import ChannelError, ConfigError
 from core.settings import TelegramSettings
-from dialogs.events import (
+from dialogs.kernel.events import (
     ButtonPressed,
     CommandReceived,
     Event,
@@ -79,8 +79,8 @@ from dialogs.events import (
     VideoReceived,
     VoiceReceived,
 )
-from dialogs.intents import AnswerButton, Button, Edit, Intent, Send, SendFile
-from dialogs.roles import GROUP_ADMIN_BUTTONS, highest_role
+from dialogs.kernel.intents import AnswerButton, Button, Edit, Intent, Send, SendFile
+from dialogs.kernel.roles import GROUP_ADMIN_BUTTONS, highest_role
 from storage.models import InboxEvent
 
 log = logging.getLogger(__name__)
@@ -436,7 +436,7 @@ class GroupPacer:
 class TelegramChannel:
     """Receives Telegram updates into the engine and delivers the engine's intents.
 
-    Implements ``dialogs.channel.Messenger`` (``deliver``) for the dispatcher.
+    Implements ``dialogs.kernel.channel.Messenger`` (``deliver``) for the dispatcher.
 
     Attributes:
         app: the wired application (engine, database, media store).

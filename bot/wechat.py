@@ -63,7 +63,7 @@ from bot.wechat_tokens import (
 from core.clock import Clock, as_utc
 from core.errors import ChannelError
 from core.settings import Settings
-from dialogs.events import (
+from dialogs.kernel.events import (
     ButtonPressed,
     CommandReceived,
     Event,
@@ -75,8 +75,8 @@ from dialogs.events import (
     VideoReceived,
     VoiceReceived,
 )
-from dialogs.intents import AnswerButton, Button, Edit, Intent, Send, SendFile
-from dialogs.outbox import write_intents
+from dialogs.kernel.intents import AnswerButton, Button, Edit, Intent, Send, SendFile
+from dialogs.kernel.outbox import write_intents
 from storage.crypto import field_binding
 from storage.db import Database
 from storage.models import Candidate, ChannelIdentity, GroupBinding, InboxEvent, KeyValue
@@ -96,7 +96,7 @@ WINDOW_ERRCODES = frozenset({45015, 45047})
 RETRYABLE_ERRCODES = frozenset({-1, 45009, 45011})
 _AMR_FRAME_BYTES = (13, 14, 16, 18, 20, 21, 27, 32, 6, 1, 1, 1, 1, 1, 1, 1)
 
-# User-facing strings of this adapter (to move into dialogs/locales later).
+# User-facing strings of this adapter (to move into dialogs/kernel/locales later).
 TEXTS: dict[str, dict[str, str]] = {
     "zh": {
         "menu_hint": "请回复对应数字选择：",
@@ -972,7 +972,7 @@ def _bind_robot(args: argparse.Namespace) -> int:
 def _qr(args: argparse.Namespace) -> int:
     from app.wiring import build_app
     from core.settings import load_settings
-    from dialogs.invites import find_invitation
+    from dialogs.invitations.invites import find_invitation
 
     app = build_app(load_settings(args.config))
     with app.db.session() as session:

@@ -61,8 +61,8 @@ from bot.wechat_tokens import (
 from core.clock import Clock
 from core.errors import ChannelError
 from core.settings import Settings
-from dialogs.events import ButtonPressed, Event, UnsupportedReceived
-from dialogs.intents import AnswerButton, Button, Edit, Intent, Send, SendFile
+from dialogs.kernel.events import ButtonPressed, Event, UnsupportedReceived
+from dialogs.kernel.intents import AnswerButton, Button, Edit, Intent, Send, SendFile
 from storage.db import Database
 from storage.models import GroupBinding, Staff
 

@@ -1,6 +1,6 @@
 """User-facing texts of the contracts capability, one dict per language.
 
-Kept in one place so the engine's message catalogues (``dialogs/locales``) can absorb
+Kept in one place so the engine's message catalogues (``dialogs/kernel/locales``) can absorb
 them later. Placeholders use ``str.format`` names.
 """
 

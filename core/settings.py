@@ -217,7 +217,7 @@ class SmtpSettings(_Section):
 
 
 class ScheduleSettings(_Section):
-    """Slots and reminders (dialogs/scheduling.py, dialogs/reminders.py)."""
+    """Slots and reminders (dialogs/scheduling/flow.py, dialogs/scheduling/reminders.py)."""
 
     remind_before_hours: list[float] = Field(default_factory=lambda: [24.0, 1.0])
     slot_minutes: int = Field(30, gt=0, le=480)
@@ -251,7 +251,7 @@ class ContractSettings(_Section):
 
 
 class RetentionSettings(_Section):
-    """How long each kind of personal data is kept (dialogs/retention.py, a daily job)."""
+    """How long each kind of personal data is kept (dialogs/privacy/retention.py, a daily job)."""
 
     enabled: bool = True
     media_days_after_decision: int = Field(90, ge=1)  # recordings, once a person decided
@@ -262,7 +262,7 @@ class RetentionSettings(_Section):
 
 
 class RateLimitSettings(_Section):
-    """Per-user token buckets (dialogs/ratelimit.py); flooding gets one polite reply."""
+    """Per-user token buckets (dialogs/kernel/ratelimit.py); flooding gets one polite reply."""
 
     enabled: bool = True
     burst: int = Field(30, ge=1)  # messages a user may send at once

@@ -196,7 +196,7 @@ def run(
 ) -> list[Line]:
     """Score the labelled set; the caller prints the ``name value unit`` lines.
 
-    ``main.py bench star`` prints them (``dialogs/cli.py``), as does ``main()`` here.
+    ``main.py bench star`` prints them (``dialogs/kernel/cli.py``), as does ``main()`` here.
 
     Args:
         settings: chooses the evaluator (``llm.provider``) unless ``evaluator`` is given.

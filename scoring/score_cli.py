@@ -117,8 +117,8 @@ def build_report_data(settings: Any, candidate_id: int, lang: str) -> tuple[Any,
     """
     from sqlmodel import select
 
-    from dialogs.notify import competency_label
-    from dialogs.results import candidate_composite
+    from dialogs.hiring.results import candidate_composite
+    from dialogs.kernel.notify import competency_label
     from scoring.composite import rank_batch
     from scoring.report import AnswerReport, CandidateReportData, CompetencyLine
     from storage.cli import open_migrated_database

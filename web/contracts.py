@@ -8,7 +8,7 @@ from app.runtime import Runtime
 from app.wiring import App
 from contracts.files import ContractFiles
 from contracts.signing import build_signer
-from dialogs.contract_flow import ContractEvents
+from dialogs.contracting.flow import ContractEvents
 from web.signing import signing_routes
 
 

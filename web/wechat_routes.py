@@ -538,9 +538,9 @@ def invite_qr_job(wechat: Any) -> Any:
     from the payload once the QR code is on its way.
     """
     from bot.wechat import wechat_invite_qr
-    from dialogs.intents import SendFile
-    from dialogs.invites import tokens_to_hand_out, unseal_token
-    from dialogs.worker import JobContext
+    from dialogs.invitations.invites import tokens_to_hand_out, unseal_token
+    from dialogs.kernel.intents import SendFile
+    from dialogs.kernel.worker import JobContext
     from storage.models import BackgroundJob, Invitation
 
     def handle(job: BackgroundJob, ctx: JobContext, /) -> None:
