@@ -136,7 +136,7 @@ class GroupBinding(SQLModel, table=True):
 class Invitation(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     # SHA-256 of the link's token: the token itself is only in the link handed out
-    # (dialogs/invites.py), like contract signing links.
+    # (dialogs/invitations/invites.py), like contract signing links.
     token_hash: str = Field(index=True, unique=True, max_length=64)
     candidate_id: int = Field(foreign_key="candidate.id", index=True)
     job_id: int = Field(foreign_key="job.id")
@@ -149,7 +149,7 @@ class Invitation(SQLModel, table=True):
 
 # ------------------------------------------------------------------- interview
 class InterviewSession(SQLModel, table=True):
-    """One candidate's interview: the state machine lives in ``dialogs/interview.py``."""
+    """One candidate's interview: the state machine lives in ``dialogs/interview/flow.py``."""
 
     id: int | None = Field(default=None, primary_key=True)
     candidate_id: int = Field(foreign_key="candidate.id", index=True, unique=True)
