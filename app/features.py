@@ -9,8 +9,9 @@ The order matters only for file importers, which are tried in this order.
 from __future__ import annotations
 
 from dialogs.contracting import flow as contracting
-from dialogs.hiring import decisions, followup, human_scores, stats
+from dialogs.hiring import decisions, human_scores, stats
 from dialogs.interview import flow as interview
+from dialogs.interview import followup
 from dialogs.invitations import bulk_invite
 from dialogs.jobs import staff
 from dialogs.kernel.feature import Feature

@@ -11,6 +11,7 @@ import hmac
 import logging
 import re
 import unicodedata
+from urllib.parse import urlparse
 
 from sqlalchemy import bindparam
 from sqlalchemy import select as core_select
@@ -19,7 +20,6 @@ from sqlmodel import Session, col, func, select
 from core.clock import as_utc
 from dialogs.interview import timed
 from dialogs.interview.plan import PlanItem, interview_plan
-from dialogs.invitations.invites import find_invitation
 from dialogs.kernel import notify
 from dialogs.kernel.access import parse_id
 from dialogs.kernel.catalog import normalize_language
@@ -38,7 +38,6 @@ from dialogs.kernel.events import (
 from dialogs.kernel.feature import CandidateFlow, Feature
 from dialogs.kernel.intents import Button, Intent
 from dialogs.kernel.text import visible
-from dialogs.privacy import data_rights as privacy
 from storage.db import table_of
 from storage.models import (
     Answer,
@@ -85,11 +84,28 @@ _IDENTITY_OF = select(ChannelIdentity).where(
 )
 
 
+# ------------------------------------------------------------------ consent notice
+def handler_name(ctx: Ctx) -> str:
+    """Who processes the data (PIPL Art. 17: the handler's name and contact)."""
+    employer = ctx.settings.employer
+    if not employer.name:
+        return ctx.text("consent.handler_default")
+    return f"{employer.name} ({employer.phone})" if employer.phone else employer.name
+
+
+def ai_notice(ctx: Ctx) -> str:
+    """The notice's sentence on where answers are scored (an API LLM gets transcripts)."""
+    llm = ctx.settings.llm
+    if llm.provider == "openai_compatible":
+        return ctx.text("consent.ai_remote", host=urlparse(llm.base_url).hostname or "?")
+    return ctx.text("consent.ai_local")
+
+
 # ------------------------------------------------------------------ entry points
 def start(ctx: Ctx, token: str) -> None:
     """A candidate opened an invitation link (Telegram /start, WeChat QR scene)."""
     session = ctx.session
-    inv = find_invitation(session, token)
+    inv = ctx.services.features.find_invitation(session, token)
     if inv is None:
         ctx.reply("invite.invalid")
         return
@@ -260,8 +276,8 @@ def prompt_current(ctx: Ctx, s: InterviewSession) -> None:
             media_days=ctx.settings.retention.media_days_after_decision,
             record_days=ctx.settings.retention.rejected_record_days,
             unfinished_days=ctx.settings.retention.unfinished_days,
-            ai=privacy.ai_notice(ctx),
-            handler=privacy.handler_name(ctx),
+            ai=ai_notice(ctx),
+            handler=handler_name(ctx),
             buttons=[
                 [
                     Button(label=ctx.text("consent.agree"), data="consent:yes"),
@@ -528,10 +544,8 @@ def _command(ctx: Ctx, s: InterviewSession, event: CommandReceived) -> None:
         ctx.audit("review_requested", f"candidate:{s.candidate_id}")
         ctx.reply("decision.review_requested")
         notify.hr(ctx, s.job_id, "decision.hr_review_requested", id=s.candidate_id)
-    elif event.command == "mydata":
-        privacy.export(ctx, s)
-    elif event.command == "deleteme":
-        privacy.ask_delete(ctx, s)
+    elif (step := ctx.services.features.candidate_command(event.command)) is not None:
+        step(ctx, s)  # /mydata, /deleteme (the privacy feature)
     elif event.command == "language":
         wanted = _LANGUAGE_ARGS.get(event.args.strip().lower()) if event.args.strip() else None
         if event.args.strip() and wanted is None:

@@ -34,6 +34,7 @@ from dialogs.invitations import mailer, spreadsheet, timed
 from dialogs.invitations import sheet as invite_sheet
 from dialogs.invitations.invites import (
     batch_tokens,
+    find_invitation,
     invitation_link,
     new_seed,
     reissue,
@@ -932,6 +933,7 @@ FEATURE = Feature(
         "invitesheet": Command(Access("invite", "job", job_arg(0)), _sheet_command),
     },
     files=(import_file,),
+    invitation_finder=find_invitation,
     reminders=timed.RULES,
     planners=(timed.plan_missing,),
     jobs={

@@ -18,7 +18,7 @@ from dialogs.kernel.intents import AnswerButton, Button, Edit, Intent, JobReques
 from dialogs.kernel.timing import Planner, ReminderRule
 from storage.db import Database, table_of
 from storage.media import MediaStore
-from storage.models import AuditEvent, Candidate, FunnelEvent, InterviewSession, Job
+from storage.models import AuditEvent, Candidate, FunnelEvent, InterviewSession, Invitation, Job
 
 # Prebuilt Core statements (the audit trail and funnel are written on most events).
 _AUDIT = table_of(AuditEvent)
@@ -34,6 +34,8 @@ _FUNNEL_EXISTS = select(_FUNNEL.c.id).where(
 PostButtons = Callable[[str, dict[str, Any]], list[list[Button]]]
 # The step that handles a candidate's event while their interview is in a given state.
 CandidateStep = Callable[["Ctx", InterviewSession], None]
+# The open invitation a start link's token names, if any (tokens are stored hashed).
+InvitationFinder = Callable[[Session, str], Invitation | None]
 # Between identity and the questions: True when the step took the candidate over.
 QuestionsGate = Callable[["Ctx", InterviewSession], bool]
 # Called when HR approves a candidate, in the decision's transaction (the contract offer).
@@ -67,6 +69,14 @@ class FeatureHooks(Protocol):
 
     def begin_questions(self, ctx: Ctx, s: InterviewSession) -> None:
         """Hand the candidate (back) to the interview's questions."""
+        ...
+
+    def candidate_command(self, command: str) -> CandidateStep | None:
+        """Another feature's answer to a candidate's command during an interview."""
+        ...
+
+    def find_invitation(self, session: Session, token: str) -> Invitation | None:
+        """The invitation a start link's token opens (the invitations feature)."""
         ...
 
     def approved(self, ctx: Ctx, candidate: Candidate) -> None:

@@ -21,6 +21,7 @@ from dialogs.kernel.context import (
     ApproveHook,
     CandidateStep,
     Ctx,
+    InvitationFinder,
     Periodic,
     PostButtons,
     QuestionsGate,
@@ -96,6 +97,9 @@ class Feature:
         before_questions: steps between identity and the first question; one that
             returns True took the candidate over (it hands back with
             ``ctx.services.features.begin_questions``).
+        candidate_commands: commands a candidate sends during an interview that this
+            feature answers (``/mydata`` ...).
+        invitation_finder: the invitation a start link's token opens (one feature only).
         post_buttons: buttons added to HR-group posts of a catalogue key.
         jobs: background job handlers by kind (stored in the queue: never rename).
         periodic: tasks the scheduler's leader runs on every tick.
@@ -114,6 +118,8 @@ class Feature:
     candidate_states: Mapping[str, CandidateStep] = field(default_factory=dict)
     candidate_prompts: Mapping[str, CandidateStep] = field(default_factory=dict)
     before_questions: tuple[QuestionsGate, ...] = ()
+    candidate_commands: Mapping[str, CandidateStep] = field(default_factory=dict)
+    invitation_finder: InvitationFinder | None = None
     post_buttons: Mapping[str, PostButtons] = field(default_factory=dict)
     jobs: Mapping[str, JobHandler] = field(default_factory=dict)
     periodic: tuple[Periodic, ...] = ()
@@ -129,6 +135,7 @@ class Feature:
             "dialogs",
             "candidate_states",
             "candidate_prompts",
+            "candidate_commands",
             "post_buttons",
             "jobs",
             "reminders",

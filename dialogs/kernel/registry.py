@@ -13,6 +13,8 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, TypeVar
 
+from sqlmodel import Session
+
 from core.errors import ConfigError
 from dialogs.kernel.context import ApproveHook, CandidateStep, Ctx, Periodic, QuestionsGate
 from dialogs.kernel.feature import (
@@ -26,7 +28,7 @@ from dialogs.kernel.feature import (
 from dialogs.kernel.intents import Button
 from dialogs.kernel.timing import Planner, ReminderRule
 from dialogs.kernel.worker import JobHandler
-from storage.models import Candidate, InterviewSession
+from storage.models import Candidate, InterviewSession, Invitation
 
 # Telegram's rule for bot commands (WeChat takes the same text after "/").
 COMMAND_NAME = re.compile(r"[a-z][a-z0-9_]{0,31}")
@@ -93,6 +95,15 @@ class Registry:
         self.questions_gates: tuple[QuestionsGate, ...] = tuple(
             g for f in features for g in f.before_questions
         )
+        self.candidate_commands: dict[str, CandidateStep] = _merge(
+            "candidate command", COMMAND_NAME, each("candidate_commands")
+        )
+        finders = [f for f in features if f.invitation_finder is not None]
+        if len(finders) > 1:
+            raise FeatureError(
+                f"invitation finder is declared by both {finders[0].name} and {finders[1].name}"
+            )
+        self.invitation_finder = finders[0].invitation_finder if finders else None
         self.post_button_factories = _merge("HR-post key", None, each("post_buttons"))
         self.jobs: dict[str, JobHandler] = _merge("job kind", STORED_NAME, each("jobs"))
         self.reminders: dict[str, ReminderRule] = _merge(
@@ -143,6 +154,14 @@ class Registry:
 
     def before_questions(self, ctx: Ctx, s: InterviewSession) -> bool:
         return any(gate(ctx, s) for gate in self.questions_gates)
+
+    def candidate_command(self, command: str) -> CandidateStep | None:
+        return self.candidate_commands.get(command)
+
+    def find_invitation(self, session: Session, token: str) -> Invitation | None:
+        if self.invitation_finder is None:
+            return None  # no feature hands out invitations: no link opens anything
+        return self.invitation_finder(session, token)
 
     def begin_questions(self, ctx: Ctx, s: InterviewSession) -> None:
         if self.candidate_flow is None:

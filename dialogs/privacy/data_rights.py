@@ -34,7 +34,6 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlparse
 
 from sqlalchemy import delete, inspect, select
 from sqlmodel import Session, col
@@ -90,22 +89,6 @@ _EXPORTED = {
 
 
 # ================================================================== notice
-def handler_name(ctx: Ctx) -> str:
-    """Who processes the data (PIPL Art. 17: the handler's name and contact)."""
-    employer = ctx.settings.employer
-    if not employer.name:
-        return ctx.text("consent.handler_default")
-    return f"{employer.name} ({employer.phone})" if employer.phone else employer.name
-
-
-def ai_notice(ctx: Ctx) -> str:
-    """The notice's sentence on where answers are scored (an API LLM gets transcripts)."""
-    llm = ctx.settings.llm
-    if llm.provider == "openai_compatible":
-        return ctx.text("consent.ai_remote", host=urlparse(llm.base_url).hostname or "?")
-    return ctx.text("consent.ai_local")
-
-
 # ================================================================== /mydata
 EXPORT_JOB = "data_export"
 
@@ -882,5 +865,6 @@ def _until(lang: str, holds: list[Hold]) -> str:
 FEATURE = Feature(
     "privacy",
     buttons={"del": ButtonEntry(Access("view", "self"), on_delete_button)},
+    candidate_commands={"mydata": export, "deleteme": ask_delete},
     jobs={EXPORT_JOB: export_job()},
 )
