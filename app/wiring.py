@@ -19,6 +19,12 @@ from dialogs.channel import Messenger
 from dialogs.context import Services
 from dialogs.dispatcher import Dispatcher
 from dialogs.engine import Engine
+from dialogs.invite_channels import (
+    SCENE_QR_JOB,
+    CandidateChannels,
+    scene_qr_job,
+    stored_telegram_username,
+)
 from dialogs.pipeline import Pipeline
 from dialogs.question_bank import seed_builtin
 from dialogs.worker import JobHandler, Worker
@@ -86,8 +92,30 @@ def build_app(
         added = seed_builtin(session)
     if added:
         log.info("question bank: %d built-in questions added", added)
-    services = Services(settings=settings, clock=clock or SystemClock(), media=database.media)
+    clock = clock or SystemClock()
+    channels = candidate_channels(settings, database, clock)
+    services = Services(settings=settings, clock=clock, media=database.media, channels=channels)
     app = App(settings=settings, db=database, services=services, engine=Engine(database, services))
     app.handlers.update((pipeline or default_pipeline(settings)).handlers())
     app.handlers.update(human_scores.JOB_HANDLERS)
+    if channels.wechat_qr is not None:
+        app.handlers[SCENE_QR_JOB] = scene_qr_job
     return app
+
+
+def candidate_channels(settings: Settings, db: Database, clock: Clock) -> CandidateChannels:
+    """What invitations need to know of the enabled channels, before any event is handled.
+
+    The Telegram username is the one ``getMe`` answered when the bot last started (or
+    ``app.bot_username``); ``start_telegram`` asks again and corrects it. The WeChat
+    scene QR codes are made here, in every process, so the console chat and the
+    background jobs (PDF sheet, e-mail) have them as well as the running bot.
+    """
+    channels = CandidateChannels()
+    if settings.telegram.enabled:
+        channels.telegram_username = stored_telegram_username(db) or settings.app.bot_username
+    if settings.wechat.enabled:
+        from bot.wechat import scene_qr_maker  # the adapter imports this module
+
+        channels.wechat_qr = scene_qr_maker(settings, db, clock)
+    return channels

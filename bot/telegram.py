@@ -80,6 +80,7 @@ from dialogs.events import (
     VoiceReceived,
 )
 from dialogs.intents import AnswerButton, Button, Edit, Intent, Send, SendFile
+from dialogs.invite_channels import learn_telegram_username
 from dialogs.roles import GROUP_ADMIN_BUTTONS, highest_role
 from storage.models import InboxEvent
 
@@ -963,6 +964,14 @@ async def start_telegram(rt: Runtime) -> None:
     channel = TelegramChannel(rt.app, application, on_outbox=rt.wake_dispatcher)
     if not await channel.start(rt.stop):
         return  # stopped while the Bot API was unreachable
+    # Invitation links name the bot as getMe does, before any event is handled.
+    await asyncio.to_thread(
+        learn_telegram_username,
+        rt.app.db,
+        rt.app.settings,
+        rt.app.services.channels,
+        channel.bot_username,
+    )
     rt.app.channels[channel.platform] = channel
     rt.on_close(channel.close)
     if settings.mode == "polling":

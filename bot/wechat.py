@@ -37,9 +37,10 @@ import re
 import subprocess
 import sys
 import tempfile
+import threading
 import unicodedata
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -895,6 +896,26 @@ def wechat_invite_qr(
     except KeyError as exc:
         raise ChannelError("qrcode/create answered without a ticket") from exc
     return response.content
+
+
+def scene_qr_maker(settings: Settings, db: Database, clock: Clock) -> Callable[[str], bytes]:
+    """Token -> :func:`wechat_invite_qr` (``Services.channels.wechat_qr``, wired at build).
+
+    The client is made on the first call (no network before); it shares the access
+    token with every other client of the account through the token store.
+    """
+    clients: list[OfficialClient] = []
+    lock = threading.Lock()
+
+    def make(token: str) -> bytes:
+        with lock:
+            if not clients:
+                url = settings.app.redis_url
+                store = token_store(db, url.get_secret_value() if url else None)
+                clients.append(make_client(settings, store, clock))
+        return wechat_invite_qr(clients[0], token)
+
+    return make
 
 
 def build_wechat(app: App, *, store: TokenStore | None = None) -> WeChatChannel:

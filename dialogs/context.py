@@ -14,6 +14,7 @@ from core.settings import Settings
 from dialogs.catalog import t
 from dialogs.events import Event
 from dialogs.intents import AnswerButton, Button, Edit, Intent, JobRequest, Send, SendFile
+from dialogs.invite_channels import CandidateChannels
 from storage.db import table_of
 from storage.media import MediaStore
 from storage.models import AuditEvent, Candidate, FunnelEvent, Job
@@ -35,6 +36,8 @@ class Services:
     settings: Settings
     clock: Clock
     media: MediaStore
+    # What start-up learned about the candidates' channels (Telegram username, WeChat QR).
+    channels: CandidateChannels = field(default_factory=CandidateChannels)
 
 
 @dataclass
