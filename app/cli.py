@@ -9,6 +9,6 @@ CLI_MODULES = [
     "scoring.score_cli",
     "contracts.cli",
     "bot.cli",
-    "bot.wechat",
+    "bot.wechat_cli",
     "dialogs.privacy.retention",
 ]

@@ -10,7 +10,7 @@ from typing import Any, Protocol
 
 from starlette.routing import BaseRoute
 
-from app.wiring import App
+from app.host import App
 from dialogs.kernel.dispatcher import Dispatcher
 
 Loop = Callable[[asyncio.Event], Coroutine[Any, Any, None]]

@@ -4,48 +4,24 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 
 from app.features import FEATURES
+from app.host import App as App
 from core.clock import Clock, SystemClock
 from core.logging import register_secret
 from core.settings import Settings
 from dialogs.interview.pipeline import Pipeline
+from dialogs.invitations.channels import SCENE_QR_JOB, scene_qr_job
 from dialogs.jobs.question_bank import seed_builtin
-from dialogs.kernel.channel import Messenger
+from dialogs.kernel.channel import CandidateChannels, stored_telegram_username
 from dialogs.kernel.context import Services
-from dialogs.kernel.dispatcher import Dispatcher
 from dialogs.kernel.engine import Engine
 from dialogs.kernel.feature import Feature
 from dialogs.kernel.registry import Registry
-from dialogs.kernel.worker import JobHandler, Worker
 from storage import migrate
 from storage.db import Database, open_database
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class App:
-    settings: Settings
-    db: Database
-    services: Services
-    engine: Engine
-    registry: Registry
-    handlers: dict[str, JobHandler] = field(default_factory=dict)
-    channels: dict[str, Messenger] = field(default_factory=dict)
-
-    def dispatcher(self) -> Dispatcher:
-        return Dispatcher(
-            self.db,
-            self.channels,
-            clock=self.services.clock,
-            settings=self.settings,
-            media=self.db.media,
-        )
-
-    def worker(self) -> Worker:
-        return Worker(self.db, self.services, self.handlers)
 
 
 def default_pipeline(settings: Settings) -> Pipeline:
@@ -89,8 +65,14 @@ def build_app(
         added = seed_builtin(session)
     if added:
         log.info("question bank: %d built-in questions added", added)
+    clock = clock or SystemClock()
+    channels = candidate_channels(settings, database, clock)
     services = Services(
-        settings=settings, clock=clock or SystemClock(), media=database.media, features=registry
+        settings=settings,
+        clock=clock,
+        media=database.media,
+        features=registry,
+        channels=channels,
     )
     app = App(
         settings=settings,
@@ -100,5 +82,25 @@ def build_app(
         registry=registry,
     )
     models = (pipeline or default_pipeline(settings)).handlers()
-    app.handlers.update(registry.job_handlers(("pipeline", models)))
+    # The scene QR job needs the Official Account: only where it is set up.
+    wechat = {SCENE_QR_JOB: scene_qr_job} if channels.wechat_qr is not None else {}
+    app.handlers.update(registry.job_handlers(("pipeline", models), ("wechat", wechat)))
     return app
+
+
+def candidate_channels(settings: Settings, db: Database, clock: Clock) -> CandidateChannels:
+    """What invitations need to know of the enabled channels, before any event is handled.
+
+    The Telegram username is the one ``getMe`` answered when the bot last started (or
+    ``app.bot_username``); ``start_telegram`` asks again and corrects it. The WeChat
+    scene QR codes are made here, in every process, so the console chat and the
+    background jobs (PDF sheet, e-mail) have them as well as the running bot.
+    """
+    channels = CandidateChannels()
+    if settings.telegram.enabled:
+        channels.telegram_username = stored_telegram_username(db) or settings.app.bot_username
+    if settings.wechat.enabled:
+        from bot.wechat import scene_qr_maker  # the adapter imports this module
+
+        channels.wechat_qr = scene_qr_maker(settings, db, clock)
+    return channels

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TextIO
 
-from app.wiring import App
+from app.host import App
 from dialogs.kernel.events import (
     ButtonPressed,
     CommandReceived,

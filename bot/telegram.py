@@ -63,10 +63,11 @@ from telegram.error import (
 )
 from telegram.ext import AIORateLimiter, Application, ApplicationBuilder
 
+from app.host import App
 from app.runtime import Runtime
-from app.wiring import App
 from core.errors import ChannelError, ConfigError
 from core.settings import TelegramSettings
+from dialogs.kernel.channel import learn_telegram_username
 from dialogs.kernel.events import (
     ButtonPressed,
     CommandReceived,
@@ -963,6 +964,14 @@ async def start_telegram(rt: Runtime) -> None:
     channel = TelegramChannel(rt.app, application, on_outbox=rt.wake_dispatcher)
     if not await channel.start(rt.stop):
         return  # stopped while the Bot API was unreachable
+    # Invitation links name the bot as getMe does, before any event is handled.
+    await asyncio.to_thread(
+        learn_telegram_username,
+        rt.app.db,
+        rt.app.settings,
+        rt.app.services.channels,
+        channel.bot_username,
+    )
     rt.app.channels[channel.platform] = channel
     rt.on_close(channel.close)
     if settings.mode == "polling":

@@ -41,7 +41,7 @@ from sqlmodel import col, select
 from wechatpy.enterprise import WeChatClient as _EnterpriseClient
 from wechatpy.exceptions import WeChatClientException
 
-from app.wiring import App
+from app.host import App
 from bot.wechat import (
     channel_error,
     check_fields,

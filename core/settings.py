@@ -63,8 +63,15 @@ class AppSettings(_Section):
     default_language: Language = "zh"
     timezone: str = "Asia/Shanghai"
     public_base_url: str = "http://127.0.0.1:8080"
-    bot_username: str = "InterviewerBot"
+    # Telegram's getMe tells the bot's username; set this only to have start-up check it.
+    bot_username: str | None = None
     redis_url: SecretStr | None = None
+
+    @field_validator("bot_username")
+    @classmethod
+    def _username(cls, value: str | None) -> str | None:
+        value = (value or "").strip().removeprefix("@")
+        return value or None
 
     @field_validator("timezone")
     @classmethod
@@ -217,7 +224,7 @@ class SmtpSettings(_Section):
 
 
 class ScheduleSettings(_Section):
-    """Slots and reminders (dialogs/scheduling/flow.py, dialogs/scheduling/reminders.py)."""
+    """Slots and reminders (dialogs/scheduling/, dialogs/kernel/timers.py)."""
 
     remind_before_hours: list[float] = Field(default_factory=lambda: [24.0, 1.0])
     slot_minutes: int = Field(30, gt=0, le=480)

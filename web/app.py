@@ -21,7 +21,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.wiring import App
+from app.host import App
 from web.security import SecurityMiddleware
 
 log = logging.getLogger(__name__)

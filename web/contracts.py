@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from starlette.routing import BaseRoute
 
+from app.host import App
 from app.runtime import Runtime
-from app.wiring import App
 from contracts.files import ContractFiles
 from contracts.signing import build_signer
 from dialogs.contracting.flow import ContractEvents

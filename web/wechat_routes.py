@@ -26,7 +26,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
@@ -35,8 +35,8 @@ from wechatpy.crypto import WeChatCrypto
 from wechatpy.enterprise.crypto import WeChatCrypto as WorkCrypto
 from wechatpy.exceptions import InvalidAppIdException, InvalidSignatureException
 
+from app.host import App
 from app.runtime import ChannelHost
-from app.wiring import App
 from bot.wechat import Incoming, WeChatChannel, build_wechat
 from bot.wecom import WeComChannel, build_wecom
 from core.errors import ChannelError
@@ -513,8 +513,8 @@ async def start_wechat(rt: ChannelHost) -> None:
     tasks = CallbackTasks(app, wechat=wechat, wakeup=rt.dispatcher.wakeup)
     routes: list[BaseRoute] = list(wechat_routes(app, wechat=wechat, wecom=wecom, tasks=tasks))
     rt.add_routes(routes)
-    if wechat is not None:
-        app.handlers["wechat_invite_qr"] = invite_qr_job(wechat)
+    # The invitations' scene QR codes are made by a job wired in app/wiring.py (every
+    # process, the console chat too), not here.
     recovered = await tasks.recover()
     if recovered:
         log.info("wechat: %d media messages left half-done are being fetched again", recovered)
@@ -529,51 +529,3 @@ async def start_wechat(rt: ChannelHost) -> None:
         tasks.close()
 
     rt.on_close(close)
-
-
-def invite_qr_job(wechat: Any) -> Any:
-    """Job handler: a WeChat scene QR code for an invitation, sent to the chat that asked.
-
-    The payload carries the link's token encrypted (``sealed_token``); it is dropped
-    from the payload once the QR code is on its way.
-    """
-    from bot.wechat import wechat_invite_qr
-    from dialogs.invitations.invites import tokens_to_hand_out, unseal_token
-    from dialogs.kernel.intents import SendFile
-    from dialogs.kernel.worker import JobContext
-    from storage.models import BackgroundJob, Invitation
-
-    def handle(job: BackgroundJob, ctx: JobContext, /) -> None:
-        payload = job.payload
-        inv_id = int(payload.get("invitation_id") or str(job.key or "").rpartition(":")[2] or 0)
-        # Absent only in jobs queued before tokens were hashed; "" once sent.
-        sealed = unseal_token(payload.get("sealed_token"), inv_id)
-        with ctx.db.transaction() as session:
-            inv = session.get(Invitation, inv_id)
-            tokens = tokens_to_hand_out(session, [inv], sealed) if inv is not None else {}
-        token = tokens.get(inv_id)
-        if token is None:
-            log.info("wechat: no QR code for invitation %s (closed, re-issued or sent)", inv_id)
-            return
-        png = wechat_invite_qr(wechat.client, token)
-        path, _ = ctx.db.media.put(png, ".png")
-        intent = SendFile(
-            platform=str(payload["platform"]),
-            chat_id=str(payload["chat_id"]),
-            path=path,
-            filename=f"wechat-invitation-{payload.get('candidate_id', '')}.png",
-            mime_type="image/png",
-            encrypted=True,
-        )
-        with ctx.db.transaction() as session:
-            sent = ctx.claim_result(session, job)
-            if sent:
-                ctx.emit(session, [intent], source=f"job:wechat_qr:{job.id}")
-                row = session.get(BackgroundJob, job.id)
-                if row is not None:
-                    row.payload = {**row.payload, "sealed_token": ""}
-                    session.add(row)
-        if not sent:  # an earlier run of this job sent it already
-            ctx.db.media.delete(path)
-
-    return handle

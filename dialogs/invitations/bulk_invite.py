@@ -32,10 +32,10 @@ from sqlmodel import Session, col, select
 from core.settings import Settings
 from dialogs.invitations import mailer, spreadsheet, timed
 from dialogs.invitations import sheet as invite_sheet
+from dialogs.invitations.channels import invitation_ways, ways_inline, worth_printing
 from dialogs.invitations.invites import (
     batch_tokens,
     find_invitation,
-    invitation_link,
     new_seed,
     reissue,
     seal_text,
@@ -45,6 +45,7 @@ from dialogs.invitations.spreadsheet import ImportFileError as ImportFileError
 from dialogs.invitations.spreadsheet import decode
 from dialogs.kernel.access import Access, check, job_arg, target_job
 from dialogs.kernel.catalog import t
+from dialogs.kernel.channel import CandidateChannels
 from dialogs.kernel.context import Ctx
 from dialogs.kernel.events import CommandReceived, FileReceived
 from dialogs.kernel.feature import Command, Feature
@@ -688,7 +689,8 @@ def run_import(
                 permitted=permitted,
                 seed=seed,
             )
-            if settings.smtp.enabled:
+            # An e-mail needs a channel that reaches candidates to point to.
+            if settings.smtp.enabled and (settings.telegram.enabled or settings.wechat.enabled):
                 for item in invited:
                     if item.email:
                         queue.add(
@@ -719,10 +721,12 @@ def run_import(
         key=lambda p: p.row,
     )
     with ctx.db.session() as session:
-        text = summary_text(session, settings, lang, report, platform=platform)
+        text = summary_text(
+            session, settings, lang, report, platform=platform, channels=ctx.services.channels
+        )
     intents: list[Intent] = [Send(platform=platform, chat_id=chat_id, text=text)]
     sheet = None
-    if report.invited:
+    if report.invited and worth_printing(settings, platform):
         sheet = {
             "invitation_ids": [i.invitation_id for i in report.invited],
             "sealed_tokens": seal_tokens({i.invitation_id: i.token for i in report.invited}),
@@ -840,10 +844,18 @@ def _seen_from(
 
 
 def summary_text(
-    session: Session, settings: Settings, lang: str, report: ImportReport, *, platform: str
+    session: Session,
+    settings: Settings,
+    lang: str,
+    report: ImportReport,
+    *,
+    platform: str,
+    channels: CandidateChannels | None = None,
 ) -> str:
-    """The import summary: counts, the first 40 problem rows, the first 20 invitations."""
+    """The import summary: counts, the first 40 problem rows, the first 20 invitations
+    (with the ways to start that the enabled channels offer)."""
     lines = [t(lang, "schedule.import_done", ok=len(report.invited), bad=len(report.problems))]
+    channels = channels or CandidateChannels()
     for problem in report.problems[:40]:
         lines.append(
             t(
@@ -862,21 +874,24 @@ def summary_text(
             select(Invitation).where(col(Invitation.id).in_([i.invitation_id for i in shown]))
         ).all()
     }
-    link_platform = "console" if platform == "console" else "telegram"
     for item in shown:
         inv = found.get(item.invitation_id)
         if inv is not None:
+            ways = invitation_ways(settings, channels, item.token, platform=platform)
+            link = ways_inline(lang, ways)
             lines.append(
                 t(
                     lang,
-                    "schedule.import_line",
+                    "schedule.import_line" if link else "schedule.import_line_bare",
                     id=item.candidate_id,
                     name=item.name,
                     job=item.job_code,
-                    link=invitation_link(settings, item.token, link_platform),
+                    link=link,
                     code=inv.code,
                 )
             )
+    if report.invited and not (settings.telegram.enabled or settings.wechat.enabled):
+        lines.append(t(lang, "channels.none_bulk"))
     return "\n".join(lines)
 
 
@@ -907,6 +922,10 @@ def _sheet_command(ctx: Ctx, ev: CommandReceived) -> None:
     ).all()
     if not invitations:
         ctx.reply("schedule.sheet_none", code=job.code)
+        return
+    if not worth_printing(ctx.settings, ctx.event.platform):
+        # New links would only break the old ones, with nothing to print instead.
+        ctx.reply("channels.none_sheet")
         return
     tokens = reissue(ctx.session, invitations)
     ids = list(tokens)

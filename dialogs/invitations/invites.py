@@ -1,7 +1,8 @@
 """Invitations: unguessable expiring tokens, identity codes, links and QR codes.
 
-A token is handed out once, in the link (the HR reply, the e-mail, the PDF sheet, the
-WeChat scene QR code); the database keeps only its SHA-256 (``Invitation.token_hash``)
+A token is handed out once, in the ways to start that the enabled channels offer
+(:mod:`dialogs.invitations.channels`: the HR reply, the e-mail, the PDF sheet, the WeChat
+scene QR code); the database keeps only its SHA-256 (``Invitation.token_hash``)
 and looks invitations up by it, like contract signing links. Background jobs that
 print or send a link carry its token encrypted under the keyring (:func:`seal_tokens`)
 and drop it when done. A link that is lost cannot be shown again: :func:`reissue`
@@ -168,13 +169,6 @@ def unseal_token(sealed: object, invitation_id: int) -> dict[int, str] | None:
     except CryptoError:
         log.warning("a job's sealed invitation token no longer decrypts; issuing a new one")
         return None
-
-
-def invitation_link(settings: Settings, token: str, platform: str = "telegram") -> str:
-    """Where a candidate starts: a Telegram deep link (console: the /start command)."""
-    if platform == "console":
-        return f"/start {token}"
-    return f"https://t.me/{settings.app.bot_username}?start={token}"
 
 
 def qr_png(text: str) -> bytes:

@@ -1,7 +1,9 @@
 """Optional e-mail of each invitation over SMTP (``[smtp]`` in config.toml).
 
 Bots cannot write first to people who never talked to them, so an e-mail carries the
-link, the QR code and the identity code. Sending is a background job
+ways to start that the enabled channels offer (the WeChat scene QR code, the Telegram
+link and its QR code: :mod:`dialogs.invitations.channels`) and the identity code; with no
+channel that reaches candidates there is nothing to send. Sending is a background job
 (:data:`dialogs.invitations.bulk_invite.MAIL_JOB`); ``schedule_mail`` remembers what was sent, so a
 retried job does not send the same invitation twice (a crash between the SMTP reply
 and the commit can still send it twice: SMTP has no idempotency key).
@@ -18,7 +20,8 @@ from typing import Protocol
 
 from core.errors import InterviewerError, describe_error
 from core.settings import Settings, SmtpSettings
-from dialogs.invitations.invites import invitation_link, qr_png, tokens_to_hand_out, unseal_token
+from dialogs.invitations.channels import Ways, invitation_ways, mail_start
+from dialogs.invitations.invites import qr_png, tokens_to_hand_out, unseal_token
 from dialogs.kernel.catalog import t
 from dialogs.kernel.slot_time import zone
 from dialogs.kernel.worker import JobContext
@@ -92,11 +95,17 @@ def invitation_message(
     to: str,
     name: str,
     job: Job,
-    link: str,
+    ways: Ways,
     code: str,
     expires: str,
+    wechat_qr: bytes | None = None,
 ) -> EmailMessage:
-    """A bilingual (zh, then en) invitation with the QR code attached."""
+    """A bilingual (zh, then en) invitation with its QR code(s) attached.
+
+    Args:
+        ways: how it is opened (only the channels enabled).
+        wechat_qr: the Official Account's scene QR code, when WeChat is one of them.
+    """
     message = EmailMessage()
     message["From"] = settings.smtp.sender
     message["To"] = formataddr((name, to))
@@ -112,16 +121,25 @@ def invitation_message(
             "schedule.mail_body",
             name=name,
             job=job.title_zh if lang == "zh" else job.title_en,
-            link=link,
+            start=mail_start(lang, ways),
             code=code,
             expires=expires,
         )
         for lang in ("zh", "en")
     ]
     message.set_content("\n\n----------\n\n".join(bodies))
-    message.add_attachment(
-        qr_png(link), maintype="image", subtype="png", filename="invitation-qr.png"
-    )
+    if wechat_qr is not None:
+        kind = "jpeg" if wechat_qr.startswith(b"\xff\xd8") else "png"
+        message.add_attachment(
+            wechat_qr, maintype="image", subtype=kind, filename=f"wechat-qr.{kind}"
+        )
+    if ways.telegram_link:
+        message.add_attachment(
+            qr_png(ways.telegram_link),
+            maintype="image",
+            subtype="png",
+            filename="invitation-qr.png",
+        )
     return message
 
 
@@ -135,14 +153,16 @@ def send_invitation(
 
     Returns:
         ``sent``, ``already`` or ``skipped`` (no address, invitation closed or its link
-        re-issued since, SMTP off).
+        re-issued since, SMTP off, no channel that reaches candidates).
 
     Raises:
         MailError: when sending failed (the attempt is recorded).
+        ChannelError: the WeChat QR code could not be made (nothing sent; retried).
     """
     settings = ctx.services.settings
     if not settings.smtp.enabled:
         return "skipped"
+    channels = ctx.services.channels
     with ctx.db.transaction() as session:
         log_row = session.get(MailLog, invitation_id)
         if log_row is not None and log_row.status == "sent":
@@ -166,22 +186,39 @@ def send_invitation(
                 MailLog(invitation_id=invitation_id, status="skipped", error="link re-issued")
             )
             return "skipped"
-        if log_row is None:
-            log_row = MailLog(invitation_id=invitation_id)
-        log_row.attempts += 1
-        session.add(log_row)
+        ways = invitation_ways(settings, channels, token)
+        if not ways.reaches_candidates:
+            session.merge(
+                MailLog(invitation_id=invitation_id, status="skipped", error="no channel")
+            )
+            return "skipped"
         expires = inv.expires_at.astimezone(zone(None, settings.app.timezone)).strftime(
             "%Y-%m-%d %H:%M"
         )
-        message = invitation_message(
-            settings,
-            to=cand.email,
-            name=cand.name,
-            job=job,
-            link=invitation_link(settings, token),
-            code=inv.code,
-            expires=expires,
-        )
+        to, name, code = cand.email, cand.name, inv.code
+    if not ways.wechat and ways.telegram_link is None:
+        # Only a process that never met the bot: the one that runs it learns its name.
+        raise InterviewerError("the Telegram bot's username is not known yet (start the bot)")
+    # The WeChat API call happens outside the transaction; a failure leaves no attempt.
+    wechat_qr = None
+    if ways.wechat:
+        if channels.wechat_qr is None:
+            raise InterviewerError("the WeChat Official Account is not set up in this process")
+        wechat_qr = channels.wechat_qr(token)
+    message = invitation_message(
+        settings,
+        to=to,
+        name=name,
+        job=job,
+        ways=ways,
+        code=code,
+        expires=expires,
+        wechat_qr=wechat_qr,
+    )
+    with ctx.db.transaction() as session:
+        log_row = session.get(MailLog, invitation_id) or MailLog(invitation_id=invitation_id)
+        log_row.attempts += 1
+        session.add(log_row)
     try:
         mailer.send(message)
     except MailError as exc:

@@ -1,6 +1,8 @@
-"""One PDF sheet of invitations: a QR code, the link and the identity code per candidate.
+"""One PDF sheet of invitations: QR code(s), the link and the identity code per candidate.
 
-HR prints it or forwards it; each entry is what a candidate needs to start. Rendered
+HR prints it or forwards it; each entry is what a candidate needs to start, for the
+channels enabled (:mod:`dialogs.invitations.channels`): the Official Account's scene QR
+code, the Telegram link and its QR code, each labelled when there are both. Rendered
 with fpdf2 and Noto Sans CJK SC (Debian ``fonts-noto-cjk``, face 2 of the TTC) so
 Chinese names print. It is slow work, so it runs as a background job
 (:data:`dialogs.invitations.bulk_invite.SHEET_JOB`) and arrives in the chat as a file.
@@ -9,7 +11,6 @@ Chinese names print. It is slow work, so it runs as a background job
 from __future__ import annotations
 
 import io
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,8 +18,10 @@ from sqlmodel import Session, col, select
 
 from core.errors import InterviewerError
 from core.settings import Settings
-from dialogs.invitations.invites import invitation_link, qr_png, tokens_to_hand_out, unseal_tokens
+from dialogs.invitations.channels import invitation_ways, label, sheet_how
+from dialogs.invitations.invites import qr_png, tokens_to_hand_out, unseal_tokens
 from dialogs.kernel.catalog import t
+from dialogs.kernel.channel import CandidateChannels
 from dialogs.kernel.intents import SendFile
 from dialogs.kernel.slot_time import zone
 from dialogs.kernel.worker import JobContext
@@ -27,18 +30,20 @@ from storage.models import BackgroundJob, Candidate, Invitation, Job
 CJK_FONT = Path("/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc")
 CJK_FACE = 2  # Noto Sans CJK SC inside the collection
 PER_PAGE = 5
-# The WeChat adapter can set this: token -> URL of a scene QR code (needs the WeChat API).
-WECHAT_QR: list[Callable[[str], str | None]] = []
 
 
 @dataclass
 class SheetEntry:
     name: str
     job: str
-    link: str
+    link: str  # the Telegram deep link; "" when Telegram offers none
     code: str
     expires: str
-    wechat: str | None = None
+    wechat: bytes | None = None  # the Official Account's scene QR code (an image)
+    scene: str = ""  # the token its scene QR code is made for (:func:`add_scene_qr_codes`)
+    console: str = ""  # "Console test: /start …", on a sheet made for the console
+    how: str = ""  # what the candidate does; "" -> schedule.sheet_how
+    labels: tuple[str, str] | None = None  # (WeChat, Telegram) captions when both
 
 
 def entries_for(
@@ -47,12 +52,19 @@ def entries_for(
     invitation_ids: list[int],
     lang: str,
     tokens: dict[int, str],
+    *,
+    channels: CandidateChannels | None = None,
+    platform: str = "",
 ) -> list[SheetEntry]:
     """The sheet lines for these invitations (in the order given).
 
     ``tokens`` (invitation id -> token) are the links' tokens, known only to the job
     that prints them (the database keeps hashes); an invitation without one is left out.
+    ``channels`` names the Telegram bot; ``platform`` is the chat the sheet goes to. The
+    WeChat scene QR codes are made afterwards, outside the database session
+    (:func:`add_scene_qr_codes`).
     """
+    channels = channels or CandidateChannels()
     tz = zone(None, settings.app.timezone)
     rows = session.exec(
         select(Invitation, Candidate, Job)
@@ -66,19 +78,40 @@ def entries_for(
         if iid not in by_id or iid not in tokens:
             continue
         inv, cand, job = by_id[iid]
-        token = tokens[iid]
-        wechat = next((url for hook in WECHAT_QR if (url := hook(token))), None)
+        ways = invitation_ways(settings, channels, tokens[iid], platform=platform)
         out.append(
             SheetEntry(
                 name=cand.name,
                 job=job.title_zh if lang == "zh" else job.title_en,
-                link=invitation_link(settings, token),
+                link=ways.telegram_link or "",
                 code=inv.code,
                 expires=inv.expires_at.astimezone(tz).strftime("%Y-%m-%d %H:%M"),
-                wechat=wechat,
+                scene=ways.token if ways.wechat else "",
+                console=(
+                    t(lang, "channels.console", command=ways.console_command)
+                    if ways.console
+                    else ""
+                ),
+                how=sheet_how(lang, ways),
+                labels=(label(lang, "wechat"), label(lang, "telegram")) if ways.labelled else None,
             )
         )
     return out
+
+
+def add_scene_qr_codes(entries: list[SheetEntry], channels: CandidateChannels) -> None:
+    """The Official Account's scene QR code of each entry that needs one (WeChat API calls).
+
+    Raises:
+        InterviewerError: the Official Account is enabled but cannot make QR codes here.
+        ChannelError: the WeChat API refused or could not be reached (the job is retried).
+    """
+    make = channels.wechat_qr
+    for entry in entries:
+        if entry.scene and entry.wechat is None:
+            if make is None:
+                raise InterviewerError("the WeChat Official Account is not set up in this process")
+            entry.wechat = make(entry.scene)
 
 
 def render_sheet(
@@ -107,11 +140,20 @@ def render_sheet(
             pdf.set_xy(12, 10)
             pdf.cell(0, 8, title)
         y = 22 + (index % PER_PAGE) * block
-        pdf.image(io.BytesIO(qr_png(entry.link)), x=12, y=y, w=44, h=44)
-        x = 60.0
-        if entry.wechat:
-            pdf.image(io.BytesIO(qr_png(entry.wechat)), x=60, y=y, w=44, h=44)
-            x = 108.0
+        x = 12.0
+        images = [
+            (entry.wechat, entry.labels[0] if entry.labels else ""),
+            (qr_png(entry.link) if entry.link else None, entry.labels[1] if entry.labels else ""),
+        ]
+        for image, caption in images:
+            if image is None:
+                continue
+            pdf.image(io.BytesIO(image), x=x, y=y, w=44, h=44)
+            if caption:
+                pdf.set_font("cjk", size=8)
+                pdf.set_xy(x, y + 44)
+                pdf.cell(44, 4, caption, align="C")
+            x += 48.0
         pdf.set_xy(x, y + 1)
         pdf.set_font("cjk", size=12)
         pdf.multi_cell(198 - x, 6.5, f"{entry.name}  ·  {entry.job}")
@@ -119,8 +161,8 @@ def render_sheet(
         lines = [
             t(lang, "schedule.sheet_code", code=entry.code),
             t(lang, "schedule.sheet_expires", when=entry.expires),
-            entry.link,
-            t(lang, "schedule.sheet_how"),
+            *[text for text in (entry.link, entry.console) if text],
+            entry.how or t(lang, "schedule.sheet_how"),
         ]
         pdf.set_x(x)
         pdf.multi_cell(198 - x, 5, "\n".join(lines))
@@ -141,9 +183,18 @@ def sheet_job(job: BackgroundJob, ctx: JobContext) -> None:
         invitations = session.exec(select(Invitation).where(col(Invitation.id).in_(ids))).all()
         tokens = tokens_to_hand_out(session, invitations, sealed)
     with ctx.db.session() as session:
-        entries = entries_for(session, ctx.services.settings, ids, lang, tokens)
+        entries = entries_for(
+            session,
+            ctx.services.settings,
+            ids,
+            lang,
+            tokens,
+            channels=ctx.services.channels,
+            platform=str(payload["platform"]),
+        )
     if not entries:
         return
+    add_scene_qr_codes(entries, ctx.services.channels)
     now = ctx.services.clock.now()
     title = t(
         lang,

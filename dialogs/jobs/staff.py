@@ -9,7 +9,8 @@ from zoneinfo import ZoneInfo
 from pydantic import ValidationError
 from sqlmodel import col, func, select
 
-from dialogs.invitations.invites import invitation_link, invite_candidate, qr_png, seal_text
+from dialogs.invitations.channels import SCENE_QR_JOB, invitation_ways, label, ways_hint, ways_text
+from dialogs.invitations.invites import invite_candidate, qr_png, seal_text
 from dialogs.jobs import newjob, question_import
 from dialogs.jobs.question_bank import QuestionKeyError, QuestionSpec, add_question
 from dialogs.jobs.question_import import QuestionFileError
@@ -174,26 +175,35 @@ def _invite(ctx: Ctx, ev: CommandReceived) -> None:
     )
     ctx.funnel(new.candidate.id or 0, job.id or 0, "invited")
     ctx.audit("candidate_invited", f"candidate:{new.candidate.id}")
-    link = invitation_link(
-        ctx.settings,
-        new.token,
-        "console" if ctx.event.platform == "console" else "telegram",
+    # Only the ways that work for the channels enabled (a WeChat-only company never
+    # sees a Telegram link); none at all is said so.
+    ways = invitation_ways(
+        ctx.settings, ctx.services.channels, new.token, platform=ctx.event.platform
     )
     local = new.invitation.expires_at.astimezone(_tz(ctx))
+    hint = ways_hint(ctx.lang, ways)
     ctx.reply(
         "staff.invited",
         name=name,
         job=job.title_zh if ctx.lang == "zh" else job.title_en,
-        link=link,
+        ways=ways_text(ctx.lang, ways, job_code=job.code),
         code=new.code,
         expires=local.strftime("%Y-%m-%d %H:%M"),
+        how=f"\n{hint}" if hint else "",
     )
-    path, _ = ctx.services.media.put(qr_png(link), ".png")
-    ctx.send_file(path, f"invitation-{new.candidate.id}.png", mime_type="image/png")
-    if ctx.settings.wechat.enabled:
-        # The WeChat scene QR code needs the WeChat API: made by a background job.
+    if ways.telegram_link:
+        path, _ = ctx.services.media.put(qr_png(ways.telegram_link), ".png")
+        ctx.send_file(
+            path,
+            f"invitation-{new.candidate.id}.png",
+            caption=label(ctx.lang, "telegram") if ways.labelled else "",
+            mime_type="image/png",
+        )
+    if ways.wechat:
+        # The WeChat scene QR code needs the WeChat API: made by a background job and
+        # sent to this chat, whichever channel HR uses.
         ctx.enqueue(
-            "wechat_invite_qr",
+            SCENE_QR_JOB,
             {
                 # Job payloads are plain JSON in the database: the token goes encrypted.
                 "sealed_token": seal_text(new.token),
@@ -201,6 +211,7 @@ def _invite(ctx: Ctx, ev: CommandReceived) -> None:
                 "platform": ctx.event.platform,
                 "chat_id": ctx.event.chat_id,
                 "candidate_id": new.candidate.id,
+                "caption": label(ctx.lang, "wechat") if ways.labelled else "",
             },
             key=f"wechat_qr:{new.invitation.id}",
         )

@@ -13,6 +13,7 @@ from sqlmodel import Session
 from core.clock import Clock
 from core.settings import Settings
 from dialogs.kernel.catalog import t
+from dialogs.kernel.channel import CandidateChannels
 from dialogs.kernel.events import Event
 from dialogs.kernel.intents import AnswerButton, Button, Edit, Intent, JobRequest, Send, SendFile
 from dialogs.kernel.timing import Planner, ReminderRule
@@ -100,6 +101,8 @@ class Services:
     clock: Clock
     media: MediaStore
     features: FeatureHooks
+    # What start-up learned about the candidates' channels (Telegram username, WeChat QR).
+    channels: CandidateChannels = field(default_factory=CandidateChannels)
 
 
 @dataclass

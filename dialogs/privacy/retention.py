@@ -47,7 +47,10 @@ from dialogs.kernel.context import Services
 from dialogs.kernel.events import parse_event
 from dialogs.kernel.feature import Feature
 from dialogs.kernel.intents import SendFile, parse_intent
-from dialogs.privacy.data_rights import erase_candidate, legal_holds
+from dialogs.privacy.data_rights import (
+    erase_candidate,
+    legal_holds,
+)
 from storage.contract_models import Contract, Employee, SigningEvent, SigningLink
 from storage.db import Database
 from storage.models import (

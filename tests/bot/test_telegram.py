@@ -5,25 +5,36 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
+import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
+from pydantic import SecretStr
 from sqlmodel import col, select
 
 from app.runner import run
 from app.runtime import Runtime
 from app.wiring import App, build_app
 from bot.telegram import TelegramChannel, translate
-from core.settings import Settings
+from core.settings import Settings, WeChatSettings
 from dialogs.interview.pipeline import Pipeline
+from dialogs.kernel.channel import TELEGRAM_USERNAME_KEY
 from dialogs.kernel.events import ButtonPressed, parse_event
 from dialogs.kernel.intents import Button, Edit, Send, SendFile
 from dialogs.kernel.outbox import write_intents
 from scoring.evaluator import FakeBackend, StarEvaluator
-from storage.models import Answer, AuditEvent, InboxEvent, OutboxMessage
+from storage.models import (
+    Answer,
+    AuditEvent,
+    BackgroundJob,
+    InboxEvent,
+    KeyValue,
+    OutboxMessage,
+)
 from tests.conftest import make_settings
 from tests.fakes.speech import ScriptedTranscriber
 from tests.fakes.telegram_api import (
@@ -35,15 +46,17 @@ from tests.fakes.telegram_api import (
     invite,
     open_interview,
 )
+from tests.fakes.wechat_api import OA_APP_ID, OA_TOKEN, FakeWeChat
 
 ADMIN, HR, CANDIDATE, STRANGER = 11, 22, 500, 33
+INVITE_LOG = "dialogs.invitations.channels"
 GROUP = -4001
 
 
 def telegram_settings(tmp: Path, fake: FakeBotAPI, **telegram: object) -> Settings:
     return make_settings(
         tmp,
-        app={"bot_username": fake.username, "default_language": "en"},
+        app={"default_language": "en"},  # the bot's name comes from getMe
         roles={
             "admins": [f"telegram:{ADMIN}"],
             "hr_managers": [f"telegram:{HR}"],
@@ -177,6 +190,97 @@ async def decision_post_after_interview(bot: Running) -> Sent:
 
 
 # ---------------------------------------------------------------------- conversations
+async def test_telegram_only_invitations_link_to_the_bot_getme_names(bot: Running) -> None:
+    await create_job(bot.chat(ADMIN))
+    hr = bot.chat(HR)
+    reply = await hr.say("/invite sales Alice Chen", expect="Invitation for Alice Chen")
+    assert "Link: https://t.me/InterviewerTestBot?start=" in reply.text
+    assert "WeChat" not in reply.text and "微信" not in reply.text
+    assert "No channel" not in reply.text and "/start" not in reply.text
+    photo = await bot.fake.wait_for(
+        lambda: next((m for m in bot.fake.messages_to(HR) if m.method == "sendPhoto"), None),
+        what="the QR code of the link",
+    )
+    assert photo.text == "" and photo.data is not None and photo.data.startswith(b"\x89PNG")
+    with bot.app.db.session() as session:  # a later process (console chat) knows it too
+        stored = session.get(KeyValue, TELEGRAM_USERNAME_KEY)
+        assert stored is not None and stored.value == "InterviewerTestBot"
+        assert session.exec(select(BackgroundJob)).all() == []  # no WeChat QR job
+
+
+async def test_a_configured_bot_username_that_is_not_the_bot_is_warned_about(
+    tmp_path: Path, fake: FakeBotAPI, caplog: pytest.LogCaptureFixture
+) -> None:
+    settings = telegram_settings(tmp_path, fake)
+    settings.app.bot_username = "InterviewerBot"  # the old shipped default: another bot
+    with caplog.at_level(logging.WARNING, logger=INVITE_LOG):
+        rt, stop, task = await start_bot(settings)
+    try:
+        (warning,) = [r.getMessage() for r in caplog.records if r.name == INVITE_LOG]
+        assert "'InterviewerBot'" in warning and "@InterviewerTestBot" in warning
+        await create_job(Conversation(fake, fake.user(ADMIN)))
+        reply = await Conversation(fake, fake.user(HR)).say(
+            "/invite sales Alice Chen", expect="Invitation"
+        )
+        assert "https://t.me/InterviewerTestBot?start=" in reply.text  # getMe wins
+    finally:
+        stop.set()
+        assert await asyncio.wait_for(task, 30) == 0
+
+    # a restart with the right name (any case, with @) says nothing; neither does a
+    # process that never asks Telegram (the console chat), which builds the same links
+    caplog.clear()
+    settings.app.bot_username = "@interviewertestbot"
+    with caplog.at_level(logging.WARNING, logger=INVITE_LOG):
+        rt, stop, task = await start_bot(settings)
+        stop.set()
+        assert await asyncio.wait_for(task, 30) == 0
+    assert not [r for r in caplog.records if r.name == INVITE_LOG]
+    settings.app.bot_username = None
+    console = build_app(settings)
+    try:
+        assert console.services.channels.telegram_username == "InterviewerTestBot"
+    finally:
+        console.db.engine.dispose()
+
+
+async def test_both_channels_label_each_way_and_send_both_qr_codes(
+    tmp_path: Path, fake: FakeBotAPI
+) -> None:
+    wechat = FakeWeChat().start()
+    settings = telegram_settings(tmp_path, fake)
+    settings.wechat = WeChatSettings(
+        enabled=True,
+        app_id=OA_APP_ID,
+        app_secret=SecretStr("oa-app-secret-value"),
+        token=SecretStr(OA_TOKEN),
+        api_base_url=wechat.base_url,
+    )
+    rt, stop, task = await start_bot(settings)
+    try:
+        await create_job(Conversation(fake, fake.user(ADMIN)))
+        hr = Conversation(fake, fake.user(HR))
+        reply = await hr.say("/invite sales Alice Chen", expect="Invitation")
+        lines = reply.text.splitlines()
+        assert lines[1] == "Scan with WeChat: the Official Account's QR code follows as a picture."
+        assert lines[2].startswith("Telegram: https://t.me/InterviewerTestBot?start=")
+        assert "each QR code is labelled" in reply.text
+
+        def photos() -> list[Sent] | None:
+            found = [m for m in fake.messages_to(HR) if m.method == "sendPhoto"]
+            return found if len(found) == 2 else None
+
+        sent = await fake.wait_for(photos, what="both QR codes")
+        assert sorted(m.text for m in sent) == ["Scan with WeChat", "Telegram"]
+        (token,) = re.findall(r"start=(\S+)", lines[2])
+        scene = wechat.of("qrcode/create")[0].json["action_info"]["scene"]["scene_str"]
+        assert scene == token  # one invitation, two ways to open it
+    finally:
+        stop.set()
+        assert await asyncio.wait_for(task, 30) == 0
+        wechat.stop()
+
+
 async def test_interview_by_buttons_and_text_with_group_progress(bot: Running) -> None:
     candidate, question = await interview_ready(bot)
     fake = bot.fake

@@ -3,12 +3,15 @@ WeChat API on 127.0.0.1 answering the adapter, the real engine in between."""
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
+import re
 import shutil
 import subprocess
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import text
@@ -51,6 +54,8 @@ from storage.models import (
 )
 from tests.dialogs.token_helpers import database_text, link_tokens
 from tests.fakes.wechat_api import (
+    AGENT_ID,
+    CORP_ID,
     FakeWeChat,
     Harness,
     invite,
@@ -517,6 +522,110 @@ async def test_media_claimed_before_a_crash_is_fetched_on_recovery(h: Harness) -
     assert h.wechat.pending_media() == []
 
 
+HR_OPENID = "oHrManager000000000000000001"
+
+
+async def _run_jobs(h: Harness) -> None:
+    """Background jobs (the scene QR code), then deliver what they wrote."""
+    worker = h.app.worker()
+    while await asyncio.to_thread(worker.run_one):
+        pass
+    await h.settle()
+
+
+def _wecom_text(h: Harness, user: str, content: str) -> str:
+    return h.cb.xml(
+        {
+            "ToUserName": CORP_ID,
+            "FromUserName": user,
+            "CreateTime": int(h.cb.now),
+            "MsgType": "text",
+            "Content": content,
+            "MsgId": h.cb.next_id(),
+            "AgentID": int(AGENT_ID),
+        }
+    )
+
+
+def _wecom_sent(fake: FakeWeChat, msgtype: str) -> list[dict[str, Any]]:
+    return [c.json for c in fake.of("message/send") if c.json.get("msgtype") == msgtype]
+
+
+async def test_wechat_only_invite_from_wecom_sends_the_scene_qr_and_no_telegram_link(
+    h: Harness,
+) -> None:
+    seed_job(h.app)
+    assert (
+        await h.post_work(_wecom_text(h, "hr_li", "/invite sales-2026 王芳"))
+    ).status_code == 200
+    await h.settle()
+    (reply,) = [m["text"]["content"] for m in _wecom_sent(h.fake, "text")]
+    assert "王芳 的面试邀请（销售代表）" in reply
+    assert "微信扫码：公众号二维码随后以图片发送" in reply
+    assert "用微信扫一扫" in reply  # what HR does with it
+    for absent in ("t.me", "Telegram", "链接", "/start", "控制台"):
+        assert absent not in reply
+    match = re.search(r"身份验证码：(\d{6})", reply)
+    assert match is not None
+
+    await _run_jobs(h)  # the scene QR code is made through the WeChat API ...
+    (image,) = _wecom_sent(h.fake, "image")  # ... and sent to HR in WeCom
+    assert image["touser"] == "hr_li"
+    assert [c.query["type"] for c in h.fake.of("media/upload")] == ["image"]
+    token = h.fake.of("qrcode/create")[0].json["action_info"]["scene"]["scene_str"]
+    with h.app.db.session() as session:
+        assert session.exec(select(Invitation.token_hash)).one() == token_hash(token)
+
+    # the candidate scans it with WeChat and the interview starts
+    await h.post(h.cb.event(OPENID, "subscribe", f"qrscene_{token}"))
+    await h.settle()
+    assert "2. English" in h.fake.texts_to(OPENID)[-1]
+    for answer in ("2", "1", "1"):
+        await h.say(OPENID, answer)
+    assert "王芳" in await h.say(OPENID, f"王芳 {match[1]}")
+
+
+async def test_wechat_only_invite_over_the_official_account_itself(h: Harness) -> None:
+    """The reported case: HR sends /invite to the Official Account."""
+    seed_job(h.app)
+    h.app.settings.roles.hr_managers.append(f"wechat:{HR_OPENID}")
+    reply = await h.say(HR_OPENID, "/invite sales-2026 王芳")
+    assert "微信扫码" in reply and "t.me" not in reply and "链接" not in reply
+    await _run_jobs(h)
+    images = [
+        c.json
+        for c in h.fake.of("message/custom/send")
+        if c.json.get("msgtype") == "image" and c.json.get("touser") == HR_OPENID
+    ]
+    assert len(images) == 1
+    assert len(h.fake.of("qrcode/create")) == 1
+
+
+async def test_wecom_only_says_no_channel_reaches_candidates(
+    tmp_path: Path, fake: FakeWeChat
+) -> None:
+    h = await make_harness(tmp_path, fake, official_account=False)
+    try:
+        seed_job(h.app)
+        await h.post_work(_wecom_text(h, "hr_li", "/invite sales-2026 王芳"))
+        await h.settle()
+        await _run_jobs(h)
+        (reply,) = [m["text"]["content"] for m in _wecom_sent(h.fake, "text")]
+        assert "没有启用候选人能使用的渠道" in reply and "/invitesheet sales-2026" in reply
+        assert "t.me" not in reply and "/start" not in reply and "微信扫码" not in reply
+        assert re.search(r"身份验证码：\d{6}", reply)  # the invitation is recorded
+        assert _wecom_sent(h.fake, "image") == []
+        assert h.fake.of("qrcode/create") == []
+        # a sheet would print nothing: old links are not broken for it
+        await h.post_work(_wecom_text(h, "hr_li", "/invitesheet sales-2026"))
+        await h.settle()
+        assert "没有可打印的内容" in _wecom_sent(h.fake, "text")[-1]["text"]["content"]
+    finally:
+        await h.tasks.drain()
+        await h.http.aclose()
+        h.app.db.engine.dispose()
+
+
 @dataclass
 class FakeRuntime:
     app: App
@@ -669,7 +778,7 @@ async def test_one_users_messages_are_handled_in_order_even_when_a_download_is_s
     assert answers == [(0, "voice"), (1, "text")]
 
 
-async def test_invite_command_also_makes_a_wechat_scene_qr(
+async def test_invite_on_the_console_of_a_wechat_only_company_gets_the_scene_qr(
     tmp_path: Path, fake: FakeWeChat
 ) -> None:
     import asyncio
@@ -687,9 +796,13 @@ async def test_invite_command_also_makes_a_wechat_scene_qr(
     chat = Chat(app, messenger, run_jobs=True)
     await asyncio.to_thread(chat.create_job)
     replies = await asyncio.to_thread(chat.send, "hr", "/invite sales Wang Fang")
+    # Telegram is off: no t.me link and no QR code of one; the scene QR code arrives on
+    # the console too (the console command is for testing there)
+    assert "微信扫码" in replies[0].text and "t.me" not in replies[0].text
     files = [r for r in replies if r.kind == "file"]
-    assert [f.filename for f in files] == ["invitation-1.png", "wechat-invitation-1.png"]
-    (token,) = link_tokens(replies[0].text)
+    assert [(f.filename, f.text) for f in files] == [("wechat-invitation-1.png", "")]
+    assert files[0].file_data is not None and files[0].file_data.startswith(b"\x89PNG")
+    (token,) = link_tokens(replies[0].text)  # 控制台测试：/start TOKEN
     assert fake.of("qrcode/create")[0].json["action_info"]["scene"]["scene_str"] == token
     with app.db.session() as session:
         assert session.exec(select(Invitation.token_hash)).one() == token_hash(token)

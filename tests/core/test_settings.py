@@ -16,6 +16,17 @@ def test_defaults_run_without_credentials() -> None:
     assert settings.database.url.startswith("sqlite:///")
     assert settings.llm.provider == "local"
     assert not settings.telegram.enabled
+    # the bot's Telegram name comes from getMe: no made-up default for invitation links
+    assert settings.app.bot_username is None
+
+
+def test_a_configured_bot_username_may_be_written_with_an_at() -> None:
+    settings = load_settings(
+        ROOT / "config.toml", env={}, overrides={"app": {"bot_username": "@HrBot "}}
+    )
+    assert settings.app.bot_username == "HrBot"
+    blank = load_settings(ROOT / "config.toml", env={}, overrides={"app": {"bot_username": ""}})
+    assert blank.app.bot_username is None
 
 
 def test_environment_overrides_secrets() -> None:

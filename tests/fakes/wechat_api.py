@@ -338,8 +338,10 @@ def wechat_settings(
     template_id: str | None = None,
     db_url: str | None = None,
     aes_key: str | None = OA_AES_KEY,
+    official_account: bool = True,
     **web: Any,
 ) -> Settings:
+    """The Official Account (candidates; off with ``official_account=False``) and WeCom (HR)."""
     settings = load_settings(
         None,
         env={},
@@ -348,7 +350,7 @@ def wechat_settings(
             "database": {"url": db_url or f"sqlite:///{tmp / 'db.sqlite3'}"},
             "security": {"key_file": str(tmp / "keys" / "data.key")},
             "wechat": {
-                "enabled": True,
+                "enabled": official_account,
                 "app_id": OA_APP_ID,
                 "app_secret": "oa-app-secret-value",
                 "token": OA_TOKEN,

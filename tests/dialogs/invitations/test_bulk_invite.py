@@ -241,9 +241,9 @@ def test_hr_imports_a_file_in_the_chat_and_gets_a_pdf_sheet(sched: Chat) -> None
     assert "row 3: the name is missing" in summary
     assert "row 10: duplicate of row 2" in summary
     assert "row 11: unknown job code nojob" in summary
-    assert (
-        "#1 Alex Chen (sales): /start " in summary
-    )  # console links; Telegram deep links elsewhere
+    # no channel reaches candidates here: console commands, and the summary says so
+    assert "#1 Alex Chen (sales): Console test: /start " in summary
+    assert summary.endswith("/invitesheet JOB gives them links.")
     pdf = [d for d in replies if d.kind == "file"]
     assert len(pdf) == 1 and pdf[0].filename is not None and pdf[0].filename.endswith(".pdf")
     assert pdf[0].file_data is not None and pdf[0].file_data.startswith(b"%PDF")

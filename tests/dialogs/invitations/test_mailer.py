@@ -24,9 +24,16 @@ from storage.models import BackgroundJob, Invitation
 from storage.schedule_models import MailLog
 from tests.conftest import make_settings
 from tests.dialogs.token_helpers import database_text, link_tokens
+from tests.fakes.wechat_api import OA_APP_ID, OA_TOKEN, FakeWeChat
 from tests.harness import Chat, RecordingMessenger
 
 REFUSED = "refuse@example.com"
+# An e-mail points to a channel that reaches candidates: Telegram here, its bot named in
+# config.toml (no getMe in these tests).
+TELEGRAM: dict[str, dict[str, object]] = {
+    "telegram": {"enabled": True, "token": "123456:TEST-token"},
+    "app": {"bot_username": "InterviewerTestBot"},
+}
 
 
 @dataclass
@@ -76,6 +83,7 @@ def mail_app(tmp_path: Path, db_url: str, smtp: tuple[Inbox, int]) -> Iterator[C
         tmp_path,
         db_url,
         smtp={"enabled": True, "host": "127.0.0.1", "port": smtp[1], "sender": "hr@acme.example"},
+        **TELEGRAM,
     )
     app: App = build_app(settings, clock=FakeClock())
     messenger = RecordingMessenger()
@@ -162,7 +170,10 @@ def test_a_refused_address_is_recorded_not_retried(mail_app: Chat, smtp: tuple[I
 
 def test_an_unreachable_server_is_retried_later(tmp_path: Path) -> None:
     settings = make_settings(
-        tmp_path, smtp={"enabled": True, "host": "127.0.0.1", "port": _free_port()}
+        tmp_path,
+        None,
+        smtp={"enabled": True, "host": "127.0.0.1", "port": _free_port()},
+        **TELEGRAM,
     )
     app = build_app(settings, clock=FakeClock())
     messenger = RecordingMessenger()
@@ -209,3 +220,104 @@ def test_a_link_reissued_before_the_mail_goes_out_is_not_mailed(
         job = session.exec(select(BackgroundJob).where(BackgroundJob.kind == MAIL_JOB)).one()
     assert (log.status, log.error) == ("skipped", "link re-issued")
     assert job.status == "done" and job.payload["sealed_token"] == ""
+
+
+# ------------------------------------------------------------------ per channel
+def _mail_chat(tmp_path: Path, port: int, **channels: dict[str, object]) -> Chat:
+    settings = make_settings(
+        tmp_path,
+        None,
+        smtp={"enabled": True, "host": "127.0.0.1", "port": port, "sender": "hr@acme.example"},
+        **channels,
+    )
+    app = build_app(settings, clock=FakeClock())
+    messenger = RecordingMessenger()
+    app.channels["console"] = messenger
+    scheduling.install(app)
+    chat = Chat(app, messenger, run_jobs=True)
+    chat.languages.update({"admin": "en", "hr": "en"})
+    chat.create_job()
+    return chat
+
+
+def _wechat(fake: FakeWeChat) -> dict[str, object]:
+    return {
+        "enabled": True,
+        "app_id": OA_APP_ID,
+        "app_secret": "oa-app-secret-value",
+        "token": OA_TOKEN,
+        "api_base_url": fake.base_url,
+    }
+
+
+def _only_mail(inbox: Inbox) -> tuple[str, list[tuple[str | None, bytes]]]:
+    (message,) = inbox.messages
+    body = message.get_body(preferencelist=("plain",))
+    assert body is not None
+    files = [(a.get_filename(), a.get_content()) for a in message.iter_attachments()]
+    return body.get_content(), files
+
+
+def test_a_wechat_only_company_mails_the_scene_qr_code_and_no_telegram_link(
+    tmp_path: Path, smtp: tuple[Inbox, int]
+) -> None:
+    inbox, port = smtp
+    wechat = FakeWeChat().start()
+    chat = _mail_chat(tmp_path, port, wechat=_wechat(wechat))
+    try:
+        _import(chat, "name,email\n李娜,lina@example.cn\n")
+        content, files = _only_mail(inbox)
+        assert "用微信扫一扫附件中的二维码" in content
+        assert "Scan the attached QR code with WeChat" in content
+        assert "t.me" not in content and "start=" not in content and "Telegram" not in content
+        assert [name for name, _ in files] == ["wechat-qr.png"]
+        # one scene QR code for the PDF sheet, one for the e-mail: the same invitation
+        (scene,) = {c.json["action_info"]["scene"]["scene_str"] for c in wechat.of("qrcode/create")}
+        with chat.app.db.session() as session:
+            assert session.exec(select(Invitation.token_hash)).one() == token_hash(scene)
+            assert session.exec(select(MailLog.status)).one() == "sent"
+    finally:
+        chat.app.db.engine.dispose()
+        wechat.stop()
+
+
+def test_with_both_channels_the_mail_names_each_and_attaches_both_qr_codes(
+    tmp_path: Path, smtp: tuple[Inbox, int]
+) -> None:
+    inbox, port = smtp
+    wechat = FakeWeChat().start()
+    chat = _mail_chat(tmp_path, port, wechat=_wechat(wechat), **TELEGRAM)
+    try:
+        _import(chat, "name,email\nTom Baker,tom@example.com\n")
+        content, files = _only_mail(inbox)
+        assert "Scan the attached WeChat QR code (wechat-qr.png) with WeChat" in content
+        (token,) = set(link_tokens(content))
+        assert (
+            f"open this link in Telegram (or scan the attached invitation-qr.png): https://t.me/InterviewerTestBot?start={token}"
+            in content
+        )
+        assert [name for name, _ in files] == ["wechat-qr.png", "invitation-qr.png"]
+        assert all(data.startswith(b"\x89PNG") for _, data in files)
+        assert {
+            c.json["action_info"]["scene"]["scene_str"] for c in wechat.of("qrcode/create")
+        } == {token}
+    finally:
+        chat.app.db.engine.dispose()
+        wechat.stop()
+
+
+def test_no_mail_without_a_channel_that_reaches_candidates(
+    tmp_path: Path, smtp: tuple[Inbox, int]
+) -> None:
+    inbox, port = smtp
+    chat = _mail_chat(tmp_path, port)  # only the console: a link to nowhere is not mailed
+    try:
+        _import(chat, "name,email\nTom Baker,tom@example.com\n")
+        assert inbox.messages == []
+        with chat.app.db.session() as session:
+            assert (
+                session.exec(select(BackgroundJob).where(BackgroundJob.kind == MAIL_JOB)).all()
+                == []
+            )
+    finally:
+        chat.app.db.engine.dispose()

@@ -41,16 +41,16 @@ def test_cancel_leaves_the_dialog(chat: Chat) -> None:
     assert "nothing to cancel" in chat.send("admin", "/cancel")[-1].text
 
 
-def test_hr_invites_and_gets_link_code_and_qr(chat: Chat) -> None:
+def test_hr_invites_and_gets_the_code_and_a_console_command(chat: Chat) -> None:
+    # No channel reaches candidates here (the console is a test channel): no link, no QR
+    # code, and the reply says so; the console command lets the tester play the candidate.
     chat.create_job()
     replies = chat.send("hr", "/invite sales Alex Chen 13812345678", lang="en")
     text = replies[0].text
-    assert "Invitation for Alex Chen" in text and "/start " in text and "Identity code" in text
-    assert (
-        replies[1].kind == "file"
-        and replies[1].file_data is not None
-        and replies[1].file_data.startswith(b"\x89PNG")
-    )
+    assert "Invitation for Alex Chen" in text and "Identity code" in text
+    assert "No channel that candidates can use is enabled" in text
+    assert "Console test: /start " in text and "t.me" not in text
+    assert [r.kind for r in replies] == ["send"]
     with chat.app.db.session() as session:
         candidate = session.exec(select(Candidate)).one()
         assert candidate.phone == "13812345678"
