@@ -24,9 +24,7 @@ from dialogs.outbox import write_intents
 from dialogs.pipeline import Pipeline
 from scoring.evaluator import FakeBackend, StarEvaluator
 from storage.models import Answer, AuditEvent, InboxEvent, OutboxMessage
-from tests.conftest import make_settings
-from tests.fakes.speech import ScriptedTranscriber
-from tests.fakes.telegram_api import (
+from testkit.telegram_api import (
     Conversation,
     FakeBotAPI,
     Sent,
@@ -35,6 +33,8 @@ from tests.fakes.telegram_api import (
     invite,
     open_interview,
 )
+from tests.conftest import make_settings
+from tests.fakes.speech import ScriptedTranscriber
 
 ADMIN, HR, CANDIDATE, STRANGER = 11, 22, 500, 33
 GROUP = -4001

@@ -22,7 +22,7 @@ from scoring.transcribe import (
     to_simplified,
     transcribe_answer,
 )
-from tests.fixtures.speech import synth
+from testkit import synth
 from tests.fixtures.speech.clips import (
     Clips,
     keyword_hits,
