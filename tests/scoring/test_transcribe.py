@@ -10,12 +10,11 @@ import pytest
 
 import main
 from core.errors import MediaError, ModelNotInstalledError
+from scoring.raw_transcript import RawTranscript, Segment
 from scoring.transcribe import (
     FasterWhisperTranscriber,
     Language,
-    RawTranscript,
     Samples,
-    Segment,
     TranscriptResult,
     _resolve_device,
     get_transcriber,
