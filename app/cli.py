@@ -3,6 +3,7 @@
 # Modules with a ``register(subparsers)`` function, in the order they appear in --help.
 CLI_MODULES = [
     "storage.cli",
+    "bench.cli",
     "dialogs.kernel.cli",
     "dialogs.kernel.roles_cli",
     "scoring.cli",

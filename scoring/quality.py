@@ -21,13 +21,12 @@ import unicodedata
 import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal
+from typing import Literal
 
 import numpy as np
 import numpy.typing as npt
 
-if TYPE_CHECKING:
-    from scoring.transcribe import RawTranscript
+from scoring.raw_transcript import RawTranscript
 
 Quality = Literal["ok", "unclear"]
 

@@ -23,7 +23,6 @@ import os
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
@@ -35,6 +34,7 @@ from core.errors import InterviewerError, ModelNotInstalledError
 from core.settings import Settings
 from scoring import quality
 from scoring.audio import SAMPLE_RATE, decode_audio
+from scoring.raw_transcript import RawTranscript, Segment
 from scoring.whisper_install import check_installed
 
 Language = Literal["zh", "en"]
@@ -44,34 +44,6 @@ Samples = npt.NDArray[np.float32]
 # ``base`` printed Traditional characters and fell into loops (MODELS.md).
 ZH_PROMPT = "以下是普通话的句子。"
 LANGUAGES: tuple[Language, ...] = ("zh", "en")
-
-
-@dataclass(frozen=True)
-class Segment:
-    """One recognised stretch of speech, with Whisper's confidence figures."""
-
-    start: float
-    end: float
-    text: str
-    avg_logprob: float = 0.0
-    no_speech_prob: float = 0.0
-    compression_ratio: float = 1.0
-
-
-@dataclass(frozen=True)
-class RawTranscript:
-    """What a backend returns before the quality gate."""
-
-    segments: list[Segment]
-    language: str
-    model: str
-    extra: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def text(self) -> str:
-        """The segments joined (no spaces between Chinese segments)."""
-        joiner = "" if self.language == "zh" else " "
-        return joiner.join(s.text.strip() for s in self.segments if s.text.strip())
 
 
 class Transcriber(Protocol):

@@ -38,11 +38,11 @@ from dialogs.interview.pipeline import Pipeline
 from scoring.evaluator import FakeBackend, StarEvaluator
 from storage import rotate
 from storage.models import Candidate
+from testkit.telegram_api import Conversation, FakeBotAPI, create_job, open_interview
 from tests.bot.test_telegram import ADMIN, CANDIDATE, GROUP, HR, start_bot, telegram_settings
 from tests.conftest import make_settings
 from tests.fakes import wechat_api
 from tests.fakes.speech import ScriptedTranscriber
-from tests.fakes.telegram_api import Conversation, FakeBotAPI, create_job, open_interview
 from tests.harness import Chat, RecordingMessenger
 
 BOT_TOKEN = "987654321:AAFakeTokenForTheLogScan_abcdefghijkl"

@@ -33,6 +33,7 @@ from core.settings import Settings
 from dialogs.invitations import mailer, spreadsheet, timed
 from dialogs.invitations import sheet as invite_sheet
 from dialogs.invitations.channels import invitation_ways, ways_inline, worth_printing
+from dialogs.invitations.invite_command import INVITE
 from dialogs.invitations.invites import (
     batch_tokens,
     find_invitation,
@@ -948,6 +949,7 @@ IMPORT_ACCESS = Access("invite", "job", job_arg(0))
 FEATURE = Feature(
     "invitations",
     commands={
+        "invite": INVITE,
         "importcandidates": Command(IMPORT_ACCESS, _import_command),
         "invitesheet": Command(Access("invite", "job", job_arg(0)), _sheet_command),
     },

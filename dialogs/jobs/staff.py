@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import re
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from pydantic import ValidationError
 from sqlmodel import col, func, select
 
-from dialogs.invitations.channels import SCENE_QR_JOB, invitation_ways, label, ways_hint, ways_text
-from dialogs.invitations.invites import invite_candidate, qr_png, seal_text
 from dialogs.jobs import newjob, question_import
 from dialogs.jobs.question_bank import QuestionKeyError, QuestionSpec, add_question
 from dialogs.jobs.question_import import QuestionFileError
@@ -152,69 +149,6 @@ def import_questions_file(ctx: Ctx) -> bool:
 
 def _importquestions(ctx: Ctx, _ev: CommandReceived) -> None:
     ctx.reply("staff.import_bad_file")
-
-
-def _invite(ctx: Ctx, ev: CommandReceived) -> None:
-    parts = ev.args.split()
-    job = target_job(ctx, "staff.usage_invite")
-    if job is None:
-        return
-    if len(parts) < 2:
-        ctx.reply("staff.usage_invite")
-        return
-    contact = (
-        parts[-1]
-        if len(parts) > 2 and re.fullmatch(r"[+\d][\d -]{5,}|[^@\s]+@[^@\s]+", parts[-1])
-        else None
-    )
-    name = " ".join(parts[1:-1] if contact else parts[1:])[:100]
-    phone = contact if contact and "@" not in contact else None
-    email = contact if contact and "@" in contact else None
-    new = invite_candidate(
-        ctx.session, ctx.settings, job, name=name, phone=phone, email=email, now=ctx.now
-    )
-    ctx.funnel(new.candidate.id or 0, job.id or 0, "invited")
-    ctx.audit("candidate_invited", f"candidate:{new.candidate.id}")
-    # Only the ways that work for the channels enabled (a WeChat-only company never
-    # sees a Telegram link); none at all is said so.
-    ways = invitation_ways(
-        ctx.settings, ctx.services.channels, new.token, platform=ctx.event.platform
-    )
-    local = new.invitation.expires_at.astimezone(_tz(ctx))
-    hint = ways_hint(ctx.lang, ways)
-    ctx.reply(
-        "staff.invited",
-        name=name,
-        job=job.title_zh if ctx.lang == "zh" else job.title_en,
-        ways=ways_text(ctx.lang, ways, job_code=job.code),
-        code=new.code,
-        expires=local.strftime("%Y-%m-%d %H:%M"),
-        how=f"\n{hint}" if hint else "",
-    )
-    if ways.telegram_link:
-        path, _ = ctx.services.media.put(qr_png(ways.telegram_link), ".png")
-        ctx.send_file(
-            path,
-            f"invitation-{new.candidate.id}.png",
-            caption=label(ctx.lang, "telegram") if ways.labelled else "",
-            mime_type="image/png",
-        )
-    if ways.wechat:
-        # The WeChat scene QR code needs the WeChat API: made by a background job and
-        # sent to this chat, whichever channel HR uses.
-        ctx.enqueue(
-            SCENE_QR_JOB,
-            {
-                # Job payloads are plain JSON in the database: the token goes encrypted.
-                "sealed_token": seal_text(new.token),
-                "invitation_id": new.invitation.id,
-                "platform": ctx.event.platform,
-                "chat_id": ctx.event.chat_id,
-                "candidate_id": new.candidate.id,
-                "caption": label(ctx.lang, "wechat") if ways.labelled else "",
-            },
-            key=f"wechat_qr:{new.invitation.id}",
-        )
 
 
 def _progress(ctx: Ctx, _ev: CommandReceived) -> None:
@@ -389,7 +323,6 @@ _COMMANDS: dict[str, Command] = {
     "questions": _cmd("view", "any", _questions),
     "addquestion": _cmd("manage_questions", "global", _addquestion),
     "importquestions": _cmd("manage_questions", "global", _importquestions),
-    "invite": _cmd("invite", "job", _invite, resolver=job_arg(0)),
     "progress": _cmd("view", "job", _progress, resolver=job_arg(0, bound=True)),
     "bind": _cmd("bind", "job", _bind, resolver=job_arg(0)),
     "grant": _cmd("grant", "job_or_global", _grant, resolver=job_arg(2)),

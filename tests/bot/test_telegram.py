@@ -35,9 +35,7 @@ from storage.models import (
     KeyValue,
     OutboxMessage,
 )
-from tests.conftest import make_settings
-from tests.fakes.speech import ScriptedTranscriber
-from tests.fakes.telegram_api import (
+from testkit.telegram_api import (
     Conversation,
     FakeBotAPI,
     Sent,
@@ -46,6 +44,8 @@ from tests.fakes.telegram_api import (
     invite,
     open_interview,
 )
+from tests.conftest import make_settings
+from tests.fakes.speech import ScriptedTranscriber
 from tests.fakes.wechat_api import OA_APP_ID, OA_TOKEN, FakeWeChat
 
 ADMIN, HR, CANDIDATE, STRANGER = 11, 22, 500, 33

@@ -25,8 +25,7 @@ from app.wiring import build_app
 from core.settings import load_settings
 from dialogs.kernel.intents import parse_intent
 from storage.models import Answer, BackgroundJob, OutboxMessage
-from tests.fakes.speech import spoken_ogg
-from tests.fakes.telegram_api import (
+from testkit.telegram_api import (
     Conversation,
     FakeBotAPI,
     create_job,
@@ -34,6 +33,7 @@ from tests.fakes.telegram_api import (
     invite,
     open_interview,
 )
+from tests.fakes.speech import spoken_ogg
 
 ROOT = Path(__file__).resolve().parents[2]
 ADMIN, HR, CANDIDATE, STRANGER = 11, 22, 500, 33

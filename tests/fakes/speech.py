@@ -7,7 +7,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from scoring.transcribe import RawTranscript, Segment
+from scoring.raw_transcript import RawTranscript, Segment
 
 
 class ScriptedTranscriber:

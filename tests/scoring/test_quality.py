@@ -18,7 +18,7 @@ from scoring.quality import (
     pre_gate,
     spectral_flatness,
 )
-from scoring.transcribe import RawTranscript, Segment
+from scoring.raw_transcript import RawTranscript, Segment
 
 SPEECH = SignalStats(duration_s=20, speech_s=18, level_dbfs=-22, nonspeech_dbfs=-60, flatness=0.01)
 GOOD_EN = "In my last job I managed a sales team of five people and revenue grew by twenty percent."

@@ -9,9 +9,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from bench.star import load_fixture, to_input
 from scoring import star
 from scoring import star_features as ft
-from scoring.bench_star import load_fixture, to_input
 from scoring.evaluator import FakeBackend, StarEvaluator
 from scoring.star import AnswerInput, Evaluation
 

@@ -10,19 +10,18 @@ import pytest
 
 import main
 from core.errors import MediaError, ModelNotInstalledError
+from scoring.raw_transcript import RawTranscript, Segment
 from scoring.transcribe import (
     FasterWhisperTranscriber,
     Language,
-    RawTranscript,
     Samples,
-    Segment,
     TranscriptResult,
     _resolve_device,
     get_transcriber,
     to_simplified,
     transcribe_answer,
 )
-from tests.fixtures.speech import synth
+from testkit import synth
 from tests.fixtures.speech.clips import (
     Clips,
     keyword_hits,

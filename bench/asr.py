@@ -14,8 +14,8 @@ recognition time (decoded audio in, text out; model load excluded) over the
 clip length; WER is for English, CER for Mandarin (synthetic speech: the
 Mandarin figure says more about espeak-ng than about Whisper).
 
-Run: ``python main.py bench asr`` (or ``python -m scoring.bench_asr``) from a
-checkout: the clip generator lives in ``tests/fixtures/speech``.
+Run: ``python main.py bench asr`` (or ``python -m bench.asr``); the clip generator is
+:mod:`testkit.synth`.
 """
 
 from __future__ import annotations
@@ -118,7 +118,7 @@ def _worker(spec: dict[str, Any]) -> dict[str, Any]:
 
 def _spawn(spec: dict[str, Any]) -> dict[str, Any]:
     proc = subprocess.run(
-        [sys.executable, "-m", "scoring.bench_asr", "--worker", json.dumps(spec)],
+        [sys.executable, "-m", "bench.asr", "--worker", json.dumps(spec)],
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -156,7 +156,7 @@ def run(settings: Settings, *, runs: int = 2, openai_beams: list[int] | None = N
         The printed lines as ``(name, value, unit)``.
     """
     from scoring.whisper_install import check_installed
-    from tests.fixtures.speech import synth
+    from testkit import synth
 
     speech = settings.speech
     check_installed(speech.model_dir)
@@ -263,7 +263,7 @@ def _openai(
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m scoring.bench_asr [--config FILE] [--openai-beams 1,5]``.
+    """``python -m bench.asr [--config FILE] [--openai-beams 1,5]``.
 
     ``--worker JSON`` is internal (one backend in a subprocess).
     """

@@ -1,4 +1,4 @@
-"""STAR calibration benchmark: ``python main.py bench star`` (or ``python -m scoring.bench_star``).
+"""STAR calibration benchmark: ``python main.py bench star`` (or ``python -m bench.star``).
 
 Scores the labelled set in ``tests/fixtures/star/answers.yaml`` with the configured
 evaluator and prints ``name value unit`` lines: Spearman's rho between the total and

@@ -2,7 +2,7 @@
 
 1,000 simulated candidates are mid-interview at once. They talk to a real bot process
 (the runner, the PTB Application with its rate limiter, SQLite) through the fake Bot
-API on 127.0.0.1 (``tests/fakes/telegram_api.py``, so this needs the source checkout).
+API on 127.0.0.1 (:mod:`testkit.telegram_api`).
 Open loop: each candidate answers (text) after exponential gaps of ``think_s`` seconds
 on average, for ``duration_s``; latency is from the candidate's message reaching the
 fake server to the bot's first reply reaching it. Every answer gets two messages
@@ -47,7 +47,7 @@ from dialogs.kernel.events import ButtonPressed, CommandReceived, Event, TextRec
 from storage.models import Job, OutboxMessage, Question
 
 if TYPE_CHECKING:
-    from tests.fakes.telegram_api import FakeBotAPI, Sent
+    from testkit.telegram_api import FakeBotAPI, Sent
 
 Result = tuple[str, float, str]
 ROOT = Path(__file__).resolve().parent.parent
@@ -226,7 +226,7 @@ class Replies:
 
 class BotProcess:
     def __init__(self, fake: FakeBotAPI, folder: Path, *, limiter: bool) -> None:
-        from tests.fakes.telegram_api import free_port
+        from testkit.telegram_api import free_port
 
         self.fake = fake
         self.config = folder / f"config-{'on' if limiter else 'off'}.toml"
@@ -253,7 +253,7 @@ class BotProcess:
             profile = os.environ.get("BENCH_PROFILE")  # a path: profile the bot process
             prefix = ["-m", "cProfile", "-o", f"{profile}.{self.config.stem}"] if profile else []
             return subprocess.Popen(
-                [sys.executable, *prefix, "-m", "bot.bench_telegram", "serve", str(self.config)],
+                [sys.executable, *prefix, "-m", "bench.telegram", "serve", str(self.config)],
                 cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT,
             )  # fmt: skip
 
@@ -383,12 +383,8 @@ async def _bench(
     saturation_s: float,
     within_think_s: float | None,
 ) -> list[Result]:
-    try:
-        from tests.fakes.telegram_api import FakeBotAPI
-    except ImportError as exc:  # an installed package has no tests/
-        raise RuntimeError(
-            "the Telegram benchmark needs the source checkout (tests/fakes)"
-        ) from exc
+    from testkit.telegram_api import FakeBotAPI
+
     folder = Path(tempfile.mkdtemp(prefix="bench-telegram-"))
     results: list[Result] = []
     fake = FakeBotAPI()

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from bench.star import run, spearman
 from core.settings import Settings
-from scoring.bench_star import run, spearman
 from scoring.evaluator import FakeBackend, StarEvaluator
 
 

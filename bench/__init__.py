@@ -1,0 +1,1 @@
+"""Benchmarks (``python main.py bench NAME``): each module has ``run(settings)``."""

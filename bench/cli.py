@@ -1,0 +1,66 @@
+"""The ``bench`` sub-command."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from importlib import import_module
+
+from core.logging import setup_logging
+from core.settings import load_settings
+
+# bench name -> module with ``run(settings) -> list[(name, value, unit)]``
+# (the ASR bench prints each line as it is measured; the others are printed here)
+PRINTS_AS_IT_GOES = {"asr"}
+BENCHES = {
+    "asr": "bench.asr",
+    "star": "bench.star",
+    "telegram": "bench.telegram",
+}
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    bench = sub.add_parser("bench", help="benchmarks; print 'name value unit' lines")
+    bench.add_argument("name", choices=["engine", *BENCHES])
+    bench.add_argument(
+        "--db",
+        default="both",
+        choices=["sqlite", "postgres", "both"],
+        help="engine bench: database(s)",
+    )
+    bench.add_argument("--candidates", type=int, default=1000)
+    bench.add_argument(
+        "--think",
+        type=float,
+        default=10.0,
+        help="engine bench: mean seconds between a candidate's events",
+    )
+    bench.set_defaults(func=_bench)
+
+
+def _bench(args: argparse.Namespace) -> int:
+    settings = load_settings(args.config)
+    setup_logging("WARNING")
+    if args.name == "engine":
+        from bench import engine
+
+        pg_url = (
+            os.environ.get("BENCH_DATABASE_URL")
+            or os.environ.get("TEST_DATABASE_URL")
+            or "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+        )
+        databases = ["sqlite", "postgres"] if args.db == "both" else [args.db]
+        engine.run(
+            settings,
+            databases=databases,
+            pg_url=pg_url,
+            candidates=args.candidates,
+            think_s=args.think,
+        )
+        return 0
+    module = import_module(BENCHES[args.name])
+    lines = module.run(settings)
+    if args.name not in PRINTS_AS_IT_GOES:
+        for name, value, unit in lines:
+            print(f"{name} {value} {unit}", flush=True)
+    return 0
