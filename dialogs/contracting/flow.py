@@ -5,6 +5,10 @@ reviews the draft terms (job defaults + ``/terms`` changes) -> Send -> Labour Co
 Law pre-check (blocking findings stop it) -> a one-time signing link in the candidate's
 chat -> the signing page (``web/signing.py``) asks for a code that only this chat
 receives -> sealed PDF to candidate and HR, employee record, expiry reminder.
+
+One module (about 670 lines): one state machine from approval to signature; its steps
+share the draft terms, the candidate's details and the HR posts, and reading it top to
+bottom follows a contract through. The timed rule lives in ``timed.py``.
 """
 
 from __future__ import annotations

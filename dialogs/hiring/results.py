@@ -1,4 +1,9 @@
-"""Roll a finished interview up into scores, a report and a decision post; rank batches."""
+"""Roll a finished interview up into scores, a report and a decision post; rank batches.
+
+One module (about 570 lines): ``finalize``, ``rank``, the report data and the HR posts
+are one stage of the pipeline that reads the same composite scores; each job handler
+here is short, the length is the report and post builders they share.
+"""
 
 from __future__ import annotations
 

@@ -7,6 +7,9 @@ completed (submitted the interview) -> passed (AI total at or above the pass lin
 signed (a signed contract; only when the contracts tables exist). HR approvals are
 shown beside the funnel. Completion rate = completed / invited; no-show rate = no-shows /
 candidates who booked a slot.
+
+One module (just over 500 lines): both dashboards read the same funnel queries and
+draw with the same chart helper; a third dashboard is the point to split it.
 """
 
 from __future__ import annotations

@@ -3,6 +3,11 @@ practice -> questions (one re-record each) -> review -> done.
 
 State lives in ``InterviewSession`` rows, so a restart or a second engine instance
 carries on where the first stopped.
+
+One module (about 850 lines): the interview's state machine, each state's step beside
+the prompt that asks for it, so a change to one step is read and made in one place.
+What is not the state machine lives beside it: the plan (``plan.py``), scoring jobs
+(``pipeline.py``), HR's follow-ups (``followup.py``), the nudge (``timed.py``).
 """
 
 from __future__ import annotations

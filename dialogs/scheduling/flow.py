@@ -9,6 +9,10 @@ begins (the reminder's "start" button) or at once with "start now" where the job
 A seat is never double-booked: the slot row (and, for a person, the interviewer's
 overlapping slots) is locked ``FOR UPDATE`` on PostgreSQL (SQLite serialises writers),
 and ``(slot_id, seat)`` is unique, so two presses at the same moment cannot both win.
+
+One module (about 680 lines): one state machine (preference, offers, booking, its
+buttons) whose steps share the locking that guards a seat; the slots themselves are
+``availability.py``, the reminders ``timed.py``.
 """
 
 from __future__ import annotations
