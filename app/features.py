@@ -12,7 +12,7 @@ from dialogs.contracting import flow as contracting
 from dialogs.hiring import decisions, human_scores, stats
 from dialogs.interview import flow as interview
 from dialogs.interview import followup
-from dialogs.invitations import bulk_invite
+from dialogs.invitations import feature as invitations
 from dialogs.jobs import staff
 from dialogs.kernel.feature import Feature
 from dialogs.privacy import data_rights, retention
@@ -20,8 +20,8 @@ from dialogs.scheduling import feature as scheduling
 
 FEATURES: tuple[Feature, ...] = (
     interview.FEATURE,  # the candidate's interview: consent, identity, questions, review
-    staff.FEATURE,  # jobs, questions, /invite, /progress, /bind, /grant, /revoke
-    bulk_invite.FEATURE,  # candidate spreadsheets, the invitation sheet, invitation e-mails
+    staff.FEATURE,  # jobs, questions, /progress, /bind, /grant, /revoke
+    invitations.FEATURE,  # /invite, candidate spreadsheets, the sheet, e-mails
     scheduling.FEATURE,  # slots, calendar imports, booking, reminders around a slot
     decisions.FEATURE,  # rankings, reports, approve / next round / reject
     human_scores.FEATURE,  # people's scores beside the AI's, agreement

@@ -42,7 +42,6 @@ from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 from typing import Any, Literal, TypeVar
 
-from sqlmodel import select
 from telegram import (
     Chat,
     InlineKeyboardButton,
@@ -82,7 +81,6 @@ from dialogs.kernel.events import (
 )
 from dialogs.kernel.intents import AnswerButton, Button, Edit, Intent, Send, SendFile
 from dialogs.kernel.roles import GROUP_ADMIN_BUTTONS, highest_role
-from storage.models import InboxEvent
 
 log = logging.getLogger(__name__)
 
@@ -637,11 +635,7 @@ class TelegramChannel:
         return event.model_copy(update={"group_admin": True}) if admin else event
 
     def _seen(self, event_id: str) -> bool:
-        with self.app.db.session() as session:
-            return (
-                session.exec(select(InboxEvent.id).where(InboxEvent.event_id == event_id)).first()
-                is not None
-            )
+        return self.app.engine.seen(event_id)
 
     async def _media_event(self, incoming: Incoming) -> Event:
         media = incoming.media

@@ -78,7 +78,7 @@ from dialogs.kernel.intents import AnswerButton, Button, Edit, Intent, Send, Sen
 from dialogs.kernel.outbox import write_intents
 from storage.crypto import field_binding
 from storage.db import Database
-from storage.models import Candidate, ChannelIdentity, GroupBinding, InboxEvent, KeyValue
+from storage.models import KeyValue
 
 log = logging.getLogger(__name__)
 
@@ -545,14 +545,8 @@ class WeChatChannel:
 
     def claim_media(self, inc: Incoming) -> bool:
         """Persist a media message before answering WeChat; False for a retry we already hold."""
-        with self.app.db.transaction() as session:
-            if (
-                session.exec(
-                    select(InboxEvent.id).where(InboxEvent.event_id == inc.event_id)
-                ).first()
-                is not None
-            ):
-                return False
+        if self.app.engine.seen(inc.event_id):
+            return False
         now = self.clock.now()
         return kv_add(
             self.app.db, self.pending_key(inc.event_id), inc.to_json(), now + MEDIA_TTL, now
@@ -687,29 +681,20 @@ class WeChatChannel:
         ):
             return 0
         lang = self.settings.app.default_language
-        with self.app.db.transaction() as session:
-            ident = session.exec(
-                select(ChannelIdentity).where(
-                    ChannelIdentity.platform == PLATFORM, ChannelIdentity.user_id == openid
-                )
-            ).first()
-            candidate = (
-                session.get(Candidate, ident.candidate_id) if ident and ident.candidate_id else None
+        found = self.app.engine.candidate_hr_chats(PLATFORM, openid)
+        if found is None:
+            return 0
+        candidate_id, groups = found
+        intents: list[Intent] = [
+            Send(
+                platform=g.platform,
+                chat_id=g.chat_id,
+                text=text_for(g.lang or lang, "hr_undeliverable", id=candidate_id),
             )
-            if candidate is None:
-                return 0
-            groups = session.exec(
-                select(GroupBinding).where(GroupBinding.job_id == candidate.job_id)
-            ).all()
-            intents: list[Intent] = [
-                Send(
-                    platform=g.platform,
-                    chat_id=g.chat_id,
-                    text=text_for(g.language or lang, "hr_undeliverable", id=candidate.id),
-                )
-                for g in groups
-                if g.platform != PLATFORM
-            ]
+            for g in groups
+            if g.platform != PLATFORM
+        ]
+        with self.app.db.transaction() as session:
             write_intents(
                 session, intents, source_event=f"wechat:undeliverable:{openid}"[:200], now=now
             )

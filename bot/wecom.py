@@ -37,7 +37,6 @@ from typing import Any
 
 import httpx
 import requests
-from sqlmodel import col, select
 from wechatpy.enterprise import WeChatClient as _EnterpriseClient
 from wechatpy.exceptions import WeChatClientException
 
@@ -63,8 +62,8 @@ from core.errors import ChannelError
 from core.settings import Settings
 from dialogs.kernel.events import ButtonPressed, Event, UnsupportedReceived
 from dialogs.kernel.intents import AnswerButton, Button, Edit, Intent, Send, SendFile
+from dialogs.kernel.roles import deciders_of_chat
 from storage.db import Database
-from storage.models import GroupBinding, Staff
 
 log = logging.getLogger(__name__)
 
@@ -75,7 +74,6 @@ TEXT_LIMIT_BYTES = 2000  # app and robot text messages stop at 2048 bytes
 TITLE_CHARS = 36
 SUBTITLE_CHARS = 160
 BUTTON_CHARS = 10
-DECIDING_ROLES = ("hr_manager", "admin")
 RETRYABLE_ERRCODES = frozenset({-1, 45009, 45033})
 
 
@@ -181,19 +179,7 @@ def hr_recipients(db: Database, settings: Settings, chat_id: str) -> list[str]:
         if platform == PLATFORM and user:
             users.add(user)
     with db.transaction() as session:  # the in-process writer queue: no SQLite busy-wait
-        job_ids = session.exec(
-            select(GroupBinding.job_id).where(
-                GroupBinding.platform == PLATFORM, GroupBinding.chat_id == chat_id
-            )
-        ).all()
-        rows = session.exec(
-            select(Staff.user_id).where(
-                Staff.platform == PLATFORM,
-                col(Staff.role).in_(DECIDING_ROLES),
-                col(Staff.job_id).is_(None) | col(Staff.job_id).in_(list(job_ids)),
-            )
-        ).all()
-    users.update(rows)
+        users.update(deciders_of_chat(session, PLATFORM, chat_id))
     return sorted(users)
 
 

@@ -25,7 +25,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Insert
+from sqlalchemy import Insert, bindparam
+from sqlalchemy import select as core_select
 from sqlmodel import Session, col, select
 
 from core.errors import describe_error
@@ -35,11 +36,12 @@ from dialogs.kernel.channel import AnswerLimits
 from dialogs.kernel.context import Ctx, Services
 from dialogs.kernel.events import Event, parse_event
 from dialogs.kernel.intents import Intent, Send
+from dialogs.kernel.notify import HRChat, hr_group_chats
 from dialogs.kernel.outbox import write_intents
 from dialogs.kernel.registry import Registry
 from storage import queue
 from storage.db import Database, insert_ignoring_duplicates, table_of
-from storage.models import InboxEvent
+from storage.models import Candidate, ChannelIdentity, InboxEvent
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +62,9 @@ class _Pending:
     done: bool = False
     intents: list[Intent] = field(default_factory=list)
     error: Exception | None = None
+
+
+_SEEN = core_select(_INBOX.c.id).where(_INBOX.c.event_id == bindparam("event_id")).limit(1)
 
 
 class Engine:
@@ -293,6 +298,28 @@ class Engine:
             write_intents(session, [intent], source_event=event_id, now=self.services.clock.now())
             session.add(row)
             return [intent]
+
+    def seen(self, event_id: str) -> bool:
+        """Whether the inbox already holds this event (a platform's retry or duplicate)."""
+        with self.db.session() as session:
+            found = session.execute(_SEEN, {"event_id": event_id}).first()
+            return found is not None
+
+    def candidate_hr_chats(self, platform: str, user_id: str) -> tuple[int, list[HRChat]] | None:
+        """The candidate this chat user is, and the HR groups of their job (None if no
+        candidate): for an adapter that must tell HR a candidate cannot be reached."""
+        with self.db.session() as session:
+            ident = session.exec(
+                select(ChannelIdentity).where(
+                    ChannelIdentity.platform == platform, ChannelIdentity.user_id == user_id
+                )
+            ).first()
+            candidate = (
+                session.get(Candidate, ident.candidate_id) if ident and ident.candidate_id else None
+            )
+            if candidate is None or candidate.id is None:
+                return None
+            return candidate.id, hr_group_chats(session, candidate.job_id)
 
     def answer_limits(self, platform: str, user_id: str) -> AnswerLimits | None:
         """Limits of the question the user is answering now, or None if not answering."""

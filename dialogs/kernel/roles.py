@@ -234,3 +234,24 @@ def in_config(settings: Settings, who: str) -> bool:
     """True if ``platform:user`` holds a role from the configuration file."""
     roles = settings.roles
     return who in roles.admins or who in roles.hr_managers or who in roles.hr_viewers
+
+
+DECIDING_ROLES = ("hr_manager", "admin")
+
+
+def deciders_of_chat(session: Session, platform: str, chat_id: str) -> set[str]:
+    """User ids (on ``platform``) holding a deciding role, globally or for a job bound to
+    the group ``chat_id`` (a WeCom robot chat has no members to ask)."""
+    job_ids = session.exec(
+        select(GroupBinding.job_id).where(
+            GroupBinding.platform == platform, GroupBinding.chat_id == chat_id
+        )
+    ).all()
+    rows = session.exec(
+        select(Staff.user_id).where(
+            Staff.platform == platform,
+            col(Staff.role).in_(DECIDING_ROLES),
+            col(Staff.job_id).is_(None) | col(Staff.job_id).in_(list(job_ids)),
+        )
+    ).all()
+    return set(rows)

@@ -35,16 +35,9 @@ _LANGUAGE = (
     .limit(1)
 )
 
-CANDIDATE_COMMANDS = {
-    "start",
-    "help",
-    "resume",
-    "pause",
-    "language",
-    "review",
-    "mydata",
-    "deleteme",
-}
+# Commands a candidate sends that the interview itself answers; features add theirs
+# (``Feature.candidate_commands``: /mydata, /deleteme).
+CANDIDATE_COMMANDS = {"start", "help", "resume", "pause", "language", "review"}
 
 
 _STAFF = table_of(Staff)
@@ -147,6 +140,10 @@ def _start_token(event: Event) -> str | None:
     return None
 
 
+def _candidate_word(registry: Registry, command: str) -> bool:
+    return command in CANDIDATE_COMMANDS or command in registry.candidate_commands
+
+
 def handle_button(ctx: Ctx, registry: Registry) -> None:
     data = getattr(ctx.event, "data", "")
     entry = registry.button(data)
@@ -240,9 +237,9 @@ def route(ctx: Ctx, registry: Registry) -> None:
         if isinstance(event, FileReceived):
             handle_file(ctx, registry)
             return
-        if isinstance(event, CommandReceived) and event.command not in CANDIDATE_COMMANDS - {
-            "help"
-        }:
+        if isinstance(event, CommandReceived) and (
+            event.command == "help" or not _candidate_word(registry, event.command)
+        ):
             handle_command(ctx, registry)
             return
 
@@ -259,7 +256,7 @@ def route(ctx: Ctx, registry: Registry) -> None:
     if isinstance(event, CommandReceived):
         if event.command in ("help", "start"):
             ctx.reply("staff.help" if ctx.role else "common.help_unknown")
-        elif event.command in CANDIDATE_COMMANDS:
+        elif _candidate_word(registry, event.command):
             # /mydata, /resume … from someone with no interview: staff get their own help
             ctx.reply("staff.help" if ctx.role else "common.help_unknown")
         elif ctx.role is None and registry.command(event.command) is not None:

@@ -6,7 +6,7 @@ One run (:func:`run_retention`) does, in small transactions:
   the job's explicit auto-reject) decided on that many days ago are deleted; the
   transcripts and scores stay with the record.
 * ``rejected_record_days``: the whole record of a rejected candidate is erased like a
-  ``/deleteme`` (:func:`dialogs.privacy.data_rights.erase_candidate`; legal holds respected).
+  ``/deleteme`` (:func:`dialogs.privacy.erasure.erase_candidate`; legal holds respected).
 * ``unfinished_days``: candidates who never finished (invited, started, declined, locked)
   and have had no activity and no open invitation for that long are erased.
 * Employees whose archive period is over: the Labour Contract Law (Art. 50) makes the
@@ -47,7 +47,7 @@ from dialogs.kernel.context import Services
 from dialogs.kernel.events import parse_event
 from dialogs.kernel.feature import Feature
 from dialogs.kernel.intents import SendFile, parse_intent
-from dialogs.privacy.data_rights import (
+from dialogs.privacy.erasure import (
     erase_candidate,
     legal_holds,
 )

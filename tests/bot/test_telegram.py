@@ -49,7 +49,7 @@ from tests.fakes.speech import ScriptedTranscriber
 from tests.fakes.wechat_api import OA_APP_ID, OA_TOKEN, FakeWeChat
 
 ADMIN, HR, CANDIDATE, STRANGER = 11, 22, 500, 33
-INVITE_LOG = "dialogs.invitations.channels"
+INVITE_LOG = "dialogs.kernel.channel"  # where learn_telegram_username logs
 GROUP = -4001
 
 

@@ -26,6 +26,18 @@ from tests.harness import Chat, RecordingMessenger
 PHONE = "13912345678"
 
 
+@pytest.fixture
+def settings(tmp_path: Path, db_url: str) -> Settings:
+    """Telegram on, its bot named in config.toml: an invitation's reply carries a QR code
+    file (a console-only setup has no channel that reaches candidates, so no file)."""
+    return make_settings(
+        tmp_path,
+        db_url,
+        telegram={"enabled": True, "token": "123456:TEST-token"},
+        app={"bot_username": "InterviewerTestBot"},
+    )
+
+
 def populate(chat: Chat) -> None:
     chat.create_job()
     chat.send("hr", f"/invite sales Zhang Wei {PHONE}")

@@ -11,14 +11,10 @@ import pytest
 from openpyxl import Workbook
 from sqlmodel import col, select
 
-from dialogs.invitations.bulk_invite import (
-    ImportFileError,
-    import_candidates,
-    normalize_phone,
-    parse_rows,
-    read_table,
-)
+from dialogs.invitations.bulk_invite import import_candidates
+from dialogs.invitations.rows import normalize_phone, parse_rows, read_table
 from dialogs.invitations.sheet import SheetEntry, render_sheet
+from dialogs.invitations.spreadsheet import ImportFileError
 from dialogs.kernel.events import FileReceived, MediaRef
 from dialogs.scheduling import flow as scheduling
 from storage.crypto import token_hash

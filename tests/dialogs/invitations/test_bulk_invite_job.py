@@ -13,7 +13,9 @@ from sqlalchemy import ColumnElement
 from sqlmodel import col, func, select
 
 from core.clock import FakeClock
-from dialogs.invitations.bulk_invite import BATCH_ROWS, IMPORT_JOB, MAX_BYTES, import_job
+from dialogs.invitations.bulk_invite import BATCH_ROWS
+from dialogs.invitations.import_job import IMPORT_JOB, import_job
+from dialogs.invitations.rows import MAX_BYTES
 from dialogs.kernel.worker import JobHandler, Worker
 from dialogs.scheduling import flow as scheduling
 from storage import queue

@@ -14,13 +14,9 @@ from openpyxl import Workbook
 from sqlmodel import select
 
 from dialogs.invitations import spreadsheet
-from dialogs.invitations.bulk_invite import (
-    IMPORT_JOB,
-    ImportFileError,
-    import_job,
-    parse_rows,
-    read_table,
-)
+from dialogs.invitations.import_job import IMPORT_JOB, import_job
+from dialogs.invitations.rows import parse_rows, read_table
+from dialogs.invitations.spreadsheet import ImportFileError
 from dialogs.scheduling import flow as scheduling
 from storage.models import AuditEvent, BackgroundJob, Candidate, Question
 from tests.dialogs.invitations.test_bulk_invite import send_file

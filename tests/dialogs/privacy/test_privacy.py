@@ -16,7 +16,7 @@ from sqlmodel import select as sm_select
 
 from app.wiring import App, build_app
 from core.clock import FakeClock
-from dialogs.privacy import data_rights as privacy
+from dialogs.privacy import export
 from storage.contract_models import Contract, Employee
 from storage.models import (
     Answer,
@@ -69,14 +69,14 @@ def mydata(chat: Chat, user: str, **kwargs: object) -> list[Delivered]:
     """/mydata: an immediate "preparing" reply, then the ZIP from the background job."""
     replies = chat.send(user, "/mydata", **kwargs)
     assert not files(replies)  # nothing heavy inside the event
-    return replies + run_jobs(chat, privacy.EXPORT_JOB)
+    return replies + run_jobs(chat, export.EXPORT_JOB)
 
 
 def export_jobs(app: App) -> list[BackgroundJob]:
     with app.db.session() as session:
         return list(
             session.exec(
-                sm_select(BackgroundJob).where(BackgroundJob.kind == privacy.EXPORT_JOB)
+                sm_select(BackgroundJob).where(BackgroundJob.kind == export.EXPORT_JOB)
             ).all()
         )
 
@@ -461,8 +461,8 @@ def test_another_candidate_answers_while_the_export_is_being_built(app: App, cha
         "Preparing your data export… The ZIP file will arrive in this chat in a moment."
     ]
 
-    busy = AnswerWhileBusy(chat, "zoe", ANSWER, privacy.pack_export)
-    delivered = run_jobs(chat, handlers={privacy.EXPORT_JOB: privacy.export_job(pack=busy)})
+    busy = AnswerWhileBusy(chat, "zoe", ANSWER, export.pack_export)
+    delivered = run_jobs(chat, handlers={export.EXPORT_JOB: export.export_job(pack=busy)})
     busy.join()
 
     # Zoe's answer went through while the ZIP was being built, not after it.
@@ -488,7 +488,7 @@ def test_mydata_twice_in_a_minute_builds_one_zip(app: App, chat: Chat, clock: Fa
     again = chat.send("lilei", "/mydata")
     assert "requested a moment ago" in again[-1].text
     assert len(export_jobs(app)) == 1
-    assert len(files(run_jobs(chat, privacy.EXPORT_JOB))) == 1
+    assert len(files(run_jobs(chat, export.EXPORT_JOB))) == 1
     assert "requested a moment ago" in chat.send("lilei", "/mydata")[-1].text  # sent, same minute
 
     clock.advance(minutes=1)
@@ -512,12 +512,12 @@ def test_a_worker_dying_after_sending_does_not_send_the_zip_twice(app: App, chat
     setup(chat)
     interview(chat)
     chat.send("lilei", "/mydata")
-    crash_after_result(chat, privacy.EXPORT_JOB, app.handlers[privacy.EXPORT_JOB])
+    crash_after_result(chat, export.EXPORT_JOB, app.handlers[export.EXPORT_JOB])
     [job] = export_jobs(app)
     assert job.status == "done"  # marked in the transaction that queued the ZIP
 
     chat.flush()  # what the dying worker had queued is delivered
-    assert files(run_jobs(chat, privacy.EXPORT_JOB)) == []  # the re-run sends nothing
+    assert files(run_jobs(chat, export.EXPORT_JOB)) == []  # the re-run sends nothing
     zips = [d for d in files(chat.messenger.to("lilei")) if (d.filename or "").endswith(".zip")]
     assert len(zips) == 1
     with app.db.session() as session:
@@ -533,11 +533,11 @@ class FailsOnce:
     def __init__(self) -> None:
         self.calls = 0
 
-    def __call__(self, parts: privacy.ExportParts, media: Any) -> tuple[bytes, int, int]:
+    def __call__(self, parts: export.ExportParts, media: Any) -> tuple[bytes, int, int]:
         self.calls += 1
         if self.calls == 1:
             raise RuntimeError("worker killed while zipping")
-        return privacy.pack_export(parts, media)
+        return export.pack_export(parts, media)
 
 
 def test_an_export_that_fails_midway_is_retried_and_sent_once(
@@ -547,7 +547,7 @@ def test_an_export_that_fails_midway_is_retried_and_sent_once(
     interview(chat)
     chat.send("lilei", "/mydata")
     packer = FailsOnce()
-    handlers = {privacy.EXPORT_JOB: privacy.export_job(pack=packer)}
+    handlers = {export.EXPORT_JOB: export.export_job(pack=packer)}
     assert files(run_jobs(chat, handlers=handlers)) == []
     [job] = export_jobs(app)
     assert job.status == "pending" and job.attempts == 1
@@ -565,5 +565,5 @@ def test_deleting_before_the_export_runs_sends_nothing(app: App, chat: Chat) -> 
     interview(chat)
     chat.send("lilei", "/mydata")
     confirm_delete(chat, "lilei")
-    assert files(run_jobs(chat, privacy.EXPORT_JOB)) == []
+    assert files(run_jobs(chat, export.EXPORT_JOB)) == []
     assert "Li Lei" not in everything(app)

@@ -13,6 +13,7 @@ from sqlmodel import col, select
 import main
 from app.wiring import App
 from core.clock import FakeClock
+from core.settings import Settings
 from dialogs.kernel.timers import ReminderScheduler
 from dialogs.privacy import retention
 from storage.models import (
@@ -25,6 +26,7 @@ from storage.models import (
     KeyValue,
     OutboxMessage,
 )
+from tests.conftest import make_settings
 from tests.harness import Chat
 
 NAMES = ("Ann Reject", "Bob Next", "Cat Never", "Dan Halfway")
@@ -51,6 +53,18 @@ def finish(chat: Chat, user: str, name: str, token: str, code: str) -> None:
     chat.send(user, f"A text answer by {name}")
     chat.send(user, f"Another text answer by {name}")
     chat.send(user, "/press submit")
+
+
+@pytest.fixture
+def settings(tmp_path: Path, db_url: str) -> Settings:
+    """Telegram on, its bot named in config.toml: an invitation's reply carries a QR code
+    file (a console-only setup has no channel that reaches candidates, so no file)."""
+    return make_settings(
+        tmp_path,
+        db_url,
+        telegram={"enabled": True, "token": "123456:TEST-token"},
+        app={"bot_username": "InterviewerTestBot"},
+    )
 
 
 @pytest.fixture
