@@ -51,7 +51,21 @@ _extra_secrets: set[str] = set()
 
 # Loggers of this project: everything else is a library.
 PROJECT_PACKAGES = frozenset(
-    {"bot", "contracts", "core", "dialogs", "scoring", "storage", "web", "main", "__main__", "root"}
+    {
+        "app",
+        "bench",
+        "bot",
+        "contracts",
+        "core",
+        "dialogs",
+        "scoring",
+        "storage",
+        "testkit",
+        "web",
+        "main",
+        "__main__",
+        "root",
+    }
 )
 # Library loggers and the least severe level they may log at unless the operator asks.
 LIBRARY_LEVELS: dict[str, int] = {
