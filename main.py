@@ -56,6 +56,11 @@ def build_parser() -> argparse.ArgumentParser:
         register: Callable[[argparse._SubParsersAction[argparse.ArgumentParser]], None]
         register = import_module(name).register
         register(sub)
+    from app.features import FEATURES  # the features' own sub-commands, in list order
+
+    for feature in FEATURES:
+        if feature.cli is not None:
+            feature.cli(sub)
     return parser
 
 

@@ -1,4 +1,5 @@
-"""The command-line areas of ``main.py``: each module has ``register(subparsers)``."""
+"""The command-line areas of ``main.py``: each module has ``register(subparsers)``; the
+features in ``app/features.py`` add theirs after these (``Feature.cli``)."""
 
 # Modules with a ``register(subparsers)`` function, in the order they appear in --help.
 CLI_MODULES = [
@@ -11,5 +12,4 @@ CLI_MODULES = [
     "contracts.cli",
     "bot.cli",
     "bot.wechat_cli",
-    "dialogs.privacy.retention",
 ]

@@ -1,0 +1,2 @@
+"""Jobs and questions, and the basic staff commands (/help, /jobs, /questions, /newjob,
+/progress, /bind, /grant, /revoke). Declared in ``staff.FEATURE``."""

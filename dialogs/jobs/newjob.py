@@ -19,18 +19,25 @@ MAX_TITLE = 100
 
 
 def begin(ctx: Ctx) -> None:
+    """Start the dialog; one already open for this user in this chat (another /newjob,
+    a follow-up question being typed) is replaced: a user has one dialog at a time."""
     ev = ctx.event
-    ctx.session.add(
-        ConversationState(
-            platform=ev.platform,
-            chat_id=ev.chat_id,
-            user_id=ev.user_id,
-            flow="newjob",
-            step="code",
-            data={},
-            updated_at=ctx.now,
+    state = ctx.session.exec(
+        select(ConversationState).where(
+            ConversationState.platform == ev.platform,
+            ConversationState.chat_id == ev.chat_id,
+            ConversationState.user_id == ev.user_id,
         )
-    )
+    ).first()
+    if state is None:
+        state = ConversationState(
+            platform=ev.platform, chat_id=ev.chat_id, user_id=ev.user_id, flow="newjob", step="code"
+        )
+    state.flow = "newjob"
+    state.step = "code"
+    state.data = {}
+    state.updated_at = ctx.now
+    ctx.session.add(state)
     ctx.reply("newjob.ask_code")
 
 

@@ -8,6 +8,7 @@ A feature is one value, built where the feature lives and listed once in
 
 from __future__ import annotations
 
+import argparse
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -33,6 +34,8 @@ from dialogs.kernel.worker import JobHandler
 from storage.models import ConversationState, InterviewSession
 
 CommandHandler = Callable[[Ctx, CommandReceived], None]
+# Adds a feature's sub-commands to ``python main.py`` (argparse's sub-parsers).
+CliRegistrar = Callable[["argparse._SubParsersAction[argparse.ArgumentParser]"], None]
 ButtonHandler = Callable[[Ctx], None]
 # A file importer: True when it took the file (answered, imported or refused it).
 FileImporter = Callable[[Ctx], bool]
@@ -100,6 +103,7 @@ class Feature:
         candidate_commands: commands a candidate sends during an interview that this
             feature answers (``/mydata`` ...).
         invitation_finder: the invitation a start link's token opens (one feature only).
+        cli: adds the feature's ``python main.py`` sub-commands (``register(subparsers)``).
         post_buttons: buttons added to HR-group posts of a catalogue key.
         jobs: background job handlers by kind (stored in the queue: never rename).
         periodic: tasks the scheduler's leader runs on every tick.
@@ -120,6 +124,7 @@ class Feature:
     before_questions: tuple[QuestionsGate, ...] = ()
     candidate_commands: Mapping[str, CandidateStep] = field(default_factory=dict)
     invitation_finder: InvitationFinder | None = None
+    cli: CliRegistrar | None = None
     post_buttons: Mapping[str, PostButtons] = field(default_factory=dict)
     jobs: Mapping[str, JobHandler] = field(default_factory=dict)
     periodic: tuple[Periodic, ...] = ()

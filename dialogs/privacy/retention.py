@@ -421,4 +421,4 @@ def _run_command(args: argparse.Namespace) -> int:
 __all__: Sequence[str] = ("run_retention", "run_if_due", "register")
 
 
-FEATURE = Feature("retention", periodic=(run_if_due,))
+FEATURE = Feature("retention", periodic=(run_if_due,), cli=register)

@@ -5,7 +5,16 @@ from __future__ import annotations
 import pytest
 from sqlmodel import select
 
-from storage.models import AuditEvent, Candidate, GroupBinding, Job, JobQuestion, Question, Staff
+from storage.models import (
+    AuditEvent,
+    Candidate,
+    ConversationState,
+    GroupBinding,
+    Job,
+    JobQuestion,
+    Question,
+    Staff,
+)
 from tests.dialogs.invitations.test_bulk_invite import send_file
 from tests.harness import Chat
 
@@ -33,6 +42,19 @@ def test_admin_creates_a_job_through_the_guided_dialog(chat: Chat) -> None:
         ]
         assert job.pass_line == 72.5
         assert len(session.exec(select(JobQuestion).where(JobQuestion.job_id == job.id)).all()) == 4
+
+
+def test_newjob_again_mid_dialog_starts_over(chat: Chat) -> None:
+    chat.send("admin", "/newjob", lang="en")
+    assert "Chinese" in chat.send("admin", "sales-1")[-1].text
+    # a second /newjob (or one sent while another dialog waits) restarts, it does not fail
+    assert "short code" in chat.send("admin", "/newjob")[-1].text
+    assert "Chinese" in chat.send("admin", "sales-2")[-1].text
+    with chat.app.db.session() as session:
+        states = session.exec(select(ConversationState)).all()
+        assert [(s.flow, s.step, s.data.get("code")) for s in states] == [
+            ("newjob", "title_zh", "sales-2")
+        ]
 
 
 def test_cancel_leaves_the_dialog(chat: Chat) -> None:
