@@ -47,7 +47,6 @@ from typing import Any
 import httpx
 import requests
 import xmltodict  # type: ignore[import-untyped]
-from sqlmodel import col, select
 from wechatpy import WeChatClient
 from wechatpy.exceptions import WeChatClientException
 
@@ -59,7 +58,7 @@ from bot.wechat_tokens import (
     official_fetcher,
     token_store,
 )
-from core.clock import Clock, as_utc
+from core.clock import Clock
 from core.errors import ChannelError
 from core.settings import Settings
 from dialogs.kernel.events import (
@@ -76,9 +75,8 @@ from dialogs.kernel.events import (
 )
 from dialogs.kernel.intents import AnswerButton, Button, Edit, Intent, Send, SendFile
 from dialogs.kernel.outbox import write_intents
-from storage.crypto import field_binding
 from storage.db import Database
-from storage.models import KeyValue
+from storage.kv import kv_add, kv_delete, kv_live, kv_peek, kv_purge_expired, kv_put
 
 log = logging.getLogger(__name__)
 
@@ -120,74 +118,6 @@ def text_for(lang: str, key: str, **kwargs: Any) -> str:
 def guess_language(text: str) -> str:
     """Messages come from the engine already localised: CJK characters mean Chinese."""
     return "zh" if re.search(r"[\u3400-\u9fff]", text) else "en"
-
-
-# ------------------------------------------------------------------ KeyValue helpers
-def kv_get(db: Database, key: str, now: dt.datetime) -> str | None:
-    with db.transaction() as session:  # the in-process writer queue: no SQLite busy-wait
-        row = session.get(KeyValue, key)
-        if row is None or (row.expires_at is not None and as_utc(row.expires_at) <= now):
-            return None
-        return row.value
-
-
-def kv_peek(db: Database, key: str) -> str | None:
-    """The value of ``key`` without taking the writer lock (expiry not checked).
-
-    On SQLite every ORM transaction starts with ``BEGIN IMMEDIATE`` (one writer at a
-    time); a plain autocommit ``SELECT`` on the DBAPI connection reads the last
-    committed state under WAL without waiting for that writer.
-    """
-    if not db.is_sqlite:
-        with db.session() as session:
-            row = session.get(KeyValue, key)
-            return row.value if row is not None else None
-    conn = db.engine.raw_connection()
-    try:
-        cursor = conn.cursor()
-        cursor.execute(f"SELECT value FROM {KeyValue.__table__.name} WHERE key = ?", (key,))  # type: ignore[attr-defined]  # noqa: S608 - table name is ours
-        found = cursor.fetchone()
-        cursor.close()
-    finally:
-        conn.close()
-    if not found or found[0] is None:
-        return None
-    binding = field_binding(KeyValue.__table__.name, "value", key)  # type: ignore[attr-defined]
-    return db.keyring.decrypt_text(str(found[0]), binding)
-
-
-def kv_put(db: Database, key: str, value: str, expires_at: dt.datetime | None) -> None:
-    with db.transaction() as session:
-        row = session.get(KeyValue, key)
-        if row is None:
-            row = KeyValue(key=key, value=value, expires_at=expires_at)
-        row.value = value
-        row.expires_at = expires_at
-        session.add(row)
-
-
-def kv_add(
-    db: Database, key: str, value: str, expires_at: dt.datetime | None, now: dt.datetime
-) -> bool:
-    """Insert unless a live row exists; True if this call inserted it (a claim)."""
-    with db.transaction() as session:
-        row = session.get(KeyValue, key)
-        if row is not None:
-            if row.expires_at is None or as_utc(row.expires_at) > now:
-                return False
-            row.value = value
-            row.expires_at = expires_at
-        else:
-            row = KeyValue(key=key, value=value, expires_at=expires_at)
-        session.add(row)
-        return True
-
-
-def kv_delete(db: Database, key: str) -> None:
-    with db.transaction() as session:
-        row = session.get(KeyValue, key)
-        if row is not None:
-            session.delete(row)
 
 
 # ------------------------------------------------------------------ client
@@ -554,32 +484,12 @@ class WeChatChannel:
 
     def pending_media(self) -> list[Incoming]:
         """Media messages claimed but not handed to the engine (after a crash)."""
-        with self.app.db.transaction() as session:
-            rows = session.exec(
-                select(KeyValue).where(col(KeyValue.key).startswith("wechat:pending:"))
-            ).all()
-            now = self.clock.now()
-            return [
-                Incoming.from_json(r.value)
-                for r in rows
-                if r.expires_at is None or as_utc(r.expires_at) > now
-            ]
+        live = kv_live(self.app.db, "wechat:pending:", self.clock.now())
+        return [Incoming.from_json(value) for value in live]
 
     def purge_expired(self) -> int:
         """Delete this adapter's expired ``KeyValue`` rows (menus, claims, cards, notices)."""
-        now = self.clock.now()
-        with self.app.db.transaction() as session:
-            rows = session.exec(
-                select(KeyValue).where(
-                    col(KeyValue.key).startswith("wechat:")
-                    | col(KeyValue.key).startswith("wecom:card:"),
-                    col(KeyValue.expires_at).is_not(None),
-                    col(KeyValue.expires_at) <= now,
-                )
-            ).all()
-            for row in rows:
-                session.delete(row)
-            return len(rows)
+        return kv_purge_expired(self.app.db, ("wechat:", "wecom:card:"), self.clock.now())
 
     def finish_media(self, inc: Incoming) -> None:
         kv_delete(self.app.db, self.pending_key(inc.event_id))

@@ -45,8 +45,6 @@ from bot.wechat import (
     channel_error,
     check_fields,
     command_or_text,
-    kv_get,
-    kv_put,
     parse_xml,
     split_text,
 )
@@ -64,6 +62,7 @@ from dialogs.kernel.events import ButtonPressed, Event, UnsupportedReceived
 from dialogs.kernel.intents import AnswerButton, Button, Edit, Intent, Send, SendFile
 from dialogs.kernel.roles import deciders_of_chat
 from storage.db import Database
+from storage.kv import kv_get, kv_put
 
 log = logging.getLogger(__name__)
 

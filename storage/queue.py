@@ -154,6 +154,21 @@ def fail(
         return job.status
 
 
+def fail_kinds(db: Database, kinds: list[str], *, clock: Clock) -> int:
+    """Fail the waiting jobs of ``kinds`` (no handler takes them), so that they show in
+    ``python main.py jobs failed`` and can be retried once one does; how many."""
+    if not kinds:
+        return 0
+    now = clock.now()
+    with db.transaction() as session:
+        result = session.execute(
+            update(BackgroundJob)
+            .where(col(BackgroundJob.status) == "pending", col(BackgroundJob.kind).in_(kinds))
+            .values(status="failed", finished_at=now, error="no handler for this job kind")
+        )
+        return int(result.rowcount)  # type: ignore[attr-defined]
+
+
 def retry(db: Database, job_id: int, *, clock: Clock) -> bool:
     """Put a failed job back in the queue (admin command)."""
     with db.transaction() as session:

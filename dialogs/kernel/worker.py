@@ -132,11 +132,23 @@ class Worker:
         waiting = queue.pending_kinds(self.db)
         return {kind: n for kind, n in sorted(waiting.items()) if kind not in self.handlers}
 
+    def reject_unhandled(self) -> dict[str, int]:
+        """At start-up: waiting jobs of a kind no handler takes (a feature removed, a
+        channel switched off) are failed with the reason, not left waiting unseen."""
+        unknown = self.unhandled()
+        queue.fail_kinds(self.db, sorted(unknown), clock=self.services.clock)
+        for kind, count in unknown.items():
+            log.error(
+                "jobs: %d waiting of kind %r, which no handler takes: marked failed "
+                "(python main.py jobs failed; jobs retry ID once a handler exists)",
+                count,
+                kind,
+            )
+        return unknown
+
     async def run(self, stop: asyncio.Event, *, concurrency: int | None = None) -> None:
         queue.recover_stale(self.db, clock=self.services.clock)
-        for kind, count in (await asyncio.to_thread(self.unhandled)).items():
-            # Said once at start-up: they wait for a process that handles them.
-            log.warning("jobs: %d waiting of kind %r, which no handler here takes", count, kind)
+        await asyncio.to_thread(self.reject_unhandled)
         count = concurrency or self.services.settings.workers.count
         poll = self.services.settings.workers.poll_seconds
 

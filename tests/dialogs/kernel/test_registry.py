@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from sqlmodel import select
 
 from app.features import FEATURES
 from app.wiring import App, build_app
@@ -132,8 +133,18 @@ def test_declarations_cannot_be_changed_after_the_fact() -> None:
         TOY.commands["evil"] = Command(Access("view", "any"), _noop)  # type: ignore[index]
 
 
-def test_the_worker_names_waiting_jobs_no_handler_takes(app: App) -> None:
+def test_at_start_up_jobs_no_handler_takes_are_failed_with_the_reason(app: App) -> None:
     with app.db.transaction() as session:
         queue.enqueue(session, "retired_kind", {}, now=app.services.clock.now())
         queue.enqueue(session, "rank", {"job_id": 1}, now=app.services.clock.now())
-    assert app.worker().unhandled() == {"retired_kind": 1}
+    worker = app.worker()
+    assert worker.unhandled() == {"retired_kind": 1}
+    assert worker.reject_unhandled() == {"retired_kind": 1}
+    with app.db.session() as session:
+        jobs = {j.kind: j for j in session.exec(select(BackgroundJob)).all()}
+    assert jobs["retired_kind"].status == "failed"
+    assert jobs["retired_kind"].error == "no handler for this job kind"
+    assert jobs["rank"].status == "pending"  # a kind a feature declares waits its turn
+    assert worker.unhandled() == {}
+    # once a handler exists (the feature is listed again), an admin retries it
+    assert queue.retry(app.db, jobs["retired_kind"].id or 0, clock=app.services.clock)
