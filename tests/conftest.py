@@ -22,6 +22,14 @@ ROOT = Path(__file__).resolve().parent.parent
 PG_URL = os.environ.get("TEST_DATABASE_URL")
 
 
+# Telegram on, its bot named in config.toml (no getMe in these tests): invitations then
+# carry a link and its QR code (a console-only setup has no channel for candidates).
+TELEGRAM_ON: dict[str, dict[str, object]] = {
+    "telegram": {"enabled": True, "token": "123456:TEST-token"},
+    "app": {"bot_username": "InterviewerTestBot"},
+}
+
+
 def make_settings(tmp: Path, db_url: str | None = None, **overrides: dict[str, object]) -> Settings:
     base: dict[str, dict[str, object]] = {
         "app": {"data_dir": str(tmp / "data")},

@@ -20,7 +20,7 @@ from storage import rotate
 from storage.crypto import Keyring, field_binding, load_keyring
 from storage.db import open_database
 from storage.models import Answer, Candidate
-from tests.conftest import make_settings
+from tests.conftest import TELEGRAM_ON, make_settings
 from tests.harness import Chat, RecordingMessenger
 
 PHONE = "13912345678"
@@ -28,14 +28,8 @@ PHONE = "13912345678"
 
 @pytest.fixture
 def settings(tmp_path: Path, db_url: str) -> Settings:
-    """Telegram on, its bot named in config.toml: an invitation's reply carries a QR code
-    file (a console-only setup has no channel that reaches candidates, so no file)."""
-    return make_settings(
-        tmp_path,
-        db_url,
-        telegram={"enabled": True, "token": "123456:TEST-token"},
-        app={"bot_username": "InterviewerTestBot"},
-    )
+    """Telegram on: an invitation's reply carries a QR code file."""
+    return make_settings(tmp_path, db_url, **TELEGRAM_ON)
 
 
 def populate(chat: Chat) -> None:

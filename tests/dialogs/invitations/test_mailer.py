@@ -22,18 +22,14 @@ from dialogs.scheduling import flow as scheduling
 from storage.crypto import token_hash
 from storage.models import BackgroundJob, Invitation
 from storage.schedule_models import MailLog
-from tests.conftest import make_settings
+from tests.conftest import TELEGRAM_ON, make_settings
 from tests.dialogs.token_helpers import database_text, link_tokens
 from tests.fakes.wechat_api import OA_APP_ID, OA_TOKEN, FakeWeChat
 from tests.harness import Chat, RecordingMessenger
 
 REFUSED = "refuse@example.com"
-# An e-mail points to a channel that reaches candidates: Telegram here, its bot named in
-# config.toml (no getMe in these tests).
-TELEGRAM: dict[str, dict[str, object]] = {
-    "telegram": {"enabled": True, "token": "123456:TEST-token"},
-    "app": {"bot_username": "InterviewerTestBot"},
-}
+# An e-mail points to a channel that reaches candidates: Telegram here.
+TELEGRAM = TELEGRAM_ON
 
 
 @dataclass

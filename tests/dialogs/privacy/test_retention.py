@@ -26,7 +26,7 @@ from storage.models import (
     KeyValue,
     OutboxMessage,
 )
-from tests.conftest import make_settings
+from tests.conftest import TELEGRAM_ON, make_settings
 from tests.harness import Chat
 
 NAMES = ("Ann Reject", "Bob Next", "Cat Never", "Dan Halfway")
@@ -57,14 +57,8 @@ def finish(chat: Chat, user: str, name: str, token: str, code: str) -> None:
 
 @pytest.fixture
 def settings(tmp_path: Path, db_url: str) -> Settings:
-    """Telegram on, its bot named in config.toml: an invitation's reply carries a QR code
-    file (a console-only setup has no channel that reaches candidates, so no file)."""
-    return make_settings(
-        tmp_path,
-        db_url,
-        telegram={"enabled": True, "token": "123456:TEST-token"},
-        app={"bot_username": "InterviewerTestBot"},
-    )
+    """Telegram on: an invitation's reply carries a QR code file."""
+    return make_settings(tmp_path, db_url, **TELEGRAM_ON)
 
 
 @pytest.fixture
