@@ -203,13 +203,6 @@ def scene_qr_job(job: BackgroundJob, ctx: JobContext, /) -> None:
         mime_type="image/png",
         encrypted=True,
     )
-    with ctx.db.transaction() as session:
-        sent = ctx.claim_result(session, job)
-        if sent:
-            ctx.emit(session, [intent], source=f"job:wechat_qr:{job.id}")
-            row = session.get(BackgroundJob, job.id)
-            if row is not None:
-                row.payload = {**row.payload, "sealed_token": ""}
-                session.add(row)
+    sent = ctx.emit_once(job, [intent], source=f"job:wechat_qr:{job.id}", forget="sealed_token")
     if not sent:  # an earlier run of this job sent it already
         ctx.db.media.delete(path)

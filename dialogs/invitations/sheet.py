@@ -213,13 +213,6 @@ def sheet_job(job: BackgroundJob, ctx: JobContext) -> None:
         mime_type="application/pdf",
         encrypted=True,
     )
-    with ctx.db.transaction() as session:
-        sent = ctx.claim_result(session, job)
-        if sent:
-            ctx.emit(session, [intent], source=f"job:{job.id}")
-            row = session.get(BackgroundJob, job.id)
-            if row is not None:
-                row.payload = {**row.payload, "sealed_tokens": ""}
-                session.add(row)
+    sent = ctx.emit_once(job, [intent], source=f"job:{job.id}", forget="sealed_tokens")
     if not sent:  # a crashed earlier run of this job sent it already
         ctx.services.media.delete(path)

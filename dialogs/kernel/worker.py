@@ -56,6 +56,24 @@ class JobContext:
         queue.finish(session, job.id or 0, now=self.services.clock.now())
         return True
 
+    def emit_once(
+        self, job: BackgroundJob, intents: Sequence[Intent], *, source: str, forget: str = ""
+    ) -> bool:
+        """Send ``intents`` for ``job`` unless an earlier run did; False if it had.
+
+        Claims the result and writes the intents in one transaction; ``forget`` names a
+        payload field (sealed tokens) blanked in that transaction once it is used.
+        """
+        with self.db.transaction() as session:
+            if not self.claim_result(session, job):
+                return False
+            self.emit(session, intents, source=source)
+            row = session.get(BackgroundJob, job.id)
+            if forget and row is not None:
+                row.payload = {**row.payload, forget: ""}
+                session.add(row)
+        return True
+
 
 class JobHandler(Protocol):
     def __call__(self, job: BackgroundJob, ctx: JobContext, /) -> None:
