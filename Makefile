@@ -26,7 +26,7 @@ demo: venv sysdeps models
 	@$(PY) main.py demo
 
 test: venv sysdeps models
-	@$(PY) -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
+	@$(PY) -m pytest -q -p no:cacheprovider --durations=30 $(PYTEST_ARGS)
 
 lint: venv
 	@$(VENV)/bin/ruff check .
