@@ -81,7 +81,8 @@ def error_rate(language: str, reference: str, hypothesis: str) -> float:
 def _worker(spec: dict[str, Any]) -> dict[str, Any]:
     """Runs inside the subprocess: load one backend, transcribe each clip ``runs`` times."""
     from scoring.audio import decode_audio
-    from scoring.transcribe import FasterWhisperTranscriber, OpenAIWhisperTranscriber, Transcriber
+    from scoring.openai_whisper import OpenAIWhisperTranscriber
+    from scoring.transcribe import FasterWhisperTranscriber, Transcriber
 
     started = time.perf_counter()
     transcriber: Transcriber

@@ -4,9 +4,11 @@
   float16 on a GPU when one is present. Build it once per worker process
   (:func:`get_transcriber` caches it) - loading costs about half a second and
   150-600 MB.
-* :class:`OpenAIWhisperTranscriber` (optional, extra ``openai-whisper``): the
-  reference PyTorch implementation for operators who have its checkpoints;
-  imported lazily so torch is never needed otherwise.
+* :class:`scoring.openai_whisper.OpenAIWhisperTranscriber` (optional, extra
+  ``openai-whisper``): the reference PyTorch implementation;
+* :class:`scoring.sensevoice.SenseVoiceTranscriber`: SenseVoice-Small through
+  sherpa-onnx, the Mandarin-strong backend; :mod:`scoring.speech_router` picks a
+  backend per language (``[speech] zh`` / ``en``).
 
 The interview's language is passed explicitly (``zh`` or ``en``); when unknown,
 detection is limited to those two. Chinese output is Simplified: the decoder
@@ -20,7 +22,7 @@ from __future__ import annotations
 
 import functools
 import os
-import threading
+import re
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -84,6 +86,12 @@ class TranscriptResult(BaseModel):
     segments: list[SegmentOut]
     model: str
     rtf: float
+    backend: str = ""
+    punctuated: bool = False
+
+
+# Sentence punctuation in a transcript (SenseVoice writes it; Whisper sometimes does).
+_PUNCTUATION = re.compile(r"[。！？；，,.!?;]")
 
 
 @functools.cache
@@ -218,84 +226,9 @@ class FasterWhisperTranscriber:
             # Not a MediaError: the file decoded fine, so the job should fail
             # (and keep the media for a retry) rather than blame the candidate.
             raise InterviewerError(f"speech recognition failed: {exc}") from exc
-        return RawTranscript(segments=out, language=lang, model=self._name)
-
-
-class OpenAIWhisperTranscriber:
-    """openai-whisper (PyTorch) backend; needs ``pip install '.[openai-whisper]'``.
-
-    Args:
-        checkpoint: an openai-whisper ``.pt`` checkpoint (or a model name the
-            operator has in openai-whisper's cache).
-        device: ``cpu`` or ``cuda``.
-        cpu_threads: torch intra-op threads.
-        beam_size: 1 is greedy.
-
-    Raises:
-        ModelNotInstalledError: openai-whisper or the checkpoint is missing.
-    """
-
-    def __init__(
-        self, checkpoint: Path, *, device: str = "cpu", cpu_threads: int = 2, beam_size: int = 5
-    ) -> None:
-        try:
-            import torch
-            import whisper
-        except ImportError as exc:
-            raise ModelNotInstalledError(
-                "openai-whisper is not installed; install the extra: pip install '.[openai-whisper]'"
-            ) from exc
-        if not checkpoint.is_file():
-            raise ModelNotInstalledError(f"openai-whisper checkpoint {checkpoint} not found")
-        torch.set_num_threads(cpu_threads)
-        self._whisper = whisper
-        self._model = whisper.load_model(str(checkpoint), device=device)
-        self._fp16 = device == "cuda"
-        self.beam_size = beam_size
-        self._name = f"openai-whisper:{checkpoint.stem}:{'float16' if self._fp16 else 'float32'}"
-        self._lock = threading.Lock()  # torch modules are not safe to share between threads
-
-    @property
-    def model_name(self) -> str:
-        """E.g. ``openai-whisper:base:float32``."""
-        return self._name
-
-    def _detect(self, samples: Samples) -> Language:
-        audio = self._whisper.pad_or_trim(samples)
-        mel = self._whisper.log_mel_spectrogram(audio, self._model.dims.n_mels).to(
-            self._model.device
+        return RawTranscript(
+            segments=out, language=lang, model=self._name, extra={"backend": "whisper"}
         )
-        _, probs = self._model.detect_language(mel)
-        return max(LANGUAGES, key=lambda code: float(probs.get(code, 0.0)))
-
-    def transcribe(self, samples: Samples, *, language: Language | None) -> RawTranscript:
-        """Recognise speech (no VAD inside; the quality gate runs one)."""
-        with self._lock:
-            lang: Language = language if language is not None else self._detect(samples)
-            result = self._model.transcribe(
-                samples,
-                language=lang,
-                beam_size=self.beam_size if self.beam_size > 1 else None,
-                initial_prompt=ZH_PROMPT if lang == "zh" else None,
-                condition_on_previous_text=False,
-                logprob_threshold=-1.5,
-                fp16=self._fp16,
-                verbose=None,
-            )
-        out = [
-            Segment(
-                start=round(float(s["start"]), 2),
-                end=round(float(s["end"]), 2),
-                text=to_simplified(str(s["text"]).strip())
-                if lang == "zh"
-                else str(s["text"]).strip(),
-                avg_logprob=float(s["avg_logprob"]),
-                no_speech_prob=float(s["no_speech_prob"]),
-                compression_ratio=float(s["compression_ratio"]),
-            )
-            for s in result["segments"]
-        ]
-        return RawTranscript(segments=out, language=lang, model=self._name)
 
 
 @functools.cache
@@ -335,7 +268,7 @@ def transcribe_answer(
     max_seconds: float,
     max_bytes: int = 50_000_000,
     decode_timeout_s: float = 60.0,
-    thresholds: quality.Thresholds = quality.DEFAULT_THRESHOLDS,
+    thresholds: quality.Thresholds | None = None,
     clock: Callable[[], float] = time.perf_counter,
 ) -> TranscriptResult:
     """Decode, gate and transcribe one answer.
@@ -351,7 +284,8 @@ def transcribe_answer(
         max_seconds: longest answer accepted (``interview.max_answer_seconds``).
         max_bytes: largest file accepted (``interview.max_media_bytes``).
         decode_timeout_s: time limit for decoding (``speech.decode_timeout_seconds``).
-        thresholds: the quality gate's lines.
+        thresholds: the quality gate's lines (default: those of the backend that
+            ran, :func:`scoring.quality.thresholds_for`).
         clock: monotonic seconds, for the real-time factor.
 
     Returns:
@@ -369,14 +303,16 @@ def transcribe_answer(
         path_or_bytes, max_seconds=max_seconds, max_bytes=max_bytes, timeout_s=decode_timeout_s
     )
     stats = quality.measure_signal(audio.samples)
-    verdict = quality.pre_gate(stats, thresholds)
+    verdict = quality.pre_gate(stats, thresholds or quality.DEFAULT_THRESHOLDS)
     segments: list[Segment] = []
     text = ""
     used_language: str = language or "unknown"
     model = transcriber.model_name
+    backend = ""
     if verdict.quality == "ok":
         raw = transcriber.transcribe(audio.samples, language=language)
-        verdict = quality.assess(raw, stats, thresholds)
+        backend = str(raw.extra.get("backend", ""))
+        verdict = quality.assess(raw, stats, thresholds or quality.thresholds_for(backend))
         segments, text, used_language, model = raw.segments, raw.text, raw.language, raw.model
     elapsed = clock() - started
     duration = len(audio.samples) / SAMPLE_RATE
@@ -390,4 +326,6 @@ def transcribe_answer(
         segments=[SegmentOut(start=s.start, end=s.end, text=s.text) for s in segments],
         model=model,
         rtf=round(elapsed / duration, 4) if duration else 0.0,
+        backend=backend or model.split(":", 1)[0],
+        punctuated=bool(_PUNCTUATION.search(text)),
     )

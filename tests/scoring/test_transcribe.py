@@ -240,8 +240,11 @@ def test_cli_prints_the_json_shape(clips: Clips, capsys: pytest.CaptureFixture[s
         "segments",
         "model",
         "rtf",
+        "backend",
+        "punctuated",
     }
     assert out["quality"] == "ok"
+    assert out["backend"] == "whisper"
     assert set(out["segments"][0]) == {"start", "end", "text"}
     assert "revenue" in out["text"].lower()
 
