@@ -7,6 +7,7 @@ writes its results and the messages they cause in one transaction.
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -77,6 +78,10 @@ class Pipeline:
             if fresh is None or fresh.status != "received":
                 return
             fresh.text = result.text
+            fresh.segments = json.dumps(
+                [s.model_dump() for s in result.segments], ensure_ascii=False
+            )
+            fresh.speech_backend = result.backend or None
             fresh.duration_s = result.duration_s
             fresh.status = "transcribed"
             fresh.error = None

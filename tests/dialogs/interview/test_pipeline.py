@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 
 import pytest
@@ -225,6 +226,12 @@ def test_voice_answer_is_transcribed_then_scored(
     assert answer.status == "scored"
     assert answer.text == STRONG
     assert transcriber.calls == 1
+    # The timed segments are kept beside the text (for the sentence splitter and HR).
+    assert answer.segments is not None
+    segments = json.loads(answer.segments)
+    assert [s["text"] for s in segments] == [STRONG]
+    assert segments[0]["start"] == 0.0 and segments[0]["end"] > 1.0
+    assert answer.speech_backend == "fake-whisper"
 
 
 def test_unclear_voice_answer_asks_for_a_rerecord_and_flags_hr(
