@@ -6,11 +6,12 @@ Imported lazily (torch is never needed otherwise); see :mod:`scoring.transcribe`
 from __future__ import annotations
 
 import threading
+from collections.abc import Sequence
 from pathlib import Path
 
 from core.errors import ModelNotInstalledError
 from scoring.raw_transcript import RawTranscript, Segment
-from scoring.transcribe import LANGUAGES, ZH_PROMPT, Language, Samples, to_simplified
+from scoring.transcribe import LANGUAGES, Language, Samples, decoder_prompt, to_simplified
 
 
 class OpenAIWhisperTranscriber:
@@ -60,7 +61,9 @@ class OpenAIWhisperTranscriber:
         _, probs = self._model.detect_language(mel)
         return max(LANGUAGES, key=lambda code: float(probs.get(code, 0.0)))
 
-    def transcribe(self, samples: Samples, *, language: Language | None) -> RawTranscript:
+    def transcribe(
+        self, samples: Samples, *, language: Language | None, vocabulary: Sequence[str] = ()
+    ) -> RawTranscript:
         """Recognise speech (no VAD inside; the quality gate runs one)."""
         with self._lock:
             lang: Language = language if language is not None else self._detect(samples)
@@ -68,7 +71,7 @@ class OpenAIWhisperTranscriber:
                 samples,
                 language=lang,
                 beam_size=self.beam_size if self.beam_size > 1 else None,
-                initial_prompt=ZH_PROMPT if lang == "zh" else None,
+                initial_prompt=decoder_prompt(lang, vocabulary),
                 condition_on_previous_text=False,
                 logprob_threshold=-1.5,
                 fp16=self._fp16,

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import re
 import threading
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -126,8 +127,14 @@ class SenseVoiceTranscriber:
                 )
             return self._recognisers[language]
 
-    def transcribe(self, samples: Samples, *, language: str | None) -> RawTranscript:
-        """Recognise speech chunk by chunk (cut at pauses), decoded as one batch."""
+    def transcribe(
+        self, samples: Samples, *, language: str | None, vocabulary: Sequence[str] = ()
+    ) -> RawTranscript:
+        """Recognise speech chunk by chunk (cut at pauses), decoded as one batch.
+
+        ``vocabulary`` is accepted and unused: sherpa-onnx applies hotwords only to
+        transducer models, and SenseVoice is a CTC model.
+        """
         from scoring.quality import speech_spans
 
         chunks = chunk_spans(speech_spans(samples), len(samples), max_chunk_s=self.max_chunk_s)

@@ -15,7 +15,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 
 from core.errors import ModelNotInstalledError
 from core.settings import Settings
@@ -91,17 +91,19 @@ class SpeechRouter:
         found: Language = detect(samples)
         return found
 
-    def transcribe(self, samples: Samples, *, language: Language | None) -> RawTranscript:
+    def transcribe(
+        self, samples: Samples, *, language: Language | None, vocabulary: Sequence[str] = ()
+    ) -> RawTranscript:
         """Identify the language if needed, then recognise with its backend."""
         lang = language or self.identify(samples)
         if lang is None:
             # No Whisper to identify the language: a backend that identifies it
             # itself (SenseVoice does) hears the audio with no language forced.
             name = next(n for n in self.choice.values() if n != FALLBACK)
-            raw = self.load(name).transcribe(samples, language=None)
+            raw = self.load(name).transcribe(samples, language=None, vocabulary=vocabulary)
         else:
             name, backend = self.backend_for(lang)
-            raw = backend.transcribe(samples, language=lang)
+            raw = backend.transcribe(samples, language=lang, vocabulary=vocabulary)
         return dataclasses.replace(raw, extra={**raw.extra, "backend": name})
 
 

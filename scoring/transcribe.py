@@ -24,7 +24,7 @@ import functools
 import os
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
@@ -56,12 +56,16 @@ class Transcriber(Protocol):
         """Backend and model, as stored beside each transcript."""
         ...
 
-    def transcribe(self, samples: Samples, *, language: Language | None) -> RawTranscript:
+    def transcribe(
+        self, samples: Samples, *, language: Language | None, vocabulary: Sequence[str] = ()
+    ) -> RawTranscript:
         """Recognise speech.
 
         Args:
             samples: float32, 16 kHz, mono.
             language: the interview's language, or ``None`` to detect zh/en.
+            vocabulary: words the answer likely holds (the question's, the job's),
+                to bias decoding where the backend can; never added to the text.
         """
         ...
 
@@ -110,6 +114,18 @@ def to_simplified(text: str) -> str:
     return converted
 
 
+def decoder_prompt(language: str, vocabulary: Sequence[str] = ()) -> str | None:
+    """Whisper's ``initial_prompt``: Simplified Mandarin priming for zh, then the vocabulary.
+
+    The prompt only biases decoding towards these words; nothing of it is added
+    to the transcript (an echoed prompt is a known hallucination the gate removes).
+    """
+    terms = [" ".join(v.split())[:60] for v in vocabulary if v.strip()][:20]
+    if language == "zh":
+        return ZH_PROMPT + ("关键词：" + "、".join(terms) + "。" if terms else "")
+    return "Keywords: " + ", ".join(terms) + "." if terms else None
+
+
 def _resolve_device(device: str, compute_type: str) -> tuple[str, str]:
     if device == "auto":
         try:
@@ -133,6 +149,7 @@ class FasterWhisperTranscriber:
         cpu_threads: threads per transcription.
         beam_size: 1 is greedy (fastest); 5 is Whisper's default.
         num_workers: parallel transcriptions the model may serve.
+        batch_size: VAD chunks decoded together on a GPU (batched pipeline).
 
     Raises:
         ModelNotInstalledError: the folder is incomplete or CTranslate2 cannot load it.
@@ -147,6 +164,7 @@ class FasterWhisperTranscriber:
         cpu_threads: int = 2,
         beam_size: int = 5,
         num_workers: int = 1,
+        batch_size: int = 16,
     ) -> None:
         check_installed(model_dir)
         from faster_whisper import WhisperModel
@@ -168,6 +186,12 @@ class FasterWhisperTranscriber:
                 f"could not load the Whisper model in {model_dir}: {exc}; "
                 "reinstall it with `python main.py models install`"
             ) from exc
+        self.batch_size = batch_size
+        self._batched: Any = None
+        if self.device == "cuda":
+            from faster_whisper import BatchedInferencePipeline
+
+            self._batched = BatchedInferencePipeline(model=self._model)
 
     @classmethod
     def from_settings(
@@ -195,22 +219,32 @@ class FasterWhisperTranscriber:
         scores = dict(probs)
         return max(LANGUAGES, key=lambda lang: scores.get(lang, 0.0))
 
-    def transcribe(self, samples: Samples, *, language: Language | None) -> RawTranscript:
-        """Recognise speech with VAD filtering and no cross-window conditioning."""
+    def transcribe(
+        self, samples: Samples, *, language: Language | None, vocabulary: Sequence[str] = ()
+    ) -> RawTranscript:
+        """Recognise speech with VAD filtering and no cross-window conditioning.
+
+        On a GPU the VAD chunks are decoded in batches (faster-whisper's
+        ``BatchedInferencePipeline``); ``vocabulary`` goes into the decoder prompt.
+        """
         lang = language or self.detect_language(samples)
+        options: dict[str, Any] = {
+            "language": lang,
+            "beam_size": self.beam_size,
+            "initial_prompt": decoder_prompt(lang, vocabulary),
+            "vad_parameters": {"min_silence_duration_ms": 500},
+            "condition_on_previous_text": False,
+            # Re-decode at higher temperature only when a window is very
+            # unsure or loops; the quality gate flags the merely unsure.
+            "log_prob_threshold": -1.5,
+        }
         try:
-            segments, _info = self._model.transcribe(
-                samples,
-                language=lang,
-                beam_size=self.beam_size,
-                initial_prompt=ZH_PROMPT if lang == "zh" else None,
-                vad_filter=True,
-                vad_parameters={"min_silence_duration_ms": 500},
-                condition_on_previous_text=False,
-                # Re-decode at higher temperature only when a window is very
-                # unsure or loops; the quality gate flags the merely unsure.
-                log_prob_threshold=-1.5,
-            )
+            if self._batched is not None:
+                segments, _info = self._batched.transcribe(
+                    samples, batch_size=self.batch_size, without_timestamps=False, **options
+                )
+            else:
+                segments, _info = self._model.transcribe(samples, vad_filter=True, **options)
             out = [
                 Segment(
                     start=round(s.start, 2),
@@ -269,6 +303,7 @@ def transcribe_answer(
     max_bytes: int = 50_000_000,
     decode_timeout_s: float = 60.0,
     thresholds: quality.Thresholds | None = None,
+    vocabulary: Sequence[str] = (),
     clock: Callable[[], float] = time.perf_counter,
 ) -> TranscriptResult:
     """Decode, gate and transcribe one answer.
@@ -286,6 +321,7 @@ def transcribe_answer(
         decode_timeout_s: time limit for decoding (``speech.decode_timeout_seconds``).
         thresholds: the quality gate's lines (default: those of the backend that
             ran, :func:`scoring.quality.thresholds_for`).
+        vocabulary: words to bias decoding towards (the question's and job's terms).
         clock: monotonic seconds, for the real-time factor.
 
     Returns:
@@ -310,7 +346,7 @@ def transcribe_answer(
     model = transcriber.model_name
     backend = ""
     if verdict.quality == "ok":
-        raw = transcriber.transcribe(audio.samples, language=language)
+        raw = transcriber.transcribe(audio.samples, language=language, vocabulary=vocabulary)
         backend = str(raw.extra.get("backend", ""))
         verdict = quality.assess(raw, stats, thresholds or quality.thresholds_for(backend))
         segments, text, used_language, model = raw.segments, raw.text, raw.language, raw.model

@@ -24,7 +24,7 @@ from dialogs.kernel.worker import JobContext, JobHandler
 from scoring.evaluator import Evaluator
 from scoring.star import AnswerInput
 from scoring.transcribe import Transcriber, transcribe_answer
-from storage.models import Answer, BackgroundJob, Evaluation, InterviewSession, Question
+from storage.models import Answer, BackgroundJob, Evaluation, InterviewSession, Job, Question
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +56,7 @@ class Pipeline:
             s = session.get(InterviewSession, answer.session_id)
             assert s is not None
             language = s.language
+            vocabulary = _vocabulary(session, answer, s)
         data = ctx.db.media.get(answer.media_path)
         settings = ctx.services.settings
         try:
@@ -66,6 +67,7 @@ class Pipeline:
                 max_seconds=settings.interview.max_answer_seconds + 1,
                 max_bytes=settings.interview.max_media_bytes,
                 decode_timeout_s=settings.speech.decode_timeout_seconds,
+                vocabulary=vocabulary,
             )
         except MediaError as exc:
             self._unusable(ctx, answer_id, "failed", exc.reason, str(exc))
@@ -322,3 +324,17 @@ def _reason_keys(lang: str) -> set[str]:
     from dialogs.kernel.catalog import keys
 
     return keys(lang)
+
+
+def _vocabulary(session: Session, answer: Answer, s: InterviewSession) -> list[str]:
+    """The question and the job title, in the interview's language: what the answer
+    likely talks about, to bias speech recognition (never added to the transcript)."""
+    zh = s.language != "en"
+    terms = [answer.question_text]
+    question = session.get(Question, answer.question_id) if answer.question_id else None
+    if question is not None:
+        terms.append(question.text_zh if zh else question.text_en)
+    job = session.get(Job, s.job_id) if s.job_id else None
+    if job is not None:
+        terms.append(job.title_zh if zh else job.title_en)
+    return [t for t in dict.fromkeys(terms) if t and t.strip()]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -265,7 +266,9 @@ class NamedFake:
     def detect_language(self, samples: Samples) -> Language:
         return self.lang
 
-    def transcribe(self, samples: Samples, *, language: Language | None) -> RawTranscript:
+    def transcribe(
+        self, samples: Samples, *, language: Language | None, vocabulary: Sequence[str] = ()
+    ) -> RawTranscript:
         self.calls += 1
         return RawTranscript([Segment(0, 1, self.name)], language or "zh", self.model_name)
 

@@ -232,6 +232,8 @@ def test_voice_answer_is_transcribed_then_scored(
     assert [s["text"] for s in segments] == [STRONG]
     assert segments[0]["start"] == 0.0 and segments[0]["end"] > 1.0
     assert answer.speech_backend == "fake-whisper"
+    assert transcriber.vocabulary  # the question (and job title) bias the recogniser
+    assert all(term and term not in STRONG for term in transcriber.vocabulary)
 
 
 def test_unclear_voice_answer_asks_for_a_rerecord_and_flags_hr(
