@@ -144,7 +144,7 @@ def _emit_cpu(lines: list[Line], prefix: str, res: dict[str, Any], threads: int)
     _emit(lines, f"{prefix}_cpu_rtf_per_thread", value, "x")
 
 
-def run(settings: Settings, *, runs: int = 2, openai_beams: list[int] | None = None) -> list[Line]:
+def run(settings: Settings, *, runs: int = 1, openai_beams: list[int] | None = None) -> list[Line]:
     """Run the ASR benchmark and print ``name value unit`` lines.
 
     Args:
@@ -213,6 +213,9 @@ def run(settings: Settings, *, runs: int = 2, openai_beams: list[int] | None = N
             )
         else:
             _openai(lines, base, clips, scripts, rtf, settings, openai_beams)
+    from bench import asr_conditions
+
+    asr_conditions.run(settings, lines)
     _emit(lines, "asr_load_avg_1m_at_end", os.getloadavg()[0], "load")
     return lines
 

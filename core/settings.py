@@ -144,6 +144,10 @@ class SpeechSettings(_Section):
     sensevoice_dir: Path = Path("~/.cache/chat-interviewer/models/sensevoice")
     # Optional pin: the sha256 the SenseVoice model.onnx / model.int8.onnx must have.
     sensevoice_sha256: str | None = Field(None, pattern=r"^[0-9a-f]{64}$")
+    # Put the question and job title into Whisper's prompt. Off: measured on Whisper
+    # base it raised Mandarin CER on clean, noisy and 8 kHz clips and sent a
+    # code-switched answer into a loop (`bench asr`, *_gain_from_vocabulary lines).
+    vocabulary_prompt: bool = False
 
     @field_validator("model_dir", "sensevoice_dir")
     @classmethod

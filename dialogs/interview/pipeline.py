@@ -56,7 +56,8 @@ class Pipeline:
             s = session.get(InterviewSession, answer.session_id)
             assert s is not None
             language = s.language
-            vocabulary = _vocabulary(session, answer, s)
+            speech = ctx.services.settings.speech
+            vocabulary = _vocabulary(session, answer, s) if speech.vocabulary_prompt else []
         data = ctx.db.media.get(answer.media_path)
         settings = ctx.services.settings
         try:

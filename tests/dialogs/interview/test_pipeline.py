@@ -23,6 +23,7 @@ from storage.models import (
     Evaluation,
     Invitation,
     Job,
+    Question,
 )
 from tests.fakes.speech import ScriptedTranscriber, silent_ogg, spoken_ogg
 from tests.harness import Chat, RecordingMessenger
@@ -232,7 +233,24 @@ def test_voice_answer_is_transcribed_then_scored(
     assert [s["text"] for s in segments] == [STRONG]
     assert segments[0]["start"] == 0.0 and segments[0]["end"] > 1.0
     assert answer.speech_backend == "fake-whisper"
-    assert transcriber.vocabulary  # the question (and job title) bias the recogniser
+    # The vocabulary prompt is off by default (it cost Whisper base accuracy, bench asr).
+    assert transcriber.vocabulary == []
+
+
+def test_vocabulary_prompt_passes_question_and_job_title_when_on(
+    hr_chat: Chat, transcriber: ScriptedTranscriber, settings: Settings
+) -> None:
+    settings.speech.vocabulary_prompt = True
+    transcriber.texts = [STRONG]
+    token, code = hr_chat.invite("Ann Lee")
+    hr_chat.start_interview("ann", "Ann Lee", token, code)
+    hr_chat.media("ann", spoken_ogg("I renewed the contract."), duration=4)
+    with hr_chat.app.db.session() as session:
+        answer = session.exec(select(Answer).where(Answer.kind == "voice")).one()
+        job = session.exec(select(Job)).one()
+        question = session.get(Question, answer.question_id)
+    assert question is not None and question.text_en in transcriber.vocabulary
+    assert job.title_en in transcriber.vocabulary
     assert all(term and term not in STRONG for term in transcriber.vocabulary)
 
 
