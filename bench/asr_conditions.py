@@ -29,7 +29,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench.asr import Line, _emit, error_rate
+from bench.asr_metrics import Line, _emit, error_rate
 from core.settings import Settings
 
 QUESTION = {
@@ -131,11 +131,9 @@ def _worker(spec: dict[str, Any]) -> dict[str, Any]:
 def _spawn(spec: dict[str, Any]) -> dict[str, Any]:
     import subprocess
 
-    from bench.asr import ROOT
-
     proc = subprocess.run(
         [sys.executable, "-m", "bench.asr_conditions", "--worker", json.dumps(spec)],
-        cwd=ROOT,
+        cwd=Path(__file__).resolve().parents[1],
         capture_output=True,
         text=True,
         timeout=1800,

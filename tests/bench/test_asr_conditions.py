@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from bench import asr_conditions
-from bench.asr import Line
+from bench.asr_metrics import Line
 from core.settings import load_settings
 from tests.conftest import ROOT
 
