@@ -99,7 +99,12 @@ class SpeechRouter:
         if lang is None:
             # No Whisper to identify the language: a backend that identifies it
             # itself (SenseVoice does) hears the audio with no language forced.
-            name = next(n for n in self.choice.values() if n != FALLBACK)
+            others = [n for n in self.choice.values() if n != FALLBACK]
+            if not others:
+                raise ModelNotInstalledError(
+                    self._broken.get(FALLBACK, "no speech backend can identify the language")
+                )
+            name = others[0]
             raw = self.load(name).transcribe(samples, language=None, vocabulary=vocabulary)
         else:
             name, backend = self.backend_for(lang)

@@ -293,13 +293,23 @@ def test_router_picks_per_language_and_identifies() -> None:
 
 
 def test_router_falls_back_to_whisper_and_says_so(caplog: pytest.LogCaptureFixture) -> None:
-    whisper = NamedFake("whisper")
+    whisper, sv = NamedFake("whisper"), NamedFake("sensevoice")
     router = SpeechRouter(
         {"zh": "sensevoice", "en": "whisper"}, {"whisper": lambda: whisper, "sensevoice": _missing}
     )
     raw = router.transcribe(np.zeros(SR, dtype=np.float32), language="zh")
     assert raw.extra["backend"] == "whisper" and raw.text == "whisper"
     assert "sensevoice unavailable" in caplog.text
+    # Without Whisper, SenseVoice's own language tag decides an unknown language.
+    sv_only = SpeechRouter(
+        {"zh": "sensevoice", "en": "whisper"}, {"whisper": _missing, "sensevoice": lambda: sv}
+    )
+    assert sv_only.transcribe(np.zeros(SR, dtype=np.float32), language=None).extra == {
+        "backend": "sensevoice"
+    }
+    nothing = SpeechRouter({"zh": "whisper", "en": "whisper"}, {"whisper": _missing})
+    with pytest.raises(ModelNotInstalledError, match="not found"):
+        nothing.transcribe(np.zeros(SR, dtype=np.float32), language=None)
     with pytest.raises(ValueError, match="no loader"):
         SpeechRouter({"zh": "paraformer"}, {"whisper": lambda: whisper})
 
