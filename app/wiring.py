@@ -25,14 +25,16 @@ log = logging.getLogger(__name__)
 
 
 def default_pipeline(settings: Settings) -> Pipeline:
-    """Whisper and the configured evaluator, each loaded on first use in this process."""
+    """The speech router (a recogniser per language) and the configured evaluator,
+    each loaded on first use in this process."""
     from scoring.evaluator import Evaluator, build_evaluator
-    from scoring.transcribe import Transcriber, get_transcriber
+    from scoring.speech_router import get_recogniser
+    from scoring.transcribe import Transcriber
 
     evaluator: list[Evaluator] = []
 
     def transcriber() -> Transcriber:
-        return get_transcriber(settings)
+        return get_recogniser(settings)
 
     def make_evaluator() -> Evaluator:
         if not evaluator:

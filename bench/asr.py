@@ -22,66 +22,26 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import resource
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-import unicodedata
 from pathlib import Path
 from typing import Any
 
+from bench.asr_metrics import Line, _emit, error_rate
 from core.settings import Settings, load_settings
 
 ROOT = Path(__file__).resolve().parents[1]
-Line = tuple[str, float, str]
-
-
-def edit_distance(ref: list[str], hyp: list[str]) -> int:
-    """Levenshtein distance between two token lists."""
-    prev = list(range(len(hyp) + 1))
-    for i, r in enumerate(ref, 1):
-        cur = [i]
-        for j, h in enumerate(hyp, 1):
-            cur.append(min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (r != h)))
-        prev = cur
-    return prev[-1]
-
-
-_NUMBERS = {
-    "0": "zero", "1": "one", "2": "two", "3": "three", "4": "four", "5": "five",
-    "6": "six", "7": "seven", "8": "eight", "9": "nine", "10": "ten", "20": "twenty",
-}  # fmt: skip
-
-
-def words(text: str) -> list[str]:
-    """English tokens for WER: lower case, no punctuation, small numbers spelled out."""
-    text = text.lower().replace("%", " percent")
-    tokens = re.findall(r"[a-z0-9']+", text)
-    return [_NUMBERS.get(t, t) for t in tokens]
-
-
-def hanzi(text: str) -> list[str]:
-    """Chinese characters for CER (Simplified, digits as numerals, no punctuation)."""
-    from scoring.transcribe import to_simplified
-
-    text = to_simplified(text).translate(str.maketrans("0123456789", "〇一二三四五六七八九"))
-    return [ch for ch in text if unicodedata.category(ch)[0] in "LN" and not ch.isascii()]
-
-
-def error_rate(language: str, reference: str, hypothesis: str) -> float:
-    """WER (en) or CER (zh) in percent."""
-    split = words if language == "en" else hanzi
-    ref, hyp = split(reference), split(hypothesis)
-    return 100.0 * edit_distance(ref, hyp) / max(1, len(ref))
 
 
 def _worker(spec: dict[str, Any]) -> dict[str, Any]:
     """Runs inside the subprocess: load one backend, transcribe each clip ``runs`` times."""
     from scoring.audio import decode_audio
-    from scoring.transcribe import FasterWhisperTranscriber, OpenAIWhisperTranscriber, Transcriber
+    from scoring.openai_whisper import OpenAIWhisperTranscriber
+    from scoring.transcribe import FasterWhisperTranscriber, Transcriber
 
     started = time.perf_counter()
     transcriber: Transcriber
@@ -131,11 +91,6 @@ def _spawn(spec: dict[str, Any]) -> dict[str, Any]:
     return result
 
 
-def _emit(lines: list[Line], name: str, value: float, unit: str) -> None:
-    lines.append((name, value, unit))
-    print(f"{name} {value:.4g} {unit}", flush=True)
-
-
 def _emit_cpu(lines: list[Line], prefix: str, res: dict[str, Any], threads: int) -> None:
     # CPU seconds per audio second over the thread count: what the wall-clock RTF
     # would be with the cores to ourselves (the machine here is shared).
@@ -143,7 +98,7 @@ def _emit_cpu(lines: list[Line], prefix: str, res: dict[str, Any], threads: int)
     _emit(lines, f"{prefix}_cpu_rtf_per_thread", value, "x")
 
 
-def run(settings: Settings, *, runs: int = 2, openai_beams: list[int] | None = None) -> list[Line]:
+def run(settings: Settings, *, runs: int = 1, openai_beams: list[int] | None = None) -> list[Line]:
     """Run the ASR benchmark and print ``name value unit`` lines.
 
     Args:
@@ -212,6 +167,9 @@ def run(settings: Settings, *, runs: int = 2, openai_beams: list[int] | None = N
             )
         else:
             _openai(lines, base, clips, scripts, rtf, settings, openai_beams)
+    from bench import asr_conditions
+
+    asr_conditions.run(settings, lines)
     _emit(lines, "asr_load_avg_1m_at_end", os.getloadavg()[0], "load")
     return lines
 

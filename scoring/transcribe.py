@@ -4,9 +4,11 @@
   float16 on a GPU when one is present. Build it once per worker process
   (:func:`get_transcriber` caches it) - loading costs about half a second and
   150-600 MB.
-* :class:`OpenAIWhisperTranscriber` (optional, extra ``openai-whisper``): the
-  reference PyTorch implementation for operators who have its checkpoints;
-  imported lazily so torch is never needed otherwise.
+* :class:`scoring.openai_whisper.OpenAIWhisperTranscriber` (optional, extra
+  ``openai-whisper``): the reference PyTorch implementation;
+* :class:`scoring.sensevoice.SenseVoiceTranscriber`: SenseVoice-Small through
+  sherpa-onnx, the Mandarin-strong backend; :mod:`scoring.speech_router` picks a
+  backend per language (``[speech] zh`` / ``en``).
 
 The interview's language is passed explicitly (``zh`` or ``en``); when unknown,
 detection is limited to those two. Chinese output is Simplified: the decoder
@@ -20,9 +22,9 @@ from __future__ import annotations
 
 import functools
 import os
-import threading
+import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
@@ -54,12 +56,16 @@ class Transcriber(Protocol):
         """Backend and model, as stored beside each transcript."""
         ...
 
-    def transcribe(self, samples: Samples, *, language: Language | None) -> RawTranscript:
+    def transcribe(
+        self, samples: Samples, *, language: Language | None, vocabulary: Sequence[str] = ()
+    ) -> RawTranscript:
         """Recognise speech.
 
         Args:
             samples: float32, 16 kHz, mono.
             language: the interview's language, or ``None`` to detect zh/en.
+            vocabulary: words the answer likely holds (the question's, the job's),
+                to bias decoding where the backend can; never added to the text.
         """
         ...
 
@@ -84,6 +90,12 @@ class TranscriptResult(BaseModel):
     segments: list[SegmentOut]
     model: str
     rtf: float
+    backend: str = ""
+    punctuated: bool = False
+
+
+# Sentence punctuation in a transcript (SenseVoice writes it; Whisper sometimes does).
+_PUNCTUATION = re.compile(r"[。！？；，,.!?;]")
 
 
 @functools.cache
@@ -100,6 +112,18 @@ def to_simplified(text: str) -> str:
     """Convert Chinese text to Simplified characters (mainland usage)."""
     converted: str = _zhconv().convert(text, "zh-cn")
     return converted
+
+
+def decoder_prompt(language: str, vocabulary: Sequence[str] = ()) -> str | None:
+    """Whisper's ``initial_prompt``: Simplified Mandarin priming for zh, then the vocabulary.
+
+    The prompt only biases decoding towards these words; nothing of it is added
+    to the transcript (an echoed prompt is a known hallucination the gate removes).
+    """
+    terms = [" ".join(v.split())[:60] for v in vocabulary if v.strip()][:20]
+    if language == "zh":
+        return ZH_PROMPT + ("关键词：" + "、".join(terms) + "。" if terms else "")
+    return "Keywords: " + ", ".join(terms) + "." if terms else None
 
 
 def _resolve_device(device: str, compute_type: str) -> tuple[str, str]:
@@ -125,6 +149,7 @@ class FasterWhisperTranscriber:
         cpu_threads: threads per transcription.
         beam_size: 1 is greedy (fastest); 5 is Whisper's default.
         num_workers: parallel transcriptions the model may serve.
+        batch_size: VAD chunks decoded together on a GPU (batched pipeline).
 
     Raises:
         ModelNotInstalledError: the folder is incomplete or CTranslate2 cannot load it.
@@ -139,6 +164,7 @@ class FasterWhisperTranscriber:
         cpu_threads: int = 2,
         beam_size: int = 5,
         num_workers: int = 1,
+        batch_size: int = 16,
     ) -> None:
         check_installed(model_dir)
         from faster_whisper import WhisperModel
@@ -160,6 +186,12 @@ class FasterWhisperTranscriber:
                 f"could not load the Whisper model in {model_dir}: {exc}; "
                 "reinstall it with `python main.py models install`"
             ) from exc
+        self.batch_size = batch_size
+        self._batched: Any = None
+        if self.device == "cuda":
+            from faster_whisper import BatchedInferencePipeline
+
+            self._batched = BatchedInferencePipeline(model=self._model)
 
     @classmethod
     def from_settings(
@@ -187,22 +219,32 @@ class FasterWhisperTranscriber:
         scores = dict(probs)
         return max(LANGUAGES, key=lambda lang: scores.get(lang, 0.0))
 
-    def transcribe(self, samples: Samples, *, language: Language | None) -> RawTranscript:
-        """Recognise speech with VAD filtering and no cross-window conditioning."""
+    def transcribe(
+        self, samples: Samples, *, language: Language | None, vocabulary: Sequence[str] = ()
+    ) -> RawTranscript:
+        """Recognise speech with VAD filtering and no cross-window conditioning.
+
+        On a GPU the VAD chunks are decoded in batches (faster-whisper's
+        ``BatchedInferencePipeline``); ``vocabulary`` goes into the decoder prompt.
+        """
         lang = language or self.detect_language(samples)
+        options: dict[str, Any] = {
+            "language": lang,
+            "beam_size": self.beam_size,
+            "initial_prompt": decoder_prompt(lang, vocabulary),
+            "vad_parameters": {"min_silence_duration_ms": 500},
+            "condition_on_previous_text": False,
+            # Re-decode at higher temperature only when a window is very
+            # unsure or loops; the quality gate flags the merely unsure.
+            "log_prob_threshold": -1.5,
+        }
         try:
-            segments, _info = self._model.transcribe(
-                samples,
-                language=lang,
-                beam_size=self.beam_size,
-                initial_prompt=ZH_PROMPT if lang == "zh" else None,
-                vad_filter=True,
-                vad_parameters={"min_silence_duration_ms": 500},
-                condition_on_previous_text=False,
-                # Re-decode at higher temperature only when a window is very
-                # unsure or loops; the quality gate flags the merely unsure.
-                log_prob_threshold=-1.5,
-            )
+            if self._batched is not None:
+                segments, _info = self._batched.transcribe(
+                    samples, batch_size=self.batch_size, without_timestamps=False, **options
+                )
+            else:
+                segments, _info = self._model.transcribe(samples, vad_filter=True, **options)
             out = [
                 Segment(
                     start=round(s.start, 2),
@@ -218,84 +260,9 @@ class FasterWhisperTranscriber:
             # Not a MediaError: the file decoded fine, so the job should fail
             # (and keep the media for a retry) rather than blame the candidate.
             raise InterviewerError(f"speech recognition failed: {exc}") from exc
-        return RawTranscript(segments=out, language=lang, model=self._name)
-
-
-class OpenAIWhisperTranscriber:
-    """openai-whisper (PyTorch) backend; needs ``pip install '.[openai-whisper]'``.
-
-    Args:
-        checkpoint: an openai-whisper ``.pt`` checkpoint (or a model name the
-            operator has in openai-whisper's cache).
-        device: ``cpu`` or ``cuda``.
-        cpu_threads: torch intra-op threads.
-        beam_size: 1 is greedy.
-
-    Raises:
-        ModelNotInstalledError: openai-whisper or the checkpoint is missing.
-    """
-
-    def __init__(
-        self, checkpoint: Path, *, device: str = "cpu", cpu_threads: int = 2, beam_size: int = 5
-    ) -> None:
-        try:
-            import torch
-            import whisper
-        except ImportError as exc:
-            raise ModelNotInstalledError(
-                "openai-whisper is not installed; install the extra: pip install '.[openai-whisper]'"
-            ) from exc
-        if not checkpoint.is_file():
-            raise ModelNotInstalledError(f"openai-whisper checkpoint {checkpoint} not found")
-        torch.set_num_threads(cpu_threads)
-        self._whisper = whisper
-        self._model = whisper.load_model(str(checkpoint), device=device)
-        self._fp16 = device == "cuda"
-        self.beam_size = beam_size
-        self._name = f"openai-whisper:{checkpoint.stem}:{'float16' if self._fp16 else 'float32'}"
-        self._lock = threading.Lock()  # torch modules are not safe to share between threads
-
-    @property
-    def model_name(self) -> str:
-        """E.g. ``openai-whisper:base:float32``."""
-        return self._name
-
-    def _detect(self, samples: Samples) -> Language:
-        audio = self._whisper.pad_or_trim(samples)
-        mel = self._whisper.log_mel_spectrogram(audio, self._model.dims.n_mels).to(
-            self._model.device
+        return RawTranscript(
+            segments=out, language=lang, model=self._name, extra={"backend": "whisper"}
         )
-        _, probs = self._model.detect_language(mel)
-        return max(LANGUAGES, key=lambda code: float(probs.get(code, 0.0)))
-
-    def transcribe(self, samples: Samples, *, language: Language | None) -> RawTranscript:
-        """Recognise speech (no VAD inside; the quality gate runs one)."""
-        with self._lock:
-            lang: Language = language if language is not None else self._detect(samples)
-            result = self._model.transcribe(
-                samples,
-                language=lang,
-                beam_size=self.beam_size if self.beam_size > 1 else None,
-                initial_prompt=ZH_PROMPT if lang == "zh" else None,
-                condition_on_previous_text=False,
-                logprob_threshold=-1.5,
-                fp16=self._fp16,
-                verbose=None,
-            )
-        out = [
-            Segment(
-                start=round(float(s["start"]), 2),
-                end=round(float(s["end"]), 2),
-                text=to_simplified(str(s["text"]).strip())
-                if lang == "zh"
-                else str(s["text"]).strip(),
-                avg_logprob=float(s["avg_logprob"]),
-                no_speech_prob=float(s["no_speech_prob"]),
-                compression_ratio=float(s["compression_ratio"]),
-            )
-            for s in result["segments"]
-        ]
-        return RawTranscript(segments=out, language=lang, model=self._name)
 
 
 @functools.cache
@@ -335,7 +302,8 @@ def transcribe_answer(
     max_seconds: float,
     max_bytes: int = 50_000_000,
     decode_timeout_s: float = 60.0,
-    thresholds: quality.Thresholds = quality.DEFAULT_THRESHOLDS,
+    thresholds: quality.Thresholds | None = None,
+    vocabulary: Sequence[str] = (),
     clock: Callable[[], float] = time.perf_counter,
 ) -> TranscriptResult:
     """Decode, gate and transcribe one answer.
@@ -351,7 +319,9 @@ def transcribe_answer(
         max_seconds: longest answer accepted (``interview.max_answer_seconds``).
         max_bytes: largest file accepted (``interview.max_media_bytes``).
         decode_timeout_s: time limit for decoding (``speech.decode_timeout_seconds``).
-        thresholds: the quality gate's lines.
+        thresholds: the quality gate's lines (default: those of the backend that
+            ran, :func:`scoring.quality.thresholds_for`).
+        vocabulary: words to bias decoding towards (the question's and job's terms).
         clock: monotonic seconds, for the real-time factor.
 
     Returns:
@@ -369,14 +339,16 @@ def transcribe_answer(
         path_or_bytes, max_seconds=max_seconds, max_bytes=max_bytes, timeout_s=decode_timeout_s
     )
     stats = quality.measure_signal(audio.samples)
-    verdict = quality.pre_gate(stats, thresholds)
+    verdict = quality.pre_gate(stats, thresholds or quality.DEFAULT_THRESHOLDS)
     segments: list[Segment] = []
     text = ""
     used_language: str = language or "unknown"
     model = transcriber.model_name
+    backend = ""
     if verdict.quality == "ok":
-        raw = transcriber.transcribe(audio.samples, language=language)
-        verdict = quality.assess(raw, stats, thresholds)
+        raw = transcriber.transcribe(audio.samples, language=language, vocabulary=vocabulary)
+        backend = str(raw.extra.get("backend", ""))
+        verdict = quality.assess(raw, stats, thresholds or quality.thresholds_for(backend))
         segments, text, used_language, model = raw.segments, raw.text, raw.language, raw.model
     elapsed = clock() - started
     duration = len(audio.samples) / SAMPLE_RATE
@@ -390,4 +362,6 @@ def transcribe_answer(
         segments=[SegmentOut(start=s.start, end=s.end, text=s.text) for s in segments],
         model=model,
         rtf=round(elapsed / duration, 4) if duration else 0.0,
+        backend=backend or model.split(":", 1)[0],
+        punctuated=bool(_PUNCTUATION.search(text)),
     )

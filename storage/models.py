@@ -185,6 +185,10 @@ class Answer(SQLModel, table=True):
     attempt: int = 1
     kind: str  # text | voice | video
     text: str | None = Field(default=None, sa_type=EncryptedText)  # answer or transcript
+    # The transcript's timed segments, JSON [{"start", "end", "text"}] (seconds): the
+    # verbatim text with its pauses, for the sentence splitter and for HR.
+    segments: str | None = Field(default=None, sa_type=EncryptedText)
+    speech_backend: str | None = None  # which recogniser made the transcript
     media_path: str | None = None
     media_sha256: str | None = None
     duration_s: float | None = None

@@ -7,6 +7,7 @@ writes its results and the messages they cause in one transaction.
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -23,7 +24,7 @@ from dialogs.kernel.worker import JobContext, JobHandler
 from scoring.evaluator import Evaluator
 from scoring.star import AnswerInput
 from scoring.transcribe import Transcriber, transcribe_answer
-from storage.models import Answer, BackgroundJob, Evaluation, InterviewSession, Question
+from storage.models import Answer, BackgroundJob, Evaluation, InterviewSession, Job, Question
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +56,8 @@ class Pipeline:
             s = session.get(InterviewSession, answer.session_id)
             assert s is not None
             language = s.language
+            speech = ctx.services.settings.speech
+            vocabulary = _vocabulary(session, answer, s) if speech.vocabulary_prompt else []
         data = ctx.db.media.get(answer.media_path)
         settings = ctx.services.settings
         try:
@@ -65,6 +68,7 @@ class Pipeline:
                 max_seconds=settings.interview.max_answer_seconds + 1,
                 max_bytes=settings.interview.max_media_bytes,
                 decode_timeout_s=settings.speech.decode_timeout_seconds,
+                vocabulary=vocabulary,
             )
         except MediaError as exc:
             self._unusable(ctx, answer_id, "failed", exc.reason, str(exc))
@@ -77,6 +81,10 @@ class Pipeline:
             if fresh is None or fresh.status != "received":
                 return
             fresh.text = result.text
+            fresh.segments = json.dumps(
+                [s.model_dump() for s in result.segments], ensure_ascii=False
+            )
+            fresh.speech_backend = result.backend or None
             fresh.duration_s = result.duration_s
             fresh.status = "transcribed"
             fresh.error = None
@@ -317,3 +325,17 @@ def _reason_keys(lang: str) -> set[str]:
     from dialogs.kernel.catalog import keys
 
     return keys(lang)
+
+
+def _vocabulary(session: Session, answer: Answer, s: InterviewSession) -> list[str]:
+    """The question and the job title, in the interview's language: what the answer
+    likely talks about, to bias speech recognition (never added to the transcript)."""
+    zh = s.language != "en"
+    terms = [answer.question_text]
+    question = session.get(Question, answer.question_id) if answer.question_id else None
+    if question is not None:
+        terms.append(question.text_zh if zh else question.text_en)
+    job = session.get(Job, s.job_id) if s.job_id else None
+    if job is not None:
+        terms.append(job.title_zh if zh else job.title_en)
+    return [t for t in dict.fromkeys(terms) if t and t.strip()]

@@ -19,9 +19,11 @@ class ScriptedTranscriber:
         self.texts = list(texts or [])
         self.avg_logprob = avg_logprob
         self.calls = 0
+        self.vocabulary: list[str] = []
 
-    def transcribe(self, samples: Any, *, language: Any) -> RawTranscript:
+    def transcribe(self, samples: Any, *, language: Any, vocabulary: Any = ()) -> RawTranscript:
         self.calls += 1
+        self.vocabulary = list(vocabulary)
         text = self.texts.pop(0) if self.texts else "I solved the problem and the result was good."
         duration = len(samples) / 16000
         return RawTranscript(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -43,7 +44,9 @@ class FakeTranscriber:
     def model_name(self) -> str:
         return "fake:1"
 
-    def transcribe(self, samples: Samples, *, language: Language | None) -> RawTranscript:
+    def transcribe(
+        self, samples: Samples, *, language: Language | None, vocabulary: Sequence[str] = ()
+    ) -> RawTranscript:
         self.calls.append((len(samples), language))
         segments = [
             Segment(i * 2.0, i * 2.0 + 2, t, avg_logprob=self.logprob)
@@ -240,8 +243,11 @@ def test_cli_prints_the_json_shape(clips: Clips, capsys: pytest.CaptureFixture[s
         "segments",
         "model",
         "rtf",
+        "backend",
+        "punctuated",
     }
     assert out["quality"] == "ok"
+    assert out["backend"] == "whisper"
     assert set(out["segments"][0]) == {"start", "end", "text"}
     assert "revenue" in out["text"].lower()
 
@@ -261,3 +267,15 @@ def _samples(path: Path) -> Samples:
     samples: Samples = decode_audio(path, max_seconds=180).samples
     assert samples.dtype == np.float32
     return samples
+
+
+def test_decoder_prompt_primes_simplified_and_carries_the_vocabulary() -> None:
+    from scoring.transcribe import ZH_PROMPT, decoder_prompt
+
+    assert decoder_prompt("zh") == ZH_PROMPT
+    assert decoder_prompt("en") is None
+    zh = decoder_prompt("zh", ["客户关系", "  ", "KPI"])
+    assert zh is not None and zh.startswith(ZH_PROMPT) and "客户关系、KPI" in zh
+    assert decoder_prompt("en", ["Python", "SQL"]) == "Keywords: Python, SQL."
+    long = decoder_prompt("en", ["x" * 500] * 50)
+    assert long is not None and len(long) < 20 * 62 + 20  # bounded: 20 terms of 60 chars

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 
 import pytest
@@ -22,6 +23,7 @@ from storage.models import (
     Evaluation,
     Invitation,
     Job,
+    Question,
 )
 from tests.fakes.speech import ScriptedTranscriber, silent_ogg, spoken_ogg
 from tests.harness import Chat, RecordingMessenger
@@ -225,6 +227,31 @@ def test_voice_answer_is_transcribed_then_scored(
     assert answer.status == "scored"
     assert answer.text == STRONG
     assert transcriber.calls == 1
+    # The timed segments are kept beside the text (for the sentence splitter and HR).
+    assert answer.segments is not None
+    segments = json.loads(answer.segments)
+    assert [s["text"] for s in segments] == [STRONG]
+    assert segments[0]["start"] == 0.0 and segments[0]["end"] > 1.0
+    assert answer.speech_backend == "fake-whisper"
+    # The vocabulary prompt is off by default (it cost Whisper base accuracy, bench asr).
+    assert transcriber.vocabulary == []
+
+
+def test_vocabulary_prompt_passes_question_and_job_title_when_on(
+    hr_chat: Chat, transcriber: ScriptedTranscriber, settings: Settings
+) -> None:
+    settings.speech.vocabulary_prompt = True
+    transcriber.texts = [STRONG]
+    token, code = hr_chat.invite("Ann Lee")
+    hr_chat.start_interview("ann", "Ann Lee", token, code)
+    hr_chat.media("ann", spoken_ogg("I renewed the contract."), duration=4)
+    with hr_chat.app.db.session() as session:
+        answer = session.exec(select(Answer).where(Answer.kind == "voice")).one()
+        job = session.exec(select(Job)).one()
+        question = session.get(Question, answer.question_id)
+    assert question is not None and question.text_en in transcriber.vocabulary
+    assert job.title_en in transcriber.vocabulary
+    assert all(term and term not in STRONG for term in transcriber.vocabulary)
 
 
 def test_unclear_voice_answer_asks_for_a_rerecord_and_flags_hr(
