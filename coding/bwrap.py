@@ -28,10 +28,12 @@ from coding.sandbox import Limits, Outcome, Program, SandboxUnavailable, check_f
 NOBODY = 65534
 # Host folders the sandbox sees read-only (a symlink on the host is a symlink inside).
 SYSTEM_PATHS = ("/usr", "/lib", "/lib64", "/lib32", "/bin", "/sbin")
-# Processes of the chain itself inside the pids group (bwrap's monitor, its pid-1
-# reaper), added to the run's own process limit.
-CHAIN_PROCESSES = 3
+# Processes of the chain itself inside the pids group (bubblewrap's monitor; the
+# program is pid 1 of its namespace), added to the run's own process limit.
+CHAIN_PROCESSES = 1
 STDERR_KEEP = 64_000
+# after a limit killed the run: how long bubblewrap has to reap its child and exit
+KILL_GRACE_S = 1.0
 SANDBOX_TMP = "/tmp"  # noqa: S108 - the sandbox's own private tmpfs, not the host's
 READ_CHUNK = 65_536
 
@@ -100,6 +102,7 @@ class BwrapSandbox:
             self.bwrap,
             "--unshare-all",
             "--die-with-parent",
+            "--as-pid-1",
             "--new-session",
             "--hostname",
             "sandbox",
@@ -211,12 +214,16 @@ class BwrapSandbox:
         status: tuple[int, int, float] | None = None  # (wait status, -, cpu seconds)
         leftovers = 0
         ended_at = 0.0
+        killed_at: float | None = None
         err_total = 0
         while sel.get_map() or status is None:
             now = time.monotonic()
             if status is None and now >= deadline and not wall_exceeded:
                 wall_exceeded = True
-                group.kill_all()
+                killed_at = now
+                group.kill_all(spare=proc.pid)
+            if status is None and killed_at is not None and now - killed_at > KILL_GRACE_S:
+                proc.kill()  # bubblewrap itself did not end once its child was killed
             if sel.get_map():
                 for key, _ in sel.select(timeout=max(0.0, min(0.05, deadline - now))):
                     chunk = os.read(key.fd, READ_CHUNK)
@@ -233,7 +240,8 @@ class BwrapSandbox:
                         over = err_total > limits.output_bytes
                     if over and not output_exceeded:
                         output_exceeded = True
-                        group.kill_all()
+                        killed_at = time.monotonic()
+                        group.kill_all(spare=proc.pid)
             elif status is None:
                 time.sleep(0.001)
             if status is None:

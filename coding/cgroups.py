@@ -131,15 +131,17 @@ class RunGroup:
         text = (self.pids / "cgroup.procs").read_text()
         return [int(p) for p in text.split()]
 
-    def kill_all(self, deadline_s: float = 2.0) -> int:
-        """SIGKILL every process in the group until none is left; how many there were."""
-        if self.layout.v2:
+    def kill_all(self, deadline_s: float = 2.0, *, spare: int | None = None) -> int:
+        """SIGKILL every process in the group until none is left (but ``spare``: the
+        caller's own child, which must be left to reap its child and be reaped, or the
+        host's init inherits zombies); how many there were."""
+        if self.layout.v2 and spare is None:
             with contextlib.suppress(OSError):
                 (self.pids / "cgroup.kill").write_text("1")
         seen: set[int] = set()
         end = time.monotonic() + deadline_s
         while True:
-            pids = self.pids_now()
+            pids = [pid for pid in self.pids_now() if pid != spare]
             if not pids:
                 return len(seen)
             for pid in pids:

@@ -21,9 +21,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 def _run(args: argparse.Namespace) -> int:
     from coding.bwrap import BwrapSandbox
-    from coding.judge import TestSpec, judge
+    from coding.judge import Spec, judge
 
-    spec = TestSpec.model_validate_json(args.tests.read_text(encoding="utf-8"))
+    spec = Spec.model_validate_json(args.tests.read_text(encoding="utf-8"))
     source = args.solution.read_text(encoding="utf-8")
     report = judge(BwrapSandbox(), source, spec)
     if args.json:

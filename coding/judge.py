@@ -35,7 +35,7 @@ class Call(BaseModel):
     args: list[Any] = Field(default_factory=list)
 
 
-class TestCase(BaseModel):
+class Case(BaseModel):
     model_config = ConfigDict(extra="allow")
     name: str = Field(min_length=1, max_length=100)
     stdin: str = ""
@@ -48,13 +48,13 @@ class TestCase(BaseModel):
     large: bool = False
 
     @model_validator(mode="after")
-    def _one_form(self) -> TestCase:
+    def _one_form(self) -> Case:
         if (self.expected_stdout is None) == (self.call is None):
             raise ValueError(f"test {self.name!r}: give expected_stdout, or call and expected")
         return self
 
 
-class TestSpec(BaseModel):
+class Spec(BaseModel):
     """What ``code run --tests TESTS.json`` reads; a coding question holds the same."""
 
     model_config = ConfigDict(extra="allow")
@@ -62,7 +62,7 @@ class TestSpec(BaseModel):
     time_limit_s: float = Field(2.0, gt=0, le=30)
     memory_mb: int = Field(256, ge=16, le=4096)
     output_bytes: int = Field(1_000_000, ge=1000, le=64_000_000)
-    tests: list[TestCase] = Field(min_length=1, max_length=200)
+    tests: list[Case] = Field(min_length=1, max_length=200)
 
     @field_validator("language")
     @classmethod
@@ -82,7 +82,7 @@ class TestSpec(BaseModel):
 
 
 @dataclass
-class TestResult:
+class CaseResult:
     name: str
     verdict: Verdict
     seconds: float
@@ -99,7 +99,7 @@ class Report:
     verdict: Verdict
     passed: int
     total: int
-    tests: list[TestResult] = field(default_factory=list)
+    tests: list[CaseResult] = field(default_factory=list)
     compile_output: str = ""
 
     def as_json(self, *, full: bool = False) -> dict[str, Any]:
@@ -167,8 +167,8 @@ def _call_answer(stdout: bytes) -> tuple[bool, Any]:
 
 
 def run_test(
-    sandbox: Sandbox, lang: Language, source: str, test: TestCase, limits: Limits
-) -> TestResult:
+    sandbox: Sandbox, lang: Language, source: str, test: Case, limits: Limits
+) -> CaseResult:
     if test.call is not None:
         if not lang.call:
             raise ValueError(f"{lang.name} has no function-call harness")
@@ -188,7 +188,7 @@ def run_test(
             assert test.expected_stdout is not None
             good = same_output(outcome.stdout.decode("utf-8", "replace"), test.expected_stdout)
             verdict = "accepted" if good else "wrong_answer"
-    return TestResult(
+    return CaseResult(
         name=test.name,
         verdict=verdict,
         seconds=round(outcome.wall_s, 3),
@@ -201,7 +201,7 @@ def run_test(
     )
 
 
-def judge(sandbox: Sandbox, source: str, spec: TestSpec) -> Report:
+def judge(sandbox: Sandbox, source: str, spec: Spec) -> Report:
     """Every test runs (HR sees them all); the top verdict is the first failing one's."""
     lang = language(spec.language)
     limits = spec.limits()
@@ -210,7 +210,7 @@ def judge(sandbox: Sandbox, source: str, spec: TestSpec) -> Report:
         if classify(outcome, limits, lang) is not None:
             output = _tail(outcome.stderr, 2000)
             tests = [
-                TestResult(t.name, "compile_error", 0.0, weight=t.weight, hidden=t.hidden)
+                CaseResult(t.name, "compile_error", 0.0, weight=t.weight, hidden=t.hidden)
                 for t in spec.tests
             ]
             return Report("compile_error", 0, len(tests), tests, compile_output=output)
