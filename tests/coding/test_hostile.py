@@ -162,9 +162,8 @@ def data_folder(tmp_path: Path) -> Path:
 def test_host_files_cannot_be_read(sandbox: BwrapSandbox, data_folder: Path, target: str) -> None:
     path = target if target.startswith("/") else str(data_folder / target)
     source = f"print(open({path!r}).read())\n"
-    report = run(sandbox, source, expected=SECRET + "\n")
+    report = run(sandbox, source, expected=SECRET + "\n")  # accepted = leaked
     assert report.verdict in {"runtime_error", "wrong_answer"}
-    assert report.verdict != "accepted"
     assert not leaked(report)
 
 
