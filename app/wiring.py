@@ -25,11 +25,16 @@ log = logging.getLogger(__name__)
 
 
 def default_pipeline(settings: Settings) -> Pipeline:
-    """Whisper and the configured evaluator, each loaded on first use in this process."""
-    from scoring.evaluator import Evaluator, build_evaluator
+    """Whisper, the configured evaluator, the code sandbox and the model's code review,
+    each loaded on first use in this process."""
+    from coding.bwrap import BwrapSandbox
+    from coding.sandbox import Sandbox
+    from scoring.evaluator import ChatBackend, Evaluator, build_backend, build_evaluator
     from scoring.transcribe import Transcriber, get_transcriber
 
     evaluator: list[Evaluator] = []
+    sandbox: list[Sandbox] = []
+    reviewer: list[ChatBackend] = []
 
     def transcriber() -> Transcriber:
         return get_transcriber(settings)
@@ -39,7 +44,22 @@ def default_pipeline(settings: Settings) -> Pipeline:
             evaluator.append(build_evaluator(settings))
         return evaluator[0]
 
-    return Pipeline(transcriber=transcriber, evaluator=make_evaluator)
+    def make_sandbox() -> Sandbox:
+        if not sandbox:
+            sandbox.append(BwrapSandbox())
+        return sandbox[0]
+
+    def make_reviewer() -> ChatBackend:
+        if not reviewer:
+            reviewer.append(build_backend(settings))
+        return reviewer[0]
+
+    return Pipeline(
+        transcriber=transcriber,
+        evaluator=make_evaluator,
+        sandbox=make_sandbox,
+        reviewer=make_reviewer,
+    )
 
 
 def build_app(

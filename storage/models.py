@@ -59,6 +59,8 @@ class Question(SQLModel, table=True):
     rubric_en: str = ""
     modes: str = "voice,video,text"
     time_limit_s: int = 120
+    # a coding question (modes "code"): coding.question.CodingSpec as JSON; {} otherwise
+    coding: dict[str, Any] = _json_field(dict)
     active: bool = True
     created_at: dt.datetime = _now_field()
 
