@@ -231,6 +231,8 @@ def current_limits(
     if s.question_index >= len(items):
         return None
     item = items[s.question_index]
+    if "code" in item.modes:  # a source file, fetched only up to a solution's size
+        return AnswerLimits(item.time_limit_s, coding_answer.MAX_FILE_BYTES, item.modes)
     return AnswerLimits(
         min(item.time_limit_s, settings.max_answer_seconds), settings.max_media_bytes, item.modes
     )
