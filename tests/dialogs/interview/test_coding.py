@@ -198,3 +198,32 @@ def test_the_built_in_coding_questions_pass_their_own_reference(sandbox: BwrapSa
         assert judge(sandbox, question.coding.starter, question.coding.suite()).verdict != (
             "accepted"
         )
+
+
+def test_without_a_sandbox_the_code_job_fails_visibly_and_scores_nothing(
+    settings: Settings, clock: FakeClock, messenger: RecordingMessenger
+) -> None:
+    transcriber = ScriptedTranscriber()
+    evaluator = StarEvaluator(FakeBackend())
+    application = build_app(
+        settings,
+        clock=clock,
+        pipeline=Pipeline(transcriber=lambda: transcriber, evaluator=lambda: evaluator),
+    )
+    application.channels["console"] = messenger
+    try:
+        chat = Chat(application, messenger, run_jobs=True)
+        chat.languages.update({"admin": "en", "hr": "en"})
+        for line in ["/newjob", "dev", "开发", "Developer", "python_skills 100", "50"]:
+            chat.send("admin", line)
+        chat.send("admin", "python_skills-code-02")
+        start(chat, "dan", "Dan Poe")
+        chat.send("dan", "def is_palindrome(s):\n    return True\n")
+        with application.db.session() as session:
+            job = session.exec(select(BackgroundJob).where(BackgroundJob.kind == "code")).one()
+            assert job.status in {"failed", "pending"} and "sandbox" in (job.error or "")
+            answer = session.exec(select(Answer)).one()
+            assert answer.status == "received"
+            assert session.exec(select(Evaluation)).all() == []
+    finally:
+        application.db.engine.dispose()
