@@ -1,5 +1,6 @@
 """The real sandbox: bubblewrap (namespaces: a fresh network with only a down-to-nothing
-loopback, pid, ipc, uts, user and mount; a read-only ``/usr`` and a private ``/tmp``),
+loopback, pid, ipc, uts, user and mount; a read-only ``/usr`` and a private ``/tmp``; a
+seccomp filter, :mod:`coding.seccomp`),
 run by ``setpriv`` as an unprivileged uid, under rlimits set by ``prlimit`` and inside
 a per-run pids and memory cgroup that is emptied with SIGKILL when the run ends.
 
@@ -22,6 +23,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from coding import seccomp
 from coding.cgroups import Layout, RunGroup
 from coding.sandbox import Limits, Outcome, Program, SandboxUnavailable, check_file_names
 
@@ -62,6 +64,10 @@ class BwrapSandbox:
         self.bwrap = _need("bwrap")
         self.layout = layout or Layout.detect()
         self.system_args = self._system_args()
+        try:
+            self.seccomp = seccomp.program()
+        except ValueError as exc:
+            raise SandboxUnavailable(f"no seccomp filter for this machine: {exc}") from exc
 
     @staticmethod
     def _system_args() -> list[str]:
@@ -134,6 +140,8 @@ class BwrapSandbox:
             SANDBOX_TMP,
             "--json-status-fd",
             "{status_fd}",
+            "--seccomp",
+            "{seccomp_fd}",
             "--",
             *program.argv,
         ]
@@ -162,10 +170,11 @@ class BwrapSandbox:
         self, program: Program, stdin: bytes, limits: Limits, code_dir: str, group: RunGroup
     ) -> Outcome:
         status_r, status_w = os.pipe()
-        argv = [
-            str(status_w) if a == "{status_fd}" else a
-            for a in self.argv(program, limits, code_dir, group)
-        ]
+        filter_fd = os.memfd_create("seccomp")
+        os.write(filter_fd, self.seccomp)
+        os.lseek(filter_fd, 0, os.SEEK_SET)
+        fds = {"{status_fd}": str(status_w), "{seccomp_fd}": str(filter_fd)}
+        argv = [fds.get(a, a) for a in self.argv(program, limits, code_dir, group)]
         with tempfile.TemporaryFile() as stdin_file:
             stdin_file.write(stdin)
             stdin_file.seek(0)
@@ -175,11 +184,12 @@ class BwrapSandbox:
                 stdin=stdin_file,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,
-                pass_fds=(status_w,),
+                pass_fds=(status_w, filter_fd),
                 start_new_session=True,
                 env={"PATH": "/usr/sbin:/usr/bin:/sbin:/bin"},
             )
         os.close(status_w)
+        os.close(filter_fd)
         try:
             outcome = self._watch(proc, limits, group, start)
         finally:

@@ -247,6 +247,42 @@ def test_background_processes_are_killed_when_the_run_ends(sandbox: BwrapSandbox
     # host_unchanged checks that no process of the sandbox's uid is left
 
 
+def test_dangerous_system_calls_fail_with_eperm(sandbox: BwrapSandbox) -> None:
+    """The seccomp filter: each of these would succeed without it."""
+    source = (
+        "import ctypes\n"
+        "libc = ctypes.CDLL(None, use_errno=True)\n"
+        "params = ctypes.create_string_buffer(120)\n"
+        "calls = [\n"
+        "    ('ptrace-traceme', lambda: libc.ptrace(0, 0, 0, 0)),\n"
+        "    ('unshare-user', lambda: libc.unshare(0x10000000)),\n"
+        "    ('keyctl', lambda: libc.syscall(250, 0, -3, 0)),\n"
+        "    ('io_uring_setup', lambda: libc.syscall(425, 1, params)),\n"
+        "    ('userfaultfd', lambda: libc.syscall(323, 0)),\n"
+        "]\n"
+        "for name, call in calls:\n"
+        "    ctypes.set_errno(0)\n"
+        "    print(name, call(), ctypes.get_errno())\n"
+    )
+    expected = "".join(
+        f"{name} -1 1\n"
+        for name in ("ptrace-traceme", "unshare-user", "keyctl", "io_uring_setup", "userfaultfd")
+    )
+    report = run(sandbox, source, expected=expected)
+    assert report.verdict == "accepted", report.as_json(full=True)
+
+
+def test_the_seccomp_program_is_well_formed() -> None:
+    from coding.seccomp import BLOCKED, program
+
+    for machine, table in BLOCKED.items():
+        code = program(machine)
+        assert len(code) % 8 == 0
+        assert len(code) // 8 == len(set(table.values())) + 6 + (machine == "x86_64")
+    with pytest.raises(ValueError, match="no seccomp table"):
+        program("mips")
+
+
 def test_a_syntax_error_is_a_compile_error(sandbox: BwrapSandbox) -> None:
     report = run(sandbox, "def f(:\n    pass\n")
     assert report.verdict == "compile_error"
