@@ -34,9 +34,11 @@ log = logging.getLogger(__name__)
 async def start_channels(rt: Runtime) -> None:
     """Start every channel enabled in config.toml (one line per channel)."""
     settings = rt.app.settings
+    from web.coding_page import start_coding_page
     from web.contracts import start_signing
 
     await start_signing(rt)
+    await start_coding_page(rt)
     if settings.telegram.enabled:
         from bot.telegram import start_telegram
 

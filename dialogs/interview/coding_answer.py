@@ -3,14 +3,17 @@ the starter code) and how a code answer is taken from a message or a file."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
+import secrets
 
 from coding.languages import language
 from coding.question import MAX_SOURCE_CHARS, CodingSpec
 from dialogs.interview.plan import PlanItem
 from dialogs.kernel.context import Ctx
 from dialogs.kernel.events import FileReceived, TextReceived
-from storage.models import Question
+from storage.crypto import token_hash
+from storage.models import CodingLink, InterviewSession, Question
 
 MAX_FILE_BYTES = 200_000
 MAX_EXAMPLE_CHARS = 300
@@ -23,11 +26,31 @@ def spec_of(ctx: Ctx, item: PlanItem) -> CodingSpec | None:
     return CodingSpec.model_validate(question.coding)
 
 
-def prompt(ctx: Ctx, item: PlanItem) -> str:
+def page_link(ctx: Ctx, s: InterviewSession, item: PlanItem) -> str:
+    """A new phone coding page for this question of this interview; its URL. The token
+    is only in the URL (the database keeps its SHA-256); it is valid for the question's
+    time or until the code is submitted (``web/coding_page.py``)."""
+    token = secrets.token_urlsafe(24)
+    ctx.session.add(
+        CodingLink(
+            token_hash=token_hash(token),
+            session_id=s.id or 0,
+            position=s.question_index,
+            question_id=item.question_id or 0,
+            expires_at=ctx.now + dt.timedelta(seconds=item.time_limit_s),
+            created_at=ctx.now,
+        )
+    )
+    return f"{ctx.settings.app.public_base_url.rstrip('/')}/code/{token}"
+
+
+def prompt(ctx: Ctx, s: InterviewSession, item: PlanItem) -> str:
     spec = spec_of(ctx, item)
     if spec is None:
         return ctx.text("coding.how", language="-")
     parts = [ctx.text("coding.how", language=language(spec.language).name)]
+    if item.question_id is not None:
+        parts.append(ctx.text("coding.page_link", url=page_link(ctx, s, item)))
     for example in spec.examples:
         if example.call is not None:
             args = ", ".join(json.dumps(a, ensure_ascii=False) for a in example.call.args)

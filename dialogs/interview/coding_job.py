@@ -12,7 +12,7 @@ from sqlmodel import Session
 from coding.judge import Spec, judge
 from coding.question import CodingSpec
 from coding.sandbox import Sandbox
-from core.errors import EvaluationError
+from core.errors import EvaluationError, InterviewerError
 from dialogs.kernel.catalog import t
 from dialogs.kernel.intents import Intent, Send
 from dialogs.kernel.notify import hr_group_chats
@@ -36,7 +36,7 @@ def judge_code(
     ctx: JobContext,
     *,
     sandbox: Sandbox,
-    reviewer: ChatBackend | None,
+    reviewer: Callable[[], ChatBackend | None] | None,
     finalize: Finalize,
 ) -> None:
     answer_id = int(job.payload["answer_id"])
@@ -68,11 +68,17 @@ def judge_code(
         )
     result = code_result(report, reference, spec.language)
     if reviewer is not None:
-        review = review_code(reviewer, statement, code, lang)
-        result.readability = review.readability
-        result.review = review.comment
-        result.review_model = review.model
-        result.review_error = review.error
+        try:
+            backend = reviewer()
+        except InterviewerError as exc:  # advisory: the score stands without it
+            backend = None
+            result.review_error = f"no model for the review: {type(exc).__name__}"
+        if backend is not None:
+            review = review_code(backend, statement, code, lang)
+            result.readability = review.readability
+            result.review = review.comment
+            result.review_model = review.model
+            result.review_error = review.error
     with ctx.db.transaction() as session:
         fresh = session.get(Answer, answer_id)
         if fresh is None or fresh.status != "received":

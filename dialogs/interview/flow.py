@@ -345,7 +345,7 @@ def _ask_question(
         text=text,
     )
     if "code" in item.modes:
-        body += "\n\n" + coding_answer.prompt(ctx, item)
+        body += "\n\n" + coding_answer.prompt(ctx, s, item)
     else:
         body += "\n" + ctx.text("question.modes", modes=_modes_text(ctx, _allowed_modes(s, item)))
     ctx.say(f"{before}\n\n{body}" if before else body, buttons=buttons)

@@ -56,8 +56,9 @@ class Pipeline:
         """A coding answer, judged in the sandbox (``coding_job``)."""
         if self.sandbox is None:
             raise SandboxUnavailable("no code sandbox is configured in this worker")
-        reviewer = self.reviewer() if self.reviewer is not None else None
-        judge_code(job, ctx, sandbox=self.sandbox(), reviewer=reviewer, finalize=maybe_finalize)
+        judge_code(
+            job, ctx, sandbox=self.sandbox(), reviewer=self.reviewer, finalize=maybe_finalize
+        )
 
     # ------------------------------------------------------------ transcribe
     def transcribe(self, job: BackgroundJob, ctx: JobContext) -> None:

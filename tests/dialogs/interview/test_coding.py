@@ -15,6 +15,7 @@ from app.wiring import App, build_app
 from coding.bwrap import BwrapSandbox
 from coding.sandbox import SandboxUnavailable
 from core.clock import FakeClock
+from core.errors import ModelNotInstalledError
 from core.settings import Settings
 from dialogs.interview.pipeline import Pipeline
 from scoring.evaluator import FakeBackend, StarEvaluator
@@ -225,5 +226,45 @@ def test_without_a_sandbox_the_code_job_fails_visibly_and_scores_nothing(
             answer = session.exec(select(Answer)).one()
             assert answer.status == "received"
             assert session.exec(select(Evaluation)).all() == []
+    finally:
+        application.db.engine.dispose()
+
+
+def test_without_a_review_model_the_code_is_still_scored(
+    settings: Settings, clock: FakeClock, messenger: RecordingMessenger, sandbox: BwrapSandbox
+) -> None:
+    def no_model() -> FakeBackend:
+        raise ModelNotInstalledError("llm")
+
+    transcriber = ScriptedTranscriber()
+    evaluator = StarEvaluator(FakeBackend())
+    application = build_app(
+        settings,
+        clock=clock,
+        pipeline=Pipeline(
+            transcriber=lambda: transcriber,
+            evaluator=lambda: evaluator,
+            sandbox=lambda: sandbox,
+            reviewer=no_model,
+        ),
+    )
+    application.channels["console"] = messenger
+    try:
+        chat = Chat(application, messenger, run_jobs=True)
+        chat.languages.update({"admin": "en", "hr": "en"})
+        for line in ["/newjob", "dev", "开发", "Developer", "python_skills 100", "50"]:
+            chat.send("admin", line)
+        chat.send("admin", "python_skills-code-02")
+        start(chat, "eve", "Eve Moe")
+        chat.send(
+            "eve",
+            "def is_palindrome(s):\n    t = [c.lower() for c in s if c.isalnum()]\n    return t == t[::-1]\n",
+        )
+        with application.db.session() as session:
+            total = session.exec(select(Evaluation).where(Evaluation.dimension == "total")).one()
+            coding = total.details["coding"]
+            assert coding["verdict"] == "accepted" and total.score == 100.0
+            assert coding["readability"] is None
+            assert coding["review_error"] == "no model for the review: ModelNotInstalledError"
     finally:
         application.db.engine.dispose()
