@@ -97,3 +97,17 @@ def test_bad_expired_and_overused_links(
     clock.advance(seconds=601)
     assert client.get(path).status_code == 410
     assert client.post(path + "/submit", json={"code": SIEVE}).status_code == 410
+
+
+def test_deleteme_erases_the_coding_drafts(
+    hr_chat: Chat,  # noqa: F811
+    client: TestClient,
+) -> None:
+    _, question = start(hr_chat, "cy", "Cy Doe")
+    path = link_of(question)
+    assert client.post(path + "/draft", json={"code": "print('mine')"}).status_code == 200
+    [yes, _no] = hr_chat.send("cy", "/deleteme")[-1].button_data
+    hr_chat.send("cy", f"/press {yes}")
+    with hr_chat.app.db.session() as session:
+        assert session.exec(select(CodingLink)).all() == []
+    assert client.get(path).status_code == 404
