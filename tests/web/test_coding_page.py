@@ -4,6 +4,7 @@ the interview as a chat answer would), and links that are closed or out of time.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterator
 
@@ -22,6 +23,7 @@ from tests.dialogs.interview.test_coding import (  # noqa: F401 - the fixtures
     sandbox,
     start,
 )
+from tests.dialogs.privacy.test_privacy import files, unzip
 from tests.harness import Chat
 from web.app import create_app
 from web.coding_page import MAX_RUNS, coding_routes
@@ -106,6 +108,11 @@ def test_deleteme_erases_the_coding_drafts(
     _, question = start(hr_chat, "cy", "Cy Doe")
     path = link_of(question)
     assert client.post(path + "/draft", json={"code": "print('mine')"}).status_code == 200
+    exported = files(hr_chat.send("cy", "/mydata"))
+    [zipped] = exported or files(hr_chat.messenger.to("cy"))
+    drafts = json.loads(unzip(zipped.file_data or b"")["coding_drafts.json"])
+    assert [d["draft"] for d in drafts] == ["print('mine')"]
+    assert "token_hash" not in drafts[0]
     [yes, _no] = hr_chat.send("cy", "/deleteme")[-1].button_data
     hr_chat.send("cy", f"/press {yes}")
     with hr_chat.app.db.session() as session:
