@@ -268,3 +268,23 @@ def test_without_a_review_model_the_code_is_still_scored(
             assert coding["review_error"] == "no model for the review: ModelNotInstalledError"
     finally:
         application.db.engine.dispose()
+
+
+def test_code_jobs_run_on_their_own_queue(hr_chat: Chat) -> None:
+    start(hr_chat, "fay", "Fay Lu")
+    hr_chat.run_jobs = False
+    hr_chat.send("fay", SIEVE)
+    app = hr_chat.app
+    main = app.worker(exclude={"code"})
+    assert "code" not in main.handlers and main.unhandled() == {}
+    assert main.reject_unhandled() == {}
+    main.drain()
+    code = app.worker({"code"})
+    assert set(code.handlers) == {"code"} and code.unhandled() == {}
+    with app.db.session() as session:
+        job = session.exec(select(BackgroundJob).where(BackgroundJob.kind == "code")).one()
+        assert job.status == "pending"  # the main worker left it alone
+    assert code.drain() == 1
+    with app.db.session() as session:
+        job = session.exec(select(BackgroundJob).where(BackgroundJob.kind == "code")).one()
+        assert job.status == "done"
