@@ -12,4 +12,5 @@ CLI_MODULES = [
     "contracts.cli",
     "bot.cli",
     "bot.wechat_cli",
+    "coding.cli",
 ]

@@ -6,6 +6,7 @@ adapters can name it without importing the composition root.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass, field
 
 from core.settings import Settings
@@ -37,5 +38,15 @@ class App:
             media=self.db.media,
         )
 
-    def worker(self) -> Worker:
-        return Worker(self.db, self.services, self.handlers)
+    def worker(
+        self, kinds: Collection[str] | None = None, *, exclude: Collection[str] = ()
+    ) -> Worker:
+        """A worker for ``kinds`` (all by default) but ``exclude``: a queue of its own
+        (the ``code`` jobs run apart, so a slow model job never holds a sandbox run)."""
+        mine = {
+            kind: handler
+            for kind, handler in self.handlers.items()
+            if (kinds is None or kind in kinds) and kind not in exclude
+        }
+        others = set(self.handlers) - set(mine)
+        return Worker(self.db, self.services, mine, others=others)

@@ -30,13 +30,20 @@ from core.settings import Settings
 
 log = logging.getLogger(__name__)
 
+# Job kinds with a worker of their own, and how many run at once (each sandboxed run is
+# CPU-bound: one at a time leaves the other cores to the bot).
+CODE_QUEUE = frozenset({"code"})
+CODE_WORKERS = 1
+
 
 async def start_channels(rt: Runtime) -> None:
     """Start every channel enabled in config.toml (one line per channel)."""
     settings = rt.app.settings
+    from web.coding_page import start_coding_page
     from web.contracts import start_signing
 
     await start_signing(rt)
+    await start_coding_page(rt)
     if settings.telegram.enabled:
         from bot.telegram import start_telegram
 
@@ -98,7 +105,10 @@ async def run(
         # Reminders: every process runs one; only the lease holder schedules.
         reminder_scheduler = scheduling.install(app)
         tasks[asyncio.create_task(rt.dispatcher.run(stop))] = "dispatcher"
-        tasks[asyncio.create_task(app.worker().run(stop))] = "worker"
+        tasks[asyncio.create_task(app.worker(exclude=CODE_QUEUE).run(stop))] = "worker"
+        if CODE_QUEUE & set(app.handlers):  # candidates' code: a queue of its own
+            code_worker = app.worker(CODE_QUEUE).run(stop, concurrency=CODE_WORKERS)
+            tasks[asyncio.create_task(code_worker)] = "code worker"
         tasks[asyncio.create_task(reminder_scheduler.run(stop))] = "reminders"
         for name, channel_loop in rt.loops:
             tasks[asyncio.create_task(channel_loop(stop))] = name

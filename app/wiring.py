@@ -25,13 +25,17 @@ log = logging.getLogger(__name__)
 
 
 def default_pipeline(settings: Settings) -> Pipeline:
-    """The speech router (a recogniser per language) and the configured evaluator,
-    each loaded on first use in this process."""
-    from scoring.evaluator import Evaluator, build_evaluator
+    """The speech router (a recogniser per language), the configured evaluator, the code
+    sandbox and the model's code review, each loaded on first use in this process."""
+    from coding.bwrap import BwrapSandbox
+    from coding.sandbox import Sandbox
+    from scoring.evaluator import ChatBackend, Evaluator, build_backend, build_evaluator
     from scoring.speech_router import get_recogniser
     from scoring.transcribe import Transcriber
 
     evaluator: list[Evaluator] = []
+    sandbox: list[Sandbox] = []
+    reviewer: list[ChatBackend] = []
 
     def transcriber() -> Transcriber:
         return get_recogniser(settings)
@@ -41,7 +45,22 @@ def default_pipeline(settings: Settings) -> Pipeline:
             evaluator.append(build_evaluator(settings))
         return evaluator[0]
 
-    return Pipeline(transcriber=transcriber, evaluator=make_evaluator)
+    def make_sandbox() -> Sandbox:
+        if not sandbox:
+            sandbox.append(BwrapSandbox())
+        return sandbox[0]
+
+    def make_reviewer() -> ChatBackend:
+        if not reviewer:
+            reviewer.append(build_backend(settings))
+        return reviewer[0]
+
+    return Pipeline(
+        transcriber=transcriber,
+        evaluator=make_evaluator,
+        sandbox=make_sandbox,
+        reviewer=make_reviewer,
+    )
 
 
 def build_app(

@@ -665,10 +665,16 @@ class TelegramChannel:
 
     async def _file_event(self, incoming: Incoming, media: PendingMedia) -> Event:
         base = incoming.base
-        # Documents are imports (questions, calendars) from staff; strangers' files are not fetched.
-        if not await asyncio.to_thread(self._is_staff, str(base["user_id"])):
-            return FileReceived(**base, media=media.ref, caption=media.caption)
+        # Documents are imports (questions, calendars) from staff, or a candidate's code
+        # for the coding question being asked; anyone else's files are not fetched.
         cap = min(self.app.settings.interview.max_media_bytes, BOT_API_DOWNLOAD_LIMIT)
+        if not await asyncio.to_thread(self._is_staff, str(base["user_id"])):
+            limits = await asyncio.to_thread(
+                self.app.engine.answer_limits, PLATFORM, str(base["user_id"])
+            )
+            if limits is None or "code" not in limits.modes:
+                return FileReceived(**base, media=media.ref, caption=media.caption)
+            cap = min(limits.max_bytes, BOT_API_DOWNLOAD_LIMIT)
         if media.ref.size_bytes is not None and media.ref.size_bytes > cap:
             return FileReceived(**base, media=media.ref, caption=media.caption)
         data = await self._download(media.ref.platform_file_id, cap)

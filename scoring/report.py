@@ -22,6 +22,8 @@ from typing import Any
 from pydantic import BaseModel, Field, field_validator
 
 from core.errors import InterviewerError
+from scoring import code_report
+from scoring.code_report import CodingAnswerReport
 from scoring.composite import RankEntry
 from scoring.star import ELEMENTS, Evaluation
 from scoring.star_texts import Lang, text
@@ -128,6 +130,7 @@ class CandidateReportData(BaseModel):
     answers: list[AnswerReport]
     generated_at: dt.datetime
     human: list[HumanScoreLine] = Field(default_factory=list)  # optional: scores by people
+    coding: list[CodingAnswerReport] = Field(default_factory=list)  # coding answers
 
     @field_validator("generated_at")
     @classmethod
@@ -266,6 +269,7 @@ def _report_texts(data: CandidateReportData) -> list[str]:
         out += list(_HUMAN_TEXTS[lang].values())
         for human in data.human:
             out += [human.name, *human.comments]
+    out += code_report.texts(data.coding, lang)
     for answer in data.answers:
         ev = answer.evaluation
         out += [answer.question, answer.competency, _excerpt(answer.transcript), ev.model]
@@ -456,6 +460,7 @@ def candidate_report_pdf(data: CandidateReportData) -> bytes:
             h=4.5,
             color=(70, 70, 70),
         )
+    code_report.render(pdf, line, data.coding, lang, headings, FONT)
     models = sorted({a.evaluation.model for a in data.answers}) or ["-"]
     prompts = sorted({a.evaluation.prompt_version for a in data.answers}) or ["-"]
     pdf.ln(4)

@@ -9,6 +9,13 @@ command -v sox >/dev/null || need+=(sox)
 command -v pdftotext >/dev/null || need+=(poppler-utils)
 command -v pdfsig >/dev/null || need+=(poppler-utils)
 command -v chromium >/dev/null || need+=(chromium)
+# the code sandbox (coding/): bubblewrap, setpriv and prlimit (util-linux), python3 and
+# node as the interpreters candidates' solutions run under
+command -v bwrap >/dev/null || need+=(bubblewrap)
+command -v setpriv >/dev/null || need+=(util-linux)
+command -v prlimit >/dev/null || need+=(util-linux)
+[ -x /usr/bin/python3 ] || need+=(python3)
+[ -x /usr/bin/node ] || need+=(nodejs)
 [ -f /usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc ] || need+=(fonts-noto-cjk)
 [ ${#need[@]} -eq 0 ] && exit 0
 echo "installing Debian packages: ${need[*]}"

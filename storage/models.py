@@ -59,6 +59,8 @@ class Question(SQLModel, table=True):
     rubric_en: str = ""
     modes: str = "voice,video,text"
     time_limit_s: int = 120
+    # a coding question (modes "code"): coding.question.CodingSpec as JSON; {} otherwise
+    coding: dict[str, Any] = _json_field(dict)
     active: bool = True
     created_at: dt.datetime = _now_field()
 
@@ -171,6 +173,22 @@ class InterviewSession(SQLModel, table=True):
     started_at: dt.datetime = _now_field()
     completed_at: dt.datetime | None = Field(default=None, sa_type=UTCDateTime)
     updated_at: dt.datetime = _now_field()
+
+
+class CodingLink(SQLModel, table=True):
+    """A phone coding page for one coding question of one interview: the link's token
+    (its SHA-256 only), the draft as the candidate types, until submitted or expired."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    token_hash: str = Field(index=True, unique=True, max_length=64)
+    session_id: int = Field(foreign_key="interviewsession.id", index=True)
+    position: int
+    question_id: int = Field(foreign_key="question.id")
+    draft: str | None = Field(default=None, sa_type=EncryptedText)
+    runs: int = 0
+    expires_at: dt.datetime = Field(sa_type=UTCDateTime)
+    submitted_at: dt.datetime | None = Field(default=None, sa_type=UTCDateTime)
+    created_at: dt.datetime = _now_field()
 
 
 class Answer(SQLModel, table=True):

@@ -22,6 +22,8 @@ from dialogs.kernel.context import Ctx
 from dialogs.kernel.intents import Button, Intent, Send, SendFile
 from dialogs.kernel.notify import HRChat, competency_label, hr_group_chats
 from dialogs.kernel.worker import JobContext, JobHandler
+from scoring.code_report import CodingAnswerReport
+from scoring.code_score import CodeResult
 from scoring.composite import JobWeights, QuestionScore, composite, rank_batch
 from scoring.report import (
     AnswerReport,
@@ -97,15 +99,45 @@ def answer_rows(session: Session, candidate_id: int) -> list[tuple[Answer, StarE
     return out
 
 
+def coding_results(session: Session, candidate_id: int) -> list[tuple[Answer, CodeResult]]:
+    """The candidate's judged coding answers with their results."""
+    s = session.exec(
+        select(InterviewSession).where(InterviewSession.candidate_id == candidate_id)
+    ).first()
+    if s is None:
+        return []
+    rows = session.exec(
+        select(Answer, Evaluation)
+        .join(Evaluation, col(Evaluation.answer_id) == col(Answer.id))
+        .where(
+            Answer.session_id == s.id,
+            Answer.kind == "code",
+            col(Answer.practice).is_(False),
+            Answer.status == "scored",
+            Evaluation.dimension == "total",
+        )
+        .order_by(col(Answer.position), col(Evaluation.id))
+    ).all()
+    found: dict[int, tuple[Answer, CodeResult]] = {}
+    for answer, evaluation in rows:
+        coding = (evaluation.details or {}).get("coding")
+        if coding:
+            found[answer.id or 0] = (answer, CodeResult.model_validate(coding))
+    return list(found.values())
+
+
 def candidate_composite(
     session: Session, job: Job, candidate_id: int
 ) -> tuple[Any, list[tuple[Answer, StarEvaluation | None]]]:
     rows = answer_rows(session, candidate_id)
+    coded = {answer.id: result for answer, result in coding_results(session, candidate_id)}
     questions = [
         QuestionScore(
             question_id=str(answer.id),
             competency=answer.competency,
-            total=ev.total
+            total=coded[answer.id].score
+            if answer.id in coded
+            else ev.total
             if ev is not None and ev.status == "ok" and answer.status == "scored"
             else None,
         )
@@ -154,6 +186,15 @@ def candidate_report_data(
         ],
         generated_at=now,
         human=report_lines(session, job, candidate_id, comp.per_competency, lang),
+        coding=[
+            CodingAnswerReport(
+                question=a.question_text,
+                competency=competency_label(a.competency, lang),
+                code=a.text or "",
+                result=result,
+            )
+            for a, result in coding_results(session, candidate_id)
+        ],
     )
     return report, comp
 

@@ -23,7 +23,7 @@ from sqlalchemy import select as core_select
 from sqlmodel import Session, col, func, select
 
 from core.clock import as_utc
-from dialogs.interview import timed
+from dialogs.interview import coding_answer, timed
 from dialogs.interview.plan import PlanItem, interview_plan
 from dialogs.kernel import notify
 from dialogs.kernel.access import parse_id
@@ -197,7 +197,7 @@ def handle(ctx: Ctx, s: InterviewSession) -> None:
     if isinstance(event, UnsupportedReceived):
         ctx.reply("common.unsupported")
         return
-    if isinstance(event, FileReceived):
+    if isinstance(event, FileReceived) and not _code_expected(ctx, s):
         ctx.reply("common.file_unexpected")
         return
     owner = ctx.services.features.candidate_step(s.state)
@@ -231,6 +231,8 @@ def current_limits(
     if s.question_index >= len(items):
         return None
     item = items[s.question_index]
+    if "code" in item.modes:  # a source file, fetched only up to a solution's size
+        return AnswerLimits(item.time_limit_s, coding_answer.MAX_FILE_BYTES, item.modes)
     return AnswerLimits(
         min(item.time_limit_s, settings.max_answer_seconds), settings.max_media_bytes, item.modes
     )
@@ -329,6 +331,8 @@ def _ask_question(
     items = _plan(ctx, s)
     item = items[s.question_index]
     limit = min(item.time_limit_s, ctx.settings.interview.max_answer_seconds)
+    if "code" in item.modes:  # written at leisure: the question's own time
+        limit = item.time_limit_s
     text = item.text(s.language)
     if item.followup:
         text = ctx.text("question.followup", text=text)
@@ -340,7 +344,10 @@ def _ask_question(
         limit=limit,
         text=text,
     )
-    body += "\n" + ctx.text("question.modes", modes=_modes_text(ctx, _allowed_modes(s, item)))
+    if "code" in item.modes:
+        body += "\n\n" + coding_answer.prompt(ctx, s, item)
+    else:
+        body += "\n" + ctx.text("question.modes", modes=_modes_text(ctx, _allowed_modes(s, item)))
     ctx.say(f"{before}\n\n{body}" if before else body, buttons=buttons)
 
 
@@ -501,14 +508,23 @@ def _on_question(ctx: Ctx, s: InterviewSession) -> None:
     if isinstance(event, MediaRejected):
         _media_rejected(ctx, s, event)
         return
-    if not isinstance(event, TextReceived | VoiceReceived | VideoReceived):
+    if not isinstance(event, TextReceived | VoiceReceived | VideoReceived | FileReceived):
         _out_of_place(ctx, s)
         return
     items = _plan(ctx, s)
     item = items[s.question_index]
-    if not _check_answer_input(ctx, s, item):
+    if "code" in item.modes:
+        code = coding_answer.accept(ctx, item)
+        if code is None:
+            return
+        answer = _store_answer(ctx, s, s.question_index, item, code=code)
+    elif isinstance(event, FileReceived):
+        ctx.reply("common.file_unexpected")
         return
-    answer = _store_answer(ctx, s, s.question_index, item)
+    elif not _check_answer_input(ctx, s, item):
+        return
+    else:
+        answer = _store_answer(ctx, s, s.question_index, item)
     n = s.question_index + 1
     notify.hr(
         ctx, s.job_id, "hr.answered", id=s.candidate_id, n=n, total=len(items), kind=answer.kind
@@ -635,7 +651,13 @@ def _check_answer_input(ctx: Ctx, s: InterviewSession, item: PlanItem | None) ->
 
 
 def _store_answer(
-    ctx: Ctx, s: InterviewSession, position: int, item: PlanItem | None, *, practice: bool = False
+    ctx: Ctx,
+    s: InterviewSession,
+    position: int,
+    item: PlanItem | None,
+    *,
+    practice: bool = False,
+    code: str | None = None,
 ) -> Answer:
     event = ctx.event
     previous = _attempts(ctx.session, s, position)
@@ -650,7 +672,10 @@ def _store_answer(
         practice=practice,
         created_at=ctx.now,
     )
-    if isinstance(event, TextReceived):
+    if code is not None:  # a coding question's answer, from a message or a file
+        answer.kind = "code"
+        answer.text = code
+    elif isinstance(event, TextReceived):
         answer.text = event.text.strip().replace("\x00", "")  # PostgreSQL text holds no NUL
     else:
         assert isinstance(event, VoiceReceived | VideoReceived)
@@ -666,7 +691,9 @@ def _store_answer(
             old.status = "superseded"
             ctx.session.add(old)
     if not practice:
-        if answer.kind == "text":
+        if answer.kind == "code":  # judged in the sandbox by the ``code`` job
+            ctx.enqueue("code", {"answer_id": answer.id}, key=f"code:{answer.id}")
+        elif answer.kind == "text":
             ctx.enqueue("evaluate", {"answer_id": answer.id}, key=f"evaluate:{answer.id}")
         else:
             ctx.enqueue("transcribe", {"answer_id": answer.id}, key=f"transcribe:{answer.id}")
@@ -819,14 +846,22 @@ def _plan(ctx: Ctx, s: InterviewSession) -> list[PlanItem]:
 
 def _allowed_modes(s: InterviewSession, item: PlanItem | None) -> tuple[str, ...]:
     modes = item.modes if item else ("voice", "video", "text")
-    if not s.sensitive_consent:
-        return tuple(m for m in modes if m == "text") or ("text",)
+    if not s.sensitive_consent:  # no voice or video: text (and code) only
+        return tuple(m for m in modes if m in ("text", "code")) or ("text",)
     return modes
 
 
 def _modes_text(ctx: Ctx, modes: tuple[str, ...]) -> str:
     sep = "、" if ctx.lang == "zh" else ", "
     return sep.join(ctx.text(f"question.mode_{m}") for m in modes)
+
+
+def _code_expected(ctx: Ctx, s: InterviewSession) -> bool:
+    """A file is an answer only to a coding question being asked."""
+    if s.state != "question":
+        return False
+    items = _plan(ctx, s)
+    return s.question_index < len(items) and "code" in items[s.question_index].modes
 
 
 def _job(ctx: Ctx, s: InterviewSession) -> Job:

@@ -15,13 +15,15 @@ from typing import Any
 
 from sqlmodel import Session, col, select
 
+from coding.sandbox import Sandbox, SandboxUnavailable
 from core.errors import MediaError
+from dialogs.interview.coding_job import judge_code
 from dialogs.interview.plan import interview_plan
 from dialogs.kernel.catalog import t
 from dialogs.kernel.intents import Intent, Send
 from dialogs.kernel.notify import hr_group_chats
 from dialogs.kernel.worker import JobContext, JobHandler
-from scoring.evaluator import Evaluator
+from scoring.evaluator import ChatBackend, Evaluator
 from scoring.star import AnswerInput
 from scoring.transcribe import Transcriber, transcribe_answer
 from storage.models import Answer, BackgroundJob, Evaluation, InterviewSession, Job, Question
@@ -37,6 +39,9 @@ class Pipeline:
 
     transcriber: Callable[[], Transcriber]
     evaluator: Callable[[], Evaluator]
+    # the code sandbox and the model that reviews code (None: no review), for ``code``
+    sandbox: Callable[[], Sandbox] | None = None
+    reviewer: Callable[[], ChatBackend | None] | None = None
 
     def handlers(self) -> dict[str, JobHandler]:
         """The jobs that need the models (the features declare the others)."""
@@ -44,7 +49,17 @@ class Pipeline:
             "transcribe": self.transcribe,
             "evaluate": self.evaluate,
             "interview_completed": self.completed,
+            "code": self.code,
         }
+
+    # ------------------------------------------------------------ code
+    def code(self, job: BackgroundJob, ctx: JobContext) -> None:
+        """A coding answer, judged in the sandbox (``coding_job``)."""
+        if self.sandbox is None:
+            raise SandboxUnavailable("no code sandbox is configured in this worker")
+        judge_code(
+            job, ctx, sandbox=self.sandbox(), reviewer=self.reviewer, finalize=maybe_finalize
+        )
 
     # ------------------------------------------------------------ transcribe
     def transcribe(self, job: BackgroundJob, ctx: JobContext) -> None:

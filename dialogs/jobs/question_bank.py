@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, Field, field_validator, model_validator
 from sqlmodel import Session, col, select
 
+from coding.question import CodingSpec
 from dialogs.kernel.notify import BANK_FILE
 from storage.models import Question
 
-MODES = {"voice", "video", "text"}
+MODES = {"voice", "video", "text", "code"}
 KEY_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{1,79}$")
 
 
@@ -27,6 +29,24 @@ class QuestionSpec(BaseModel):
     rubric_en: str = Field(default="", max_length=2000)
     modes: list[str] = Field(default_factory=lambda: ["voice", "video", "text"])
     time_limit_s: int = Field(default=120, ge=15, le=600)
+    # a coding question (answered with code that runs in the sandbox): modes is ["code"]
+    coding: CodingSpec | None = None
+
+    @field_validator("coding", mode="before")
+    @classmethod
+    def _coding_json(cls, value: Any) -> Any:
+        """A CSV cell holds the coding part as JSON text; empty means none."""
+        if isinstance(value, str):
+            return json.loads(value) if value.strip() else None
+        return value
+
+    @model_validator(mode="after")
+    def _code_mode(self) -> QuestionSpec:
+        if self.coding is not None:
+            self.modes = ["code"]
+        elif "code" in self.modes:
+            raise ValueError("the code mode needs a coding part (tests, language ...)")
+        return self
 
     @field_validator("competency")
     @classmethod
@@ -49,6 +69,8 @@ class QuestionSpec(BaseModel):
             raise ValueError(
                 f"modes must be among voice, video, text (got {', '.join(bad) or 'none'})"
             )
+        if "code" in modes and len(modes) > 1:
+            raise ValueError("the code mode goes alone")
         return modes
 
 
@@ -124,6 +146,7 @@ def _apply(row: Question, spec: QuestionSpec) -> None:
     row.rubric_en = spec.rubric_en
     row.modes = ",".join(spec.modes)
     row.time_limit_s = spec.time_limit_s
+    row.coding = spec.coding.model_dump(mode="json") if spec.coding else {}
 
 
 def _next_key(session: Session, competency: str) -> str:

@@ -182,6 +182,13 @@ def _issues(row: int, exc: ValidationError) -> list[RowIssue]:
     out: list[RowIssue] = []
     for err in exc.errors():
         name = str(err["loc"][0]) if err["loc"] else "?"
+        if name in ("coding", "?"):  # a coding question's part: the validator says what
+            where = ".".join(str(p) for p in err["loc"][1:])
+            detail = str(err["msg"]).removeprefix("Value error, ")[:200]
+            out.append(
+                RowIssue(row, "coding", {"detail": f"{where}: {detail}" if where else detail})
+            )
+            continue
         if err["type"] == "value_error" and name in ("competency", "modes"):
             out.append(RowIssue(row, name, {"field": name}))
             continue

@@ -7,7 +7,7 @@ import contextlib
 import logging
 import os
 import uuid
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -93,10 +93,13 @@ class Worker:
         handlers: dict[str, JobHandler],
         *,
         name: str | None = None,
+        others: Collection[str] = (),
     ) -> None:
         self.db = db
         self.services = services
         self.handlers = handlers
+        # kinds another worker of this process takes (its own queue): not "unhandled"
+        self.others = frozenset(others)
         self.name = name or f"{os.getpid()}-{uuid.uuid4().hex[:6]}"
         self.ctx = JobContext(db=db, services=services)
 
@@ -148,7 +151,11 @@ class Worker:
     def unhandled(self) -> dict[str, int]:
         """Waiting jobs of kinds no handler here takes (a feature or channel not running)."""
         waiting = queue.pending_kinds(self.db)
-        return {kind: n for kind, n in sorted(waiting.items()) if kind not in self.handlers}
+        return {
+            kind: n
+            for kind, n in sorted(waiting.items())
+            if kind not in self.handlers and kind not in self.others
+        }
 
     def reject_unhandled(self) -> dict[str, int]:
         """At start-up: waiting jobs of a kind no handler takes (a feature removed, a

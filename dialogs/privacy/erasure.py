@@ -25,6 +25,7 @@ from storage.models import (
     Candidate,
     CandidateScore,
     ChannelIdentity,
+    CodingLink,
     Evaluation,
     HumanScore,
     InboxEvent,
@@ -208,6 +209,10 @@ def erase_candidate(
         )
         result.answers = _rowcount(
             session.execute(delete(Answer).where(col(Answer.id).in_(answer_ids)))
+        )
+    if s is not None:  # phone coding pages: their drafts are the candidate's code
+        result.rows += _rowcount(
+            session.execute(delete(CodingLink).where(col(CodingLink.session_id) == s.id))
         )
     for score in session.exec(
         sm_select(CandidateScore).where(CandidateScore.candidate_id == candidate_id)

@@ -30,6 +30,7 @@ from storage.models import (
     Candidate,
     CandidateScore,
     ChannelIdentity,
+    CodingLink,
     Decision,
     Evaluation,
     HumanScore,
@@ -288,6 +289,14 @@ def collect_export(
         "interview.json": _row(s),
         "consent.json": consent,
         "answers.json": answer_rows,
+        "coding_drafts.json": [
+            _row(link, drop=("token_hash", "session_id"))
+            for link in session.exec(
+                sm_select(CodingLink)
+                .where(CodingLink.session_id == s.id)
+                .order_by(col(CodingLink.id))
+            ).all()
+        ],
         "evaluations.json": [_row(e) for e in evaluations],
         "human_scores.json": [
             _row(h, drop=("scorer",))
