@@ -98,7 +98,13 @@ async def run(
         # Reminders: every process runs one; only the lease holder schedules.
         reminder_scheduler = scheduling.install(app)
         tasks[asyncio.create_task(rt.dispatcher.run(stop))] = "dispatcher"
-        tasks[asyncio.create_task(app.worker().run(stop))] = "worker"
+        if settings.workers.backend == "celery":
+            # Jobs run in `python main.py worker` processes; this one publishes them.
+            from app.celery_jobs import relay_for
+
+            tasks[asyncio.create_task(relay_for(app).run(stop))] = "job relay"
+        else:
+            tasks[asyncio.create_task(app.worker().run(stop))] = "worker"
         tasks[asyncio.create_task(reminder_scheduler.run(stop))] = "reminders"
         for name, channel_loop in rt.loops:
             tasks[asyncio.create_task(channel_loop(stop))] = name
