@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from importlib import import_module
 
 from celery import Celery, Task
-from kombu.entity import Queue
+from kombu.entity import Exchange, Queue
 from sqlalchemy.exc import OperationalError
 
 from app.host import App
@@ -129,6 +129,7 @@ def make_celery(settings: Settings, *, factory: AppFactory | None = None) -> Cel
     broker = settings.workers.broker_url.get_secret_value()
     celery = Celery("interviewer", broker=broker, set_as_current=False)
     names = {q: queue_name(settings, q) for q in QUEUES}
+    exchange = Exchange(queue_name(settings, "jobs"), type="direct")  # type: ignore[no-untyped-call]
     celery.conf.update(
         task_acks_late=True,
         task_reject_on_worker_lost=True,
@@ -137,7 +138,8 @@ def make_celery(settings: Settings, *, factory: AppFactory | None = None) -> Cel
         task_serializer="json",
         accept_content=["json"],
         task_default_queue=names["default"],
-        task_queues=[Queue(name, routing_key=name) for name in names.values()],  # type: ignore[no-untyped-call]
+        task_default_exchange=exchange.name,
+        task_queues=[Queue(name, exchange, routing_key=name) for name in names.values()],  # type: ignore[no-untyped-call]
         task_create_missing_queues=False,
         broker_connection_retry_on_startup=True,
         worker_hijack_root_logger=False,
