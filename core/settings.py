@@ -42,6 +42,7 @@ ENV_OVERRIDES: dict[str, tuple[str, str]] = {
     "SMTP_PASSWORD": ("smtp", "password"),
     "REDIS_URL": ("app", "redis_url"),
     "CELERY_BROKER_URL": ("workers", "broker_url"),
+    "S3_SECRET_ACCESS_KEY": ("media", "s3_secret_access_key"),
     "SIGNING_P12_PASSWORD": ("contracts", "p12_password"),
 }
 
@@ -184,6 +185,19 @@ class WorkerSettings(_Section):
     stale_after_seconds: float = Field(3600, gt=0)
 
 
+class MediaSettings(_Section):
+    """Where encrypted media live: files under ``data_dir`` or an S3-compatible store
+    every machine reaches (several machines: README "Scaling out")."""
+
+    backend: Literal["filesystem", "s3"] = "filesystem"
+    s3_bucket: str = "interviewer"
+    s3_endpoint_url: str = ""  # empty: AWS itself
+    s3_region: str = "us-east-1"
+    s3_prefix: str = Field("", max_length=200)
+    s3_access_key_id: str = ""  # empty: boto3's own chain (AWS_* variables, a role)
+    s3_secret_access_key: SecretStr | None = None
+
+
 class OutboxSettings(_Section):
     max_attempts: int = Field(8, ge=1, le=100)
     poll_seconds: float = Field(0.2, gt=0)
@@ -303,6 +317,7 @@ class Settings(_Section):
     speech: SpeechSettings = Field(default_factory=SpeechSettings)
     llm: LLMSettings = Field(default_factory=LLMSettings)
     workers: WorkerSettings = Field(default_factory=WorkerSettings)
+    media: MediaSettings = Field(default_factory=MediaSettings)
     outbox: OutboxSettings = Field(default_factory=OutboxSettings)
     telegram: TelegramSettings = Field(default_factory=TelegramSettings)
     wechat: WeChatSettings = Field(default_factory=WeChatSettings)
