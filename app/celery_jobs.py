@@ -58,6 +58,13 @@ ROUTES: dict[str, str] = {
     "wechat_invite_qr": "default",
 }
 DEFAULT_FACTORY = "app.wiring:build_app"
+# The deployment's worker pools and the queues each consumes: GPU machines take the
+# model work, CPU machines the rest. deploy/compose.yaml, the systemd units and
+# ``bench scale`` start these (tests/app/test_deploy.py keeps them in step).
+POOLS: dict[str, tuple[str, ...]] = {
+    "gpu": ("asr", "llm"),
+    "cpu": ("render", "code", "default"),
+}
 
 AppFactory = Callable[[Settings], App]
 
