@@ -239,10 +239,23 @@ def worker_argv(settings: Settings, queues: list[str], *, concurrency: int, name
     ]
 
 
+def warm_up(**_: object) -> None:
+    """``worker_process_init``: build the App (open the database, load what the
+    handlers load eagerly) when a pool process starts, not in its first job."""
+    PROCESS.get()
+
+
+def connect_warm_up() -> None:
+    from celery.signals import worker_process_init
+
+    worker_process_init.connect(warm_up, weak=False)
+
+
 def run_worker(
     settings: Settings, queues: list[str], *, concurrency: int, factory: AppFactory | None = None
 ) -> None:
     """Run a Celery worker in this process until SIGTERM (warm shutdown) or SIGINT."""
     celery = make_celery(settings, factory=factory)
+    connect_warm_up()
     argv = worker_argv(settings, queues, concurrency=concurrency, name="-".join(queues))
     celery.worker_main(argv)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import os
 
-from app.celery_jobs import load_factory, make_celery
+from app.celery_jobs import connect_warm_up, load_factory, make_celery
 from core.logging import register_secret
 from core.settings import load_settings
 
@@ -18,3 +18,4 @@ app = make_celery(
     settings,
     factory=load_factory(os.environ.get("INTERVIEWER_APP_FACTORY", "app.wiring:build_app")),
 )
+connect_warm_up()
