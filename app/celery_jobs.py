@@ -257,5 +257,7 @@ def run_worker(
     """Run a Celery worker in this process until SIGTERM (warm shutdown) or SIGINT."""
     celery = make_celery(settings, factory=factory)
     connect_warm_up()
-    argv = worker_argv(settings, queues, concurrency=concurrency, name="-".join(queues))
+    # The node name must be unique per process on a machine (remote control queues).
+    name = f"{'-'.join(queues)}.{os.getpid()}"
+    argv = worker_argv(settings, queues, concurrency=concurrency, name=name)
     celery.worker_main(argv)

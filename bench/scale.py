@@ -134,7 +134,8 @@ def _start_workers(
     for i in range(count):
         while b" ready." not in (logs / f"worker{i}.log").read_bytes():
             if time.monotonic() > deadline or procs[i].poll() is not None:
-                raise RuntimeError(f"worker {i} did not start: see {logs / f'worker{i}.log'}")
+                tail = (logs / f"worker{i}.log").read_text(errors="replace")[-1500:]
+                raise RuntimeError(f"worker {i} did not start: {tail}")
             time.sleep(0.2)
     return procs
 
