@@ -156,6 +156,19 @@ def _cpu_seconds(pgid: int) -> float:
     return total / ticks
 
 
+def _settled_cpu(procs: list[subprocess.Popen[bytes]], timeout_s: float = 30) -> float:
+    """The workers' CPU once start-up is over (it no longer grows while idle)."""
+    last = sum(_cpu_seconds(p.pid) for p in procs)
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        time.sleep(1)
+        now = sum(_cpu_seconds(p.pid) for p in procs)
+        if now - last < 0.03 * len(procs):
+            return now
+        last = now
+    return last
+
+
 class _Background:
     """The front's relay and outbox dispatcher, on threads of this process."""
 
@@ -246,8 +259,7 @@ def bench_workers(
         procs = _start_workers(config, workers, llm_s, settings.app.data_dir)
         background = _Background(app, Relay(app, publisher(settings, celery)))
         try:
-            time.sleep(1)  # pool processes finish building their App
-            worker_cpu0 = sum(_cpu_seconds(p.pid) for p in procs)
+            worker_cpu0 = _settled_cpu(procs)  # pool processes finish building their App
             cpu0 = time.process_time()
             wall0 = time.perf_counter()
             events = _drive(app, people, clients)
