@@ -36,7 +36,7 @@ from dialogs.interview.pipeline import FINAL_ANSWER_STATES, Pipeline
 from scoring.evaluator import Evaluator, FakeBackend, StarEvaluator
 from scoring.raw_transcript import RawTranscript, Segment
 from scoring.star import AnswerInput, Evaluation
-from storage.models import Answer
+from storage.models import Answer, BackgroundJob
 from storage.models import Evaluation as EvaluationRow
 
 LLM_ENV = "BENCH_LLM_S"
@@ -140,8 +140,9 @@ def _start_workers(
     return procs
 
 
-def _cpu_seconds(pgid: int) -> float:
-    """User+system CPU of every live process in a process group (a worker and its pool)."""
+def _cpu_seconds(pgid: int, *, main: bool | None = None) -> float:
+    """User+system CPU of every live process in a process group (a worker and its pool);
+    ``main`` True: only the worker's main process (broker I/O), False: only its pool."""
     ticks = os.sysconf("SC_CLK_TCK")
     total = 0
     for entry in Path("/proc").iterdir():
@@ -150,6 +151,8 @@ def _cpu_seconds(pgid: int) -> float:
         try:
             fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
         except OSError:
+            continue
+        if main is not None and (int(entry.name) == pgid) != main:
             continue
         if int(fields[2]) == pgid:  # fields after the name: state ppid pgrp ...
             total += int(fields[11]) + int(fields[12])
@@ -260,6 +263,7 @@ def bench_workers(
         background = _Background(app, Relay(app, publisher(settings, celery)))
         try:
             worker_cpu0 = _settled_cpu(procs)  # pool processes finish building their App
+            main_cpu0 = sum(_cpu_seconds(p.pid, main=True) for p in procs)
             cpu0 = time.process_time()
             wall0 = time.perf_counter()
             events = _drive(app, people, clients)
@@ -273,7 +277,14 @@ def bench_workers(
                 time.sleep(0.5)
             all_wall = time.perf_counter() - wall0
             worker_cpu = sum(_cpu_seconds(p.pid) for p in procs) - worker_cpu0
+            main_cpu = sum(_cpu_seconds(p.pid, main=True) for p in procs) - main_cpu0
             total, final, waits, twice, unscored = _answers(app)
+            with app.db.session() as session:
+                jobs = session.exec(select(BackgroundJob)).all()
+            runs = sum(job.attempts for job in jobs)
+            kinds = sorted({job.kind for job in jobs if job.attempts > 1})
+            if kinds:
+                print(f"# {tag}: jobs run more than once: {', '.join(kinds)}", flush=True)
         finally:
             background.close()
             for proc in procs:
@@ -301,6 +312,9 @@ def bench_workers(
         (f"{tag}_answer_to_score_p99", round(_percentile(waits or [0], 0.99), 2), "s"),
         (f"{tag}_front_cpu_per_event", round(front_cpu / max(1, events) * 1000, 2), "ms"),
         (f"{tag}_worker_cpu_per_scored_answer", round(worker_cpu / scored * 1000, 1), "ms"),
+        (f"{tag}_worker_main_cpu_per_scored_answer", round(main_cpu / scored * 1000, 1), "ms"),
+        (f"{tag}_jobs", float(len(jobs)), "jobs"),
+        (f"{tag}_job_runs", float(runs), "runs"),
         (f"{tag}_scored_twice", float(twice), "answers"),
         (f"{tag}_unscored", float(unscored), "answers"),
     ]
