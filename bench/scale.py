@@ -225,6 +225,19 @@ def _drive(app: App, people: list[Candidate], clients: int) -> int:
     return count
 
 
+def _jobs_due(app: App) -> int:
+    """Jobs waiting to run now, published or running (not those scheduled later)."""
+    now = app.services.clock.now()
+    with app.db.session() as session:
+        rows = session.exec(
+            select(BackgroundJob.id).where(
+                (col(BackgroundJob.status).in_(["queued", "running"]))
+                | ((col(BackgroundJob.status) == "pending") & (col(BackgroundJob.run_after) <= now))
+            )
+        ).all()
+    return len(rows)
+
+
 def _answers(app: App) -> tuple[int, int, list[float], int, int]:
     """(answers, final answers, answer->score seconds, scored twice, unscored)."""
     with app.db.session() as session:
@@ -272,7 +285,7 @@ def bench_workers(
             deadline = time.monotonic() + 600
             while time.monotonic() < deadline:
                 total, final, *_ = _answers(app)
-                if final >= total:
+                if final >= total and not _jobs_due(app):
                     break
                 time.sleep(0.5)
             all_wall = time.perf_counter() - wall0
@@ -283,6 +296,9 @@ def bench_workers(
                 jobs = session.exec(select(BackgroundJob)).all()
             runs = sum(job.attempts for job in jobs)
             kinds = sorted({job.kind for job in jobs if job.attempts > 1})
+            later = sorted({f"{job.kind}:{job.status}" for job in jobs if job.attempts == 0})
+            if later:
+                print(f"# {tag}: jobs not run (not due yet): {', '.join(later)}", flush=True)
             if kinds:
                 print(f"# {tag}: jobs run more than once: {', '.join(kinds)}", flush=True)
         finally:
