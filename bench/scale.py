@@ -6,8 +6,10 @@ engine from client threads, delivers the outbox to a null channel and runs the j
 relay. The workers are ``python main.py worker`` processes, as deployed, whose models
 are simulated: the evaluator sleeps ``BENCH_LLM_S`` (the latency of a model server)
 before the real STAR scoring on a fake backend. Measured with 1 and 2 workers:
-events/s, answers scored/s, answer->score latency, CPU-seconds per event (front) and
-per scored answer (workers), and whether every answer was scored exactly once.
+events/s through the engine, answers scored per second of the whole run (until every
+due job, the per-candidate completion jobs included, is done), answer->score latency,
+CPU per event (front) and per scored answer (workers: all their jobs), jobs and job
+runs, and whether every answer was scored exactly once.
 On 2 cores shared with PostgreSQL and RabbitMQ, more processes cannot add CPU: the
 CPU cost per unit is the figure that shows whether the design scales.
 """
