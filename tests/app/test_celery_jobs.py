@@ -4,10 +4,21 @@ and Redis of this machine in tests/app/test_celery_broker.py."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from sqlmodel import select
 
-from app.celery_jobs import QUEUES, ROUTES, Relay, queue_for, worker_argv
+from app.celery_jobs import (
+    QUEUES,
+    ROUTES,
+    TASK_NAME,
+    Relay,
+    make_celery,
+    publisher,
+    queue_for,
+    worker_argv,
+)
 from app.wiring import App
 from core.clock import FakeClock
 from core.errors import InterviewerError
@@ -15,6 +26,7 @@ from core.settings import Settings
 from dialogs.kernel.worker import JobContext
 from storage import queue, queue_relay
 from storage.models import BackgroundJob
+from tests.conftest import make_settings
 
 
 def test_every_job_kind_the_app_handles_has_a_queue(app: App) -> None:
@@ -131,3 +143,35 @@ def test_a_failing_job_is_published_again_after_its_backoff_then_fails(
     assert failed.status == "failed" and failed.attempts == 3
     assert queue.retry(app.db, job_id, clock=clock)  # `jobs retry` puts it back
     assert relay.publish_once() == 1
+
+
+class RecordingCelery:
+    """Stands in for the Celery app's ``send_task``: records what would be published."""
+
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, list[int], str, str]] = []
+
+    def send_task(
+        self, name: str, *, args: list[int], queue: str, routing_key: str, retry: bool
+    ) -> None:
+        self.sent.append((name, args, queue, routing_key))
+
+
+def test_the_relay_publishes_each_kind_to_its_queue_under_the_prefix(
+    tmp_path: Path, app: App
+) -> None:
+    settings = make_settings(tmp_path, workers={"backend": "celery", "queue_prefix": "p1."})
+    celery = RecordingCelery()
+    publish = publisher(settings, celery)
+    publish(7, "transcribe")
+    publish(8, "stats_chart")
+    publish(9, "a.kind.nobody.routed")
+    assert celery.sent == [
+        (TASK_NAME, [7], "p1.asr", "p1.asr"),
+        (TASK_NAME, [8], "p1.render", "p1.render"),
+        (TASK_NAME, [9], "p1.default", "p1.default"),
+    ]
+    conf = make_celery(settings).conf
+    assert conf.task_acks_late and conf.task_reject_on_worker_lost
+    assert conf.worker_prefetch_multiplier == 1
+    assert sorted(q.name for q in conf.task_queues) == sorted(f"p1.{q}" for q in QUEUES)
