@@ -157,9 +157,7 @@ class RecordingCelery:
         self.sent.append((name, args, queue, routing_key))
 
 
-def test_the_relay_publishes_each_kind_to_its_queue_under_the_prefix(
-    tmp_path: Path, app: App
-) -> None:
+def test_the_relay_publishes_each_kind_to_its_queue_under_the_prefix(tmp_path: Path) -> None:
     settings = make_settings(tmp_path, workers={"backend": "celery", "queue_prefix": "p1."})
     celery = RecordingCelery()
     publish = publisher(settings, celery)
