@@ -98,3 +98,25 @@ def test_systemd_units_run_the_same_commands() -> None:
         instance = ",".join(queues)  # systemctl enable 'interviewer-worker@asr,llm'
         args = _parse([part.replace("%i", instance) for part in worker])
         assert args.command == "worker" and args.queues.split(",") == list(queues)
+
+
+def test_the_plain_celery_form_loads_the_same_app(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``celery -A app.celery_main worker``: settings from INTERVIEWER_CONFIG."""
+    import importlib
+    import sys
+
+    config = tmp_path / "config.toml"
+    config.write_text(
+        f'[app]\ndata_dir = "{tmp_path / "data"}"\n'
+        '[workers]\nbackend = "celery"\nqueue_prefix = "plain."\n'
+    )
+    monkeypatch.setenv("INTERVIEWER_CONFIG", str(config))
+    monkeypatch.delitem(sys.modules, "app.celery_main", raising=False)
+    module = importlib.import_module("app.celery_main")
+    try:
+        assert "interviewer.run_job" in module.app.tasks
+        assert {q.name for q in module.app.conf.task_queues} == {f"plain.{q}" for q in QUEUES}
+    finally:
+        sys.modules.pop("app.celery_main", None)
