@@ -6,6 +6,7 @@ CLI_MODULES = [
     "storage.cli",
     "bench.cli",
     "dialogs.kernel.cli",
+    "app.worker_cli",
     "dialogs.kernel.roles_cli",
     "scoring.cli",
     "scoring.score_cli",

@@ -105,10 +105,17 @@ async def run(
         # Reminders: every process runs one; only the lease holder schedules.
         reminder_scheduler = scheduling.install(app)
         tasks[asyncio.create_task(rt.dispatcher.run(stop))] = "dispatcher"
-        tasks[asyncio.create_task(app.worker(exclude=CODE_QUEUE).run(stop))] = "worker"
-        if CODE_QUEUE & set(app.handlers):  # candidates' code: a queue of its own
-            code_worker = app.worker(CODE_QUEUE).run(stop, concurrency=CODE_WORKERS)
-            tasks[asyncio.create_task(code_worker)] = "code worker"
+        if settings.workers.backend == "celery":
+            # Jobs run in `python main.py worker` processes (code on the `code` queue);
+            # this one publishes them.
+            from app.celery_jobs import relay_for
+
+            tasks[asyncio.create_task(relay_for(app).run(stop))] = "job relay"
+        else:
+            tasks[asyncio.create_task(app.worker(exclude=CODE_QUEUE).run(stop))] = "worker"
+            if CODE_QUEUE & set(app.handlers):  # candidates' code: a queue of its own
+                code_worker = app.worker(CODE_QUEUE).run(stop, concurrency=CODE_WORKERS)
+                tasks[asyncio.create_task(code_worker)] = "code worker"
         tasks[asyncio.create_task(reminder_scheduler.run(stop))] = "reminders"
         for name, channel_loop in rt.loops:
             tasks[asyncio.create_task(channel_loop(stop))] = name

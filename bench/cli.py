@@ -22,14 +22,25 @@ BENCHES = {
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     bench = sub.add_parser("bench", help="benchmarks; print 'name value unit' lines")
-    bench.add_argument("name", choices=["engine", *BENCHES])
+    bench.add_argument("name", choices=["engine", "scale", *BENCHES])
     bench.add_argument(
         "--db",
         default="both",
         choices=["sqlite", "postgres", "both"],
         help="engine bench: database(s)",
     )
-    bench.add_argument("--candidates", type=int, default=1000)
+    bench.add_argument(
+        "--candidates", type=int, default=None, help="engine: 1000, scale: 30 (default)"
+    )
+    bench.add_argument(
+        "--workers", default="1,2", help="scale bench: worker process counts to compare"
+    )
+    bench.add_argument(
+        "--llm-latency",
+        type=float,
+        default=0.2,
+        help="scale bench: simulated seconds per evaluation in the workers",
+    )
     bench.add_argument(
         "--think",
         type=float,
@@ -42,20 +53,31 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 def _bench(args: argparse.Namespace) -> int:
     settings = load_settings(args.config)
     setup_logging("WARNING")
+    pg_url = (
+        os.environ.get("BENCH_DATABASE_URL")
+        or os.environ.get("TEST_DATABASE_URL")
+        or "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+    )
+    if args.name == "scale":
+        from bench import scale
+
+        scale.run(
+            settings,
+            pg_url=pg_url,
+            workers=[int(n) for n in args.workers.split(",") if n.strip()],
+            candidates=args.candidates or 30,
+            llm_s=args.llm_latency,
+        )
+        return 0
     if args.name == "engine":
         from bench import engine
 
-        pg_url = (
-            os.environ.get("BENCH_DATABASE_URL")
-            or os.environ.get("TEST_DATABASE_URL")
-            or "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-        )
         databases = ["sqlite", "postgres"] if args.db == "both" else [args.db]
         engine.run(
             settings,
             databases=databases,
             pg_url=pg_url,
-            candidates=args.candidates,
+            candidates=args.candidates or 1000,
             think_s=args.think,
         )
         return 0

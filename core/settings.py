@@ -41,6 +41,8 @@ ENV_OVERRIDES: dict[str, tuple[str, str]] = {
     "LLM_BASE_URL": ("llm", "base_url"),
     "SMTP_PASSWORD": ("smtp", "password"),
     "REDIS_URL": ("app", "redis_url"),
+    "CELERY_BROKER_URL": ("workers", "broker_url"),
+    "S3_SECRET_ACCESS_KEY": ("media", "s3_secret_access_key"),
     "SIGNING_P12_PASSWORD": ("contracts", "p12_password"),
 }
 
@@ -180,6 +182,33 @@ class LLMSettings(_Section):
 class WorkerSettings(_Section):
     count: int = Field(2, ge=1, le=64)
     poll_seconds: float = Field(0.5, gt=0)
+    # "database": jobs run in this process from the job table (one machine);
+    # "celery": a relay here publishes committed jobs to a broker and
+    # `python main.py worker` processes run them (docs: README "Scaling out").
+    backend: Literal["database", "celery"] = "database"
+    broker_url: SecretStr = SecretStr("amqp://guest:guest@127.0.0.1:5672//")
+    # Prepended to every queue name (several installations on one broker, tests).
+    queue_prefix: str = Field("", max_length=40, pattern=r"^[A-Za-z0-9_.-]*$")
+    relay_poll_seconds: float = Field(0.2, gt=0)
+    # A job published this long ago and still not started is published again (a
+    # relay killed between commit and publish, a message lost by the broker).
+    republish_after_seconds: float = Field(3600, gt=0)
+    # A job another worker started this long ago is taken over when redelivered
+    # (brokers that do not flag redeliveries: Redis).
+    stale_after_seconds: float = Field(3600, gt=0)
+
+
+class MediaSettings(_Section):
+    """Where encrypted media live: files under ``data_dir`` or an S3-compatible store
+    every machine reaches (several machines: README "Scaling out")."""
+
+    backend: Literal["filesystem", "s3"] = "filesystem"
+    s3_bucket: str = "interviewer"
+    s3_endpoint_url: str = ""  # empty: AWS itself
+    s3_region: str = "us-east-1"
+    s3_prefix: str = Field("", max_length=200)
+    s3_access_key_id: str = ""  # empty: boto3's own chain (AWS_* variables, a role)
+    s3_secret_access_key: SecretStr | None = None
 
 
 class OutboxSettings(_Section):
@@ -301,6 +330,7 @@ class Settings(_Section):
     speech: SpeechSettings = Field(default_factory=SpeechSettings)
     llm: LLMSettings = Field(default_factory=LLMSettings)
     workers: WorkerSettings = Field(default_factory=WorkerSettings)
+    media: MediaSettings = Field(default_factory=MediaSettings)
     outbox: OutboxSettings = Field(default_factory=OutboxSettings)
     telegram: TelegramSettings = Field(default_factory=TelegramSettings)
     wechat: WeChatSettings = Field(default_factory=WeChatSettings)

@@ -185,7 +185,12 @@ def open_database(
             old_key.get_secret_value() if old_key else None,
         )
     install_keyring(keyring)
-    media = MediaStore(settings.app.data_dir / "media", keyring)
+    blobs = None
+    if settings.media.backend == "s3":
+        from storage.s3_media import s3_blobs
+
+        blobs = s3_blobs(settings)
+    media = MediaStore(settings.app.data_dir / "media", keyring, blobs)
     return Database(engine=engine, keyring=keyring, media=media)
 
 

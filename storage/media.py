@@ -5,14 +5,21 @@ Every file is ``FILE_MAGIC + key id + nonce + AES-256-GCM ciphertext``
 store as associated data, so a file moved or swapped to another name does not decrypt.
 The same :class:`MediaStore` holds the contract PDFs under ``<data>/contracts``
 (:func:`contract_files_root`); ``keys rotate`` re-encrypts both stores.
+
+Where the encrypted bytes live is a :class:`Blobs` backend: files under the data
+directory (:class:`FileBlobs`, the default) or an S3-compatible object store shared by
+every machine (:class:`storage.s3_media.S3Blobs`, ``[media] backend = "s3"``). The
+encryption, the associated data and the path rules are the store's, the same for both.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
+import posixpath
 import uuid
 from pathlib import Path
+from typing import Protocol
 
 from core.errors import StorageError
 from storage.crypto import FILE_MAGIC, Keyring
@@ -43,12 +50,75 @@ def write_private(path: Path, data: bytes) -> None:
         raise
 
 
-class MediaStore:
-    """Stores bytes encrypted with AES-256-GCM; paths are relative to ``root``."""
+class MediaNotFound(StorageError, FileNotFoundError):
+    """No stored file by that name (also a ``FileNotFoundError``, for the key rotation
+    that skips files deleted meanwhile)."""
 
-    def __init__(self, root: Path, keyring: Keyring) -> None:
+
+def check_rel(rel: str) -> str:
+    """A stored name is a relative POSIX path inside the store, in its one spelling."""
+    if (
+        not rel
+        or rel.startswith("/")
+        or "\\" in rel
+        or "\x00" in rel
+        or posixpath.normpath(rel) != rel
+        or rel.split("/", 1)[0] == ".."
+    ):
+        raise StorageError("media path escapes the media folder")
+    return rel
+
+
+class Blobs(Protocol):
+    """Where a store keeps its (already encrypted) bytes, by relative name."""
+
+    def read(self, rel: str) -> bytes:
+        """The bytes; raises :class:`~core.errors.StorageError` when there are none."""
+        ...
+
+    def write(self, rel: str, blob: bytes) -> None: ...
+
+    def delete(self, rel: str) -> None: ...
+
+    def exists(self, rel: str) -> bool: ...
+
+
+class FileBlobs:
+    """Files under ``root``, owner-only, written atomically."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def read(self, rel: str) -> bytes:
+        try:
+            return self._path(rel).read_bytes()
+        except FileNotFoundError as exc:
+            raise MediaNotFound(f"media {rel} not found") from exc
+
+    def write(self, rel: str, blob: bytes) -> None:
+        write_private(self._path(rel), blob)
+
+    def delete(self, rel: str) -> None:
+        self._path(rel).unlink(missing_ok=True)
+
+    def exists(self, rel: str) -> bool:
+        return self._path(rel).exists()
+
+    def _path(self, rel: str) -> Path:
+        path = (self.root / rel).resolve()
+        if not path.is_relative_to(self.root.resolve()):
+            raise StorageError("media path escapes the media folder")
+        return path
+
+
+class MediaStore:
+    """Stores bytes encrypted with AES-256-GCM; paths are relative to ``root`` (files)
+    or to the bucket prefix (``blobs``)."""
+
+    def __init__(self, root: Path, keyring: Keyring, blobs: Blobs | None = None) -> None:
         self.root = root
         self.keyring = keyring
+        self.blobs: Blobs = blobs if blobs is not None else FileBlobs(root)
 
     def put(self, data: bytes, suffix: str = ".bin") -> tuple[str, str]:
         """Encrypt and store ``data`` under a new random name.
@@ -62,37 +132,26 @@ class MediaStore:
 
     def write(self, rel: str, data: bytes) -> str:
         """Encrypt ``data`` into the file ``rel`` (replacing it); returns its sha256."""
-        path = self._path(rel)
-        write_private(path, self.keyring.encrypt_file_bytes(data, aad=rel.encode()))
+        check_rel(rel)
+        self.blobs.write(rel, self.keyring.encrypt_file_bytes(data, aad=rel.encode()))
         return hashlib.sha256(data).hexdigest()
 
     def get(self, rel: str) -> bytes:
-        path = self._path(rel)
-        try:
-            blob = path.read_bytes()
-        except FileNotFoundError as exc:
-            raise StorageError(f"media {rel} not found") from exc
+        blob = self.blobs.read(check_rel(rel))
         return self.keyring.decrypt_file_bytes(blob, aad=rel.encode())
 
     def reencrypt(self, rel: str) -> bool:
         """Re-encrypt a file under the primary key; True if it changed."""
-        path = self._path(rel)
-        blob = path.read_bytes()
+        blob = self.blobs.read(check_rel(rel))
         plain = self.keyring.decrypt_file_bytes(blob, aad=rel.encode())
         kid = blob[len(FILE_MAGIC) : _KID_END].decode("ascii")
         if kid == self.keyring.primary:
             return False
-        write_private(path, self.keyring.encrypt_file_bytes(plain, aad=rel.encode()))
+        self.blobs.write(rel, self.keyring.encrypt_file_bytes(plain, aad=rel.encode()))
         return True
 
     def delete(self, rel: str) -> None:
-        self._path(rel).unlink(missing_ok=True)
+        self.blobs.delete(check_rel(rel))
 
     def exists(self, rel: str) -> bool:
-        return self._path(rel).exists()
-
-    def _path(self, rel: str) -> Path:
-        path = (self.root / rel).resolve()
-        if not path.is_relative_to(self.root.resolve()):
-            raise StorageError("media path escapes the media folder")
-        return path
+        return self.blobs.exists(check_rel(rel))

@@ -112,7 +112,23 @@ class Worker:
         )
         if job is None:
             return False
-        handler = self.handlers[job.kind]
+        self.execute(job)
+        return True
+
+    def execute(self, job: BackgroundJob) -> str:
+        """Run a claimed job's handler and record the outcome; the job's new status.
+
+        Shared by the in-process loop and the Celery task (``app/celery_jobs.py``).
+        """
+        handler = self.handlers.get(job.kind)
+        if handler is None:
+            return queue.fail(
+                self.db,
+                job.id or 0,
+                InterviewerError("no handler for this job kind"),
+                clock=self.services.clock,
+                retryable=False,
+            )
         try:
             handler(job, self.ctx)
         except InterviewerError as exc:
@@ -126,20 +142,19 @@ class Worker:
             log.warning(
                 "job %s (%s) failed: %s -> %s", job.id, job.kind, type(exc).__name__, status
             )
-            return True
+            return status
         except Exception as exc:
             log.exception("job %s (%s) crashed", job.id, job.kind)
-            queue.fail(
+            return queue.fail(
                 self.db,
                 job.id or 0,
                 exc,
                 clock=self.services.clock,
                 retryable=True,
             )
-            return True
         with self.db.transaction() as session:
             queue.finish(session, job.id or 0, now=self.services.clock.now())
-        return True
+        return "done"
 
     def drain(self, limit: int = 10_000) -> int:
         """Run jobs until none is due (demo, tests)."""
