@@ -25,6 +25,7 @@ import sys
 import threading
 import time
 import uuid
+from collections.abc import Sequence
 from pathlib import Path
 
 from sqlmodel import col, select
@@ -38,6 +39,7 @@ from dialogs.interview.pipeline import FINAL_ANSWER_STATES, Pipeline
 from scoring.evaluator import Evaluator, FakeBackend, StarEvaluator
 from scoring.raw_transcript import RawTranscript, Segment
 from scoring.star import AnswerInput, Evaluation
+from scoring.transcribe import Language, Samples
 from storage.models import Answer, BackgroundJob
 from storage.models import Evaluation as EvaluationRow
 
@@ -70,8 +72,10 @@ class SimulatedTranscriber:
     def __init__(self, seconds_per_audio_s: float) -> None:
         self.rate = seconds_per_audio_s
 
-    def transcribe(self, samples: object, *, language: object) -> RawTranscript:
-        duration = len(samples) / 16000  # type: ignore[arg-type]
+    def transcribe(
+        self, samples: Samples, *, language: Language | None, vocabulary: Sequence[str] = ()
+    ) -> RawTranscript:
+        duration = len(samples) / 16000
         time.sleep(duration * self.rate)
         text = "I called the client daily and they renewed the contract worth 1.2M."
         segment = Segment(
