@@ -37,6 +37,9 @@ async def start_channels(rt: Runtime) -> None:
     from web.contracts import start_signing
 
     await start_signing(rt)
+    from web.console.routes import start_console
+
+    await start_console(rt)
     if settings.telegram.enabled:
         from bot.telegram import start_telegram
 

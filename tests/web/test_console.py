@@ -1,0 +1,314 @@
+"""The HR web console over HTTP: sign-in links, per-job authorisation on every page and
+action, CSRF, decisions through the chat's path, export escaping, headers."""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+
+import pytest
+from openpyxl import load_workbook
+from sqlmodel import col, select
+from starlette.testclient import TestClient
+
+from app.wiring import App
+from bench.console_seed import seed_job
+from core.clock import FakeClock
+from dialogs.console.links import create_link
+from dialogs.kernel.roles import set_grant
+from storage.models import AuditEvent, Candidate, Decision, Job, KeyValue, OutboxMessage
+from tests.harness import Chat
+from web.app import create_app
+from web.console.routes import console_routes
+
+EVIL = '=HYPERLINK("http://x","y")'
+
+
+@pytest.fixture
+def world(app: App, clock: FakeClock) -> dict[str, int]:
+    """Jobs "sales" (6 candidates, the first with a scored answer) and "ops" (2); staff:
+    sv views sales only, sm manages sales only, om manages ops only."""
+    with app.db.transaction() as session:
+        sales = seed_job(
+            session, "sales", 6, clock.now(), names=["Ann Lee", EVIL, "-2+3", "@SUM(A1)"]
+        )
+        ops = seed_job(session, "ops", 2, clock.now(), with_answers=0, seed=3)
+        for user, role, job in (
+            ("sv", "hr_viewer", sales),
+            ("sm", "hr_manager", sales),
+            ("om", "hr_manager", ops),
+        ):
+            set_grant(session, "console", user, role, job.id, clock.now())
+        first = session.exec(
+            select(Candidate.id).where(Candidate.job_id == sales.id).order_by(col(Candidate.id))
+        ).first()
+        other = session.exec(select(Candidate.id).where(Candidate.job_id == ops.id)).first()
+    return {"sales": sales.id or 0, "ops": ops.id or 0, "cand": first or 0, "ops_cand": other or 0}
+
+
+def client_for(app: App) -> TestClient:
+    return TestClient(
+        create_app(app, extra_routes=console_routes(app)), base_url="http://testserver"
+    )
+
+
+def link_token(app: App, clock: FakeClock, who: str, lang: str = "en") -> str:
+    with app.db.transaction() as session:
+        return create_link(session, "console", who, lang, clock.now())
+
+
+def sign_in(app: App, clock: FakeClock, who: str, lang: str = "en") -> TestClient:
+    client = client_for(app)
+    token = link_token(app, clock, who, lang)
+    form = client.get(f"/console/login/{token}")
+    assert form.status_code == 200
+    pre = re.search(r'name="pre" value="([^"]+)"', form.text)
+    assert pre is not None
+    done = client.post(
+        f"/console/login/{token}", data={"pre": pre.group(1)}, follow_redirects=False
+    )
+    assert done.status_code == 303, done.text
+    return client
+
+
+def csrf_of(html: str) -> str:
+    found = re.search(r'name="csrf" value="([^"]+)"', html)
+    assert found is not None
+    return found.group(1)
+
+
+def test_console_command_sends_a_link_that_signs_in_once(
+    app: App, chat: Chat, world: dict[str, int]
+) -> None:
+    replies = chat.send("hr", "/console")
+    url = next(
+        m.group(0) for d in replies if (m := re.search(r"http\S+/console/login/\S+", d.text))
+    )
+    token = url.rsplit("/", 1)[1]
+    with app.db.session() as session:  # only the hash is stored
+        keys = [
+            k for k in session.exec(select(KeyValue.key)).all() if k.startswith("console_link:")
+        ]
+    assert len(keys) == 1 and token not in keys[0]
+    client = client_for(app)
+    page = client.get(f"/console/login/{token}")
+    pre = re.search(r'name="pre" value="([^"]+)"', page.text)
+    assert pre is not None and "HttpOnly" in page.headers["set-cookie"]
+    first = client.post(
+        f"/console/login/{token}", data={"pre": pre.group(1)}, follow_redirects=False
+    )
+    assert first.status_code == 303
+    cookie = first.headers["set-cookie"]
+    assert "console_session=" in cookie and "HttpOnly" in cookie
+    assert "SameSite=strict" in cookie or "samesite=strict" in cookie.lower()
+    assert "Path=/console" in cookie
+    jobs = client.get("/console")
+    assert jobs.status_code == 200 and "sales" in jobs.text and "ops" in jobs.text
+    form = client.get(f"/console/login/{token}")  # the sign-in form again (a new form token)
+    pre = re.search(r'name="pre" value="([^"]+)"', form.text)
+    assert pre is not None
+    again = client.post(f"/console/login/{token}", data={"pre": pre.group(1)})
+    assert again.status_code == 410 and "already been used" in again.text
+
+
+def test_console_is_private_chat_only_and_staff_only(chat: Chat, world: dict[str, int]) -> None:
+    group = chat.send("hr", "/console", group="hr-room")
+    assert "private chat" in group[0].text and "/console/login/" not in group[0].text
+    stranger = chat.send("nobody", "/console", lang="en")
+    assert all("/console/login/" not in d.text for d in stranger)
+
+
+def test_expired_forged_and_unsigned_requests_are_refused(
+    app: App, clock: FakeClock, world: dict[str, int]
+) -> None:
+    client = client_for(app)
+    assert client.get("/console").status_code == 401
+    token = link_token(app, clock, "hr")
+    page = client.get(f"/console/login/{token}")
+    pre = re.search(r'name="pre" value="([^"]+)"', page.text)
+    assert pre is not None
+    # Without the form's own token (a cross-site POST) the link is not spent.
+    assert client.post(f"/console/login/{token}", data={"pre": "forged"}).status_code == 403
+    clock.advance(minutes=11)
+    late = client.post(f"/console/login/{token}", data={"pre": pre.group(1)})
+    assert late.status_code == 410 and "expired" in late.text
+    forged = client.post("/console/login/" + "A" * 43, data={"pre": pre.group(1)})
+    assert forged.status_code == 404
+    client.cookies.set("console_session", "B" * 43, path="/console")
+    assert client.get("/console").status_code == 401
+
+
+def test_session_expires_and_signs_out(app: App, clock: FakeClock, world: dict[str, int]) -> None:
+    client = sign_in(app, clock, "hr")
+    page = client.get("/console")
+    out = client.post("/console/logout", data={"csrf": csrf_of(page.text)})
+    assert out.status_code == 200 and "signed out" in out.text
+    assert client.get("/console").status_code == 401
+    client = sign_in(app, clock, "hr")
+    clock.advance(hours=9)
+    assert client.get("/console").status_code == 401
+
+
+def test_each_page_checks_the_role_for_its_job(
+    app: App, clock: FakeClock, world: dict[str, int]
+) -> None:
+    om = sign_in(app, clock, "om")  # a manager of ops only
+    jobs = om.get("/console")
+    assert "ops" in jobs.text and f"/console/jobs/{world['sales']}" not in jobs.text
+    for path in (
+        f"/console/jobs/{world['sales']}",
+        f"/console/jobs/{world['sales']}/export.csv",
+        f"/console/jobs/{world['sales']}/export.xlsx",
+        f"/console/candidates/{world['cand']}",
+        "/console/jobs/999999",  # a job that does not exist looks the same
+    ):
+        response = om.get(path)
+        assert response.status_code == 403, path
+        assert "no role for this job" in response.text and "ops" in response.text
+    refused = om.post(
+        f"/console/candidates/{world['cand']}/decide",
+        data={"csrf": csrf_of(jobs.text), "outcome": "a"},
+    )
+    assert refused.status_code == 403
+    assert om.get(f"/console/jobs/{world['ops']}").status_code == 200
+    with app.db.session() as session:
+        denied = session.exec(select(AuditEvent).where(AuditEvent.action == "access_denied")).all()
+        assert len(denied) == 6 and all(a.actor == "console:om" for a in denied)
+        assert (
+            session.exec(select(Decision).where(Decision.candidate_id == world["cand"]))
+            .one()
+            .status
+            == "pending"
+        )
+
+
+def test_a_viewer_sees_but_cannot_decide_and_csrf_is_checked(
+    app: App, clock: FakeClock, world: dict[str, int]
+) -> None:
+    sv = sign_in(app, clock, "sv")
+    page = sv.get(f"/console/candidates/{world['cand']}")
+    assert page.status_code == 200
+    assert '<mark class="el-action"' in page.text and "clear and specific" in page.text
+    assert "advisory" in page.text
+    refused = sv.post(
+        f"/console/candidates/{world['cand']}/decide",
+        data={"csrf": csrf_of(page.text), "outcome": "a"},
+    )
+    assert refused.status_code == 403 and "HR manager" in refused.text
+    sm = sign_in(app, clock, "sm")
+    page = sm.get(f"/console/candidates/{world['cand']}")
+    no_token = sm.post(f"/console/candidates/{world['cand']}/decide", data={"outcome": "a"})
+    assert no_token.status_code == 403 and "form expired" in no_token.text
+    wrong = sm.post(
+        f"/console/candidates/{world['cand']}/decide", data={"csrf": "x" * 32, "outcome": "a"}
+    )
+    assert wrong.status_code == 403
+    with app.db.session() as session:
+        assert (
+            session.exec(select(Decision).where(Decision.candidate_id == world["cand"]))
+            .one()
+            .status
+            == "pending"
+        )
+
+
+def test_decision_goes_through_the_chat_path_and_the_first_press_wins(
+    app: App, clock: FakeClock, world: dict[str, int]
+) -> None:
+    sm = sign_in(app, clock, "sm")
+    hr = sign_in(app, clock, "hr")
+    page = sm.get(f"/console/candidates/{world['cand']}")
+    other = hr.get(f"/console/candidates/{world['cand']}")
+    done = sm.post(
+        f"/console/candidates/{world['cand']}/decide",
+        data={"csrf": csrf_of(page.text), "outcome": "n"},
+    )
+    assert done.status_code == 200 and "Decision saved: next round" in done.text
+    late = hr.post(
+        f"/console/candidates/{world['cand']}/decide",
+        data={"csrf": csrf_of(other.text), "outcome": "r"},
+    )
+    assert late.status_code == 409 and "Already decided: next round by console:sm" in late.text
+    with app.db.session() as session:
+        d = session.exec(select(Decision).where(Decision.candidate_id == world["cand"])).one()
+        assert (d.outcome, d.decided_by, d.decided_in_chat) == (
+            "next_round",
+            "console:sm",
+            "console:web-console",
+        )
+        assert session.get(Candidate, world["cand"]).status == "next_round"  # type: ignore[union-attr]
+        audits = session.exec(select(AuditEvent).where(AuditEvent.action == "decision")).all()
+        assert [a.actor for a in audits] == ["console:sm"]
+        told = session.exec(
+            select(OutboxMessage).where(OutboxMessage.chat_id == f"cand{world['cand']}")
+        ).all()
+        assert len(told) == 1  # the candidate is told, as from chat
+
+
+def test_candidates_table_sorts_filters_and_pages(
+    app: App, clock: FakeClock, world: dict[str, int]
+) -> None:
+    hr = sign_in(app, clock, "hr")
+    base = f"/console/jobs/{world['sales']}"
+    page = hr.get(base, params={"sort": "total", "dir": "asc", "size": "10"})
+    ids = [int(x) for x in re.findall(r'href="/console/candidates/(\d+)">#', page.text)]
+    with app.db.session() as session:
+        from storage.models import CandidateScore
+
+        totals = {
+            s.candidate_id: s.total
+            for s in session.exec(select(CandidateScore)).all()
+            if s.total is not None
+        }
+    scored = [i for i in ids if i in totals]
+    assert [totals[i] for i in scored] == sorted(totals[i] for i in scored)
+    assert ids[-len(ids) + len(scored) :] == scored or ids[: len(scored)] == scored
+    only = hr.get(base, params={"status": "started"})
+    assert only.status_code == 200 and "(1 candidates)" in only.text
+    paged = hr.get(base, params={"size": "10", "page": "1", "mode": "voice"})
+    assert "(1 candidates)" in paged.text
+    bad = hr.get(base, params={"sort": "name; DROP", "page": "-3", "min_total": "nan"})
+    assert bad.status_code == 200
+
+
+def test_export_is_safe_against_formula_injection(
+    app: App, clock: FakeClock, world: dict[str, int]
+) -> None:
+    hr = sign_in(app, clock, "hr")
+    response = hr.get(f"/console/jobs/{world['sales']}/export.csv")
+    assert response.status_code == 200 and "attachment" in response.headers["content-disposition"]
+    rows = list(csv.reader(io.StringIO(response.content.decode("utf-8-sig"))))
+    names = [r[1] for r in rows[1:]]
+    assert "'" + EVIL in names and "'-2+3" in names and "'@SUM(A1)" in names and "Ann Lee" in names
+    xlsx = hr.get(f"/console/jobs/{world['sales']}/export.xlsx")
+    sheet = load_workbook(io.BytesIO(xlsx.content)).active
+    assert sheet is not None
+    cells = [c.value for c in sheet["B"]]
+    assert "'" + EVIL in cells and not any(str(v).startswith("=") for v in cells)
+    with app.db.session() as session:
+        actions = {a.action for a in session.exec(select(AuditEvent)).all()}
+    assert {"export_csv", "export_xlsx"} <= actions
+
+
+def test_headers_language_switch_and_no_personal_data_in_urls(
+    app: App, clock: FakeClock, world: dict[str, int]
+) -> None:
+    hr = sign_in(app, clock, "hr", lang="zh")
+    page = hr.get(f"/console/jobs/{world['sales']}")
+    assert "候选人" in page.text
+    assert "script-src" not in page.headers["content-security-policy"]
+    assert "form-action 'self'" in page.headers["content-security-policy"]
+    assert page.headers["x-frame-options"] == "DENY" and page.headers["cache-control"] == "no-store"
+    assert page.headers["referrer-policy"] == "no-referrer"
+    assert not re.search(r'href="[^"]*Ann', page.text)
+    switched = hr.post(
+        "/console/lang",
+        data={"csrf": csrf_of(page.text), "lang": "en", "next": "//evil.example"},
+        follow_redirects=False,
+    )
+    assert switched.headers["location"] == "/console"
+    assert "Candidates" in hr.get(f"/console/jobs/{world['sales']}").text
+    with app.db.session() as session:
+        job = session.exec(select(Job).where(Job.code == "sales")).one()
+    assert job.id == world["sales"]
