@@ -96,8 +96,8 @@ def _select(lang: str, name: str, label_key: str, options: tuple[str, ...], valu
         for o in options
     )
     return (
-        f'<label for="f-{name}">{_tx(lang, label_key)}</label>'
-        f'<select id="f-{name}" name="{name}">{opts}</select>'
+        f'<div class="field"><label for="f-{name}">{_tx(lang, label_key)}</label>'
+        f'<select id="f-{name}" name="{name}">{opts}</select></div>'
     )
 
 
@@ -113,9 +113,9 @@ def candidates_body(lang: str, job: Job, tp: TablePage) -> str:
         + _select(lang, "language", "f_language", LANGUAGES, q.language)
         + _select(lang, "mode", "f_mode", MODES, q.mode)
         + _select(lang, "decision", "f_decision", DECISIONS, q.decision)
-        + f'<label for="f-min">{_tx(lang, "f_min_total")}</label>'
-        f'<input id="f-min" name="min_total" inputmode="decimal" '
-        f'value="{esc("" if q.min_total is None else f"{q.min_total:g}")}">'
+        + f'<div class="field"><label for="f-min">{_tx(lang, "f_min_total")}</label>'
+        f'<input id="f-min" name="min_total" inputmode="decimal" size="6" '
+        f'value="{esc("" if q.min_total is None else f"{q.min_total:g}")}"></div>'
         f'<button type="submit">{_tx(lang, "apply")}</button></form>'
     )
 

@@ -1,0 +1,148 @@
+"""A real headless Chromium works the HR console: a sign-in link from the chat, the jobs
+page, the demo-like job's table sorted and filtered, a candidate with the evidence
+highlighted, and a decision. A screenshot of each page is saved under the test's
+``tmp_path/output`` (printed with ``-s``)."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import uvicorn
+from sqlmodel import col, select
+
+from app.wiring import App
+from bench.console_seed import seed_job
+from core.clock import FakeClock
+from storage.models import Candidate, Decision
+from tests.harness import Chat
+from web.app import create_app
+from web.console.routes import console_routes
+
+CHROMIUM = Path("/usr/bin/chromium")
+FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-sync"]
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian chromium not installed"),
+    pytest.mark.skipif(shutil.which("chromium") is None, reason="chromium not on PATH"),
+]
+
+
+@pytest.fixture
+def served(app: App) -> Iterator[str]:
+    config = uvicorn.Config(
+        create_app(app, extra_routes=console_routes(app)),
+        host="127.0.0.1",
+        port=0,
+        log_level="warning",
+        lifespan="off",
+    )
+    uv = uvicorn.Server(config)
+    thread = threading.Thread(target=uv.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not uv.started:
+        assert time.monotonic() < deadline, "uvicorn did not start"
+        time.sleep(0.05)
+    port = uv.servers[0].sockets[0].getsockname()[1]
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        uv.should_exit = True
+        thread.join(10)
+
+
+def test_hr_signs_in_from_chat_sorts_opens_and_decides(
+    app: App, chat: Chat, clock: FakeClock, served: str, tmp_path: Path
+) -> None:
+    from playwright.sync_api import sync_playwright
+
+    with app.db.transaction() as session:
+        job = seed_job(session, "demo", 24, clock.now(), names=["王小明", "Ann Lee"])
+        first = session.exec(
+            select(Candidate.id).where(Candidate.job_id == job.id).order_by(col(Candidate.id))
+        ).first()
+    out = tmp_path / "output"
+    out.mkdir()
+    replies = chat.send("hr", "/console")
+    link = next(
+        m.group(1)
+        for d in replies
+        if (m := re.search(r"https?://\S+?(/console/login/\S+)", d.text))
+    )
+    errors: list[str] = []
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=FLAGS)
+        try:
+            context = browser.new_context(viewport={"width": 390, "height": 844}, locale="en-US")
+            page = context.new_page()
+            page.on(
+                "console",
+                lambda m: (
+                    errors.append(m.text)
+                    if m.type == "error" and not m.text.startswith("Failed to load resource")
+                    else None
+                ),
+            )
+            # Every answer is 2xx/3xx except the browser's own favicon request.
+            page.on(
+                "response",
+                lambda r: (
+                    errors.append(f"{r.status} {r.url}")
+                    if r.status >= 400 and not r.url.endswith("/favicon.ico")
+                    else None
+                ),
+            )
+            page.on("pageerror", lambda exc: errors.append(str(exc)))
+
+            page.goto(served + link)
+            page.screenshot(path=str(out / "1-sign-in.png"), full_page=True)
+            page.click("#sign-in")
+            page.wait_for_selector("table.jobs")
+            assert "demo" in page.inner_text("table.jobs")
+            page.screenshot(path=str(out / "2-jobs.png"), full_page=True)
+
+            page.click("table.jobs a")
+            page.wait_for_selector("table.candidates")
+            assert "(24 candidates)" in page.inner_text(".pager")
+            page.click('a[data-sort="total"]')  # total is the default, descending: now ascending
+            page.wait_for_selector('a[data-sort="total"]:has-text("▲")')
+            totals = [
+                float(t)
+                for t in page.locator("table.candidates tbody tr td:nth-child(4)").all_inner_texts()
+                if t != "-"
+            ]
+            assert totals == sorted(totals) and len(totals) > 5
+            page.select_option("#f-status", "completed")
+            page.click(".filters button")
+            page.wait_for_selector('a[data-sort="total"]:has-text("▲")')
+            statuses = set(
+                page.locator("table.candidates tbody tr td:nth-child(3)").all_inner_texts()
+            )
+            assert statuses == {"completed"}
+            page.screenshot(path=str(out / "3-candidates-sorted-filtered.png"), full_page=True)
+
+            page.click(f'a[href="/console/candidates/{first}"] >> nth=0')
+            page.wait_for_selector("mark.el-action")
+            assert "clear and specific" in page.inner_text(".legend")
+            page.screenshot(path=str(out / "4-candidate.png"), full_page=True)
+
+            page.click('.decision button[value="a"]')
+            page.wait_for_selector("#notice")
+            assert "Decision saved: approved" in page.inner_text("#notice")
+            page.screenshot(path=str(out / "5-decided.png"), full_page=True)
+        finally:
+            browser.close()
+    assert errors == []
+    with app.db.session() as session:
+        decision = session.exec(select(Decision).where(Decision.candidate_id == first)).one()
+    assert (decision.outcome, decision.decided_by) == ("approve", "console:hr")
+    shots = sorted(p.name for p in out.iterdir())
+    assert len(shots) == 5
+    print("screenshots:", out)
