@@ -14,6 +14,7 @@ from core.settings import load_settings
 PRINTS_AS_IT_GOES = {"asr"}
 BENCHES = {
     "asr": "bench.asr",
+    "console": "bench.console",
     "star": "bench.star",
     "telegram": "bench.telegram",
 }
