@@ -12,6 +12,7 @@ from sqlmodel import Session
 from scoring.star import Evaluation as StarEvaluation
 from scoring.star import StarElement
 from storage.crypto import token_hash
+from storage.media import MediaStore
 from storage.models import (
     Answer,
     Candidate,
@@ -182,3 +183,39 @@ def _answers(session: Session, job: Job, c: Candidate, now: dt.datetime) -> None
             created_at=now,
         )
     )
+
+
+def tone_wav(seconds: float = 1.5, rate: int = 16_000) -> bytes:
+    """A short 440 Hz tone as 16-bit mono WAV (something a browser can play)."""
+    import io
+    import math
+    import struct
+    import wave
+
+    frames = b"".join(
+        struct.pack("<h", int(8000 * math.sin(2 * math.pi * 440 * i / rate)))
+        for i in range(int(seconds * rate))
+    )
+    out = io.BytesIO()
+    with wave.open(out, "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(rate)
+        w.writeframes(frames)
+    return out.getvalue()
+
+
+def attach_recording(session: Session, media: MediaStore, candidate_id: int, data: bytes) -> int:
+    """Store ``data`` (encrypted) as the recording of the candidate's first answer."""
+    from sqlmodel import select
+
+    answer = session.exec(
+        select(Answer)
+        .join(InterviewSession, InterviewSession.id == Answer.session_id)  # type: ignore[arg-type]
+        .where(InterviewSession.candidate_id == candidate_id)
+    ).first()
+    assert answer is not None
+    answer.media_path, answer.media_sha256 = media.put(data, ".wav")
+    session.add(answer)
+    session.flush()
+    return answer.id or 0

@@ -13,7 +13,7 @@ from sqlmodel import col, select
 from starlette.testclient import TestClient
 
 from app.wiring import App
-from bench.console_seed import seed_job
+from bench.console_seed import attach_recording, seed_job, tone_wav
 from core.clock import FakeClock
 from dialogs.console.links import create_link
 from dialogs.kernel.roles import set_grant
@@ -312,3 +312,34 @@ def test_headers_language_switch_and_no_personal_data_in_urls(
     with app.db.session() as session:
         job = session.exec(select(Job).where(Job.code == "sales")).one()
     assert job.id == world["sales"]
+
+
+def test_recording_is_served_in_ranges_authorised_and_audited(
+    app: App, clock: FakeClock, world: dict[str, int]
+) -> None:
+    data = tone_wav(0.5)
+    with app.db.transaction() as session:
+        aid = attach_recording(session, app.db.media, world["cand"], data)
+    hr = sign_in(app, clock, "sv")
+    page = hr.get(f"/console/candidates/{world['cand']}")
+    assert f'src="/console/answers/{aid}/media"' in page.text
+    whole = hr.get(f"/console/answers/{aid}/media")
+    assert whole.status_code == 200 and whole.content == data
+    assert (
+        whole.headers["content-type"] == "audio/wav" and whole.headers["accept-ranges"] == "bytes"
+    )
+    part = hr.get(f"/console/answers/{aid}/media", headers={"Range": "bytes=100-199"})
+    assert part.status_code == 206 and part.content == data[100:200]
+    assert part.headers["content-range"] == f"bytes 100-199/{len(data)}"
+    tail = hr.get(f"/console/answers/{aid}/media", headers={"Range": "bytes=-10"})
+    assert tail.status_code == 206 and tail.content == data[-10:]
+    late = hr.get(f"/console/answers/{aid}/media", headers={"Range": f"bytes={len(data)}-"})
+    assert late.status_code == 416
+    om = sign_in(app, clock, "om")
+    assert om.get(f"/console/answers/{aid}/media").status_code == 403
+    assert om.get("/console/answers/99999/media").status_code == 403
+    with app.db.session() as session:
+        played = session.exec(
+            select(AuditEvent).where(AuditEvent.action == "recording_played")
+        ).all()
+    assert [a.actor for a in played] == ["console:sv"]  # whole file once; ranges not from 0

@@ -1,6 +1,6 @@
 """A real headless Chromium works the HR console: a sign-in link from the chat, the jobs
 page, the demo-like job's table sorted and filtered, a candidate with the evidence
-highlighted, and a decision. A screenshot of each page is saved under the test's
+highlighted and its voice answer played, and a decision. A screenshot of each page is saved under the test's
 ``tmp_path/output`` (printed with ``-s``)."""
 
 from __future__ import annotations
@@ -17,15 +17,22 @@ import uvicorn
 from sqlmodel import col, select
 
 from app.wiring import App
-from bench.console_seed import seed_job
+from bench.console_seed import attach_recording, seed_job, tone_wav
 from core.clock import FakeClock
-from storage.models import Candidate, Decision
+from storage.models import AuditEvent, Candidate, Decision
 from tests.harness import Chat
 from web.app import create_app
 from web.console.routes import console_routes
 
 CHROMIUM = Path("/usr/bin/chromium")
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-sync"]
+FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--no-first-run",
+    "--disable-sync",
+    "--autoplay-policy=no-user-gesture-required",
+]
 
 pytestmark = [
     pytest.mark.slow,
@@ -68,6 +75,8 @@ def test_hr_signs_in_from_chat_sorts_opens_and_decides(
         first = session.exec(
             select(Candidate.id).where(Candidate.job_id == job.id).order_by(col(Candidate.id))
         ).first()
+        assert first is not None
+        attach_recording(session, app.db.media, first, tone_wav(2.0))
     out = tmp_path / "output"
     out.mkdir()
     replies = chat.send("hr", "/console")
@@ -131,6 +140,13 @@ def test_hr_signs_in_from_chat_sorts_opens_and_decides(
             page.click(f'a[href="/console/candidates/{first}"] >> nth=0')
             page.wait_for_selector("mark.el-action")
             assert "clear and specific" in page.inner_text(".legend")
+            # The voice answer plays: decrypted on the server, fetched with range requests.
+            page.wait_for_function(
+                "() => { const a = document.querySelector('audio'); "
+                "return a && a.readyState >= 1 && a.duration > 1.5; }"
+            )
+            page.evaluate("() => document.querySelector('audio').play()")
+            page.wait_for_function("() => document.querySelector('audio').currentTime > 0.3")
             page.screenshot(path=str(out / "4-candidate.png"), full_page=True)
 
             page.click('.decision button[value="a"]')
@@ -142,6 +158,10 @@ def test_hr_signs_in_from_chat_sorts_opens_and_decides(
     assert errors == []
     with app.db.session() as session:
         decision = session.exec(select(Decision).where(Decision.candidate_id == first)).one()
+        played = session.exec(
+            select(AuditEvent.actor).where(AuditEvent.action == "recording_played")
+        ).all()
+    assert "console:hr" in played
     assert (decision.outcome, decision.decided_by) == ("approve", "console:hr")
     shots = sorted(p.name for p in out.iterdir())
     assert len(shots) == 5

@@ -284,12 +284,20 @@ def _answer(lang: str, n: int, answer: Answer, ev: Any) -> str:
         flags.append(answer.quality_reason)
     text = highlight(transcript, ev) if transcript else _tx(lang, "no_transcript")
     score = num(ev.total) if ev is not None and ev.total is not None else "-"
+    player = ""
+    if answer.media_path:
+        tag = "video" if answer.kind == "video" else "audio"
+        player = (
+            f'<{tag} controls preload="metadata" src="/console/answers/{answer.id}/media" '
+            f'aria-label="{_tx(lang, "recording", n=n)}"></{tag}>'
+        )
     return (
         f'<article class="card answer" aria-labelledby="q{n}">'
         f'<h3 id="q{n}">{_tx(lang, "question", n=n, text=answer.question_text or "")}</h3>'
         f'<p class="meta">{esc(competency_label(answer.competency, lang))} · {esc(answer.kind)} · '
         f'<span class="advisory">{_tx(lang, "answer_ai", score=score)}</span></p>'
-        f'<h4>{_tx(lang, "transcript")}</h4><blockquote class="transcript">{text}</blockquote>'
+        + player
+        + f'<h4>{_tx(lang, "transcript")}</h4><blockquote class="transcript">{text}</blockquote>'
         + (
             f'<h4>{_tx(lang, "evidence")}</h4><ul class="legend">{"".join(legend)}</ul>'
             if legend

@@ -40,7 +40,7 @@ from dialogs.kernel.catalog import t
 from dialogs.kernel.events import ButtonPressed
 from dialogs.kernel.roles import permitted_job_ids
 from storage.models import Candidate, Decision, HumanScore, Job
-from web.console import export, pages, queries
+from web.console import export, media, pages, queries
 from web.console.auth import (
     COOKIE,
     PRE_COOKIE,
@@ -51,6 +51,7 @@ from web.console.auth import (
     csrf_ok,
     set_cookie,
 )
+from web.console.media import Recording
 from web.console.render import esc, hidden, message, page, secure
 
 STATIC = Path(__file__).resolve().parent.parent / "static"
@@ -336,6 +337,54 @@ class Console:
         response.headers["Content-Disposition"] = f'attachment; filename="job-{job.id}.{kind}"'
         return secure(response)
 
+    async def recording(self, request: Request) -> Response:
+        """An answer's audio or video, decrypted in memory; ranges; viewing is audited."""
+        cs = await self.who(request)
+        if cs is None:
+            return self.signed_out()
+        aid = parse_id(request.path_params["answer_id"])
+        header = request.headers.get("range")
+
+        def work(session: Session) -> tuple[Recording, bytes] | Denied:
+            found, job = media.find_recording(session, aid or 0)
+            denied = check_job(
+                session, self.app.settings, cs, "view", job, self.now(), f"answer:{aid or '?'}"
+            )
+            if denied is not None:
+                return denied
+            if found is None:
+                return Denied(404, t(cs.lang, "console_web.not_found"))
+            data = self.app.db.media.get(found.answer.media_path or "")
+            # One audit row per playback, not per range request.
+            if header is None or header.strip().startswith("bytes=0-"):
+                audit(
+                    session, cs, self.now(), "recording_played", f"candidate:{found.candidate.id}"
+                )
+            return found, data
+
+        result = await self.run(work)
+        if isinstance(result, Denied):
+            return self.denied(cs, result)
+        found, data = result
+        kind = media.media_type(found.answer.media_path or "")
+        wanted = media.parse_range(header, len(data))
+        if wanted is False:
+            response = Response(status_code=416, headers={"Content-Range": f"bytes */{len(data)}"})
+        elif wanted is None or wanted is True:
+            response = Response(data, media_type=kind, headers={"Accept-Ranges": "bytes"})
+        else:
+            first, last = wanted
+            response = Response(
+                data[first : last + 1],
+                status_code=206,
+                media_type=kind,
+                headers={
+                    "Accept-Ranges": "bytes",
+                    "Content-Range": f"bytes {first}-{last}/{len(data)}",
+                },
+            )
+        return secure(response)
+
     async def static(self, request: Request) -> Response:
         if request.path_params["name"] != "console.css":
             return Response(status_code=404)
@@ -356,6 +405,7 @@ def console_routes(app: App) -> list[BaseRoute]:
         Route("/console/jobs/{job_id}/export.{kind:str}", console.export, methods=["GET"]),
         Route("/console/candidates/{candidate_id}", console.candidate, methods=["GET"]),
         Route("/console/candidates/{candidate_id}/decide", console.decide, methods=["POST"]),
+        Route("/console/answers/{answer_id}/media", console.recording, methods=["GET"]),
     ]
 
 
