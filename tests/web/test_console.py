@@ -17,7 +17,15 @@ from bench.console_seed import attach_recording, seed_job, tone_wav
 from core.clock import FakeClock
 from dialogs.console.links import create_link
 from dialogs.kernel.roles import set_grant
-from storage.models import AuditEvent, Candidate, Decision, Job, KeyValue, OutboxMessage
+from storage.models import (
+    AuditEvent,
+    Candidate,
+    Decision,
+    HumanScore,
+    Job,
+    KeyValue,
+    OutboxMessage,
+)
 from tests.harness import Chat
 from web.app import create_app
 from web.console.routes import console_routes
@@ -343,3 +351,47 @@ def test_recording_is_served_in_ranges_authorised_and_audited(
             select(AuditEvent).where(AuditEvent.action == "recording_played")
         ).all()
     assert [a.actor for a in played] == ["console:sv"]  # whole file once; ranges not from 0
+
+
+def test_a_rater_sees_others_scores_only_after_giving_their_own(
+    app: App, clock: FakeClock, world: dict[str, int]
+) -> None:
+    cid = world["cand"]
+    hr = sign_in(app, clock, "hr")
+    page = hr.get(f"/console/candidates/{cid}")
+    saved = hr.post(
+        f"/console/candidates/{cid}/score",
+        data={"csrf": csrf_of(page.text), "competency": "0", "score": "2", "comment": "=cmd"},
+    )
+    assert saved.status_code == 200 and "Your score is saved." in saved.text
+    sm = sign_in(app, clock, "sm")
+    before = sm.get(f"/console/candidates/{cid}")
+    assert "1 scored — shown after you give yours" in before.text and "2.0 (n=1)" not in before.text
+    bad = sm.post(
+        f"/console/candidates/{cid}/score",
+        data={"csrf": csrf_of(before.text), "competency": "9", "score": "7"},
+    )
+    assert bad.status_code == 400
+    sm.post(
+        f"/console/candidates/{cid}/score",
+        data={"csrf": csrf_of(before.text), "competency": "0", "score": "4"},
+    )
+    after = sm.get(f"/console/candidates/{cid}")
+    assert "2.0 (n=1)" in after.text and "shown after you give yours" not in after.text
+    sv = sign_in(app, clock, "sv")  # a viewer: no form, and a forged post is refused
+    seen = sv.get(f"/console/candidates/{cid}")
+    assert "Save my score" not in seen.text and "3.0 (n=2)" in seen.text
+    refused = sv.post(
+        f"/console/candidates/{cid}/score",
+        data={"csrf": csrf_of(seen.text), "competency": "0", "score": "5"},
+    )
+    assert refused.status_code == 403
+    with app.db.session() as session:
+        rows = session.exec(select(HumanScore).where(HumanScore.candidate_id == cid)).all()
+        assert sorted((r.scorer, r.score) for r in rows) == [("console:hr", 2), ("console:sm", 4)]
+        audits = session.exec(select(AuditEvent).where(AuditEvent.action == "human_score")).all()
+        assert len(audits) == 2
+        stray = session.exec(
+            select(OutboxMessage).where(OutboxMessage.chat_id == "web-console")
+        ).all()
+        assert stray == []

@@ -81,9 +81,12 @@ def check_job(
     job: Job | None,
     now: dt.datetime,
     subject: str,
+    *,
+    log: bool = True,
 ) -> Denied | None:
     """None when ``cs`` may do ``action`` on ``job``; else why not (audited).
 
+    ``log=False``: the page only asks whether to offer an action (nothing audited).
     A job that does not exist is checked like one the person has no role for, unless a
     global role would allow it (then 404): staff of one job cannot probe for others.
     """
@@ -100,6 +103,8 @@ def check_job(
         return None
     if verdict.allowed:
         return Denied(404, t(cs.lang, "console_web.not_found"))
+    if not log:  # a question the page asks (show the form?), not an attempt
+        return Denied(403, refusal(session, cs.lang, verdict))
     session.add(
         AuditEvent(
             at=now,

@@ -219,6 +219,7 @@ def candidate_body(
     decision: Decision | None,
     human: list[HumanScore],
     notice: str = "",
+    may_score: bool = False,
 ) -> str:
     cid = candidate.id
     parts = [
@@ -229,27 +230,40 @@ def candidate_body(
         parts.append(f'<p class="notice" role="status" id="notice">{esc(notice)}</p>')
     total = num(comp.total) if comp.total is not None else t(lang, "console_web.not_scored")
     parts.append(f'<p class="total advisory">{_tx(lang, "ai_total", total=total)}</p>')
-    # People's scores are shown to someone who has given their own (or who cannot score).
-    mine = any(h.scorer == cs.actor for h in human)
+    # Another person's score for a competency shows once this person has given their own.
     comp_rows = []
     for c in job.competencies:
         name = str(c["name"])
-        scores = [h.score for h in human if h.competency == name]
-        people = "-"
-        if scores and mine:
-            people = f"{sum(scores) / len(scores):.1f} (n={len(scores)})"
-        elif scores:
-            people = f"n={len(scores)}"
+        mine = next((h.score for h in human if h.competency == name and h.scorer == cs.actor), None)
+        others = [h.score for h in human if h.competency == name and h.scorer != cs.actor]
+        if not others:
+            people = "-"
+        elif mine is not None or not may_score:
+            people = f"{sum(others) / len(others):.1f} (n={len(others)})"
+        else:
+            people = t(lang, "console_web.hidden_until_yours", n=len(others))
         comp_rows.append(
-            [esc(competency_label(name, lang)), num(comp.per_competency.get(name)), esc(people)]
+            [
+                esc(competency_label(name, lang)),
+                num(comp.per_competency.get(name)),
+                "-" if mine is None else str(mine),
+                esc(people),
+            ]
         )
     parts.append(
         table(
             t(lang, "console_web.competencies"),
-            [_tx(lang, "col_competency"), _tx(lang, "col_ai"), _tx(lang, "col_human")],
+            [
+                _tx(lang, "col_competency"),
+                _tx(lang, "col_ai"),
+                _tx(lang, "col_mine"),
+                _tx(lang, "col_human"),
+            ],
             comp_rows,
         )
     )
+    if may_score:
+        parts.append(_score_forms(lang, cs, cid, job))
     parts.append(f"<h2>{_tx(lang, 'answers')}</h2>")
     for n, (answer, ev) in enumerate(rows, start=1):
         parts.append(_answer(lang, n, answer, ev))
@@ -305,6 +319,31 @@ def _answer(lang: str, n: int, answer: Answer, ev: Any) -> str:
         )
         + (f'<p class="flags">{_tx(lang, "flags", flags=", ".join(flags))}</p>' if flags else "")
         + "</article>"
+    )
+
+
+def _score_forms(lang: str, cs: ConsoleSession, cid: int, job: Job) -> str:
+    forms = []
+    for index, c in enumerate(job.competencies):
+        label = competency_label(str(c["name"]), lang)
+        options = "".join(f'<option value="{v}">{v}</option>' for v in range(1, 6))
+        forms.append(
+            post_form(
+                f"/console/candidates/{cid}/score",
+                cs,
+                hidden("competency", str(index)) + f"<fieldset><legend>{esc(label)}</legend>"
+                f'<label for="s{index}">{_tx(lang, "score_label")}</label>'
+                f'<select id="s{index}" name="score">{options}</select>'
+                f'<label for="c{index}">{_tx(lang, "comment_label")}</label>'
+                f'<input id="c{index}" name="comment" maxlength="500">'
+                f'<button type="submit">{_tx(lang, "score_save")}</button></fieldset>',
+                css="score",
+            )
+        )
+    return (
+        f'<section class="card scores" aria-labelledby="score-h">'
+        f'<h2 id="score-h">{_tx(lang, "score_heading")}</h2>'
+        f'<p class="hint">{_tx(lang, "score_hint")}</p>{"".join(forms)}</section>'
     )
 
 

@@ -40,7 +40,7 @@ from dialogs.kernel.catalog import t
 from dialogs.kernel.events import ButtonPressed
 from dialogs.kernel.roles import permitted_job_ids
 from storage.models import Candidate, Decision, HumanScore, Job
-from web.console import export, media, pages, queries
+from web.console import export, media, pages, queries, scoring
 from web.console.auth import (
     COOKIE,
     PRE_COOKIE,
@@ -243,8 +243,12 @@ class Console:
                 session.exec(select(HumanScore).where(HumanScore.candidate_id == candidate.id))
             )
             audit(session, cs, self.now(), "report_read", f"candidate:{candidate.id}")
+            may_score = (
+                check_job(session, self.app.settings, cs, "score", job, self.now(), "", log=False)
+                is None
+            )
             return pages.candidate_body(
-                cs.lang, cs, job, candidate, comp, rows, decision, human, notice
+                cs.lang, cs, job, candidate, comp, rows, decision, human, notice, may_score
             )
 
         result = await self.run(work)
@@ -306,6 +310,35 @@ class Console:
         who = decision.decided_by if decision is not None else "?"
         text = t(cs.lang, "console_web.decision_already", outcome=label, who=who or "?")
         return await self.candidate(request, text, status=409)
+
+    async def score(self, request: Request) -> Response:
+        cs = await self.who(request)
+        if cs is None:
+            return self.signed_out()
+        form = await request.form()
+        if not csrf_ok(cs, form.get("csrf")):
+            return message(cs.lang, t(cs.lang, "console_web.csrf_failed"), 403, cs=cs)
+
+        def check(session: Session) -> int | Denied:
+            found = self._candidate(session, cs, request.path_params["candidate_id"], "score")
+            return found if isinstance(found, Denied) else found[0].id or 0
+
+        checked = await self.run(check)
+        if isinstance(checked, Denied):
+            return self.denied(cs, checked)
+        saved = await run_in_threadpool(
+            scoring.score,
+            self.app,
+            cs,
+            WEB_CHAT,
+            checked,
+            str(form.get("competency", "")),
+            str(form.get("score", "")),
+            str(form.get("comment", "")),
+        )
+        if saved is None:
+            return await self.candidate(request, t(cs.lang, "console_web.score_invalid"), 400)
+        return await self.candidate(request, t(cs.lang, "console_web.score_saved"))
 
     async def export(self, request: Request) -> Response:
         cs = await self.who(request)
@@ -405,6 +438,7 @@ def console_routes(app: App) -> list[BaseRoute]:
         Route("/console/jobs/{job_id}/export.{kind:str}", console.export, methods=["GET"]),
         Route("/console/candidates/{candidate_id}", console.candidate, methods=["GET"]),
         Route("/console/candidates/{candidate_id}/decide", console.decide, methods=["POST"]),
+        Route("/console/candidates/{candidate_id}/score", console.score, methods=["POST"]),
         Route("/console/answers/{answer_id}/media", console.recording, methods=["GET"]),
     ]
 
