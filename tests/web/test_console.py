@@ -6,6 +6,8 @@ from __future__ import annotations
 import csv
 import io
 import re
+import threading
+import time
 
 import pytest
 from openpyxl import load_workbook
@@ -18,10 +20,12 @@ from core.clock import FakeClock
 from dialogs.console.links import create_link
 from dialogs.kernel.roles import set_grant
 from storage.models import (
+    Answer,
     AuditEvent,
     Candidate,
     Decision,
     HumanScore,
+    InterviewSession,
     Job,
     KeyValue,
     OutboxMessage,
@@ -55,10 +59,9 @@ def world(app: App, clock: FakeClock) -> dict[str, int]:
     return {"sales": sales.id or 0, "ops": ops.id or 0, "cand": first or 0, "ops_cand": other or 0}
 
 
-def client_for(app: App) -> TestClient:
-    return TestClient(
-        create_app(app, extra_routes=console_routes(app)), base_url="http://testserver"
-    )
+def client_for(app: App, **options: float) -> TestClient:
+    routes = console_routes(app, **options)
+    return TestClient(create_app(app, extra_routes=routes), base_url="http://testserver")
 
 
 def link_token(app: App, clock: FakeClock, who: str, lang: str = "en") -> str:
@@ -395,3 +398,44 @@ def test_a_rater_sees_others_scores_only_after_giving_their_own(
             select(OutboxMessage).where(OutboxMessage.chat_id == "web-console")
         ).all()
         assert stray == []
+
+
+def test_live_page_streams_rows_when_an_answer_arrives(
+    app: App, clock: FakeClock, world: dict[str, int]
+) -> None:
+    cid = world["cand"]
+    with app.db.transaction() as session:
+        s = session.exec(select(InterviewSession).where(InterviewSession.candidate_id == cid)).one()
+        s.state = "question"  # the seeded interview is still going
+        session.add(s)
+        sid = s.id or 0
+    client = client_for(app, live_poll_s=0.1, live_max_s=1.5)
+    token = link_token(app, clock, "sv")
+    form = client.get(f"/console/login/{token}")
+    pre = re.search(r'name="pre" value="([^"]+)"', form.text)
+    assert pre is not None
+    client.post(f"/console/login/{token}", data={"pre": pre.group(1)})
+    page = client.get(f"/console/jobs/{world['sales']}/live")
+    assert page.status_code == 200 and f'href="/console/candidates/{cid}"' in page.text
+    assert "script-src 'self'" in page.headers["content-security-policy"]
+    assert '<script src="/console/static/console_live.js"' in page.text
+
+    def answer_later() -> None:
+        time.sleep(0.4)
+        with app.db.transaction() as session:
+            session.add(
+                Answer(session_id=sid, position=1, kind="text", text="More.", status="received")
+            )
+
+    writer = threading.Thread(target=answer_later)
+    writer.start()
+    with client.stream("GET", f"/console/jobs/{world['sales']}/live/events") as stream:
+        assert stream.headers["content-type"].startswith("text/event-stream")
+        body = "".join(stream.iter_text())
+    writer.join()
+    events = [e for e in body.split("\n\n") if e.startswith("event: rows")]
+    assert len(events) == 2  # the first snapshot, then the one after the new answer
+    assert "<td>1</td><td>82.0</td>" in events[0] and "<td>2</td>" in events[1]
+    om = sign_in(app, clock, "om")
+    assert om.get(f"/console/jobs/{world['sales']}/live").status_code == 403
+    assert om.get(f"/console/jobs/{world['sales']}/live/events").status_code == 403

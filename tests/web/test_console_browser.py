@@ -1,6 +1,7 @@
 """A real headless Chromium works the HR console: a sign-in link from the chat, the jobs
 page, the demo-like job's table sorted and filtered, a candidate with the evidence
-highlighted and its voice answer played, and a decision. A screenshot of each page is saved under the test's
+highlighted and its voice answer played, a decision, and the live page updating
+when an answer arrives. A screenshot of each page is saved under the test's
 ``tmp_path/output`` (printed with ``-s``)."""
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from sqlmodel import col, select
 from app.wiring import App
 from bench.console_seed import attach_recording, seed_job, tone_wav
 from core.clock import FakeClock
-from storage.models import AuditEvent, Candidate, Decision
+from storage.models import Answer, AuditEvent, Candidate, Decision, InterviewSession
 from tests.harness import Chat
 from web.app import create_app
 from web.console.routes import console_routes
@@ -153,6 +154,24 @@ def test_hr_signs_in_from_chat_sorts_opens_and_decides(
             page.wait_for_selector("#notice")
             assert "Decision saved: approved" in page.inner_text("#notice")
             page.screenshot(path=str(out / "5-decided.png"), full_page=True)
+
+            # The live page: an interview in progress gets an answer; the row updates by SSE.
+            with app.db.transaction() as session:
+                s = session.exec(
+                    select(InterviewSession).where(InterviewSession.candidate_id == first)
+                ).one()
+                s.state = "question"
+                session.add(s)
+                sid = s.id or 0
+            page.goto(f"{served}/console/jobs/{job.id}/live")
+            page.wait_for_selector("#live-rows[data-updated]")
+            assert page.locator("#live-rows tr td:nth-child(5)").inner_text() == "1"
+            with app.db.transaction() as session:
+                session.add(Answer(session_id=sid, position=1, kind="text", text="More."))
+            page.wait_for_function(
+                "() => document.querySelector('#live-rows tr td:nth-child(5)').textContent === '2'"
+            )
+            page.screenshot(path=str(out / "6-live.png"), full_page=True)
         finally:
             browser.close()
     assert errors == []
@@ -164,5 +183,5 @@ def test_hr_signs_in_from_chat_sorts_opens_and_decides(
     assert "console:hr" in played
     assert (decision.outcome, decision.decided_by) == ("approve", "console:hr")
     shots = sorted(p.name for p in out.iterdir())
-    assert len(shots) == 5
+    assert len(shots) == 6
     print("screenshots:", out)

@@ -163,7 +163,8 @@ def candidates_body(lang: str, job: Job, tp: TablePage) -> str:
             f'<a rel="next" href="{href(base, q.params(page=q.page + 1))}">{_tx(lang, "next")}</a>'
         )
     exports = (
-        f'<p class="exports"><a href="{esc(base)}/export.csv">{_tx(lang, "export_csv")}</a> · '
+        f'<p class="exports"><a href="{esc(base)}/live">{_tx(lang, "live_link")}</a> · '
+        f'<a href="{esc(base)}/export.csv">{_tx(lang, "export_csv")}</a> · '
         f'<a href="{esc(base)}/export.xlsx">{_tx(lang, "export_xlsx")}</a></p>'
     )
     heading = _tx(lang, "candidates_heading", job=f"{job.code} {job_title(job, lang)}")

@@ -12,9 +12,6 @@ from __future__ import annotations
 
 import secrets
 import uuid
-from collections.abc import Callable
-from pathlib import Path
-from typing import Any
 
 from sqlmodel import Session, select
 from starlette.concurrency import run_in_threadpool
@@ -30,17 +27,15 @@ from dialogs.console.links import (
     LinkRefused,
     end_session,
     link_language,
-    load_session,
     redeem_link,
     set_language,
 )
 from dialogs.hiring.results import candidate_composite
-from dialogs.kernel.access import parse_id
 from dialogs.kernel.catalog import t
 from dialogs.kernel.events import ButtonPressed
 from dialogs.kernel.roles import permitted_job_ids
-from storage.models import Candidate, Decision, HumanScore, Job
-from web.console import export, media, pages, queries, scoring
+from storage.models import Decision, HumanScore, Job
+from web.console import export, pages, queries, scoring
 from web.console.auth import (
     COOKIE,
     PRE_COOKIE,
@@ -51,45 +46,14 @@ from web.console.auth import (
     csrf_ok,
     set_cookie,
 )
-from web.console.media import Recording
+from web.console.base import STATIC, WEB_CHAT
+from web.console.extras import ConsoleExtras
 from web.console.render import esc, hidden, message, page, secure
 
-STATIC = Path(__file__).resolve().parent.parent / "static"
-WEB_CHAT = "web-console"  # the chat id of decisions made in the console
 _OUTCOMES = {"a": "approve", "n": "next_round", "r": "reject"}
 
 
-class Console:
-    def __init__(self, app: App, *, secure_cookies: bool) -> None:
-        self.app = app
-        self.secure_cookies = secure_cookies
-
-    @property
-    def default_lang(self) -> str:
-        return "en" if self.app.settings.app.default_language == "en" else "zh"
-
-    def run(self, work: Callable[[Session], Any]) -> Any:
-        def in_transaction() -> Any:
-            with self.app.db.transaction() as session:
-                return work(session)
-
-        return run_in_threadpool(in_transaction)
-
-    def now(self) -> Any:
-        return self.app.services.clock.now()
-
-    async def who(self, request: Request) -> ConsoleSession | None:
-        secret = request.cookies.get(COOKIE)
-        if not secret:
-            return None
-        return await self.run(lambda s: load_session(s, secret, self.now()))  # type: ignore[no-any-return]
-
-    def signed_out(self) -> Response:
-        return message(self.default_lang, t(self.default_lang, "console_web.not_signed_in"), 401)
-
-    def denied(self, cs: ConsoleSession, d: Denied) -> Response:
-        return message(cs.lang, d.text, d.status, cs=cs)
-
+class Console(ConsoleExtras):
     # -- sign-in ---------------------------------------------------------------------
     async def login_form(self, request: Request) -> Response:
         token = request.path_params["token"]
@@ -178,17 +142,6 @@ class Console:
         title = t(cs.lang, "console_web.jobs_heading")
         return page(cs.lang, title, pages.jobs_body(cs.lang, rows), cs=cs, path="/console")
 
-    def _job(self, session: Session, cs: ConsoleSession, raw: str, action: str) -> Job | Denied:
-        jid = parse_id(raw)
-        job = session.get(Job, jid) if jid is not None else None
-        denied = check_job(
-            session, self.app.settings, cs, action, job, self.now(), f"job:{jid or '?'}"
-        )
-        if denied is not None:
-            return denied
-        assert job is not None
-        return job
-
     async def job(self, request: Request) -> Response:
         cs = await self.who(request)
         if cs is None:
@@ -207,23 +160,6 @@ class Console:
         job, tp = result
         body = pages.candidates_body(cs.lang, job, tp)
         return page(cs.lang, job.code, body, cs=cs, path=f"/console/jobs/{job.id}")
-
-    def _candidate(
-        self, session: Session, cs: ConsoleSession, raw: str, action: str
-    ) -> tuple[Candidate, Job] | Denied:
-        cid = parse_id(raw)
-        candidate = session.get(Candidate, cid) if cid is not None else None
-        if candidate is not None and candidate.status == "deleted":
-            candidate = None
-        job = session.get(Job, candidate.job_id) if candidate is not None else None
-        denied = check_job(
-            session, self.app.settings, cs, action, job, self.now(), f"candidate:{cid or '?'}"
-        )
-        if denied is not None:
-            return denied
-        assert candidate is not None
-        assert job is not None
-        return candidate, job
 
     async def candidate(self, request: Request, notice: str = "", status: int = 200) -> Response:
         cs = await self.who(request)
@@ -370,63 +306,19 @@ class Console:
         response.headers["Content-Disposition"] = f'attachment; filename="job-{job.id}.{kind}"'
         return secure(response)
 
-    async def recording(self, request: Request) -> Response:
-        """An answer's audio or video, decrypted in memory; ranges; viewing is audited."""
-        cs = await self.who(request)
-        if cs is None:
-            return self.signed_out()
-        aid = parse_id(request.path_params["answer_id"])
-        header = request.headers.get("range")
-
-        def work(session: Session) -> tuple[Recording, bytes] | Denied:
-            found, job = media.find_recording(session, aid or 0)
-            denied = check_job(
-                session, self.app.settings, cs, "view", job, self.now(), f"answer:{aid or '?'}"
-            )
-            if denied is not None:
-                return denied
-            if found is None:
-                return Denied(404, t(cs.lang, "console_web.not_found"))
-            data = self.app.db.media.get(found.answer.media_path or "")
-            # One audit row per playback, not per range request.
-            if header is None or header.strip().startswith("bytes=0-"):
-                audit(
-                    session, cs, self.now(), "recording_played", f"candidate:{found.candidate.id}"
-                )
-            return found, data
-
-        result = await self.run(work)
-        if isinstance(result, Denied):
-            return self.denied(cs, result)
-        found, data = result
-        kind = media.media_type(found.answer.media_path or "")
-        wanted = media.parse_range(header, len(data))
-        if wanted is False:
-            response = Response(status_code=416, headers={"Content-Range": f"bytes */{len(data)}"})
-        elif wanted is None or wanted is True:
-            response = Response(data, media_type=kind, headers={"Accept-Ranges": "bytes"})
-        else:
-            first, last = wanted
-            response = Response(
-                data[first : last + 1],
-                status_code=206,
-                media_type=kind,
-                headers={
-                    "Accept-Ranges": "bytes",
-                    "Content-Range": f"bytes {first}-{last}/{len(data)}",
-                },
-            )
-        return secure(response)
-
     async def static(self, request: Request) -> Response:
-        if request.path_params["name"] != "console.css":
+        name = request.path_params["name"]
+        kinds = {"console.css": "text/css", "console_live.js": "text/javascript"}
+        if name not in kinds:
             return Response(status_code=404)
-        css = (STATIC / "console.css").read_bytes()
-        return secure(Response(css, media_type="text/css"))
+        return secure(Response((STATIC / name).read_bytes(), media_type=kinds[name]))
 
 
-def console_routes(app: App) -> list[BaseRoute]:
-    console = Console(app, secure_cookies=app.settings.app.public_base_url.startswith("https://"))
+def console_routes(app: App, **options: float) -> list[BaseRoute]:
+    """The routes; ``options``: ``live_poll_s`` and ``live_max_s`` of the live stream."""
+    console = Console(
+        app, secure_cookies=app.settings.app.public_base_url.startswith("https://"), **options
+    )
     return [
         Route("/console", console.jobs, methods=["GET"]),
         Route("/console/login/{token}", console.login_form, methods=["GET"]),
@@ -440,6 +332,8 @@ def console_routes(app: App) -> list[BaseRoute]:
         Route("/console/candidates/{candidate_id}/decide", console.decide, methods=["POST"]),
         Route("/console/candidates/{candidate_id}/score", console.score, methods=["POST"]),
         Route("/console/answers/{answer_id}/media", console.recording, methods=["GET"]),
+        Route("/console/jobs/{job_id}/live", console.live_page, methods=["GET"]),
+        Route("/console/jobs/{job_id}/live/events", console.live_events, methods=["GET"]),
     ]
 
 
