@@ -439,3 +439,18 @@ def test_live_page_streams_rows_when_an_answer_arrives(
     om = sign_in(app, clock, "om")
     assert om.get(f"/console/jobs/{world['sales']}/live").status_code == 403
     assert om.get(f"/console/jobs/{world['sales']}/live/events").status_code == 403
+
+
+def test_console_posts_take_forms_only(app: App, clock: FakeClock, world: dict[str, int]) -> None:
+    hr = sign_in(app, clock, "hr")
+    page = hr.get(f"/console/candidates/{world['cand']}")
+    sent = hr.post(
+        f"/console/candidates/{world['cand']}/decide",
+        content=b'{"csrf": "%s", "outcome": "a"}' % csrf_of(page.text).encode(),
+        headers={"content-type": "application/json"},
+    )
+    assert sent.status_code == 415
+    assert sent.headers["x-content-type-options"] == "nosniff"
+    with app.db.session() as session:
+        d = session.exec(select(Decision).where(Decision.candidate_id == world["cand"])).one()
+    assert d.status == "pending"
