@@ -12,6 +12,7 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import uvicorn
@@ -40,6 +41,19 @@ pytestmark = [
     pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian chromium not installed"),
     pytest.mark.skipif(shutil.which("chromium") is None, reason="chromium not on PATH"),
 ]
+
+
+def serious_violations(page: Any, name: str) -> list[str]:
+    """What axe-core finds of serious or critical impact on the page (injected by evaluate,
+    so the page's CSP stays as it is)."""
+    from axe_playwright_python.sync_playwright import Axe
+
+    result = Axe().run(page)
+    return [
+        f"{name}: {v['id']} ({v['impact']}): {v['help']} {[n['target'] for n in v['nodes']][:3]}"
+        for v in result.response["violations"]
+        if v.get("impact") in ("serious", "critical")
+    ]
 
 
 @pytest.fixture
@@ -87,6 +101,7 @@ def test_hr_signs_in_from_chat_sorts_opens_and_decides(
         if (m := re.search(r"https?://\S+?(/console/login/\S+)", d.text))
     )
     errors: list[str] = []
+    axe: list[str] = []
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=FLAGS)
         try:
@@ -117,6 +132,7 @@ def test_hr_signs_in_from_chat_sorts_opens_and_decides(
             page.wait_for_selector("table.jobs")
             assert "demo" in page.inner_text("table.jobs")
             page.screenshot(path=str(out / "2-jobs.png"), full_page=True)
+            axe.extend(serious_violations(page, "jobs"))
 
             page.click("table.jobs a")
             page.wait_for_selector("table.candidates")
@@ -137,6 +153,7 @@ def test_hr_signs_in_from_chat_sorts_opens_and_decides(
             )
             assert statuses == {"completed"}
             page.screenshot(path=str(out / "3-candidates-sorted-filtered.png"), full_page=True)
+            axe.extend(serious_violations(page, "candidates"))
 
             page.click(f'a[href="/console/candidates/{first}"] >> nth=0')
             page.wait_for_selector("mark.el-action")
@@ -149,6 +166,7 @@ def test_hr_signs_in_from_chat_sorts_opens_and_decides(
             page.evaluate("() => document.querySelector('audio').play()")
             page.wait_for_function("() => document.querySelector('audio').currentTime > 0.3")
             page.screenshot(path=str(out / "4-candidate.png"), full_page=True)
+            axe.extend(serious_violations(page, "candidate"))
 
             page.click('.decision button[value="a"]')
             page.wait_for_selector("#notice")
@@ -172,9 +190,11 @@ def test_hr_signs_in_from_chat_sorts_opens_and_decides(
                 "() => document.querySelector('#live-rows tr td:nth-child(5)').textContent === '2'"
             )
             page.screenshot(path=str(out / "6-live.png"), full_page=True)
+            axe.extend(serious_violations(page, "live"))
         finally:
             browser.close()
     assert errors == []
+    assert axe == []
     with app.db.session() as session:
         decision = session.exec(select(Decision).where(Decision.candidate_id == first)).one()
         played = session.exec(

@@ -132,7 +132,7 @@ def live_body(lang: str, job_code: str, job_id: int, rows: list[LiveRow]) -> str
     return (
         f"<h1>{esc(t(lang, 'console_web.live_heading', job=job_code))}</h1>"
         f'<p class="hint" id="live-status" role="status">{esc(t(lang, "console_web.live_hint"))}</p>'
-        f'<div class="scroll"><table class="live"><caption>{esc(t(lang, "console_web.live_heading", job=job_code))}'
+        f'<div class="scroll" tabindex="0" role="region" aria-label="{esc(t(lang, "console_web.live_heading", job=job_code))}"><table class="live"><caption>{esc(t(lang, "console_web.live_heading", job=job_code))}'
         f"</caption><thead><tr>{head}</tr></thead>"
         f'<tbody id="live-rows" data-src="/console/jobs/{job_id}/live/events">{rows_html(lang, rows)}</tbody>'
         "</table></div>"

@@ -120,7 +120,9 @@ def table(caption: str, head: list[str], rows: list[list[str]], css: str = "") -
     ths = "".join(f'<th scope="col">{h}</th>' for h in head)
     trs = "".join("<tr>" + "".join(f"<td>{c}</td>" for c in row) + "</tr>" for row in rows)
     return (
-        f'<div class="scroll"><table class="{esc(css)}"><caption>{esc(caption)}</caption>'
+        # Focusable, so a table wider than a phone scrolls from the keyboard too.
+        f'<div class="scroll" tabindex="0" role="region" aria-label="{esc(caption)}">'
+        f'<table class="{esc(css)}"><caption>{esc(caption)}</caption>'
         f"<thead><tr>{ths}</tr></thead><tbody>{trs}</tbody></table></div>"
     )
 
