@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import argparse
 
-from dialogs.console.links import LINK_TTL, create_link, link_url
+from dialogs.console.links import LINK_TTL, create_link, link_url, purge_expired
 from dialogs.kernel.access import Access
 from dialogs.kernel.context import Ctx
 from dialogs.kernel.events import CommandReceived
@@ -72,4 +72,5 @@ FEATURE = Feature(
     "console",
     commands={"console": Command(Access("view", "any"), console_command)},
     cli=register,
+    periodic=(purge_expired,),
 )

@@ -23,6 +23,9 @@ from sqlalchemy import delete
 from sqlmodel import Session, col
 
 from core.clock import as_utc
+from dialogs.kernel.context import Services
+from storage.db import Database
+from storage.kv import kv_purge_expired
 from storage.models import KeyValue
 
 LINK_TTL = dt.timedelta(minutes=10)
@@ -176,3 +179,9 @@ def set_language(session: Session, secret: str, lang: str) -> None:
 
 def end_session(session: Session, secret: str) -> None:
     session.execute(delete(KeyValue).where(col(KeyValue.key) == _SESSION + token_hash(secret)))
+
+
+def purge_expired(db: Database, services: Services) -> int:
+    """Periodic (the scheduler's leader, each tick): delete expired links, used-link
+    markers and sessions."""
+    return kv_purge_expired(db, (_LINK, _USED, _SESSION), services.clock.now())

@@ -17,7 +17,7 @@ from starlette.testclient import TestClient
 from app.wiring import App
 from bench.console_seed import attach_recording, seed_job, tone_wav
 from core.clock import FakeClock
-from dialogs.console.links import create_link
+from dialogs.console.links import create_link, purge_expired
 from dialogs.kernel.roles import set_grant
 from storage.models import (
     Answer,
@@ -157,7 +157,9 @@ def test_session_expires_and_signs_out(app: App, clock: FakeClock, world: dict[s
     assert out.status_code == 200 and "signed out" in out.text
     assert client.get("/console").status_code == 401
     client = sign_in(app, clock, "hr")
+    link_token(app, clock, "hr")  # a link never used
     clock.advance(hours=9)
+    assert purge_expired(app.db, app.services) == 2  # that link and the live session
     assert client.get("/console").status_code == 401
 
 
