@@ -456,3 +456,58 @@ def test_console_posts_take_forms_only(app: App, clock: FakeClock, world: dict[s
     with app.db.session() as session:
         d = session.exec(select(Decision).where(Decision.candidate_id == world["cand"])).one()
     assert d.status == "pending"
+
+
+def test_follow_up_question_goes_through_the_chat_rules(
+    app: App, clock: FakeClock, world: dict[str, int]
+) -> None:
+    cid = world["cand"]
+    sm = sign_in(app, clock, "sm")
+    page = sm.get(f"/console/candidates/{cid}")
+    assert "Ask a follow-up question" in page.text
+    closed = sm.post(
+        f"/console/candidates/{cid}/ask",
+        data={"csrf": csrf_of(page.text), "question": "What did you learn?"},
+    )
+    assert closed.status_code == 200 and 'id="notice"' in closed.text  # the interview is over
+    with app.db.session() as session:
+        s = session.exec(select(InterviewSession).where(InterviewSession.candidate_id == cid)).one()
+        assert s.extra_questions == []
+    om = sign_in(app, clock, "om")
+    refused = om.post(
+        f"/console/candidates/{cid}/ask",
+        data={"csrf": csrf_of(om.get("/console").text), "question": "Hi?"},
+    )
+    assert refused.status_code == 403
+    sv = sign_in(app, clock, "sv")
+    assert "Ask a follow-up question" not in sv.get(f"/console/candidates/{cid}").text
+    with app.db.session() as session:
+        stray = session.exec(
+            select(OutboxMessage).where(OutboxMessage.chat_id == "web-console")
+        ).all()
+    assert stray == []
+
+
+def test_follow_up_is_added_to_an_interview_in_progress(
+    app: App, chat: Chat, clock: FakeClock
+) -> None:
+    from tests.dialogs.hr_helpers import begin, setup_job
+
+    setup_job(chat)
+    cid = begin(chat, "eve", "Eve Stone")
+    hr = sign_in(app, clock, "hr")
+    page = hr.get(f"/console/candidates/{cid}")
+    added = hr.post(
+        f"/console/candidates/{cid}/ask",
+        data={"csrf": csrf_of(page.text), "question": "What would you do differently?"},
+    )
+    assert added.status_code == 200
+    with app.db.session() as session:
+        s = session.exec(select(InterviewSession).where(InterviewSession.candidate_id == cid)).one()
+        audits = session.exec(select(AuditEvent).where(AuditEvent.action == "followup_added")).all()
+    assert [(q["text_en"], q["by"]) for q in s.extra_questions] == [
+        ("What would you do differently?", "console:hr")
+    ]
+    assert [a.actor for a in audits] == ["console:hr"]
+    notice = re.search(r'<p class="notice" role="status" id="notice">([^<]+)</p>', added.text)
+    assert notice is not None and str(cid) in notice.group(1)

@@ -263,8 +263,21 @@ def candidate_body(
             comp_rows,
         )
     )
-    if may_score:
+    if may_score:  # scoring and asking need the same role (hr_manager)
         parts.append(_score_forms(lang, cs, cid, job))
+        parts.append(
+            f'<section class="card ask" aria-labelledby="ask-h">'
+            f'<h2 id="ask-h">{_tx(lang, "ask_heading")}</h2>'
+            + post_form(
+                f"/console/candidates/{cid}/ask",
+                cs,
+                f'<label for="ask-q">{_tx(lang, "ask_label")}</label>'
+                f'<input id="ask-q" name="question" maxlength="500" required>'
+                f'<button type="submit">{_tx(lang, "ask_send")}</button>',
+                css="score",
+            )
+            + "</section>"
+        )
     parts.append(f"<h2>{_tx(lang, 'answers')}</h2>")
     for n, (answer, ev) in enumerate(rows, start=1):
         parts.append(_answer(lang, n, answer, ev))

@@ -35,7 +35,7 @@ from dialogs.kernel.catalog import t
 from dialogs.kernel.events import ButtonPressed
 from dialogs.kernel.roles import permitted_job_ids
 from storage.models import Decision, HumanScore, Job
-from web.console import export, pages, queries, scoring
+from web.console import export, followup, pages, queries, scoring
 from web.console.auth import (
     COOKIE,
     PRE_COOKIE,
@@ -276,6 +276,26 @@ class Console(ConsoleExtras):
             return await self.candidate(request, t(cs.lang, "console_web.score_invalid"), 400)
         return await self.candidate(request, t(cs.lang, "console_web.score_saved"))
 
+    async def ask(self, request: Request) -> Response:
+        cs = await self.who(request)
+        if cs is None:
+            return self.signed_out()
+        form = await request.form()
+        if not csrf_ok(cs, form.get("csrf")):
+            return message(cs.lang, t(cs.lang, "console_web.csrf_failed"), 403, cs=cs)
+
+        def check(session: Session) -> int | Denied:
+            found = self._candidate(session, cs, request.path_params["candidate_id"], "ask")
+            return found if isinstance(found, Denied) else found[0].id or 0
+
+        checked = await self.run(check)
+        if isinstance(checked, Denied):
+            return self.denied(cs, checked)
+        told = await run_in_threadpool(
+            followup.ask, self.app, cs, WEB_CHAT, checked, str(form.get("question", ""))
+        )
+        return await self.candidate(request, told)
+
     async def export(self, request: Request) -> Response:
         cs = await self.who(request)
         if cs is None:
@@ -331,6 +351,7 @@ def console_routes(app: App, **options: float) -> list[BaseRoute]:
         Route("/console/candidates/{candidate_id}", console.candidate, methods=["GET"]),
         Route("/console/candidates/{candidate_id}/decide", console.decide, methods=["POST"]),
         Route("/console/candidates/{candidate_id}/score", console.score, methods=["POST"]),
+        Route("/console/candidates/{candidate_id}/ask", console.ask, methods=["POST"]),
         Route("/console/answers/{answer_id}/media", console.recording, methods=["GET"]),
         Route("/console/jobs/{job_id}/live", console.live_page, methods=["GET"]),
         Route("/console/jobs/{job_id}/live/events", console.live_events, methods=["GET"]),
