@@ -33,6 +33,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     link = csub.add_parser("link", help="print a one-time sign-in link (10 minutes)")
     link.add_argument("who", help="PLATFORM:USER, e.g. console:hr or telegram:12345")
     link.add_argument("--lang", choices=("zh", "en"), default=None)
+    link.add_argument(
+        "--demo", action="store_true", help="for the data 'main.py demo' left (data_dir/demo)"
+    )
     link.set_defaults(func=_link_command)
 
 
@@ -50,6 +53,10 @@ def _link_command(args: argparse.Namespace) -> int:
         print("expected PLATFORM:USER (platforms: telegram, wechat, wecom, console)")
         return 2
     settings = load_settings(args.config)
+    if args.demo:
+        from core.settings import demo_settings
+
+        settings = demo_settings(settings)
     setup_logging(settings.app.log_level)
     db = open_database(settings)
     try:

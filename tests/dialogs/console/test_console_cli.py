@@ -56,3 +56,31 @@ def test_console_link_prints_a_link_that_signs_in(
         assert client.get("/console").status_code == 200
     finally:
         app.db.engine.dispose()
+
+
+def test_console_link_for_the_demo_data(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from core.settings import demo_settings, load_settings
+
+    data = tmp_path / "data"
+    cfg = tmp_path / "config.toml"
+    cfg.write_text(
+        f'[app]\ndata_dir = "{data}"\n[security]\nkey_file = "{data / "keys" / "data.key"}"\n',
+        encoding="utf-8",
+    )
+    demo = demo_settings(load_settings(cfg, env={}))
+    assert demo.app.data_dir == data / "demo"
+    build_app(demo).db.engine.dispose()  # what 'main.py demo' leaves behind
+    assert main(["--config", str(cfg), "console", "link", "console:hr", "--demo"]) == 0
+    path = capsys.readouterr().out.strip().split("8080", 1)[1]
+    app = build_app(demo)
+    try:
+        from starlette.testclient import TestClient
+
+        client = TestClient(create_app(app, extra_routes=console_routes(app)))
+        form = client.get(path)
+        pre = re.search(r'name="pre" value="([^"]+)"', form.text)
+        assert pre is not None
+        client.post(path, data={"pre": pre.group(1)})
+        assert client.get("/console").status_code == 200
+    finally:
+        app.db.engine.dispose()
