@@ -511,3 +511,23 @@ def test_follow_up_is_added_to_an_interview_in_progress(
     assert [a.actor for a in audits] == ["console:hr"]
     notice = re.search(r'<p class="notice" role="status" id="notice">([^<]+)</p>', added.text)
     assert notice is not None and str(cid) in notice.group(1)
+
+
+def test_compare_two_to_four_candidates_of_one_job(
+    app: App, clock: FakeClock, world: dict[str, int]
+) -> None:
+    sv = sign_in(app, clock, "sv")
+    table_page = sv.get(f"/console/jobs/{world['sales']}")
+    ids = re.findall(r'name="c" value="(\d+)" form="compare"', table_page.text)[:3]
+    assert len(ids) == 3
+    base = f"/console/jobs/{world['sales']}/compare"
+    page = sv.get(base, params=[("c", i) for i in ids])
+    assert page.status_code == 200 and all(
+        f'href="/console/candidates/{i}"' in page.text for i in ids
+    )
+    assert "Customer focus (40%)" in page.text
+    assert sv.get(base, params=[("c", ids[0])]).status_code == 400  # one is not a comparison
+    mixed = sv.get(base, params=[("c", ids[0]), ("c", str(world["ops_cand"]))])
+    assert mixed.status_code == 400  # a candidate of another job is not shown
+    om = sign_in(app, clock, "om")
+    assert om.get(base, params=[("c", i) for i in ids]).status_code == 403

@@ -1,5 +1,5 @@
 """A real headless Chromium works the HR console: a sign-in link from the chat, the jobs
-page, the demo-like job's table sorted and filtered, a candidate with the evidence
+page, the demo-like job's table sorted and filtered, two candidates compared, a candidate with the evidence
 highlighted and its voice answer played, a decision, and the live page updating
 when an answer arrives. A screenshot of each page is saved under the test's
 ``tmp_path/output`` (printed with ``-s``)."""
@@ -154,6 +154,16 @@ def test_hr_signs_in_from_chat_sorts_opens_and_decides(
             assert statuses == {"completed"}
             page.screenshot(path=str(out / "3-candidates-sorted-filtered.png"), full_page=True)
             axe.extend(serious_violations(page, "candidates"))
+            boxes = page.locator('input[name="c"]')
+            boxes.nth(0).check()
+            boxes.nth(1).check()
+            page.click("form#compare button")
+            page.wait_for_selector("table.compare")
+            assert page.locator("table.compare thead th").count() == 3
+            page.screenshot(path=str(out / "3b-compare.png"), full_page=True)
+            axe.extend(serious_violations(page, "compare"))
+            page.go_back()
+            page.wait_for_selector("table.candidates")
 
             page.click(f'a[href="/console/candidates/{first}"] >> nth=0')
             page.wait_for_selector("mark.el-action")
@@ -203,5 +213,5 @@ def test_hr_signs_in_from_chat_sorts_opens_and_decides(
     assert "console:hr" in played
     assert (decision.outcome, decision.decided_by) == ("approve", "console:hr")
     shots = sorted(p.name for p in out.iterdir())
-    assert len(shots) == 6
+    assert len(shots) == 7
     print("screenshots:", out)

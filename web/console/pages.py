@@ -139,6 +139,7 @@ def candidates_body(lang: str, job: Job, tp: TablePage) -> str:
         sort_head("language", "col_language"),
         _tx(lang, "col_mode"),
         sort_head("decision", "col_decision"),
+        _tx(lang, "col_compare"),
     ]
     rows = [
         [
@@ -149,6 +150,8 @@ def candidates_body(lang: str, job: Job, tp: TablePage) -> str:
             esc(r.language or "-"),
             esc(", ".join(r.modes) or "-"),
             esc(_outcome(lang, r.decision)),
+            f'<input type="checkbox" name="c" value="{r.id}" form="compare" '
+            f'aria-label="{_tx(lang, "compare_one", id=r.id)}">',
         ]
         for r in tp.rows
     ]
@@ -171,6 +174,8 @@ def candidates_body(lang: str, job: Job, tp: TablePage) -> str:
     return (
         f"<h1>{heading}</h1>{filters}"
         + table(heading, head, rows, "candidates")
+        + f'<form method="get" action="{esc(base)}/compare" id="compare" class="compare">'
+        f'<button type="submit">{_tx(lang, "compare_selected")}</button></form>'
         + f'<nav class="pager" aria-label="{_tx(lang, "page_of", page=q.page, pages=tp.pages, count=tp.count)}">'
         + " ".join(pager)
         + "</nav>"

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import secrets
 import uuid
+from typing import Any
 
 from sqlmodel import Session, select
 from starlette.concurrency import run_in_threadpool
@@ -35,7 +36,7 @@ from dialogs.kernel.catalog import t
 from dialogs.kernel.events import ButtonPressed
 from dialogs.kernel.roles import permitted_job_ids
 from storage.models import Decision, HumanScore, Job
-from web.console import export, followup, pages, queries, scoring
+from web.console import compare, export, followup, pages, queries, scoring
 from web.console.auth import (
     COOKIE,
     PRE_COOKIE,
@@ -276,6 +277,29 @@ class Console(ConsoleExtras):
             return await self.candidate(request, t(cs.lang, "console_web.score_invalid"), 400)
         return await self.candidate(request, t(cs.lang, "console_web.score_saved"))
 
+    async def compare(self, request: Request) -> Response:
+        cs = await self.who(request)
+        if cs is None:
+            return self.signed_out()
+        ids = compare.wanted_ids(request.query_params.getlist("c"))
+
+        def work(session: Session) -> tuple[Job, list[Any]] | Denied:
+            job = self._job(session, cs, request.path_params["job_id"], "view")
+            if isinstance(job, Denied):
+                return job
+            people = compare.side_by_side(session, job, ids) if ids else None
+            if people is None:
+                return Denied(400, t(cs.lang, "console_web.compare_pick"))
+            audit(session, cs, self.now(), "compare_read", f"job:{job.id}")
+            return job, people
+
+        result = await self.run(work)
+        if isinstance(result, Denied):
+            return self.denied(cs, result)
+        job, people = result
+        body = compare.compare_body(cs.lang, job, people)
+        return page(cs.lang, job.code, body, cs=cs, path=f"/console/jobs/{job.id}")
+
     async def ask(self, request: Request) -> Response:
         cs = await self.who(request)
         if cs is None:
@@ -353,6 +377,7 @@ def console_routes(app: App, **options: float) -> list[BaseRoute]:
         Route("/console/candidates/{candidate_id}/score", console.score, methods=["POST"]),
         Route("/console/candidates/{candidate_id}/ask", console.ask, methods=["POST"]),
         Route("/console/answers/{answer_id}/media", console.recording, methods=["GET"]),
+        Route("/console/jobs/{job_id}/compare", console.compare, methods=["GET"]),
         Route("/console/jobs/{job_id}/live", console.live_page, methods=["GET"]),
         Route("/console/jobs/{job_id}/live/events", console.live_events, methods=["GET"]),
     ]
