@@ -8,6 +8,7 @@ The order matters only for file importers, which are tried in this order.
 
 from __future__ import annotations
 
+from dialogs.console import feature as console
 from dialogs.contracting import flow as contracting
 from dialogs.hiring import decisions, human_scores, stats
 from dialogs.interview import flow as interview
@@ -30,4 +31,5 @@ FEATURES: tuple[Feature, ...] = (
     contracting.FEATURE,  # contract terms, e-signing, employee records
     data_rights.FEATURE,  # /mydata, /deleteme
     retention.FEATURE,  # the daily retention sweep
+    console.FEATURE,  # /console: a sign-in link to the HR web console
 )

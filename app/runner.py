@@ -25,7 +25,6 @@ import uvicorn
 
 from app.runtime import Runtime
 from app.wiring import App, build_app
-from core.errors import ConfigError
 from core.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -44,6 +43,9 @@ async def start_channels(rt: Runtime) -> None:
 
     await start_signing(rt)
     await start_coding_page(rt)
+    from web.console.routes import start_console
+
+    await start_console(rt)
     if settings.telegram.enabled:
         from bot.telegram import start_telegram
 
@@ -93,8 +95,10 @@ async def run(
         if stop.is_set():
             return 0
         if not app.channels:
-            raise ConfigError(
-                "no channel is enabled: set [telegram] enabled = true (or [wechat]) in config.toml"
+            # The web app (signing pages, HR console) is still served.
+            log.warning(
+                "no chat channel is enabled ([telegram] or [wechat] in config.toml): "
+                "serving the web pages only"
             )
         recovered = await asyncio.to_thread(rt.dispatcher.recover)
         if recovered:

@@ -15,6 +15,7 @@ PRINTS_AS_IT_GOES = {"asr"}
 BENCHES = {
     "asr": "bench.asr",
     "code": "bench.code",
+    "console": "bench.console",
     "star": "bench.star",
     "telegram": "bench.telegram",
 }

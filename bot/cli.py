@@ -13,6 +13,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     run = sub.add_parser(
         "run", help="run the bot: channels enabled in config.toml, outbox, workers"
     )
+    run.add_argument(
+        "--demo", action="store_true", help="serve the data 'main.py demo' left (data_dir/demo)"
+    )
     run.set_defaults(func=_run)
     chat = sub.add_parser("chat", help="take an interview or act as HR in the terminal")
     chat.add_argument("--user", default="candidate", help="who you are (e.g. admin, hr, alice)")
@@ -27,6 +30,10 @@ def _run(args: argparse.Namespace) -> int:
     from app.runner import main
 
     settings = load_settings(args.config)
+    if getattr(args, "demo", False):
+        from core.settings import demo_settings
+
+        settings = demo_settings(settings)
     setup_logging(settings.app.log_level)
     return main(settings)
 

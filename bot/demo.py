@@ -21,7 +21,7 @@ from sqlmodel import col, func, select
 
 from app.wiring import App, build_app
 from bot.console import ConsoleMessenger, ConsoleSession
-from core.settings import Settings
+from core.settings import Settings, demo_settings
 from dialogs.interview.pipeline import Pipeline
 from storage.crypto import token_hash
 from storage.models import (
@@ -88,18 +88,6 @@ CANDIDATES = [
         ],
     ),
 ]
-
-
-def demo_settings(base: Settings, folder: Path) -> Settings:
-    settings = base.model_copy(deep=True)
-    settings.database.url = f"sqlite:///{folder / 'demo.sqlite3'}"
-    settings.security.key_file = folder / "keys" / "data.key"
-    settings.security.data_key = None
-    settings.app.data_dir = folder
-    settings.roles.admins = ["console:admin"]
-    settings.roles.hr_managers = ["console:hr"]
-    settings.roles.hr_viewers = ["console:viewer"]
-    return settings
 
 
 def _say(who: str, line: str) -> None:

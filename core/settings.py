@@ -424,3 +424,22 @@ def _check_enabled(settings: Settings) -> None:
         )
     if settings.llm.provider == "openai_compatible" and not settings.llm.base_url:
         raise ConfigError("llm.base_url: required when llm.provider = 'openai_compatible'")
+
+
+DEMO_FOLDER = "demo"  # under [app] data_dir: where ``main.py demo`` leaves its data
+
+
+def demo_settings(base: Settings, folder: Path | None = None) -> Settings:
+    """The demo's settings: its own SQLite file, key and data folder (``data_dir/demo``
+    unless ``folder``), and the console users' roles. ``main.py demo`` writes there;
+    ``run --demo`` and ``console link --demo`` read it."""
+    folder = folder if folder is not None else base.app.data_dir / DEMO_FOLDER
+    settings = base.model_copy(deep=True)
+    settings.database.url = f"sqlite:///{folder / 'demo.sqlite3'}"
+    settings.security.key_file = folder / "keys" / "data.key"
+    settings.security.data_key = None
+    settings.app.data_dir = folder
+    settings.roles.admins = ["console:admin"]
+    settings.roles.hr_managers = ["console:hr"]
+    settings.roles.hr_viewers = ["console:viewer"]
+    return settings

@@ -6,7 +6,7 @@
 * **Content types.** A request that carries a body must declare a content type its
   route accepts (:data:`POLICIES`, first matching path prefix); otherwise it is refused
   with 415 before any route code runs. Telegram's webhook takes JSON only; the WeChat and
-  WeCom callbacks take XML; the signing pages take HTML forms. On these routes, which
+  WeCom callbacks take XML; the signing pages and the HR console take HTML forms. On these routes, which
   check a signature or token themselves, a body without a declared type is left to the
   route's own parser (WeChat's servers do not always send the header); routes not
   listed must declare JSON or a form.
@@ -47,6 +47,7 @@ POLICIES: tuple[BodyPolicy, ...] = (
     BodyPolicy("/wechat/", XML, allow_missing=True),
     BodyPolicy("/wecom/", XML, allow_missing=True),
     BodyPolicy("/sign/", FORMS, allow_missing=True),
+    BodyPolicy("/console/", FORMS),
 )
 DEFAULT_POLICY = BodyPolicy("/", JSON | FORMS)
 

@@ -72,6 +72,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "sendcontract": (MANAGER, "job", "{done}"),
     "contractdefaults": (ADMIN, "job", "sales monthly_wage=15000"),
     "employee": (VIEWER, "any", "{done}"),
+    "console": (VIEWER, "any", ""),
     "slots": (VIEWER, "job", "sales"),
     "importcandidates": (MANAGER, "job", "sales"),
     "invitesheet": (MANAGER, "job", "sales"),

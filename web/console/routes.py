@@ -1,0 +1,388 @@
+"""The console's routes under ``/console``: sign-in, pages, decisions, export.
+
+Sign-in: ``GET /console/login/{token}`` shows a button (so a chat's link preview cannot
+spend the link); its ``POST`` redeems the token once and sets the session cookie. Every
+other page needs the session; every page and action asks the role for its job
+(:func:`web.console.auth.check_job`); every form needs the CSRF token. A decision is a
+``dec:<id>:<a|n|r>`` button event handled by the chat engine itself
+(``engine.handle``): the same access check, atomic first-press rule, audit and messages.
+"""
+
+from __future__ import annotations
+
+import secrets
+import uuid
+from typing import Any
+
+from sqlmodel import Session, select
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from app.host import App
+from app.runtime import Runtime
+from dialogs.console.links import (
+    SESSION_TTL,
+    ConsoleSession,
+    LinkRefused,
+    end_session,
+    link_language,
+    redeem_link,
+    set_language,
+)
+from dialogs.hiring.results import candidate_composite
+from dialogs.kernel.catalog import t
+from dialogs.kernel.events import ButtonPressed
+from dialogs.kernel.roles import permitted_job_ids
+from storage.models import Decision, HumanScore, Job
+from web.console import compare, export, followup, pages, queries, scoring
+from web.console.auth import (
+    COOKIE,
+    PRE_COOKIE,
+    Denied,
+    audit,
+    check_job,
+    clear_cookie,
+    csrf_ok,
+    set_cookie,
+)
+from web.console.base import STATIC, WEB_CHAT
+from web.console.extras import ConsoleExtras
+from web.console.render import esc, hidden, message, page, secure
+
+_OUTCOMES = {"a": "approve", "n": "next_round", "r": "reject"}
+
+
+class Console(ConsoleExtras):
+    # -- sign-in ---------------------------------------------------------------------
+    async def login_form(self, request: Request) -> Response:
+        token = request.path_params["token"]
+        pre = secrets.token_urlsafe(24)
+        lang = await self.run(lambda s: link_language(s, token)) or self.default_lang
+        body = (
+            f'<section class="card"><h1>{esc(t(lang, "console_web.title"))}</h1>'
+            f'<form method="post" action="/console/login/{esc(token)}">'
+            f"{hidden('pre', pre)}"
+            f'<button type="submit" id="sign-in">{esc(t(lang, "console_web.sign_in"))}</button>'
+            "</form></section>"
+        )
+        response = page(lang, t(lang, "console_web.sign_in"), body)
+        set_cookie(response, PRE_COOKIE, pre, secure=self.secure_cookies, max_age=600)
+        return response
+
+    async def login(self, request: Request) -> Response:
+        token = request.path_params["token"]
+        form = await request.form()
+        pre = request.cookies.get(PRE_COOKIE, "")
+        lang = self.default_lang
+        given = form.get("pre")
+        if not pre or not isinstance(given, str) or not secrets.compare_digest(given, pre):
+            return message(lang, t(lang, "console_web.csrf_failed"), 403)
+
+        def work(session: Session) -> ConsoleSession | LinkRefused:
+            try:
+                return redeem_link(session, token, self.now())
+            except LinkRefused as refused:
+                return refused
+
+        result = await self.run(work)
+        if isinstance(result, LinkRefused):
+            lang = result.lang or lang
+            status = 404 if result.problem.value == "unknown" else 410
+            return message(lang, t(lang, f"console_web.link_{result.problem.value}"), status)
+        response = secure(RedirectResponse("/console", status_code=303))
+        set_cookie(
+            response,
+            COOKIE,
+            result.key,
+            secure=self.secure_cookies,
+            max_age=int(SESSION_TTL.total_seconds()),
+        )
+        clear_cookie(response, PRE_COOKIE, secure=self.secure_cookies)
+        return response
+
+    async def logout(self, request: Request) -> Response:
+        cs = await self.who(request)
+        if cs is None:
+            return self.signed_out()
+        form = await request.form()
+        if not csrf_ok(cs, form.get("csrf")):
+            return message(cs.lang, t(cs.lang, "console_web.csrf_failed"), 403, cs=cs)
+        await self.run(lambda s: end_session(s, cs.key))
+        response = message(cs.lang, t(cs.lang, "console_web.signed_out"), 200, kind="notice")
+        clear_cookie(response, COOKIE, secure=self.secure_cookies)
+        return response
+
+    async def language(self, request: Request) -> Response:
+        cs = await self.who(request)
+        if cs is None:
+            return self.signed_out()
+        form = await request.form()
+        if not csrf_ok(cs, form.get("csrf")):
+            return message(cs.lang, t(cs.lang, "console_web.csrf_failed"), 403, cs=cs)
+        lang = str(form.get("lang", ""))
+        await self.run(lambda s: set_language(s, cs.key, lang))
+        target = str(form.get("next", "/console"))
+        if not target.startswith("/console") or "//" in target or "\\" in target:
+            target = "/console"
+        return secure(RedirectResponse(target, status_code=303))
+
+    # -- pages -----------------------------------------------------------------------
+    async def jobs(self, request: Request) -> Response:
+        cs = await self.who(request)
+        if cs is None:
+            return self.signed_out()
+        settings = self.app.settings
+
+        def work(session: Session) -> list[queries.JobRow]:
+            ids = permitted_job_ids(session, settings, cs.platform, cs.user_id, "view")
+            return queries.job_rows(session, ids)
+
+        rows = await self.run(work)
+        title = t(cs.lang, "console_web.jobs_heading")
+        return page(cs.lang, title, pages.jobs_body(cs.lang, rows), cs=cs, path="/console")
+
+    async def job(self, request: Request) -> Response:
+        cs = await self.who(request)
+        if cs is None:
+            return self.signed_out()
+        q = queries.TableQuery.parse(request.query_params)
+
+        def work(session: Session) -> tuple[Job, queries.TablePage] | Denied:
+            job = self._job(session, cs, request.path_params["job_id"], "view")
+            if isinstance(job, Denied):
+                return job
+            return job, queries.candidate_table(session, job.id or 0, q)
+
+        result = await self.run(work)
+        if isinstance(result, Denied):
+            return self.denied(cs, result)
+        job, tp = result
+        body = pages.candidates_body(cs.lang, job, tp)
+        return page(cs.lang, job.code, body, cs=cs, path=f"/console/jobs/{job.id}")
+
+    async def candidate(self, request: Request, notice: str = "", status: int = 200) -> Response:
+        cs = await self.who(request)
+        if cs is None:
+            return self.signed_out()
+
+        def work(session: Session) -> str | Denied:
+            found = self._candidate(session, cs, request.path_params["candidate_id"], "view")
+            if isinstance(found, Denied):
+                return found
+            candidate, job = found
+            comp, rows = candidate_composite(session, job, candidate.id or 0)
+            decision = session.exec(
+                select(Decision).where(Decision.candidate_id == candidate.id)
+            ).first()
+            human = list(
+                session.exec(select(HumanScore).where(HumanScore.candidate_id == candidate.id))
+            )
+            audit(session, cs, self.now(), "report_read", f"candidate:{candidate.id}")
+            may_score = (
+                check_job(session, self.app.settings, cs, "score", job, self.now(), "", log=False)
+                is None
+            )
+            return pages.candidate_body(
+                cs.lang, cs, job, candidate, comp, rows, decision, human, notice, may_score
+            )
+
+        result = await self.run(work)
+        if isinstance(result, Denied):
+            return self.denied(cs, result)
+        cid = request.path_params["candidate_id"]
+        return page(
+            cs.lang, f"#{cid}", result, cs=cs, path=f"/console/candidates/{cid}", status=status
+        )
+
+    async def decide(self, request: Request) -> Response:
+        cs = await self.who(request)
+        if cs is None:
+            return self.signed_out()
+        form = await request.form()
+        if not csrf_ok(cs, form.get("csrf")):
+            return message(cs.lang, t(cs.lang, "console_web.csrf_failed"), 403, cs=cs)
+        code = str(form.get("outcome", ""))
+        if code not in _OUTCOMES:
+            return message(cs.lang, t(cs.lang, "console_web.not_found"), 400, cs=cs)
+
+        def check(session: Session) -> int | Denied:
+            found = self._candidate(session, cs, request.path_params["candidate_id"], "decide")
+            return found if isinstance(found, Denied) else found[0].id or 0
+
+        checked = await self.run(check)
+        if isinstance(checked, Denied):
+            return self.denied(cs, checked)
+        event = ButtonPressed(
+            event_id=f"console-web:{uuid.uuid4().hex}",
+            platform=cs.platform,
+            chat_id=WEB_CHAT,
+            user_id=cs.user_id,
+            data=f"dec:{checked}:{code}",
+        )
+        # The chat's own path: access check, first press wins, audit, posts, candidate told.
+        await run_in_threadpool(self.app.engine.handle, event)
+
+        def outcome(session: Session) -> Decision | None:
+            return session.exec(select(Decision).where(Decision.candidate_id == checked)).first()
+
+        decision = await self.run(outcome)
+        mine = (
+            decision is not None
+            and decision.status == "decided"
+            and decision.decided_by == cs.actor
+            and decision.decided_in_chat == f"{cs.platform}:{WEB_CHAT}"
+            and decision.outcome == _OUTCOMES[code]
+        )
+        label = (
+            t(cs.lang, f"console_web.outcome_{decision.outcome}")
+            if decision and decision.outcome
+            else "?"
+        )
+        if mine:
+            return await self.candidate(
+                request, t(cs.lang, "console_web.decision_done", outcome=label)
+            )
+        who = decision.decided_by if decision is not None else "?"
+        text = t(cs.lang, "console_web.decision_already", outcome=label, who=who or "?")
+        return await self.candidate(request, text, status=409)
+
+    async def score(self, request: Request) -> Response:
+        cs = await self.who(request)
+        if cs is None:
+            return self.signed_out()
+        form = await request.form()
+        if not csrf_ok(cs, form.get("csrf")):
+            return message(cs.lang, t(cs.lang, "console_web.csrf_failed"), 403, cs=cs)
+
+        def check(session: Session) -> int | Denied:
+            found = self._candidate(session, cs, request.path_params["candidate_id"], "score")
+            return found if isinstance(found, Denied) else found[0].id or 0
+
+        checked = await self.run(check)
+        if isinstance(checked, Denied):
+            return self.denied(cs, checked)
+        saved = await run_in_threadpool(
+            scoring.score,
+            self.app,
+            cs,
+            WEB_CHAT,
+            checked,
+            str(form.get("competency", "")),
+            str(form.get("score", "")),
+            str(form.get("comment", "")),
+        )
+        if saved is None:
+            return await self.candidate(request, t(cs.lang, "console_web.score_invalid"), 400)
+        return await self.candidate(request, t(cs.lang, "console_web.score_saved"))
+
+    async def compare(self, request: Request) -> Response:
+        cs = await self.who(request)
+        if cs is None:
+            return self.signed_out()
+        ids = compare.wanted_ids(request.query_params.getlist("c"))
+
+        def work(session: Session) -> tuple[Job, list[Any]] | Denied:
+            job = self._job(session, cs, request.path_params["job_id"], "view")
+            if isinstance(job, Denied):
+                return job
+            people = compare.side_by_side(session, job, ids) if ids else None
+            if people is None:
+                return Denied(400, t(cs.lang, "console_web.compare_pick"))
+            audit(session, cs, self.now(), "compare_read", f"job:{job.id}")
+            return job, people
+
+        result = await self.run(work)
+        if isinstance(result, Denied):
+            return self.denied(cs, result)
+        job, people = result
+        body = compare.compare_body(cs.lang, job, people)
+        return page(cs.lang, job.code, body, cs=cs, path=f"/console/jobs/{job.id}")
+
+    async def ask(self, request: Request) -> Response:
+        cs = await self.who(request)
+        if cs is None:
+            return self.signed_out()
+        form = await request.form()
+        if not csrf_ok(cs, form.get("csrf")):
+            return message(cs.lang, t(cs.lang, "console_web.csrf_failed"), 403, cs=cs)
+
+        def check(session: Session) -> int | Denied:
+            found = self._candidate(session, cs, request.path_params["candidate_id"], "ask")
+            return found if isinstance(found, Denied) else found[0].id or 0
+
+        checked = await self.run(check)
+        if isinstance(checked, Denied):
+            return self.denied(cs, checked)
+        told = await run_in_threadpool(
+            followup.ask, self.app, cs, WEB_CHAT, checked, str(form.get("question", ""))
+        )
+        return await self.candidate(request, told)
+
+    async def export(self, request: Request) -> Response:
+        cs = await self.who(request)
+        if cs is None:
+            return self.signed_out()
+        kind = request.path_params["kind"]
+        if kind not in ("csv", "xlsx"):
+            return message(cs.lang, t(cs.lang, "console_web.not_found"), 404, cs=cs)
+
+        def work(session: Session) -> tuple[Job, bytes] | Denied:
+            job = self._job(session, cs, request.path_params["job_id"], "view")
+            if isinstance(job, Denied):
+                return job
+            rows = queries.all_rows(session, job.id or 0)
+            data = export.to_csv(cs.lang, rows) if kind == "csv" else export.to_xlsx(cs.lang, rows)
+            audit(session, cs, self.now(), f"export_{kind}", f"job:{job.id}")
+            return job, data
+
+        result = await self.run(work)
+        if isinstance(result, Denied):
+            return self.denied(cs, result)
+        job, data = result
+        media = (
+            "text/csv; charset=utf-8"
+            if kind == "csv"
+            else "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+        )
+        response = Response(data, media_type=media)
+        response.headers["Content-Disposition"] = f'attachment; filename="job-{job.id}.{kind}"'
+        return secure(response)
+
+    async def static(self, request: Request) -> Response:
+        name = request.path_params["name"]
+        kinds = {"console.css": "text/css", "console_live.js": "text/javascript"}
+        if name not in kinds:
+            return Response(status_code=404)
+        return secure(Response((STATIC / name).read_bytes(), media_type=kinds[name]))
+
+
+def console_routes(app: App, **options: float) -> list[BaseRoute]:
+    """The routes; ``options``: ``live_poll_s`` and ``live_max_s`` of the live stream."""
+    console = Console(
+        app, secure_cookies=app.settings.app.public_base_url.startswith("https://"), **options
+    )
+    return [
+        Route("/console", console.jobs, methods=["GET"]),
+        Route("/console/login/{token}", console.login_form, methods=["GET"]),
+        Route("/console/login/{token}", console.login, methods=["POST"]),
+        Route("/console/logout", console.logout, methods=["POST"]),
+        Route("/console/lang", console.language, methods=["POST"]),
+        Route("/console/static/{name}", console.static, methods=["GET"]),
+        Route("/console/jobs/{job_id}", console.job, methods=["GET"]),
+        Route("/console/jobs/{job_id}/export.{kind:str}", console.export, methods=["GET"]),
+        Route("/console/candidates/{candidate_id}", console.candidate, methods=["GET"]),
+        Route("/console/candidates/{candidate_id}/decide", console.decide, methods=["POST"]),
+        Route("/console/candidates/{candidate_id}/score", console.score, methods=["POST"]),
+        Route("/console/candidates/{candidate_id}/ask", console.ask, methods=["POST"]),
+        Route("/console/answers/{answer_id}/media", console.recording, methods=["GET"]),
+        Route("/console/jobs/{job_id}/compare", console.compare, methods=["GET"]),
+        Route("/console/jobs/{job_id}/live", console.live_page, methods=["GET"]),
+        Route("/console/jobs/{job_id}/live/events", console.live_events, methods=["GET"]),
+    ]
+
+
+async def start_console(rt: Runtime) -> None:
+    """Runner hook: the console is served whenever the web app runs."""
+    rt.add_routes(console_routes(rt.app))
