@@ -190,6 +190,12 @@ def command_cases() -> dict[str, tuple[str, str, str, str]]:
     return cases
 
 
+def english_only(params: dict[str, object]) -> bool:
+    """On PostgreSQL the matrix runs in English: the language picks the catalogue the
+    refusal is read from, not what the database is asked."""
+    return params["lang"] == "en"
+
+
 def test_the_table_covers_every_registration() -> None:
     registered = Registry(FEATURES).commands
     assert set(registered) == set(COMMANDS), "add new commands to COMMANDS (and VARIANTS)"
@@ -203,6 +209,7 @@ def test_the_table_covers_every_registration() -> None:
     assert set(Registry(FEATURES).buttons) == prefixes | set(NOT_STAFF)
 
 
+@pytest.mark.postgres_subset.with_args(english_only)
 @pytest.mark.parametrize("lang", ["en", "zh"])
 def test_every_command_by_every_role_for_this_job_another_job_or_all(
     world: tuple[Chat, dict[str, int]], lang: str
@@ -235,6 +242,7 @@ def test_every_permitted_command_is_not_refused(world: tuple[Chat, dict[str, int
                 assert not any(is_refusal(r.text) for r in replies), (label, user, replies)
 
 
+@pytest.mark.postgres_subset.with_args(english_only)
 @pytest.mark.parametrize("lang", ["en", "zh"])
 def test_every_button_by_every_role(world: tuple[Chat, dict[str, int]], lang: str) -> None:
     chat, ids = world
