@@ -182,12 +182,8 @@ def _issues(row: int, exc: ValidationError) -> list[RowIssue]:
     out: list[RowIssue] = []
     for err in exc.errors():
         name = str(err["loc"][0]) if err["loc"] else "?"
-        if name in ("coding", "?"):  # a coding question's part: the validator says what
-            where = ".".join(str(p) for p in err["loc"][1:])
-            detail = str(err["msg"]).removeprefix("Value error, ")[:200]
-            out.append(
-                RowIssue(row, "coding", {"detail": f"{where}: {detail}" if where else detail})
-            )
+        if name in ("coding", "?"):  # a coding question's part, or the question as a whole
+            out.append(_coding_issue(row, err))
             continue
         if err["type"] == "value_error" and name in ("competency", "modes"):
             out.append(RowIssue(row, name, {"field": name}))
@@ -202,6 +198,52 @@ def _issues(row: int, exc: ValidationError) -> list[RowIssue]:
             params["allowed"] = _limits(name)
         out.append(RowIssue(row, kind, params))
     return out
+
+
+# The coding part's own checks (``coding.question``, ``QuestionSpec``), by what they say.
+_CODING_CHECKS = {
+    "unknown language": "coding_language",
+    "names must differ": "coding_names",
+    "needs a coding part": "coding_needed",
+}
+_CODING_KINDS = {
+    "missing": "missing",
+    "string_type": "text",
+    "string_too_long": "too_long",
+    "int_parsing": "integer",
+    "int_type": "integer",
+    "int_from_float": "integer",
+    "float_parsing": "coding_number",
+    "float_type": "coding_number",
+    "too_short": "coding_too_few",
+    "too_long": "coding_too_many",
+    "list_type": "list",
+    "extra_forbidden": "coding_unknown_field",
+    "greater_than": "coding_bound",
+    "greater_than_equal": "coding_bound",
+    "less_than": "coding_bound",
+    "less_than_equal": "coding_bound",
+}
+_BOUNDS = {"gt": ">", "ge": "≥", "lt": "<", "le": "≤"}
+
+
+def _coding_issue(row: int, err: Any) -> RowIssue:
+    """One problem of a coding question, as a catalogue message (never the validator's
+    English): the field's path (``coding.tests.0.name``) and what is wrong with it."""
+    path = [str(p) for p in err["loc"]]
+    field = ".".join(path) if path else "coding"
+    if err["type"] == "value_error":
+        message = str(err["msg"])
+        code = next((c for k, c in _CODING_CHECKS.items() if k in message), "invalid")
+        known = message.split("known: ", 1)[1] if "known: " in message else ""
+        return RowIssue(row, code, {"field": field, "known": known})
+    ctx: dict[str, Any] = err.get("ctx") or {}
+    kind = _CODING_KINDS.get(err["type"], "invalid")
+    params: dict[str, Any] = {"field": field}
+    params.update({k: ctx[k] for k in ("min_length", "max_length") if k in ctx})
+    if kind == "coding_bound":
+        params["allowed"] = " ".join(f"{_BOUNDS[k]} {ctx[k]}" for k in _BOUNDS if k in ctx)
+    return RowIssue(row, kind, params)
 
 
 def _limits(name: str) -> str:

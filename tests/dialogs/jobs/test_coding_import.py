@@ -49,7 +49,7 @@ def test_import_coding_questions_from_yaml(chat: Chat) -> None:
     assert "Imported 1 questions" in text
     assert "row 2:" in text and "row 3:" in text and "row 4:" in text
     assert "unknown language" in text
-    assert "code mode needs a coding part" in text
+    assert "the code mode needs a coding part" in text
     with chat.app.db.session() as session:
         row = session.exec(select(Question).where(Question.key == "co-code-sum")).one()
     assert row.modes == "code"
@@ -57,6 +57,26 @@ def test_import_coding_questions_from_yaml(chat: Chat) -> None:
     assert spec.time_limit_s == 1 and spec.memory_mb == 64
     assert [c.name for c in spec.suite().tests] == ["one", "big"]
     assert [c.hidden for c in spec.suite().tests] == [False, True]
+
+
+def test_a_chinese_speaking_hr_reads_each_coding_problem_in_chinese(chat: Chat) -> None:
+    bad = (
+        YAML
+        + """  - key: co-code-extra
+    competency: python_skills
+    zh: 编程题：多写了一个设置。
+    en: "Coding: one setting too many."
+    coding: {language: python, speed: 3, time_limit_s: 99, tests: [{name: a, stdin: "", expected_stdout: ""}]}
+"""
+    )
+    text = send_file(chat, "hr", bad.encode(), "q.yaml", "", lang="zh")[-1].text
+    assert "未配置的编程语言" in text
+    assert "编程作答方式需要编程题设置" in text
+    assert "coding.speed 不是编程题的设置项" in text
+    assert "coding.time_limit_s 必须 ≤ 10" in text
+    assert "coding.tests：至少需要 1 个" in text
+    for english in ("unknown language", "Value error", "Extra inputs", "should be"):
+        assert english not in text
 
 
 def test_import_a_coding_question_from_csv(chat: Chat) -> None:
