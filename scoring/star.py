@@ -60,9 +60,9 @@ REASON_MAX_CHARS = 80
 
 # Caps on the total when a flag is raised.
 CAP_OFF_TOPIC = 15.0
-CAP_INJECTION = 20.0
+CAP_INJECTION = 10.0  # below any generic answer to the same question
 CAP_TOO_SHORT = 35.0
-CAP_TEMPLATE = 35.0  # template or padding with no concrete event: the generic range
+CAP_TEMPLATE = 25.0  # template or padding with no concrete event: the generic range
 CAP_GENERIC = 38.0  # general claims with no concrete example
 # Element score = MODEL_WEIGHT x the model's rubric score + the rest x the evidence
 # features, then held under the rules' caps (guards). See ``combine``.
