@@ -240,6 +240,9 @@ def run(
         evaluator = StarEvaluator(backend, max_retries=settings.llm.max_retries)
     paths = [fixture] if isinstance(fixture, Path) else list(fixture)
     items = [i for i in load_fixtures(paths) if split is None or i["split"] == split][::every]
+    # One language after the other: the rubric in the system prompt is in the answer's
+    # language, and llama.cpp reuses the cached prompt prefix while it stays the same.
+    items.sort(key=lambda i: i["lang"])
     items = items[:limit] if limit else items
     results = measure(evaluator, items, replies)
     if verbose:
