@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
+import pytest
+
 from scoring import sentences as sp
 from scoring import star_features as ft
 from scoring.evaluator import FakeBackend, StarEvaluator
@@ -126,3 +131,27 @@ def test_spoken_injection_sentence_is_removed() -> None:
     assert "injection_attempt" in prepared.flags
     assert "满分" not in prepared.clean_answer
     assert "续签" in prepared.clean_answer
+
+
+def test_score_cli_reads_transcribe_json_segments(tmp_path: Path) -> None:
+    from core.errors import ConfigError
+    from scoring.score_cli import _segments
+
+    good = tmp_path / "t.json"
+    good.write_text(
+        json.dumps({"text": "a b", "segments": [{"start": 0, "end": 1.5, "text": "a b"}]}),
+        encoding="utf-8",
+    )
+    assert _segments(good) == [{"start": 0, "end": 1.5, "text": "a b"}]
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps([{"text": "no times"}]), encoding="utf-8")
+    with pytest.raises(ConfigError, match="start, end, text"):
+        _segments(bad)
+    segments = [
+        {"start": 0.0, "end": 2.0, "text": "嗯 我负责这个客户"},
+        {"start": 3.0, "end": 6.0, "text": "然后我当天就给他们打了电话 结果他们续签了合同"},
+    ]
+    item = AnswerInput(
+        question=Q_ZH, answer=" ".join(str(s["text"]) for s in segments), segments=segments
+    )
+    assert "嗯" not in prepare(item).clean_answer
