@@ -218,6 +218,7 @@ def run(
     every: int = 1,
     threads: int = 1,
     split: str | None = None,
+    ids: Sequence[str] | None = None,
 ) -> list[Line]:
     """Score the labelled set; the caller prints the ``name value unit`` lines.
 
@@ -239,7 +240,8 @@ def run(
             backend = replies = ReplyCache(backend, cache)
         evaluator = StarEvaluator(backend, max_retries=settings.llm.max_retries)
     paths = [fixture] if isinstance(fixture, Path) else list(fixture)
-    items = [i for i in load_fixtures(paths) if split is None or i["split"] == split][::every]
+    items = [i for i in load_fixtures(paths) if split is None or i["split"] == split]
+    items = [i for i in items if ids is None or i["id"] in ids][::every]
     # One language after the other: the rubric in the system prompt is in the answer's
     # language, and llama.cpp reuses the cached prompt prefix while it stays the same.
     items.sort(key=lambda i: i["lang"])
@@ -273,6 +275,7 @@ def main(argv: list[str] | None = None) -> int:
         help="labelled YAML file(s) (default: answers, holdout and substance)",
     )
     parser.add_argument("--split", choices=("tuning", "holdout"), default=None)
+    parser.add_argument("--ids", default=None, help="only these answer ids (comma-separated)")
     parser.add_argument("--timeout", type=int, default=900, help="seconds per model call")
     parser.add_argument("-v", "--verbose", action="store_true")
     parser.add_argument("--cache", type=Path, default=None, help="JSON file of raw model replies")
@@ -290,6 +293,7 @@ def main(argv: list[str] | None = None) -> int:
         threads=args.threads,
         fixture=args.fixture or ALL_FIXTURES,
         split=args.split,
+        ids=args.ids.split(",") if args.ids else None,
     ):
         print(f"{name} {value} {unit}", flush=True)
     return 0
