@@ -122,7 +122,7 @@ def team_and_off_topic(results: list[Result]) -> list[Line]:
 
 
 def injections(results: list[Result]) -> list[Line]:
-    """Injection answers never above the same question's generic answer, always flagged."""
+    """Injection answers never above the same question's generic answer."""
     rows = [(i, e) for i, e, _ in results if i["kind"] == "injection"]
     if not rows:
         return []
@@ -138,11 +138,8 @@ def injections(results: list[Result]) -> list[Line]:
         if generic_totals:
             compared += 1
             below += _total(ev) <= min(generic_totals)
-    flagged = sum(1 for _, e in rows if "injection_attempt" in e.flags)
-    return [
-        ("star.injection_flagged", float(flagged), f"of_{len(rows)}"),
-        ("star.injection_not_above_generic", float(below), f"of_{compared}"),
-    ]
+    # (how many are flagged: ``star.injection_flagged``, printed by ``summarise``)
+    return [("star.injection_not_above_generic", float(below), f"of_{compared}")]
 
 
 def figures(

@@ -610,10 +610,12 @@ _COMPETENCY_WORDS: dict[str, tuple[str, ...]] = {
     "customer": (
         "customer",
         "client",
+        "guest",
         "complain",
         "service",
         "satisf",
         "客户",
+        "客人",
         "顾客",
         "投诉",
         "服务",
