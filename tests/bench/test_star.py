@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from bench.star import FIXTURE, load_fixtures, run, spearman
-from scoring import star
 from core.settings import Settings
+from scoring import star
 from scoring.evaluator import FakeBackend, StarEvaluator
 
 
