@@ -1,22 +1,24 @@
 """STAR evaluation: schemas, prompt, evidence verification and the deterministic score.
 
-The language model is used as an *extractor*: the answer is shown to it as numbered
-sentences inside ``<answer>`` delimiters, and it returns, per STAR element, the numbers
-of the sentences that evidence it (so the evidence is verbatim by construction and
-costs a few tokens instead of a copied quote), a short list of key events and two
-yes/no judgements, under a JSON schema. Small local models extract well but score
-badly (see ``shared/docs/MODELS.md``), so the score is computed here from evidence
-that is checked against the transcript:
+The answer is first split into sentences as speech or text (``scoring.sentences``:
+recogniser pauses, fillers and false starts removed for scoring; HR keeps the verbatim
+words). The language model then judges it against a behaviourally anchored rubric
+(``scoring.star_rubric``: what a 1, 3 and 5 contain per element, zh and en): it sees
+the cleaned answer as numbered sentences inside ``<answer>`` delimiters and returns,
+per STAR element, the numbers of the sentences that evidence it (so evidence is
+verbatim by construction), a 0-5 rubric score and a one-line reason, plus key events
+and two yes/no judgements, under a JSON schema.
 
 * every evidence quote must occur in the answer (case-, width-, space- and
-  punctuation-insensitive); a cited sentence that does not exist, or that only
-  repeats the question, is dropped and counted;
-* element scores come from features of the verified evidence plus sentences the
-  rules themselves find (time and place, numbers, first-person actions, task
-  ownership, result markers, generic claims), in Chinese and English alike;
-* the model's own 0-5 scores can only pull an element *down* (by one step, when it
-  is two or more below the evidence); hard cross-checks cap them (a result above 1
-  needs verified result evidence, and so on);
+  punctuation-insensitive) and is shown to HR as the verbatim words it came from; a
+  cited sentence that does not exist, or only repeats the question, is dropped;
+* each element's score blends the model's rubric score (``MODEL_WEIGHT``) with
+  features of the verified evidence (time and place, numbers, first-person actions,
+  ownership, outcomes), and the rules cap it (a result above 1 needs a verified
+  outcome, and so on): the rules are guards, not the score;
+* labels, buzzwords, repeated verbs and bare percentages earn nothing by themselves
+  (``scoring.star_guards``); an answer made of them with no concrete event is flagged
+  ``template_answer`` and capped in the generic range;
 * sentences addressed to the grader are removed before the model sees the answer,
   flagged ``injection_attempt``, and the total is capped, so such an answer can
   never score higher because of them.
