@@ -10,6 +10,7 @@ CLI_MODULES = [
     "dialogs.kernel.roles_cli",
     "scoring.cli",
     "scoring.score_cli",
+    "scoring.audit_cli",
     "contracts.cli",
     "bot.cli",
     "bot.wechat_cli",

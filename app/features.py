@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dialogs.console import feature as console
 from dialogs.contracting import flow as contracting
-from dialogs.hiring import decisions, human_scores, stats
+from dialogs.hiring import decisions, human_scores, scorer_audit, stats
 from dialogs.interview import flow as interview
 from dialogs.interview import followup
 from dialogs.invitations import feature as invitations
@@ -27,6 +27,7 @@ FEATURES: tuple[Feature, ...] = (
     decisions.FEATURE,  # rankings, reports, approve / next round / reject
     human_scores.FEATURE,  # people's scores beside the AI's, agreement
     stats.FEATURE,  # funnel and question statistics
+    scorer_audit.FEATURE,  # /audit: the scorer's figures by answer mode and language
     followup.FEATURE,  # HR's follow-up questions during an interview
     contracting.FEATURE,  # contract terms, e-signing, employee records
     data_rights.FEATURE,  # /mydata, /deleteme

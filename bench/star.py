@@ -15,23 +15,32 @@ import json
 import statistics
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from bench import star_figures
 from core.errors import EvaluationError
 from core.settings import Settings, load_settings
 from scoring.evaluator import ChatBackend, Evaluator, StarEvaluator, build_backend
 from scoring.star import AnswerInput, Evaluation
 
-FIXTURE = Path(__file__).resolve().parent.parent / "tests" / "fixtures" / "star" / "answers.yaml"
+FIXTURES_DIR = Path(__file__).resolve().parent.parent / "tests" / "fixtures" / "star"
+FIXTURE = FIXTURES_DIR / "answers.yaml"
+# The whole labelled set: answers.yaml (tuning), holdout.yaml (held out) and
+# substance.yaml (each item says its split).
+ALL_FIXTURES = (FIXTURE, FIXTURES_DIR / "holdout.yaml", FIXTURES_DIR / "substance.yaml")
 
 Line = tuple[str, float, str]
 
 
 def load_fixture(path: Path = FIXTURE) -> list[dict[str, Any]]:
-    """Labelled items with the question text and competency resolved."""
+    """Labelled items with the question text and competency resolved.
+
+    An item without ``split`` is held out when it comes from ``holdout.yaml``, else tuning.
+    """
     data = yaml.safe_load(path.read_text(encoding="utf-8"))
     items: list[dict[str, Any]] = []
     for raw in data["answers"]:
@@ -41,7 +50,17 @@ def load_fixture(path: Path = FIXTURE) -> list[dict[str, Any]]:
         item["question"] = data["questions"][key][item["lang"]]
         item["competency"] = data["competencies"][key]
         item.setdefault("kind", "labelled")
+        item.setdefault("split", "holdout" if path.name == "holdout.yaml" else "tuning")
         items.append(item)
+    return items
+
+
+def load_fixtures(paths: Sequence[Path] = ALL_FIXTURES) -> list[dict[str, Any]]:
+    """Items of several labelled files (ids must be unique across them)."""
+    items = [item for path in paths for item in load_fixture(path)]
+    ids = [item["id"] for item in items]
+    if len(ids) != len(set(ids)):
+        raise ValueError("duplicate answer ids across the labelled files")
     return items
 
 
@@ -105,7 +124,11 @@ def measure(
 def summarise(results: list[tuple[dict[str, Any], Evaluation, float]]) -> list[Line]:
     """The benchmark lines for a set of evaluated items."""
     lines: list[Line] = []
-    labelled = [(i, e) for i, e, _ in results if i["kind"] == "labelled" and e.total is not None]
+    labelled = [
+        (i, e)
+        for i, e, _ in results
+        if i["kind"] == "labelled" and e.total is not None and not i.get("twin")
+    ]
     if len(labelled) >= 2:
         rho = spearman(
             [e.total or 0.0 for _, e in labelled], [5.0 - i["level"] for i, _ in labelled]
@@ -136,6 +159,7 @@ def summarise(results: list[tuple[dict[str, Any], Evaluation, float]]) -> list[L
         lines.append(("star.pair_gap_mean", round(statistics.fmean(gaps), 1), "points"))
         lines.append(("star.pair_gap_max", round(max(gaps), 1), "points"))
         lines.append(("star.pairs_within_10", float(sum(g <= 10 for g in gaps)), f"of_{len(gaps)}"))
+    lines += star_figures.figures(results, spearman)
     seconds = [s for _, _, s in results]
     if seconds:
         lines.append(("star.seconds_per_answer_mean", round(statistics.fmean(seconds), 2), "s"))
@@ -187,12 +211,14 @@ def run(
     settings: Settings,
     *,
     evaluator: Evaluator | None = None,
-    fixture: Path = FIXTURE,
+    fixture: Path | Sequence[Path] = ALL_FIXTURES,
     limit: int | None = None,
     verbose: bool = False,
     cache: Path | None = None,
     every: int = 1,
     threads: int = 1,
+    split: str | None = None,
+    ids: Sequence[str] | None = None,
 ) -> list[Line]:
     """Score the labelled set; the caller prints the ``name value unit`` lines.
 
@@ -201,7 +227,7 @@ def run(
     Args:
         settings: chooses the evaluator (``llm.provider``) unless ``evaluator`` is given.
         evaluator: use this one instead (tests pass a fake).
-        fixture: the labelled YAML file.
+        fixture: the labelled YAML file(s); default the whole set.
         limit: only the first N items (a quick look).
         verbose: also print one line per item.
         cache: keep raw model replies in this JSON file (resume, re-score).
@@ -213,7 +239,12 @@ def run(
         if cache is not None:
             backend = replies = ReplyCache(backend, cache)
         evaluator = StarEvaluator(backend, max_retries=settings.llm.max_retries)
-    items = load_fixture(fixture)[::every]
+    paths = [fixture] if isinstance(fixture, Path) else list(fixture)
+    items = [i for i in load_fixtures(paths) if split is None or i["split"] == split]
+    items = [i for i in items if ids is None or i["id"] in ids][::every]
+    # One language after the other: the rubric in the system prompt is in the answer's
+    # language, and llama.cpp reuses the cached prompt prefix while it stays the same.
+    items.sort(key=lambda i: i["lang"])
     items = items[:limit] if limit else items
     results = measure(evaluator, items, replies)
     if verbose:
@@ -237,8 +268,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--every", type=int, default=1, help="only every Nth item (a quick look)")
     parser.add_argument("--threads", type=int, default=1, help="llama.cpp threads (local)")
     parser.add_argument(
-        "--fixture", type=Path, default=FIXTURE, help="labelled YAML (holdout.yaml: held-out set)"
+        "--fixture",
+        type=Path,
+        action="append",
+        default=None,
+        help="labelled YAML file(s) (default: answers, holdout and substance)",
     )
+    parser.add_argument("--split", choices=("tuning", "holdout"), default=None)
+    parser.add_argument("--ids", default=None, help="only these answer ids (comma-separated)")
     parser.add_argument("--timeout", type=int, default=900, help="seconds per model call")
     parser.add_argument("-v", "--verbose", action="store_true")
     parser.add_argument("--cache", type=Path, default=None, help="JSON file of raw model replies")
@@ -254,7 +291,9 @@ def main(argv: list[str] | None = None) -> int:
         cache=args.cache,
         every=args.every,
         threads=args.threads,
-        fixture=args.fixture,
+        fixture=args.fixture or ALL_FIXTURES,
+        split=args.split,
+        ids=args.ids.split(",") if args.ids else None,
     ):
         print(f"{name} {value} {unit}", flush=True)
     return 0

@@ -25,6 +25,13 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     score.add_argument("--lang", choices=("zh", "en"), default=None, help="default: detect")
     score.add_argument("--competency", default="", help="the question's competency")
     score.add_argument("--rubric", default="", help="the question's rubric text")
+    score.add_argument(
+        "--segments",
+        type=Path,
+        default=None,
+        help="recogniser segments (JSON of `transcribe --json`, or its list of segments): "
+        "their pauses mark sentence ends",
+    )
     score.add_argument("--json", action="store_true", help="print the evaluation as JSON")
     score.set_defaults(func=_score)
 
@@ -60,6 +67,7 @@ def _score(args: argparse.Namespace) -> int:
         lang=args.lang,
         competency=args.competency,
         rubric=args.rubric,
+        segments=_segments(args.segments) if args.segments is not None else None,
     )
     result = build_evaluator(settings).evaluate(item)
     if args.json:
@@ -67,6 +75,24 @@ def _score(args: argparse.Namespace) -> int:
     else:
         print(format_evaluation(result))
     return EXIT_NEEDS_REVIEW if result.status == "needs_review" else 0
+
+
+def _segments(path: Path) -> list[dict[str, Any]]:
+    """Segments with ``start``, ``end`` and ``text`` from a ``transcribe --json`` file.
+
+    Raises:
+        ConfigError: unreadable, not JSON, or segments without those fields.
+    """
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise ConfigError(f"--segments: cannot read {path}: {exc}") from exc
+    segments = data.get("segments") if isinstance(data, dict) else data
+    if not isinstance(segments, list) or not all(
+        isinstance(s, dict) and {"start", "end", "text"} <= s.keys() for s in segments
+    ):
+        raise ConfigError(f"--segments: {path}: expected a list of {{start, end, text}}")
+    return segments
 
 
 def format_evaluation(result: Evaluation) -> str:

@@ -202,13 +202,15 @@ CONTEXT_EN = re.compile(
     r"startup|firm|account|product|release|launch|vendor|supplier|warehouse|branch|"
     r"deadline|system|software|database|report|contract|sales|order|meeting|proposal|"
     r"engineer|developer|shift|budget|revenue|margin|supplies|website|feature|ticket|"
-    r"finance|purchasing|director|offer|price|delivery)s?\b",
+    r"finance|purchasing|director|offer|price|delivery|guest|hotel|staff|employee|boss|"
+    r"supervisor|payroll|bank|job|work|role|shop|restaurant|invoice|payslip)s?\b",
     _I,
 )
 CONTEXT_ZH = re.compile(
     r"团队|项目|客户|公司|部门|经理|同事|门店|办公室|创业|账户|产品|版本|上线|供应商|仓库|分公司|"
     r"截止|系统|软件|数据库|报表|合同|销售|订单|会议|开会|方案|工程师|开发|早班|预算|营收|利润|"
-    r"网站|功能|工单|财务|采购|总监|报价|价格|发货|配送"
+    r"网站|功能|工单|财务|采购|总监|报价|价格|发货|配送|客人|顾客|员工|领导|老板|主管|工资|薪资|"
+    r"酒店|前台|银行|网点|工作|岗位|上班|发票"
 )
 NUMBER_EN = re.compile(
     r"\d|\b(two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|fifteen|twenty|thirty|"

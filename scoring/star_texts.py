@@ -80,6 +80,10 @@ TEXTS: dict[Lang, dict[str, str]] = {
         "flag.unclear_transcript": "unclear transcript",
         "flag.too_short": "too short",
         "flag.needs_review": "needs review",
+        "flag.template_answer": "template or padding, no concrete event (score capped)",
+        "flag.generic_answer": "general claims, no concrete example (score capped)",
+        "why.capped_template": "capped: template material is not evidence",
+        "why.padding": "labels, buzzwords or bare percentages only",
     },
     "zh": {
         "elem.situation": "情境",
@@ -150,6 +154,10 @@ TEXTS: dict[Lang, dict[str, str]] = {
         "flag.unclear_transcript": "转写不清",
         "flag.too_short": "过短",
         "flag.needs_review": "需要复核",
+        "flag.template_answer": "套用模板、堆砌套话，没有具体事件（已封顶）",
+        "flag.generic_answer": "泛泛而谈，没有具体例子（已封顶）",
+        "why.capped_template": "已封顶：模板套话不算证据",
+        "why.padding": "只有标签、套话或孤立的百分比",
     },
 }
 

@@ -138,3 +138,41 @@ def test_report_data_requires_aware_time() -> None:
             answers=[],
             generated_at=dt.datetime(2026, 1, 1),  # noqa: DTZ001
         )
+
+
+TEMPLATE_ZH = (
+    "情境：在之前的工作中，我遇到了一个具有挑战性的客户问题。任务：我的任务是解决问题，确保客户满意。"
+    "行动：我积极倾听，积极沟通，充分对齐各方需求，全方位优化服务流程，形成闭环。"
+    "结果：客户满意度显著提升30%，效率提升25%。"
+)
+
+
+@pytest.mark.skipif(shutil.which("pdftotext") is None, reason="poppler-utils not installed")
+def test_report_shows_each_elements_reason_and_why_a_score_is_capped(tmp_path: Path) -> None:
+    reply = (
+        '{"situation": {"sentences": [1], "score": 5, "reason": "之前的工作，没有具体时间"},'
+        ' "task": {"sentences": [2], "score": 5, "reason": "只有一般职责"},'
+        ' "action": {"sentences": [3], "score": 5, "reason": "都是套话"},'
+        ' "result": {"sentences": [4], "score": 5, "reason": "孤立的百分比"},'
+        ' "events": [], "on_topic": true, "addresses_grader": false}'
+    )
+    evaluation = StarEvaluator(FakeBackend([reply])).evaluate(
+        AnswerInput(question=Q_ZH, answer=TEMPLATE_ZH, competency="customer")
+    )
+    assert "template_answer" in evaluation.flags
+    data = _data("zh").model_copy(
+        update={
+            "answers": [
+                AnswerReport(
+                    question=Q_ZH,
+                    competency="客户服务",
+                    transcript=TEMPLATE_ZH,
+                    evaluation=evaluation,
+                )
+            ]
+        }
+    )
+    body = "".join(_pdftext(render_candidate_report(data, tmp_path / "r.pdf")).split())
+    assert "套用模板" in body  # the flag, in words, with "score capped"
+    assert "已封顶" in body
+    assert "都是套话" in body  # the model's one-line reason for the action element

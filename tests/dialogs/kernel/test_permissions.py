@@ -81,6 +81,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "agreement": (VIEWER, "job", "sales"),
     "stats": (VIEWER, "job", "sales"),
     "itemstats": (VIEWER, "job", "sales"),
+    "audit": (VIEWER, "job", "sales"),
 }
 # Forms of a command that need more than its registration's least role.
 VARIANTS: dict[str, tuple[str, str, str]] = {
