@@ -177,6 +177,7 @@ class Pipeline:
                 lang=s.language if s.language in ("zh", "en") else None,
                 competency=answer.competency,
                 rubric=rubric,
+                segments=_segments(answer.segments),
             )
         evaluation = self.evaluator().evaluate(item)
         with ctx.db.transaction() as session:
@@ -354,3 +355,17 @@ def _vocabulary(session: Session, answer: Answer, s: InterviewSession) -> list[s
     if job is not None:
         terms.append(job.title_zh if zh else job.title_en)
     return [t for t in dict.fromkeys(terms) if t and t.strip()]
+
+
+def _segments(stored: str | None) -> list[dict[str, Any]] | None:
+    """The recogniser's timed segments stored with a transcript (their pauses end
+    sentences for the evaluator); None for typed answers and older transcripts."""
+    if not stored:
+        return None
+    try:
+        loaded = json.loads(stored)
+    except ValueError:
+        return None
+    if not isinstance(loaded, list):
+        return None
+    return [s for s in loaded if isinstance(s, dict)] or None

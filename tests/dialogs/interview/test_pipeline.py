@@ -13,6 +13,8 @@ from core.clock import FakeClock
 from core.settings import Settings
 from dialogs.interview.pipeline import Pipeline
 from scoring.evaluator import FakeBackend, StarEvaluator
+from scoring.star import AnswerInput
+from scoring.star import Evaluation as StarEvaluation
 from storage.crypto import token_hash
 from storage.models import (
     Answer,
@@ -41,14 +43,31 @@ def transcriber() -> ScriptedTranscriber:
     return ScriptedTranscriber()
 
 
+class RecordingEvaluator(StarEvaluator):
+    """The real STAR evaluator on the fake backend, keeping what it was asked."""
+
+    def __init__(self) -> None:
+        super().__init__(FakeBackend())
+        self.items: list[AnswerInput] = []
+
+    def evaluate(self, item: AnswerInput) -> StarEvaluation:
+        self.items.append(item)
+        return super().evaluate(item)
+
+
+@pytest.fixture
+def evaluator() -> RecordingEvaluator:
+    return RecordingEvaluator()
+
+
 @pytest.fixture
 def app(
     settings: Settings,
     clock: FakeClock,
     messenger: RecordingMessenger,
     transcriber: ScriptedTranscriber,
+    evaluator: RecordingEvaluator,
 ) -> Iterator[App]:
-    evaluator = StarEvaluator(FakeBackend())
     application = build_app(
         settings,
         clock=clock,
@@ -214,7 +233,7 @@ def test_auto_reject_only_when_the_job_says_so_and_review_can_be_asked(hr_chat: 
 
 
 def test_voice_answer_is_transcribed_then_scored(
-    hr_chat: Chat, transcriber: ScriptedTranscriber
+    hr_chat: Chat, transcriber: ScriptedTranscriber, evaluator: RecordingEvaluator
 ) -> None:
     transcriber.texts = [STRONG]
     token, code = hr_chat.invite("Ann Lee")
@@ -232,6 +251,8 @@ def test_voice_answer_is_transcribed_then_scored(
     segments = json.loads(answer.segments)
     assert [s["text"] for s in segments] == [STRONG]
     assert segments[0]["start"] == 0.0 and segments[0]["end"] > 1.0
+    # ... and handed to the evaluator, whose sentence splitter reads their pauses.
+    assert evaluator.items[-1].segments == segments
     assert answer.speech_backend == "fake-whisper"
     # The vocabulary prompt is off by default (it cost Whisper base accuracy, bench asr).
     assert transcriber.vocabulary == []
