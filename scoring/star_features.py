@@ -188,7 +188,7 @@ _I = re.IGNORECASE
 TIME_EN = re.compile(
     r"\b(last|this|previous|that) (year|month|quarter|week|spring|summer|autumn|fall|winter)\b"
     r"|\b(19|20)\d{2}\b|\b\d+ (years?|months?|weeks?|days?) ago\b|\bago\b"
-    r"|\bwhen i (was|worked|joined|started|ran|led)\b|\bone (day|time)\b|\bonce\b"
+    r"|\bwhen i (was|worked|joined|started|ran|led)\b|\bone (day|time)\b|(?<!\bat )\bonce\b(?! (again|more|and for all|in a while)\b)"
     r"|\bat (my|our) (previous|last|old|former|current|first)\b|\bin (january|february|march|april|may|june|july|august|september|october|november|december)\b",
     _I,
 )

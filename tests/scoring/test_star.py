@@ -354,3 +354,20 @@ def test_events_that_only_echo_the_question_are_dropped() -> None:
     result = evaluate(STRONG_EN, backend=fake)
     assert "handled a difficult customer" not in result.events
     assert "collected the crash logs" in result.events
+
+
+@pytest.mark.parametrize(
+    ("sentence", "placed_in_time"),
+    [
+        ("I once led a night shift of twelve pickers.", True),
+        ("At my last job the returns rate doubled.", True),
+        ("I would fix the most urgent thing at once.", False),
+        ("Then I would check it once again.", False),
+        ("I review priorities once in a while.", False),
+    ],
+)
+def test_once_places_a_story_in_time_only_when_it_tells_of_one(
+    sentence: str, placed_in_time: bool
+) -> None:
+    """A generic answer's "at once" is no event in the past (it lifted one to 51)."""
+    assert bool(ft.TIME_EN.search(sentence)) is placed_in_time
