@@ -174,6 +174,25 @@ class OutboxSettings(_Section):
     poll_seconds: float = Field(0.2, gt=0)
 
 
+class GroupPostSettings(_Section):
+    """HR-group posts within each platform's per-group limit (dialogs/kernel/groupposts.py)."""
+
+    # Posts (and edits) a minute per group; Telegram ~20, a WeCom group robot 20.
+    per_minute: dict[str, int] = Field(
+        default_factory=lambda: {"telegram": 20, "wecom": 20, "wechat": 20, "console": 60}
+    )
+    default_per_minute: int = Field(20, ge=1)
+    fold_after_seconds: float = Field(120.0, gt=0)  # progress older than this is folded
+    digest_seconds: float = Field(120.0, gt=0)  # a digest / status update at most this often
+    tick_seconds: float = Field(1.0, gt=0)  # how often the scheduler looks (per process)
+    merge_results: int = Field(10, ge=1)  # results that waited together: one post of at most
+    # Bot-wide: messages a second per platform; candidates' replies go first.
+    bot_per_second: dict[str, float] = Field(default_factory=lambda: {"telegram": 30.0})
+
+    def limit(self, platform: str) -> int:
+        return self.per_minute.get(platform, self.default_per_minute)
+
+
 class TelegramSettings(_Section):
     enabled: bool = False
     token: SecretStr | None = None
@@ -289,6 +308,7 @@ class Settings(_Section):
     llm: LLMSettings = Field(default_factory=LLMSettings)
     workers: WorkerSettings = Field(default_factory=WorkerSettings)
     outbox: OutboxSettings = Field(default_factory=OutboxSettings)
+    groups: GroupPostSettings = Field(default_factory=GroupPostSettings)
     telegram: TelegramSettings = Field(default_factory=TelegramSettings)
     wechat: WeChatSettings = Field(default_factory=WeChatSettings)
     web: WebSettings = Field(default_factory=WebSettings)

@@ -1,0 +1,92 @@
+"""The digest of a job's progress for one HR group: counts and the new top candidates.
+
+On Telegram it is the job's one live status message, edited in place (``Edit`` of ref
+``status:<job>``); WeCom group robots and the console can only post, so they get a new
+post each time. Built by :class:`~dialogs.kernel.groupposts.GroupScheduler`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import Counter
+
+from sqlmodel import Session, col, select
+
+from dialogs.kernel.catalog import t
+from dialogs.kernel.intents import Edit, Intent, Send
+from storage.models import GroupBinding, GroupPost, Job
+
+EDITS_IN_PLACE = frozenset({"telegram"})  # platforms whose group messages a bot can edit
+STARTED = frozenset({"hr.started"})
+ANSWERED = frozenset({"hr.answered"})
+COMPLETED = frozenset({"hr.completed"})
+FLAGGED = frozenset(
+    {
+        "hr.locked",
+        "hr.declined",
+        "pipeline.hr_unclear",
+        "pipeline.hr_failed",
+        "pipeline.hr_needs_review",
+        "decision.hr_review_requested",
+    }
+)
+TOP = 3
+
+
+def status_ref(job_id: int) -> str:
+    return f"status:{job_id}"
+
+
+def _counts(kinds: Counter[str]) -> dict[str, int]:
+    def total(keys: frozenset[str]) -> int:
+        return sum(n for k, n in kinds.items() if k in keys)
+
+    return {
+        "started": total(STARTED),
+        "answered": total(ANSWERED),
+        "completed": total(COMPLETED),
+        "flagged": total(FLAGGED),
+    }
+
+
+def digest_text(session: Session, b: GroupBinding, newest: int, now: dt.datetime) -> str:
+    lang = b.language
+    where = (
+        GroupPost.job_id == b.job_id,
+        GroupPost.platform == b.platform,
+        GroupPost.chat_id == b.chat_id,
+        col(GroupPost.id) <= newest,
+    )
+    rows = session.exec(
+        select(GroupPost.kind, GroupPost.id, GroupPost.candidate_id, GroupPost.score).where(*where)
+    ).all()
+    new = Counter(kind for kind, pid, _c, _s in rows if (pid or 0) > b.digest_cursor)
+    total = Counter(kind for kind, _p, _c, _s in rows)
+    top = sorted(
+        (
+            (score, cid)
+            for _k, pid, cid, score in rows
+            if (pid or 0) > b.digest_cursor and score is not None and cid is not None
+        ),
+        reverse=True,
+    )[:TOP]
+    job = session.get(Job, b.job_id)
+    title = (job.title_zh if lang == "zh" else job.title_en) if job else f"#{b.job_id}"
+    lines = [
+        t(lang, "groups.digest_head", job=title, at=now.strftime("%H:%M")),
+        t(lang, "groups.digest_new", **_counts(new)),
+        t(lang, "groups.digest_total", **_counts(total)),
+    ]
+    if top:
+        lines.append(t(lang, "groups.digest_top"))
+        lines += [t(lang, "groups.digest_top_row", id=cid, score=f"{s:.1f}") for s, cid in top]
+    return "\n".join(lines)
+
+
+def digest_intent(session: Session, b: GroupBinding, newest: int, now: dt.datetime) -> Intent:
+    text = digest_text(session, b, newest, now)
+    if b.platform not in EDITS_IN_PLACE:
+        return Send(platform=b.platform, chat_id=b.chat_id, text=text)
+    if b.status_sent:
+        return Edit(platform=b.platform, chat_id=b.chat_id, ref=status_ref(b.job_id), text=text)
+    return Send(platform=b.platform, chat_id=b.chat_id, text=text, ref=status_ref(b.job_id))
