@@ -33,7 +33,7 @@ from sqlalchemy import func, update
 from sqlmodel import Session, col, select
 
 from core.settings import GroupPostSettings
-from dialogs.kernel.groupdigest import digest_intent
+from dialogs.kernel.groupdigest import EDITS_IN_PLACE, digest_intent
 from dialogs.kernel.groupqueue import effective_mode
 from dialogs.kernel.intents import Intent, Send, parse_intent
 from dialogs.kernel.outbox import write_intents
@@ -207,6 +207,20 @@ class GroupScheduler:
             self._claim(session, posts, "released", now)
         return [_send(p) for p in posts]
 
+    def _unposted(self, session: Session, b: GroupBinding) -> bool:
+        return (
+            session.exec(
+                select(GroupPost.id).where(
+                    GroupPost.job_id == b.job_id,
+                    GroupPost.platform == b.platform,
+                    GroupPost.chat_id == b.chat_id,
+                    col(GroupPost.id) > b.digest_cursor,
+                    col(GroupPost.status).in_(["folded", "digest"]),
+                )
+            ).first()
+            is not None
+        )
+
     def _digest(self, session: Session, b: GroupBinding, now: dt.datetime) -> Intent | None:
         if b.notify in ("results", "off"):
             return None
@@ -220,6 +234,8 @@ class GroupScheduler:
         ).one()
         if newest is None:
             return None
+        if b.platform not in EDITS_IN_PLACE and not self._unposted(session, b):
+            return None  # every event was posted as it came: a digest would repeat them
         since = b.digest_at or oldest_at
         if since is not None and (now - since).total_seconds() < self.settings.digest_seconds:
             return None

@@ -9,7 +9,7 @@ from sqlalchemy import func, insert
 from sqlmodel import Session, col, select
 
 from core.settings import GroupPostSettings
-from dialogs.kernel.intents import Intent, Send
+from dialogs.kernel.intents import Edit, Intent, Send
 from storage.db import table_of
 from storage.models import GroupBinding, GroupPost
 
@@ -20,10 +20,20 @@ _INSERT_POST = insert(table_of(GroupPost))
 def split_group_posts(
     session: Session, intents: Sequence[Intent], *, now: dt.datetime
 ) -> list[Intent]:
-    """Store the tagged HR-group posts (by the group's mode); return the other intents."""
+    """Store the tagged HR-group posts (by the group's mode); return the other intents
+    (less the edits applied to posts still waiting)."""
     tagged = [i for i in intents if isinstance(i, Send) and i.post is not None]
-    if not tagged:
-        return list(intents)
+    if tagged:
+        _store(session, tagged, now)
+    return [
+        i
+        for i in intents
+        if not (isinstance(i, Send) and i.post is not None)
+        and not (isinstance(i, Edit) and _edit_waiting(session, i))
+    ]
+
+
+def _store(session: Session, tagged: list[Send], now: dt.datetime) -> None:
     jobs = {i.post.job_id for i in tagged if i.post is not None}
     modes = {
         (b.platform, b.chat_id, b.job_id): b.notify
@@ -56,7 +66,32 @@ def split_group_posts(
         )
     if rows:
         session.execute(_INSERT_POST, rows)
-    return [i for i in intents if not (isinstance(i, Send) and i.post is not None)]
+
+
+def _edit_waiting(session: Session, edit: Edit) -> bool:
+    """An edit of a post still waiting for its group's budget is applied to the waiting
+    post (it will be sent as edited); True when it was."""
+    post = session.exec(
+        select(GroupPost)
+        .where(
+            GroupPost.ref == edit.ref,
+            GroupPost.platform == edit.platform,
+            GroupPost.chat_id == edit.chat_id,
+            GroupPost.status == "pending",
+        )
+        .order_by(col(GroupPost.id).desc())
+    ).first()
+    if post is None:
+        return False
+    post.payload = Send(
+        platform=edit.platform,
+        chat_id=edit.chat_id,
+        ref=edit.ref,
+        text=edit.text,
+        buttons=edit.buttons,
+    ).model_dump_json()
+    session.add(post)
+    return True
 
 
 def progress_last_minute(session: Session, binding: GroupBinding, now: dt.datetime) -> int:
