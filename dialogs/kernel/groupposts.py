@@ -49,9 +49,13 @@ class GroupScheduler:
     def __init__(self, db: Database, settings: GroupPostSettings, platforms: Iterable[str]):
         self.db = db
         self.settings = settings
-        self.platforms = list(platforms)
+        self._platforms = platforms  # the channels' mapping: channels may be added later
         self.folded = 0  # progress posts folded by this process (metrics, bench)
         self._last: dt.datetime | None = None
+
+    @property
+    def platforms(self) -> list[str]:
+        return list(self._platforms)
 
     def due(self, now: dt.datetime) -> bool:
         """At most one look per ``tick_seconds`` in a process's delivery loop."""

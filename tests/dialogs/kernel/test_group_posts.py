@@ -5,8 +5,13 @@ chose with /notify."""
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
+import json
 import re
+import subprocess
+import sys
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from sqlmodel import select
@@ -18,6 +23,7 @@ from dialogs.kernel.intents import Button, Edit, Intent, Send
 from dialogs.kernel.notify import group_tag
 from dialogs.kernel.outbox import write_intents
 from storage.models import GroupPost, OutboxMessage
+from tests.dialogs.crash_child import FileMessenger
 from tests.harness import Chat, Delivered, RecordingMessenger
 
 GROUP = "hr-room"
@@ -277,3 +283,48 @@ def test_the_digest_names_the_job_and_counts(hr_room: Chat, clock: FakeClock) ->
     clock.advance(seconds=121)
     (digest,) = deliver(hr_room)
     assert re.match(r"📊 Sales rep — status at \d\d:\d\d \(UTC\)", digest.text)
+
+
+ROOT = Path(__file__).resolve().parents[3]
+
+
+@pytest.mark.parametrize(
+    ("point", "kill_at"),
+    [("mid_release", 0), ("after_release", 0), ("mid_delivery", 3), ("mid_delivery", 9)],
+)
+def test_a_kill_while_releasing_or_sending_loses_nothing_and_sends_nothing_twice(
+    hr_room: Chat, settings: Settings, clock: FakeClock, tmp_path: Path, point: str, kill_at: int
+) -> None:
+    clock.set(dt.datetime.now(dt.UTC))  # the child process runs on the real clock
+    hr_room.send("hr", "/notify all", group=GROUP)
+    candidates_answer(hr_room, 12)
+    results_arrive(hr_room, [1, 2, 3, 4])
+    hr_room.app.db.engine.dispose()
+    (tmp_path / "settings.json").write_text(settings.model_dump_json())
+    log = tmp_path / "delivered.jsonl"
+    child = subprocess.run(
+        [sys.executable, "-m", "tests.dialogs.group_crash_child"]
+        + [str(tmp_path / "settings.json"), str(log), point, str(kill_at)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert child.returncode == -9, child.stderr[-2000:]
+
+    second = build_app(settings)
+    second.channels["console"] = FileMessenger(log)
+    dispatcher = second.dispatcher()
+    dispatcher.recover()
+    asyncio.run(dispatcher.drain())
+    texts = [
+        json.loads(line)["text"]
+        for line in log.read_text().splitlines()
+        if json.loads(line)["chat"] == GROUP
+    ]
+    assert [t.split(":")[0] for t in texts] == [
+        *(f"🏁 Result for candidate #{n}" for n in (1, 2, 3, 4)),
+        *(f"📝 Candidate #{n} answered question 1/3 (text)." for n in range(1, 13)),
+    ]
+    second.db.engine.dispose()
