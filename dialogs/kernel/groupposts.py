@@ -41,6 +41,7 @@ from storage.db import Database
 from storage.models import GroupBinding, GroupPost, OutboxMessage
 
 _MINUTE = dt.timedelta(minutes=1)
+MESSAGE_CHARS = 3800  # results merged into one post stay under Telegram's 4096 characters
 
 
 class GroupScheduler:
@@ -113,16 +114,7 @@ class GroupScheduler:
     def _chat(self, chat: tuple[str, str], binding_ids: list[int], now: dt.datetime) -> int:
         platform, chat_id = chat
         with self.db.transaction() as session:
-            used = session.exec(
-                select(func.count())
-                .select_from(OutboxMessage)
-                .where(
-                    OutboxMessage.platform == platform,
-                    OutboxMessage.chat_id == chat_id,
-                    col(OutboxMessage.created_at) > now - _MINUTE,
-                )
-            ).one()
-            budget = self.settings.limit(platform) - int(used)
+            budget = self._budget(session, platform, chat_id, now)
             bindings = [b for i in binding_ids if (b := session.get(GroupBinding, i)) is not None]
             for b in bindings:
                 if b.notify == "auto" and effective_mode(session, b, self.settings, now) != "all":
@@ -130,17 +122,35 @@ class GroupScheduler:
             out: list[Intent] = []
             if budget > 0:
                 out += self._results(session, platform, chat_id, budget, now)
+            spare = budget - 1  # one post of the window stays free for a result to come
             for b in bindings:
-                if len(out) >= budget:
+                if len(out) >= spare:
                     break
                 intent = self._digest(session, b, now)
                 if intent is not None:
                     out.append(intent)
-            if len(out) < budget:
-                out += self._progress(session, platform, chat_id, budget - len(out), now)
+            if len(out) < spare:
+                out += self._progress(session, platform, chat_id, spare - len(out), now)
             if out:
                 write_intents(session, out, source_event=None, now=now)
             return len(out)
+
+    def _budget(self, session: Session, platform: str, chat_id: str, now: dt.datetime) -> int:
+        """Posts the group may get now: the minute's limit less what it got in the last
+        minute, and no more than the window's share (posts spread over the minute, so a
+        result never waits for the next minute)."""
+        limit = self.settings.limit(platform)
+        window = self.settings.window_seconds
+        share = max(1, -(-limit * window // 60))
+        times = session.exec(
+            select(OutboxMessage.created_at).where(
+                OutboxMessage.platform == platform,
+                OutboxMessage.chat_id == chat_id,
+                col(OutboxMessage.created_at) > now - _MINUTE,
+            )
+        ).all()
+        recent = sum(1 for at in times if at > now - dt.timedelta(seconds=window))
+        return min(limit - len(times), int(share) - recent)
 
     def _fold_progress(self, session: Session, b: GroupBinding) -> None:
         result = session.execute(
@@ -195,8 +205,7 @@ class GroupScheduler:
         if len(posts) <= budget:  # each one fits: sent as it is (editable later by its ref)
             groups = [[p] for p in posts]
         else:  # more waited than the budget sends: several per post, oldest first
-            size = -(-len(posts) // budget)
-            groups = [posts[i : i + size] for i in range(0, len(posts), size)]
+            groups = _packed(posts, self.settings.merge_results)[:budget]
         out: list[Intent] = []
         for group in groups:
             self._claim(session, group, "released" if len(group) == 1 else "merged", now)
@@ -264,6 +273,20 @@ def _send(post: GroupPost) -> Send:
     return intent
 
 
+def _packed(posts: list[GroupPost], most: int) -> list[list[GroupPost]]:
+    """Consecutive posts packed into groups of at most ``most`` that fit in one message."""
+    groups: list[list[GroupPost]] = []
+    size = 0
+    for post in posts:
+        length = len(_send(post).text) + 2
+        if not groups or len(groups[-1]) >= most or size + length > MESSAGE_CHARS:
+            groups.append([])
+            size = 0
+        groups[-1].append(post)
+        size += length
+    return groups
+
+
 def _merge(posts: list[GroupPost]) -> Send:
     """Results that waited together: one post, each one's buttons labelled with its #id
     (a later edit of one of them is posted anew: the dispatcher's merged-target rule)."""
@@ -280,6 +303,6 @@ def _merge(posts: list[GroupPost]) -> Send:
     return Send(
         platform=sends[0].platform,
         chat_id=sends[0].chat_id,
-        text="\n\n".join(s.text for s in sends)[:4000],
+        text="\n\n".join(s.text for s in sends)[:MESSAGE_CHARS],
         buttons=rows[:90],
     )

@@ -35,6 +35,7 @@ def app(settings: Settings, clock: FakeClock, messenger: RecordingMessenger) -> 
     settings.groups.per_minute["console"] = LIMIT
     settings.groups.digest_seconds = 120
     settings.groups.fold_after_seconds = 120
+    settings.groups.window_seconds = 60  # the minute's posts at once (spreading: own test)
     application = build_app(settings, clock=clock)
     application.channels["console"] = messenger
     yield application
@@ -116,8 +117,8 @@ def test_a_busy_group_hears_results_first_within_its_limit_and_stale_progress_in
     candidates_answer(hr_room, 100)
     results_arrive(hr_room, [7, 8, 9])
     first_minute = deliver(hr_room)
-    # The /bind reply counted: the group gets at most LIMIT messages in its first minute.
-    assert 1 + len(first_minute) == LIMIT
+    # The /bind reply counted, and one post stays free for a result that may come.
+    assert 1 + len(first_minute) == LIMIT - 1
     assert [d.text.split(":")[0] for d in first_minute[:3]] == [
         "🏁 Result for candidate #7",
         "🏁 Result for candidate #8",
@@ -129,13 +130,13 @@ def test_a_busy_group_hears_results_first_within_its_limit_and_stale_progress_in
     # A minute later the budget is back, and progress continues in order.
     clock.advance(seconds=61)
     second_minute = deliver(hr_room)
-    assert len(second_minute) == LIMIT
-    assert "#17 answered" in second_minute[0].text
+    assert len(second_minute) == LIMIT - 1
+    assert "#16 answered" in second_minute[0].text
 
     # Two minutes later what is left is stale: folded, and the digest reports everything.
     clock.advance(seconds=121)
     third = deliver(hr_room)
-    assert statuses(hr_room)["folded"] == 100 - 16 - 20
+    assert statuses(hr_room)["folded"] == 100 - 15 - 19
     (digest,) = [d for d in third if d.text.startswith("📊")]
     assert "100 answered" in digest.text
     assert "#9 — 69.0/100 · /report 9" in digest.text  # the new top candidates
@@ -147,8 +148,8 @@ def test_results_that_waited_together_become_one_post_and_a_later_decision_is_po
 ) -> None:
     results_arrive(hr_room, list(range(1, 61)))  # a wave of 60 results at once
     posts = deliver(hr_room)
-    assert len(posts) == 15  # 60 results, 19 posts left in the minute: four to a post
-    assert "#1:" in posts[0].text and "#4:" in posts[0].text  # merged, oldest first
+    assert len(posts) == 6  # ten to a post (the most merged), oldest first
+    assert "#1:" in posts[0].text and "#10:" in posts[0].text and "#11:" in posts[1].text
     assert posts[0].buttons[0][0].label == "#1 Approve"  # whose button is whose
     assert sum(d.text.count("🏁") for d in posts) == 60  # every result arrived at once
     # Deciding on #2 edits its result; as it shares a post with others it is posted anew.
@@ -156,6 +157,19 @@ def test_results_that_waited_together_become_one_post_and_a_later_decision_is_po
     clock.advance(seconds=61)
     (anew,) = deliver(hr_room)
     assert (anew.kind, anew.text) == ("send", "#2 ✔")
+
+
+def test_posts_are_spread_over_the_minute_so_a_result_never_waits_for_the_next(
+    hr_room: Chat, clock: FakeClock
+) -> None:
+    hr_room.app.settings.groups.window_seconds = 15  # the default: 5 of the 20 per 15 s
+    hr_room.send("hr", "/notify all", group=GROUP)
+    candidates_answer(hr_room, 10)
+    assert len(deliver(hr_room)) == 5 - 2 - 1  # /bind and /notify replies; one kept free
+    results_arrive(hr_room, [42])
+    assert [d.text.split(":")[0] for d in deliver(hr_room)] == ["🏁 Result for candidate #42"]
+    clock.advance(seconds=16)
+    assert len(deliver(hr_room)) == 4  # the next window's share, less the one kept free
 
 
 def test_an_edit_of_a_result_still_waiting_is_applied_before_it_is_sent(
