@@ -250,7 +250,12 @@ class GroupScheduler:
         if b.platform not in EDITS_IN_PLACE and not self._unposted(session, b):
             return None  # every event was posted as it came: a digest would repeat them
         since = b.digest_at or oldest_at
-        if since is not None and (now - since).total_seconds() < self.settings.digest_seconds:
+        every = (
+            self.settings.status_seconds
+            if b.platform in EDITS_IN_PLACE
+            else self.settings.digest_seconds
+        )
+        if since is not None and (now - since).total_seconds() < every:
             return None
         intent = digest_intent(session, b, int(newest), now)
         claimed = session.execute(

@@ -28,7 +28,7 @@ from tests.bot.test_telegram import (
 @pytest.fixture
 async def busy_bot(tmp_path: Path, fake: FakeBotAPI) -> AsyncIterator[Running]:  # noqa: F811
     settings = telegram_settings(tmp_path, fake)
-    settings.groups.digest_seconds = 0.3  # a status update at most every 0.3 s
+    settings.groups.status_seconds = 0.3  # a status update at most every 0.3 s
     settings.groups.tick_seconds = 0.05
     settings.groups.bot_per_second["telegram"] = 1000.0
     rt, stop, task = await start_bot(settings)
