@@ -16,6 +16,7 @@ BENCHES = {
     "asr": "bench.asr",
     "star": "bench.star",
     "telegram": "bench.telegram",
+    "hrgroup": "bench.hrgroup",
 }
 
 

@@ -234,3 +234,9 @@ def _figures(
         ("hrgroup_progress_folded", folded, f"of {progress_total} progress events"),
         ("hrgroup_unreported_at_end", sum(unreported.values()), "events (the last digest due)"),
     ]
+
+
+def run(settings: Settings) -> list[Result]:
+    """``python main.py bench hrgroup``: the simulated HR group alone (``bench telegram``
+    runs it after its real-bot phases)."""
+    return simulate(settings)

@@ -120,15 +120,12 @@ class GroupScheduler:
                 if b.notify == "auto" and effective_mode(session, b, self.settings, now) != "all":
                     self._fold_progress(session, b)
             out: list[Intent] = []
-            if budget > 0:
-                out += self._results(session, platform, chat_id, budget, now)
-            spare = budget - 1  # one post of the window stays free for a result to come
-            for b in bindings:
-                if len(out) >= spare:
-                    break
-                intent = self._digest(session, b, now)
-                if intent is not None:
+            for b in bindings:  # a due digest first: results can wait a window, it cannot
+                if len(out) < budget and (intent := self._digest(session, b, now)) is not None:
                     out.append(intent)
+            if len(out) < budget:
+                out += self._results(session, platform, chat_id, budget - len(out), now)
+            spare = budget - 1  # one post of the window stays free for a result to come
             if len(out) < spare:
                 out += self._progress(session, platform, chat_id, spare - len(out), now)
             if out:
