@@ -189,6 +189,10 @@ class GroupPostSettings(_Section):
     # A group's posts spread over the minute: at most its share of the limit per window.
     window_seconds: int = Field(15, ge=1, le=60)
     merge_results: int = Field(10, ge=1)  # results that waited together: one post of at most
+    # Characters a merged post may have: Telegram 4096; WeCom/WeChat 2048 bytes (~680 CJK).
+    message_chars: dict[str, int] = Field(
+        default_factory=lambda: {"telegram": 3800, "wecom": 650, "wechat": 650}
+    )
     # Bot-wide: messages a second per platform; candidates' replies go first.
     bot_per_second: dict[str, float] = Field(default_factory=lambda: {"telegram": 30.0})
 

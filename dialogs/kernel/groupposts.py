@@ -41,7 +41,7 @@ from storage.db import Database
 from storage.models import GroupBinding, GroupPost, OutboxMessage
 
 _MINUTE = dt.timedelta(minutes=1)
-MESSAGE_CHARS = 3800  # results merged into one post stay under Telegram's 4096 characters
+MESSAGE_CHARS = 3800  # a merged post's length where [groups] message_chars does not say
 
 
 class GroupScheduler:
@@ -202,11 +202,12 @@ class GroupScheduler:
         if len(posts) <= budget:  # each one fits: sent as it is (editable later by its ref)
             groups = [[p] for p in posts]
         else:  # more waited than the budget sends: several per post, oldest first
-            groups = _packed(posts, self.settings.merge_results)[:budget]
+            chars = self.settings.message_chars.get(platform, MESSAGE_CHARS)
+            groups = _packed(posts, self.settings.merge_results, chars)[:budget]
         out: list[Intent] = []
         for group in groups:
             self._claim(session, group, "released" if len(group) == 1 else "merged", now)
-            out.append(_merge(group))
+            out.append(_merge(group, self.settings.message_chars.get(platform, MESSAGE_CHARS)))
         return out
 
     def _progress(
@@ -275,13 +276,13 @@ def _send(post: GroupPost) -> Send:
     return intent
 
 
-def _packed(posts: list[GroupPost], most: int) -> list[list[GroupPost]]:
+def _packed(posts: list[GroupPost], most: int, chars: int) -> list[list[GroupPost]]:
     """Consecutive posts packed into groups of at most ``most`` that fit in one message."""
     groups: list[list[GroupPost]] = []
     size = 0
     for post in posts:
         length = len(_send(post).text) + 2
-        if not groups or len(groups[-1]) >= most or size + length > MESSAGE_CHARS:
+        if not groups or len(groups[-1]) >= most or size + length > chars:
             groups.append([])
             size = 0
         groups[-1].append(post)
@@ -289,7 +290,7 @@ def _packed(posts: list[GroupPost], most: int) -> list[list[GroupPost]]:
     return groups
 
 
-def _merge(posts: list[GroupPost]) -> Send:
+def _merge(posts: list[GroupPost], chars: int) -> Send:
     """Results that waited together: one post, each one's buttons labelled with its #id
     (a later edit of one of them is posted anew: the dispatcher's merged-target rule)."""
     sends = [_send(p) for p in posts]
@@ -305,6 +306,6 @@ def _merge(posts: list[GroupPost]) -> Send:
     return Send(
         platform=sends[0].platform,
         chat_id=sends[0].chat_id,
-        text="\n\n".join(s.text for s in sends)[:MESSAGE_CHARS],
+        text="\n\n".join(s.text for s in sends)[:chars],
         buttons=rows[:90],
     )
