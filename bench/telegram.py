@@ -102,7 +102,7 @@ class Person:
 
 
 # ---------------------------------------------------------------------- set-up
-def _prepare(settings: Settings, count: int) -> list[Person]:
+def _prepare(settings: Settings, count: int, *, hr_group: bool = True) -> list[Person]:
     """A job with many questions; ``count`` candidates brought to question 1 via the engine."""
     from dialogs.invitations.invites import invite_candidate
     from dialogs.jobs.newjob import create_job
@@ -134,11 +134,12 @@ def _prepare(settings: Settings, count: int) -> list[Person]:
         )
         job.practice_question = False
         session.add(job)
-        session.add(
-            GroupBinding(
-                platform="telegram", chat_id=str(HR_GROUP), job_id=job.id or 0, language="en"
+        if hr_group:
+            session.add(
+                GroupBinding(
+                    platform="telegram", chat_id=str(HR_GROUP), job_id=job.id or 0, language="en"
+                )
             )
-        )
         for i in range(count):
             new = invite_candidate(
                 session, settings, job, name=f"Cand {i}", now=app.services.clock.now()
@@ -393,6 +394,7 @@ async def _bench(
     clients: int,
     saturation_s: float,
     within_think_s: float | None,
+    hr_group: bool = True,
 ) -> list[Result]:
     from testkit.telegram_api import FakeBotAPI
 
@@ -410,7 +412,9 @@ async def _bench(
         settings.database.url = f"sqlite:///{folder / 'data' / 'bench.sqlite3'}"
         settings.llm.provider = "fake"
         t0 = time.perf_counter()
-        people = await asyncio.to_thread(_prepare, settings, candidates + clients)
+        people = await asyncio.to_thread(
+            _prepare, settings, candidates + clients, hr_group=hr_group
+        )
         print(
             f"# set-up: {len(people)} candidates at question 1 in {time.perf_counter() - t0:.0f} s",
             flush=True,
@@ -450,6 +454,7 @@ def run(
     within_think_s: float | None = 80.0,
     hr_candidates: int = 1000,
     hr_minutes: float = 20.0,
+    hr_group: bool = True,
 ) -> list[Result]:
     """Run the benchmark; returns (name, value, unit) lines (progress printed with ``#``).
 
@@ -464,6 +469,7 @@ def run(
             rate limiter (every answer gets two messages), or None to skip it.
         hr_candidates: candidates of the simulated HR-group run (0 skips it).
         hr_minutes: its simulated length.
+        hr_group: bind the job's HR group in the real-bot phases (off: to compare).
     """
     from bench.hrgroup import simulate
 
@@ -476,6 +482,7 @@ def run(
             clients=clients,
             saturation_s=saturation_s,
             within_think_s=within_think_s,
+            hr_group=hr_group,
         )
     )
     if hr_candidates:
@@ -500,6 +507,7 @@ if __name__ == "__main__":
     parser.add_argument("--within-think", type=float, default=80.0, help="0 skips that phase")
     parser.add_argument("--hr-candidates", type=int, default=1000, help="0 skips the HR group")
     parser.add_argument("--hr-minutes", type=float, default=20.0)
+    parser.add_argument("--no-hr-group", action="store_true", help="bind no HR group (compare)")
     ns = parser.parse_args()
     lines = run(
         load_settings(ns.config),
@@ -511,6 +519,7 @@ if __name__ == "__main__":
         within_think_s=ns.within_think or None,
         hr_candidates=ns.hr_candidates,
         hr_minutes=ns.hr_minutes,
+        hr_group=not ns.no_hr_group,
     )
     for name, value, unit in lines:
         print(f"{name} {value} {unit}")
