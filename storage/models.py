@@ -148,7 +148,10 @@ class GroupPost(SQLModel, table=True):
     results that waited together are ``merged`` into one post.
     """
 
-    __table_args__ = (Index("ix_grouppost_chat_status", "platform", "chat_id", "status"),)
+    __table_args__ = (
+        Index("ix_grouppost_chat_status", "platform", "chat_id", "status"),
+        Index("ix_grouppost_job_created", "job_id", "created_at"),  # a job's last minute
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     job_id: int = Field(index=True)
@@ -320,7 +323,11 @@ class InboxEvent(SQLModel, table=True):
 
 
 class OutboxMessage(SQLModel, table=True):
-    __table_args__ = (Index("ix_outbox_status_next", "status", "next_attempt_at"),)
+    __table_args__ = (
+        Index("ix_outbox_status_next", "status", "next_attempt_at"),
+        # A chat's last minute (the HR-group budget, dialogs/kernel/groupposts.py).
+        Index("ix_outbox_chat_created", "chat_id", "created_at"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     source_event: str | None = Field(default=None, max_length=240)

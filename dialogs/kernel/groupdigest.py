@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import Counter
+from typing import Any
 
+from sqlalchemy import func
 from sqlmodel import Session, col, select
 
 from dialogs.kernel.catalog import t
@@ -50,6 +52,7 @@ def _counts(kinds: Counter[str]) -> dict[str, int]:
 
 
 def digest_text(session: Session, b: GroupBinding, newest: int, now: dt.datetime) -> str:
+    """Counts by SQL aggregates (a wave holds tens of thousands of posts: none is loaded)."""
     lang = b.language
     where = (
         GroupPost.job_id == b.job_id,
@@ -57,19 +60,24 @@ def digest_text(session: Session, b: GroupBinding, newest: int, now: dt.datetime
         GroupPost.chat_id == b.chat_id,
         col(GroupPost.id) <= newest,
     )
-    rows = session.exec(
-        select(GroupPost.kind, GroupPost.id, GroupPost.candidate_id, GroupPost.score).where(*where)
+
+    def kinds(*extra: Any) -> Counter[str]:
+        query = select(GroupPost.kind, func.count()).where(*where, *extra)
+        return Counter(dict(session.exec(query.group_by(col(GroupPost.kind))).all()))
+
+    new = kinds(col(GroupPost.id) > b.digest_cursor)
+    total = kinds()
+    top = session.exec(
+        select(GroupPost.candidate_id, GroupPost.score)
+        .where(
+            *where,
+            col(GroupPost.id) > b.digest_cursor,
+            col(GroupPost.score).is_not(None),
+            col(GroupPost.candidate_id).is_not(None),
+        )
+        .order_by(col(GroupPost.score).desc(), col(GroupPost.id))
+        .limit(TOP)
     ).all()
-    new = Counter(kind for kind, pid, _c, _s in rows if (pid or 0) > b.digest_cursor)
-    total = Counter(kind for kind, _p, _c, _s in rows)
-    top = sorted(
-        (
-            (score, cid)
-            for _k, pid, cid, score in rows
-            if (pid or 0) > b.digest_cursor and score is not None and cid is not None
-        ),
-        reverse=True,
-    )[:TOP]
     job = session.get(Job, b.job_id)
     title = (job.title_zh if lang == "zh" else job.title_en) if job else f"#{b.job_id}"
     lines = [
@@ -79,7 +87,7 @@ def digest_text(session: Session, b: GroupBinding, newest: int, now: dt.datetime
     ]
     if top:
         lines.append(t(lang, "groups.digest_top"))
-        lines += [t(lang, "groups.digest_top_row", id=cid, score=f"{s:.1f}") for s, cid in top]
+        lines += [t(lang, "groups.digest_top_row", id=cid, score=f"{s or 0:.1f}") for cid, s in top]
     return "\n".join(lines)
 
 

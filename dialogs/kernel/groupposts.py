@@ -68,22 +68,13 @@ class GroupScheduler:
         return True
 
     def tick(self, now: dt.datetime) -> int:
-        """Fold stale progress, release what each group's budget allows; outbox rows written."""
+        """Fold stale progress, release what each group's budget allows; outbox rows written.
+
+        Everything is read first with no transaction open; a group whose budget or queue
+        leaves nothing to do opens none (SQLite has one writer: the engine's must not wait)."""
         if not self.platforms:
             return 0
-        with self.db.transaction() as session:
-            folded = session.execute(
-                update(GroupPost)
-                .where(
-                    col(GroupPost.status) == "pending",
-                    col(GroupPost.klass) == "progress",
-                    col(GroupPost.platform).in_(self.platforms),
-                    col(GroupPost.created_at)
-                    < now - dt.timedelta(seconds=self.settings.fold_after_seconds),
-                )
-                .values(status="folded")
-            )
-            self.folded += int(folded.rowcount)  # type: ignore[attr-defined]
+        with self.db.session() as session:
             chats = {
                 (p, c)
                 for p, c in session.exec(
@@ -106,23 +97,52 @@ class GroupScheduler:
         written = 0
         for chat in sorted(chats | set(by_chat)):
             try:
-                written += self._chat(chat, [b.id for b in by_chat.get(chat, []) if b.id], now)
+                written += self._chat(chat, by_chat.get(chat, []), now)
             except _Raced:  # another process released some of them first: its turn
                 continue
         return written
 
-    def _chat(self, chat: tuple[str, str], binding_ids: list[int], now: dt.datetime) -> int:
+    def _chat(self, chat: tuple[str, str], bindings: list[GroupBinding], now: dt.datetime) -> int:
         platform, chat_id = chat
-        with self.db.transaction() as session:
+        stale = now - dt.timedelta(seconds=self.settings.fold_after_seconds)
+        with self.db.session() as session:  # what there is to do, read with no lock held
             budget = self._budget(session, platform, chat_id, now)
-            bindings = [b for i in binding_ids if (b := session.get(GroupBinding, i)) is not None]
+            waiting = {
+                (klass, job_id): oldest
+                for klass, job_id, oldest in session.exec(
+                    select(GroupPost.klass, GroupPost.job_id, func.min(GroupPost.created_at))
+                    .where(
+                        GroupPost.platform == platform,
+                        GroupPost.chat_id == chat_id,
+                        GroupPost.status == "pending",
+                    )
+                    .group_by(col(GroupPost.klass), col(GroupPost.job_id))
+                )
+            }
+            to_fold: list[tuple[GroupBinding, dt.datetime | None]] = []
             for b in bindings:
+                oldest = waiting.get(("progress", b.job_id))
+                if oldest is None:
+                    continue
                 if b.notify == "auto" and effective_mode(session, b, self.settings, now) != "all":
-                    self._fold_progress(session, b)
+                    to_fold.append((b, None))  # digests now: every waiting progress post
+                elif oldest < stale:
+                    to_fold.append((b, stale))
+            folding = {b.id for b, _ in to_fold}
+            due = [
+                (b, n)
+                for b in bindings
+                if (n := self._digest_due(session, b, now, b.id in folding)) is not None
+            ]
+        if not to_fold and (budget <= 0 or not (due or waiting)):
+            return 0
+        with self.db.transaction() as session:
+            for b, before in to_fold:
+                self._fold_progress(session, b, before)
             out: list[Intent] = []
-            for b in bindings:  # a due digest first: results can wait a window, it cannot
-                if len(out) < budget and (intent := self._digest(session, b, now)) is not None:
-                    out.append(intent)
+            for b, newest in due:  # a due digest first: results can wait a window, it cannot
+                if len(out) < budget:
+                    out.append(self._digest(session, b, newest, now))
             if len(out) < budget:
                 out += self._results(session, platform, chat_id, budget - len(out), now)
             spare = budget - 1  # one post of the window stays free for a result to come
@@ -149,18 +169,18 @@ class GroupScheduler:
         recent = sum(1 for at in times if at > now - dt.timedelta(seconds=window))
         return min(limit - len(times), int(share) - recent)
 
-    def _fold_progress(self, session: Session, b: GroupBinding) -> None:
-        result = session.execute(
-            update(GroupPost)
-            .where(
-                col(GroupPost.status) == "pending",
-                col(GroupPost.klass) == "progress",
-                col(GroupPost.job_id) == b.job_id,
-                col(GroupPost.platform) == b.platform,
-                col(GroupPost.chat_id) == b.chat_id,
-            )
-            .values(status="folded")
+    def _fold_progress(self, session: Session, b: GroupBinding, before: dt.datetime | None) -> None:
+        """The job's progress still waiting in this group (all of it, or what is stale)."""
+        query = update(GroupPost).where(
+            col(GroupPost.platform) == b.platform,
+            col(GroupPost.chat_id) == b.chat_id,
+            col(GroupPost.status) == "pending",
+            col(GroupPost.klass) == "progress",
+            col(GroupPost.job_id) == b.job_id,
         )
+        if before is not None:
+            query = query.where(col(GroupPost.created_at) < before)
+        result = session.execute(query.values(status="folded"))
         self.folded += int(result.rowcount)  # type: ignore[attr-defined]
 
     def _pending(
@@ -232,7 +252,11 @@ class GroupScheduler:
             is not None
         )
 
-    def _digest(self, session: Session, b: GroupBinding, now: dt.datetime) -> Intent | None:
+    def _digest_due(
+        self, session: Session, b: GroupBinding, now: dt.datetime, folding: bool
+    ) -> int | None:
+        """The newest post a due digest of this binding reports, or None (``folding``: some
+        of its progress is being folded in this round)."""
         if b.notify in ("results", "off"):
             return None
         newest, oldest_at = session.exec(
@@ -245,21 +269,24 @@ class GroupScheduler:
         ).one()
         if newest is None:
             return None
-        if b.platform not in EDITS_IN_PLACE and not self._unposted(session, b):
-            return None  # every event was posted as it came: a digest would repeat them
-        since = b.digest_at or oldest_at
         every = (
             self.settings.status_seconds
             if b.platform in EDITS_IN_PLACE
             else self.settings.digest_seconds
         )
+        since = b.digest_at or oldest_at
         if since is not None and (now - since).total_seconds() < every:
             return None
-        intent = digest_intent(session, b, int(newest), now)
+        if b.platform not in EDITS_IN_PLACE and not folding and not self._unposted(session, b):
+            return None  # every event was posted as it came: a digest would repeat them
+        return int(newest)
+
+    def _digest(self, session: Session, b: GroupBinding, newest: int, now: dt.datetime) -> Intent:
+        intent = digest_intent(session, b, newest, now)
         claimed = session.execute(
             update(GroupBinding)
             .where(col(GroupBinding.id) == b.id, col(GroupBinding.digest_cursor) == b.digest_cursor)
-            .values(digest_cursor=int(newest), digest_at=now, status_sent=True)
+            .values(digest_cursor=newest, digest_at=now, status_sent=True)
         )
         if int(claimed.rowcount) != 1:  # type: ignore[attr-defined]
             raise _Raced()

@@ -43,7 +43,10 @@ def upgrade() -> None:
             "ix_grouppost_chat_status", ["platform", "chat_id", "status"], unique=False
         )
         batch_op.create_index(batch_op.f("ix_grouppost_job_id"), ["job_id"], unique=False)
+        batch_op.create_index("ix_grouppost_job_created", ["job_id", "created_at"], unique=False)
         batch_op.create_index(batch_op.f("ix_grouppost_ref"), ["ref"], unique=False)
+    with op.batch_alter_table("outboxmessage", schema=None) as batch_op:
+        batch_op.create_index("ix_outbox_chat_created", ["chat_id", "created_at"], unique=False)
     with op.batch_alter_table("groupbinding", schema=None) as batch_op:
         batch_op.add_column(
             sa.Column(
@@ -70,8 +73,11 @@ def downgrade() -> None:
         batch_op.drop_column("digest_at")
         batch_op.drop_column("digest_cursor")
         batch_op.drop_column("notify")
+    with op.batch_alter_table("outboxmessage", schema=None) as batch_op:
+        batch_op.drop_index("ix_outbox_chat_created")
     with op.batch_alter_table("grouppost", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_grouppost_ref"))
+        batch_op.drop_index("ix_grouppost_job_created")
         batch_op.drop_index(batch_op.f("ix_grouppost_job_id"))
         batch_op.drop_index("ix_grouppost_chat_status")
     op.drop_table("grouppost")
