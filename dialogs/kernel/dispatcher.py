@@ -143,9 +143,13 @@ class Dispatcher:
         return self.groups.tick(self.clock.now())
 
     async def run_once(self, *, groups: bool = False) -> int:
-        """Deliver what is due now; returns how many messages were attempted."""
+        """Deliver what is due now; returns how many messages were attempted. The group
+        scheduler runs first when ``groups`` or when its tick is due."""
         if groups or self.groups.due(self.clock.now()):
             await asyncio.to_thread(self.tick_groups)
+        return await self._deliver_due()
+
+    async def _deliver_due(self) -> int:
         rows = await asyncio.to_thread(self._claim)
         if rows:
             await asyncio.gather(*(self._deliver(row) for row in rows))
@@ -158,17 +162,36 @@ class Dispatcher:
                 return
 
     async def run(self, stop: asyncio.Event) -> None:
+        """Deliver until ``stop``; the group scheduler ticks in a task of its own, so no
+        candidate's reply waits for a tick."""
         poll = self.settings.outbox.poll_seconds
+        ticker = asyncio.create_task(self._tick_groups(stop))
+        try:
+            while not stop.is_set():
+                try:
+                    sent = await self._deliver_due()
+                except Exception:  # keep delivering whatever one bad row did
+                    log.exception("outbox round failed")
+                    sent = 0
+                if sent == 0:
+                    self.wakeup.clear()
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self.wakeup.wait(), timeout=poll)
+        finally:
+            ticker.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await ticker
+
+    async def _tick_groups(self, stop: asyncio.Event) -> None:
+        every = self.settings.groups.tick_seconds
         while not stop.is_set():
             try:
-                sent = await self.run_once()
-            except Exception:  # keep delivering whatever one bad row did
-                log.exception("outbox round failed")
-                sent = 0
-            if sent == 0:
-                self.wakeup.clear()
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self.wakeup.wait(), timeout=poll)
+                if await asyncio.to_thread(self.tick_groups):
+                    self.wakeup.set()  # posts released: deliver them now
+            except Exception:
+                log.exception("group scheduler round failed")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=every)
 
     async def _deliver(self, row: OutboxMessage) -> tuple[bool, str | None]:
         """Send one message and record the outcome at once (a slow neighbour in the same
