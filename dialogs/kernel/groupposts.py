@@ -20,8 +20,8 @@ once or not yet, and two processes never release the same post.
 
 Verbosity per group (``GroupBinding.notify``, set with ``/notify``): ``all``, ``digest``
 (progress only in digests), ``results`` (no progress, no digests), ``off`` (nothing),
-``auto`` (the default: ``all`` while the job's progress fits in half the group's
-budget, ``digest`` above it).
+``auto`` (the default: ``all`` while the job's progress of the last minute fits in the
+group's per-minute limit, ``digest`` above it: ``all`` could not deliver it on time).
 """
 
 from __future__ import annotations

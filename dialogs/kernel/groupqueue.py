@@ -113,9 +113,10 @@ def progress_last_minute(session: Session, binding: GroupBinding, now: dt.dateti
 def effective_mode(
     session: Session, binding: GroupBinding, settings: GroupPostSettings, now: dt.datetime
 ) -> str:
-    """``auto`` resolved: digest while the job's progress outgrows half the budget."""
+    """``auto`` resolved: digest while the job's progress of the last minute outgrows the
+    group's per-minute limit (posting each would fall further behind every minute)."""
     if binding.notify != "auto":
         return binding.notify
-    if progress_last_minute(session, binding, now) > settings.limit(binding.platform) // 2:
+    if progress_last_minute(session, binding, now) > settings.limit(binding.platform):
         return "digest"
     return "all"

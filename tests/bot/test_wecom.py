@@ -218,6 +218,8 @@ async def test_a_busy_job_reaches_the_robot_as_merged_results_and_periodic_diges
 ) -> None:
     """The robot can only post, 20 a minute: results that waited together share a post, and
     progress arrives as digest posts (no live status to edit)."""
+    h.app.settings.groups.per_minute["wecom"] = 20  # the robot's real limit
+    h.app.settings.groups.window_seconds = 15
     with h.app.db.transaction() as session:
         binding = session.exec(select(GroupBinding).where(GroupBinding.chat_id == "robot")).one()
         job_id = binding.job_id

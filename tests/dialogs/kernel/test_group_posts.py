@@ -279,7 +279,7 @@ def test_auto_switches_to_digests_when_progress_outgrows_the_group(
     candidates_answer(hr_room, 5)  # few: every post, on time
     assert len(deliver(hr_room)) == 5
     clock.advance(seconds=61)
-    candidates_answer(hr_room, 40, first=100)  # more than half the budget in a minute
+    candidates_answer(hr_room, 40, first=100)  # more than the group's limit in a minute
     assert deliver(hr_room) == []
     assert statuses(hr_room)["folded"] == 40
     assert "auto (now: digests)" in texts(hr_room.send("hr", "/notify", group=GROUP))[0]
