@@ -185,7 +185,7 @@ class GroupPostSettings(_Section):
     fold_after_seconds: float = Field(120.0, gt=0)  # progress older than this is folded
     digest_seconds: float = Field(120.0, gt=0)  # a new digest post at most this often
     status_seconds: float = Field(30.0, gt=0)  # the live status (edited in place) this often
-    tick_seconds: float = Field(2.0, gt=0)  # how often the scheduler looks (per process)
+    tick_seconds: float = Field(1.0, gt=0)  # how often the scheduler looks (per process)
     # A group's posts spread over the minute: at most its share of the limit per window.
     window_seconds: int = Field(15, ge=1, le=60)
     merge_results: int = Field(10, ge=1)  # results that waited together: one post of at most
