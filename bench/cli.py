@@ -18,6 +18,7 @@ BENCHES = {
     "console": "bench.console",
     "star": "bench.star",
     "telegram": "bench.telegram",
+    "hrgroup": "bench.hrgroup",
 }
 
 

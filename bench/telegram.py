@@ -12,6 +12,11 @@ rate limiter allows: a second phase measures a load whose replies fit (``within_
 Then, with the rate limiter off, a closed loop (each of ``clients`` candidates answers
 as soon as it got the next question) finds the saturation rate.
 
+The job's HR group is bound in every phase, so the candidates' reply latency is measured
+with the group's posts (budgeted by the group scheduler) going out alongside. The group
+itself at campus scale (posts per minute, event-to-post lag, folding) is measured over
+20 simulated minutes by :mod:`bench.hrgroup` at the end.
+
 Only the scoring models are replaced (the fake LLM backend): they would otherwise take
 the CPU this measures. The candidates are brought to their first question through the
 engine directly before the bot starts (their set-up messages are marked sent).
@@ -44,13 +49,14 @@ from app.wiring import build_app
 from core.errors import ModelNotInstalledError
 from core.settings import Settings, load_settings
 from dialogs.kernel.events import ButtonPressed, CommandReceived, Event, TextReceived
-from storage.models import Job, OutboxMessage, Question
+from storage.models import GroupBinding, Job, OutboxMessage, Question
 
 if TYPE_CHECKING:
     from testkit.telegram_api import FakeBotAPI, Sent
 
 Result = tuple[str, float, str]
 ROOT = Path(__file__).resolve().parent.parent
+HR_GROUP = -100200300  # the job's HR group (bound before the bot starts)
 QUESTIONS = 40  # more than anyone answers in the run, so everyone stays "answering"
 ANSWERS = [
     "Last year a key customer was about to leave; I called them daily, fixed delivery and they renewed.",
@@ -96,7 +102,7 @@ class Person:
 
 
 # ---------------------------------------------------------------------- set-up
-def _prepare(settings: Settings, count: int) -> list[Person]:
+def _prepare(settings: Settings, count: int, *, hr_group: bool = True) -> list[Person]:
     """A job with many questions; ``count`` candidates brought to question 1 via the engine."""
     from dialogs.invitations.invites import invite_candidate
     from dialogs.jobs.newjob import create_job
@@ -128,6 +134,12 @@ def _prepare(settings: Settings, count: int) -> list[Person]:
         )
         job.practice_question = False
         session.add(job)
+        if hr_group:
+            session.add(
+                GroupBinding(
+                    platform="telegram", chat_id=str(HR_GROUP), job_id=job.id or 0, language="en"
+                )
+            )
         for i in range(count):
             new = invite_candidate(
                 session, settings, job, name=f"Cand {i}", now=app.services.clock.now()
@@ -382,6 +394,7 @@ async def _bench(
     clients: int,
     saturation_s: float,
     within_think_s: float | None,
+    hr_group: bool = True,
 ) -> list[Result]:
     from testkit.telegram_api import FakeBotAPI
 
@@ -389,6 +402,7 @@ async def _bench(
     results: list[Result] = []
     fake = FakeBotAPI()
     fake.record_calls = False
+    fake.group(HR_GROUP, "HR bench")
     await fake.start()
     try:
         settings = base.model_copy(deep=True)
@@ -398,7 +412,9 @@ async def _bench(
         settings.database.url = f"sqlite:///{folder / 'data' / 'bench.sqlite3'}"
         settings.llm.provider = "fake"
         t0 = time.perf_counter()
-        people = await asyncio.to_thread(_prepare, settings, candidates + clients)
+        people = await asyncio.to_thread(
+            _prepare, settings, candidates + clients, hr_group=hr_group
+        )
         print(
             f"# set-up: {len(people)} candidates at question 1 in {time.perf_counter() - t0:.0f} s",
             flush=True,
@@ -436,6 +452,9 @@ def run(
     clients: int = 200,
     saturation_s: float = 45.0,
     within_think_s: float | None = 80.0,
+    hr_candidates: int = 1000,
+    hr_minutes: float = 20.0,
+    hr_group: bool = True,
 ) -> list[Result]:
     """Run the benchmark; returns (name, value, unit) lines (progress printed with ``#``).
 
@@ -448,8 +467,13 @@ def run(
         saturation_s: length of the saturation run (rate limiter off).
         within_think_s: a second open-loop phase at a load whose replies fit in the
             rate limiter (every answer gets two messages), or None to skip it.
+        hr_candidates: candidates of the simulated HR-group run (0 skips it).
+        hr_minutes: its simulated length.
+        hr_group: bind the job's HR group in the real-bot phases (off: to compare).
     """
-    return asyncio.run(
+    from bench.hrgroup import simulate
+
+    results = asyncio.run(
         _bench(
             settings,
             candidates=candidates,
@@ -458,8 +482,14 @@ def run(
             clients=clients,
             saturation_s=saturation_s,
             within_think_s=within_think_s,
+            hr_group=hr_group,
         )
     )
+    if hr_candidates:
+        for line in simulate(settings, candidates=hr_candidates, minutes=hr_minutes):
+            print(f"# {line[0]} {line[1]} {line[2]}", flush=True)
+            results.append(line)
+    return results
 
 
 if __name__ == "__main__":
@@ -475,6 +505,9 @@ if __name__ == "__main__":
     parser.add_argument("--clients", type=int, default=200)
     parser.add_argument("--saturation", type=float, default=45.0)
     parser.add_argument("--within-think", type=float, default=80.0, help="0 skips that phase")
+    parser.add_argument("--hr-candidates", type=int, default=1000, help="0 skips the HR group")
+    parser.add_argument("--hr-minutes", type=float, default=20.0)
+    parser.add_argument("--no-hr-group", action="store_true", help="bind no HR group (compare)")
     ns = parser.parse_args()
     lines = run(
         load_settings(ns.config),
@@ -484,6 +517,9 @@ if __name__ == "__main__":
         clients=ns.clients,
         saturation_s=ns.saturation,
         within_think_s=ns.within_think or None,
+        hr_candidates=ns.hr_candidates,
+        hr_minutes=ns.hr_minutes,
+        hr_group=not ns.no_hr_group,
     )
     for name, value, unit in lines:
         print(f"{name} {value} {unit}")

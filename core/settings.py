@@ -216,6 +216,32 @@ class OutboxSettings(_Section):
     poll_seconds: float = Field(0.2, gt=0)
 
 
+class GroupPostSettings(_Section):
+    """HR-group posts within each platform's per-group limit (dialogs/kernel/groupposts.py)."""
+
+    # Posts (and edits) a minute per group; Telegram ~20, a WeCom group robot 20.
+    per_minute: dict[str, int] = Field(
+        default_factory=lambda: {"telegram": 20, "wecom": 20, "wechat": 20, "console": 60}
+    )
+    default_per_minute: int = Field(20, ge=1)
+    fold_after_seconds: float = Field(120.0, gt=0)  # progress older than this is folded
+    digest_seconds: float = Field(120.0, gt=0)  # a new digest post at most this often
+    status_seconds: float = Field(30.0, gt=0)  # the live status (edited in place) this often
+    tick_seconds: float = Field(1.0, gt=0)  # how often the scheduler looks (per process)
+    # A group's posts spread over the minute: at most its share of the limit per window.
+    window_seconds: int = Field(15, ge=1, le=60)
+    merge_results: int = Field(10, ge=1)  # results that waited together: one post of at most
+    # Characters a merged post may have: Telegram 4096; WeCom/WeChat 2048 bytes (~680 CJK).
+    message_chars: dict[str, int] = Field(
+        default_factory=lambda: {"telegram": 3800, "wecom": 650, "wechat": 650}
+    )
+    # Bot-wide: messages a second per platform; candidates' replies go first.
+    bot_per_second: dict[str, float] = Field(default_factory=lambda: {"telegram": 30.0})
+
+    def limit(self, platform: str) -> int:
+        return self.per_minute.get(platform, self.default_per_minute)
+
+
 class TelegramSettings(_Section):
     enabled: bool = False
     token: SecretStr | None = None
@@ -332,6 +358,7 @@ class Settings(_Section):
     workers: WorkerSettings = Field(default_factory=WorkerSettings)
     media: MediaSettings = Field(default_factory=MediaSettings)
     outbox: OutboxSettings = Field(default_factory=OutboxSettings)
+    groups: GroupPostSettings = Field(default_factory=GroupPostSettings)
     telegram: TelegramSettings = Field(default_factory=TelegramSettings)
     wechat: WeChatSettings = Field(default_factory=WeChatSettings)
     web: WebSettings = Field(default_factory=WebSettings)

@@ -133,6 +133,42 @@ class GroupBinding(SQLModel, table=True):
     job_id: int = Field(foreign_key="job.id", index=True)
     language: str = "zh"  # the language of the admin who bound it
     created_at: dt.datetime = _now_field()
+    # /notify: all | digest | results | off, or auto (all until the job's progress
+    # outgrows the group's budget, then digest); dialogs/kernel/groupposts.py
+    notify: str = Field(default="auto", max_length=10)
+    digest_cursor: int = 0  # the last GroupPost id a digest reported
+    digest_at: dt.datetime | None = Field(default=None, sa_type=UTCDateTime)
+    status_sent: bool = False  # the live status message (Telegram) exists: edit it
+
+
+class GroupPost(SQLModel, table=True):
+    """An HR-group post waiting for the group's budget (dialogs/kernel/groupposts.py).
+
+    ``pending`` posts are released into the outbox (``released``) within the platform's
+    per-group limit, results first; progress that became stale is ``folded`` (its digest
+    reports it); ``digest`` rows were never meant to be posted one by one (digest mode);
+    results that waited together are ``merged`` into one post.
+    """
+
+    __table_args__ = (
+        Index("ix_grouppost_chat_status", "platform", "chat_id", "status"),
+        Index("ix_grouppost_job_created", "job_id", "created_at"),  # a job's last minute
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    job_id: int = Field(index=True)
+    platform: str
+    chat_id: str
+    klass: str = Field(max_length=10)  # result | progress
+    kind: str = Field(max_length=60)  # the catalogue key (hr.answered ...)
+    candidate_id: int | None = None
+    score: float | None = None
+    ref: str | None = Field(default=None, index=True, max_length=120)
+    payload: str = Field(sa_type=EncryptedText)  # the Send intent as JSON
+    status: str = Field(default="pending", max_length=10)
+    created_at: dt.datetime = _now_field()
+    released_at: dt.datetime | None = Field(default=None, sa_type=UTCDateTime)
+    outbox_id: int | None = None
 
 
 class Invitation(SQLModel, table=True):
@@ -309,7 +345,11 @@ class InboxEvent(SQLModel, table=True):
 
 
 class OutboxMessage(SQLModel, table=True):
-    __table_args__ = (Index("ix_outbox_status_next", "status", "next_attempt_at"),)
+    __table_args__ = (
+        Index("ix_outbox_status_next", "status", "next_attempt_at"),
+        # A chat's last minute (the HR-group budget, dialogs/kernel/groupposts.py).
+        Index("ix_outbox_chat_created", "chat_id", "created_at"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     source_event: str | None = Field(default=None, max_length=240)

@@ -63,6 +63,12 @@ def make_settings(tmp: Path, db_url: str | None = None, **overrides: dict[str, o
         # Scripted conversations send faster than people; tests/dialogs/kernel/test_ratelimit.py
         # turns the per-user limits on.
         "ratelimit": {"enabled": False},
+        # Nor does a scripted conversation's clock move: HR groups get no per-minute budget
+        # here; tests/dialogs/kernel/test_group_posts.py and the group tests set theirs.
+        "groups": {
+            "per_minute": {p: 1_000_000 for p in ("console", "telegram", "wecom", "wechat")},
+            "window_seconds": 60,
+        },
         "roles": {
             "admins": ["console:admin"],
             "hr_managers": ["console:hr"],

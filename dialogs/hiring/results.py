@@ -20,7 +20,7 @@ from sqlmodel import Session, col, select
 from dialogs.kernel.catalog import t
 from dialogs.kernel.context import Ctx
 from dialogs.kernel.intents import Button, Intent, Send, SendFile
-from dialogs.kernel.notify import HRChat, competency_label, hr_group_chats
+from dialogs.kernel.notify import HRChat, competency_label, group_tag, hr_group_chats
 from dialogs.kernel.worker import JobContext, JobHandler
 from scoring.code_report import CodingAnswerReport
 from scoring.code_score import CodeResult
@@ -287,6 +287,9 @@ def summary_intents(
                 text=text,
                 buttons=buttons,
                 ref=f"decide:{candidate.id}",
+                post=group_tag(
+                    job.id or 0, "hiring.summary", candidate_id=candidate.id, score=score.total
+                ),
             )
         )
         if score.report_path:

@@ -21,7 +21,7 @@ from dialogs.interview.coding_job import judge_code
 from dialogs.interview.plan import interview_plan
 from dialogs.kernel.catalog import t
 from dialogs.kernel.intents import Intent, Send
-from dialogs.kernel.notify import hr_group_chats
+from dialogs.kernel.notify import group_tag, hr_group_chats
 from dialogs.kernel.worker import JobContext, JobHandler
 from scoring.evaluator import ChatBackend, Evaluator
 from scoring.star import AnswerInput
@@ -316,10 +316,16 @@ def _to_hr(
     A keyword given as ``("reason", code)`` or ``("flags", text)`` is translated per group.
     """
     intents: list[Intent] = []
+    tag = group_tag(job_id, key, candidate_id=kwargs.get("id"))
     for group in hr_group_chats(session, job_id):
         values = {name: _localize(group.lang, value) for name, value in kwargs.items()}
         intents.append(
-            Send(platform=group.platform, chat_id=group.chat_id, text=t(group.lang, key, **values))
+            Send(
+                platform=group.platform,
+                chat_id=group.chat_id,
+                text=t(group.lang, key, **values),
+                post=tag,
+            )
         )
     return intents
 

@@ -9,6 +9,7 @@ from pydantic import ValidationError
 from sqlmodel import col, func, select
 
 from dialogs.jobs import newjob, question_import
+from dialogs.jobs.notify_cmd import NOTIFY, mode_text
 from dialogs.jobs.question_bank import QuestionKeyError, QuestionSpec, add_question
 from dialogs.jobs.question_import import QuestionFileError
 from dialogs.kernel.access import Access, EntryScope, check, job_arg, target_job
@@ -78,7 +79,21 @@ def _jobs(ctx: Ctx, _ev: CommandReceived) -> None:
                 candidates=candidates,
             )
         )
+        lines += _group_lines(ctx, job)
     ctx.say("\n".join(lines))
+
+
+def _group_lines(ctx: Ctx, job: Job) -> list[str]:
+    """What each HR group of the job hears (/notify): in a group, only this group's."""
+    query = select(GroupBinding).where(GroupBinding.job_id == job.id)
+    if ctx.event.is_group:
+        query = query.where(
+            GroupBinding.platform == ctx.event.platform, GroupBinding.chat_id == ctx.event.chat_id
+        )
+    return [
+        ctx.text("notify.jobs_line", mode=mode_text(ctx, b))
+        for b in ctx.session.exec(query.order_by(col(GroupBinding.id)))
+    ]
 
 
 def _questions(ctx: Ctx, ev: CommandReceived) -> None:
@@ -325,6 +340,7 @@ _COMMANDS: dict[str, Command] = {
     "importquestions": _cmd("manage_questions", "global", _importquestions),
     "progress": _cmd("view", "job", _progress, resolver=job_arg(0, bound=True)),
     "bind": _cmd("bind", "job", _bind, resolver=job_arg(0)),
+    "notify": NOTIFY,
     "grant": _cmd("grant", "job_or_global", _grant, resolver=job_arg(2)),
     "revoke": _cmd("grant", "job_or_global", _revoke, resolver=job_arg(1)),
 }

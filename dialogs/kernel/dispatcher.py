@@ -1,7 +1,10 @@
 """Delivers the outbox through the channels: in order per chat, retried, marked sent.
 
 A message is claimed (``sending``) before the platform call and marked ``sent``
-after it. After a crash, ``sending`` rows go back to ``pending``: a kill between
+after it. HR-group posts reach the outbox through the group scheduler (released within
+each group's budget, :mod:`dialogs.kernel.groupposts`), which every round runs first; a
+bot-wide budget per platform (``[groups] bot_per_second``, per process) lets
+candidates' replies go before HR-group messages. After a crash, ``sending`` rows go back to ``pending``: a kill between
 the platform's answer and our commit can repeat that one message (milliseconds
 wide); everything else is sent exactly once.
 """
@@ -12,20 +15,22 @@ import asyncio
 import contextlib
 import datetime as dt
 import logging
+import time
 from collections.abc import Mapping
 from pathlib import Path
 
 from sqlalchemy import update
-from sqlmodel import col, select
+from sqlmodel import Session, col, select
 
 from core.clock import Clock
 from core.errors import ChannelError, StorageError, describe_error
 from core.settings import Settings
 from dialogs.kernel.channel import Messenger
-from dialogs.kernel.intents import Edit, Intent, SendFile, parse_intent
+from dialogs.kernel.groupposts import GroupScheduler
+from dialogs.kernel.intents import Edit, Intent, Send, SendFile, parse_intent
 from storage.db import Database
 from storage.media import MediaStore
-from storage.models import AuditEvent, OutboxMessage
+from storage.models import AuditEvent, GroupBinding, GroupPost, OutboxMessage
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +53,9 @@ class Dispatcher:
         self.media = media
         self.batch = batch
         self.wakeup = asyncio.Event()
+        self.groups = GroupScheduler(db, settings.groups, channels)
+        self._bot_tokens: dict[str, tuple[float, float]] = {}  # platform -> (tokens, at)
+        self._group_chats: tuple[float, frozenset[tuple[str, str]]] = (float("-inf"), frozenset())
 
     def recover(self) -> int:
         """Messages a dead process left ``sending`` go back to ``pending``."""
@@ -82,6 +90,7 @@ class Dispatcher:
                     candidates.append(row)
                 if len(candidates) >= self.batch:
                     break
+            candidates = self._within_bot_budget(session, candidates)
             if not candidates:
                 return []
             # One statement claims the batch; RETURNING says which rows were still ours.
@@ -96,8 +105,51 @@ class Dispatcher:
             )
             return [r for r in candidates if r.id in claimed]
 
-    async def run_once(self) -> int:
-        """Deliver what is due now; returns how many messages were attempted."""
+    def _within_bot_budget(
+        self, session: Session, rows: list[OutboxMessage]
+    ) -> list[OutboxMessage]:
+        """Candidates' (and every other private chat's) messages first, always; messages
+        to HR groups only while the platform's bot-wide budget has room left."""
+        limits = self.settings.groups.bot_per_second
+        if not any(r.platform in limits for r in rows):
+            return rows
+        groups = self._bound_groups(session)
+        now = self.clock.now().timestamp()
+        direct = [r for r in rows if (r.platform, r.chat_id) not in groups]
+        to_groups = [r for r in rows if (r.platform, r.chat_id) in groups]
+        chosen = list(direct)
+        for platform, rate in limits.items():
+            tokens, at = self._bot_tokens.get(platform, (rate, now))
+            tokens = min(rate, tokens + max(0.0, now - at) * rate)
+            tokens -= sum(1 for r in direct if r.platform == platform)
+            for row in to_groups:
+                if row.platform == platform and tokens >= 1:
+                    tokens -= 1
+                    chosen.append(row)
+            self._bot_tokens[platform] = (tokens, now)
+        chosen += [r for r in to_groups if r.platform not in limits]
+        return sorted(chosen, key=lambda r: r.id or 0)
+
+    def _bound_groups(self, session: Session) -> frozenset[tuple[str, str]]:
+        at, chats = self._group_chats
+        now = time.monotonic()
+        if now - at > 30:
+            chats = frozenset(session.exec(select(GroupBinding.platform, GroupBinding.chat_id)))
+            self._group_chats = (now, chats)
+        return chats
+
+    def tick_groups(self) -> int:
+        """Release HR-group posts within each group's budget (also run by :meth:`run_once`)."""
+        return self.groups.tick(self.clock.now())
+
+    async def run_once(self, *, groups: bool = False) -> int:
+        """Deliver what is due now; returns how many messages were attempted. The group
+        scheduler runs first when ``groups`` or when its tick is due."""
+        if groups or self.groups.due(self.clock.now()):
+            await asyncio.to_thread(self.tick_groups)
+        return await self._deliver_due()
+
+    async def _deliver_due(self) -> int:
         rows = await asyncio.to_thread(self._claim)
         if rows:
             await asyncio.gather(*(self._deliver(row) for row in rows))
@@ -106,21 +158,40 @@ class Dispatcher:
     async def drain(self, max_rounds: int = 1000) -> None:
         """Deliver until nothing is due (console, tests, demo)."""
         for _ in range(max_rounds):
-            if await self.run_once() == 0:
+            if await self.run_once(groups=True) == 0:
                 return
 
     async def run(self, stop: asyncio.Event) -> None:
+        """Deliver until ``stop``; the group scheduler ticks in a task of its own, so no
+        candidate's reply waits for a tick."""
         poll = self.settings.outbox.poll_seconds
+        ticker = asyncio.create_task(self._tick_groups(stop))
+        try:
+            while not stop.is_set():
+                try:
+                    sent = await self._deliver_due()
+                except Exception:  # keep delivering whatever one bad row did
+                    log.exception("outbox round failed")
+                    sent = 0
+                if sent == 0:
+                    self.wakeup.clear()
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self.wakeup.wait(), timeout=poll)
+        finally:
+            ticker.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await ticker
+
+    async def _tick_groups(self, stop: asyncio.Event) -> None:
+        every = self.settings.groups.tick_seconds
         while not stop.is_set():
             try:
-                sent = await self.run_once()
-            except Exception:  # keep delivering whatever one bad row did
-                log.exception("outbox round failed")
-                sent = 0
-            if sent == 0:
-                self.wakeup.clear()
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self.wakeup.wait(), timeout=poll)
+                if await asyncio.to_thread(self.tick_groups):
+                    self.wakeup.set()  # posts released: deliver them now
+            except Exception:
+                log.exception("group scheduler round failed")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=every)
 
     async def _deliver(self, row: OutboxMessage) -> tuple[bool, str | None]:
         """Send one message and record the outcome at once (a slow neighbour in the same
@@ -129,7 +200,17 @@ class Dispatcher:
         intent = parse_intent(row.payload)
         messenger = self.channels[row.platform]
         try:
-            file_data, target = await asyncio.to_thread(self._prepare, intent)
+            try:
+                file_data, target = await asyncio.to_thread(self._prepare, intent)
+            except _PostAnew:
+                assert isinstance(intent, Edit)
+                intent = Send(
+                    platform=intent.platform,
+                    chat_id=intent.chat_id,
+                    text=intent.text,
+                    buttons=intent.buttons,
+                )
+                file_data, target = None, None
             message_id = await messenger.deliver(
                 intent, file_data=file_data, target_message_id=target
             )
@@ -175,11 +256,30 @@ class Dispatcher:
                     .order_by(col(OutboxMessage.id).desc())
                 ).first()
             if target is None:
-                raise ChannelError(f"no message {intent.ref!r} to edit")
+                return self._edit_of_unsent(intent)
             if target[1] != "sent":
                 raise _NotYet()
             return None, target[0]
         return None, None
+
+    def _edit_of_unsent(self, intent: Edit) -> tuple[bytes | None, str | None]:
+        """An edit of an HR-group post still waiting for its group's budget waits too; one
+        of a post merged with others is posted anew (editing would replace the others)."""
+        with self.db.session() as session:
+            post = session.exec(
+                select(GroupPost.status)
+                .where(
+                    GroupPost.ref == intent.ref,
+                    GroupPost.platform == intent.platform,
+                    GroupPost.chat_id == intent.chat_id,
+                )
+                .order_by(col(GroupPost.id).desc())
+            ).first()
+        if post == "pending":
+            raise _NotYet()
+        if post == "merged":
+            raise _PostAnew()
+        raise ChannelError(f"no message {intent.ref!r} to edit")
 
     def _mark_sent(self, sent: list[tuple[OutboxMessage, str | None]]) -> None:
         """Mark a delivered batch sent in one transaction (one UPDATE per row, executemany)."""
@@ -238,3 +338,7 @@ class Dispatcher:
 
 class _NotYet(Exception):
     """The message an Edit targets has not been sent yet."""
+
+
+class _PostAnew(Exception):
+    """The message an Edit targets was merged with others: send the new text instead."""

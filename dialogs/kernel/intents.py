@@ -28,10 +28,24 @@ class _IntentBase(BaseModel):
     ref: str | None = None
 
 
+class GroupTag(BaseModel):
+    """Marks a Send as an HR-group post of a job: the group scheduler releases it within
+    the group's budget instead of the outbox sending it at once (dialogs/kernel/groupposts.py)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    job_id: int
+    klass: Literal["result", "progress"]
+    key: str  # the catalogue key (what the digest counts it as)
+    candidate_id: int | None = None
+    score: float | None = None
+
+
 class Send(_IntentBase):
     kind: Literal["send"] = "send"
     text: str
     buttons: list[list[Button]] = Field(default_factory=list)
+    post: GroupTag | None = None
 
 
 class SendFile(_IntentBase):

@@ -12,7 +12,7 @@ from sqlmodel import Session, select
 
 from dialogs.kernel.catalog import t
 from dialogs.kernel.context import Ctx
-from dialogs.kernel.intents import Button
+from dialogs.kernel.intents import Button, GroupTag, Send
 from storage.models import GroupBinding
 
 BANK_FILE = Path(__file__).parent / "bank" / "questions.yaml"
@@ -53,6 +53,37 @@ def hr_group_chats(session: Session, job_id: int) -> list[HRChat]:
     return [HRChat(g.platform, g.chat_id, g.language) for g in rows]
 
 
+# Posts about a candidate's progress: the group scheduler sends them last, folds them into
+# digests when they would arrive late (dialogs/kernel/groupposts.py). Every other HR post
+# (results, decisions, review requests, cancellations) goes first.
+PROGRESS_KEYS = frozenset(
+    {
+        "hr.started",
+        "hr.answered",
+        "hr.completed",
+        "hr.declined",
+        "hr.locked",
+        "pipeline.hr_scored",
+        "pipeline.hr_unclear",
+        "pipeline.hr_failed",
+        "pipeline.hr_needs_review",
+    }
+)
+
+
+def group_tag(
+    job_id: int, key: str, *, candidate_id: Any = None, score: float | None = None
+) -> GroupTag:
+    """What the group scheduler needs to know about an HR post of ``key``."""
+    return GroupTag(
+        job_id=job_id,
+        klass="progress" if key in PROGRESS_KEYS else "result",
+        key=key,
+        candidate_id=candidate_id if isinstance(candidate_id, int) else None,
+        score=score,
+    )
+
+
 def hr(
     ctx: Ctx,
     job_id: int,
@@ -65,12 +96,16 @@ def hr(
 ) -> None:
     """Post a catalogue message to every HR group of the job (in the group's language),
     with the buttons features add to posts of ``key`` (e.g. "Ask a follow-up")."""
+    tag = group_tag(job_id, key, candidate_id=kwargs.get("id"))
     for group in hr_groups(ctx, job_id):
         rows = list(buttons or []) + ctx.services.features.post_buttons(key, group.language, kwargs)
-        ctx.send_to(
-            group.platform,
-            group.chat_id,
-            t(group.language, key, **kwargs),
-            buttons=rows,
-            ref=ref,
+        ctx.intents.append(
+            Send(
+                platform=group.platform,
+                chat_id=group.chat_id,
+                text=t(group.language, key, **kwargs),
+                buttons=rows,
+                ref=ref,
+                post=tag,
+            )
         )

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from sqlalchemy import insert
 from sqlmodel import Session
 
+from dialogs.kernel.groupqueue import split_group_posts
 from dialogs.kernel.intents import Intent
 from storage.db import table_of
 from storage.models import OutboxMessage
@@ -19,7 +20,11 @@ _INSERT_OUTBOX = insert(table_of(OutboxMessage))
 def write_intents(
     session: Session, intents: Sequence[Intent], *, source_event: str | None, now: dt.datetime
 ) -> None:
-    """One INSERT (executemany) for all intents of a unit of work."""
+    """One INSERT (executemany) for all intents of a unit of work. HR-group posts
+    (``Send.post``) wait for their group's budget instead (dialogs/kernel/groupposts.py)."""
+    if not intents:
+        return
+    intents = split_group_posts(session, intents, now=now)
     if not intents:
         return
     rows = [

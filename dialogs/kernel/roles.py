@@ -45,6 +45,7 @@ REQUIRED = {
     "manage_jobs": "admin",
     "manage_questions": "hr_manager",
     "bind": "admin",
+    "configure_group": "hr_manager",  # /notify: how much a bound HR group hears
     "grant": "admin",
     "retry_jobs": "admin",
 }

@@ -27,6 +27,7 @@ from storage.models import (
     ChannelIdentity,
     CodingLink,
     Evaluation,
+    GroupPost,
     HumanScore,
     InboxEvent,
     InterviewSession,
@@ -365,9 +366,10 @@ def _scrub(value: Any, needles: list[str]) -> Any:
 def _scrub_payloads(session: Session, needles: list[str]) -> int:
     """Replace the candidate's name, phone, e-mail, ID number in every stored event/message."""
     changed = 0
-    rows: list[InboxEvent | OutboxMessage] = [
+    rows: list[InboxEvent | OutboxMessage | GroupPost] = [
         *session.exec(sm_select(InboxEvent)).all(),
         *session.exec(sm_select(OutboxMessage)).all(),
+        *session.exec(sm_select(GroupPost)).all(),  # HR-group posts waiting or reported
     ]
     for row in rows:
         if not any(n in row.payload for n in needles):

@@ -59,6 +59,7 @@ from storage.models import (
     Candidate,
     CandidateScore,
     Decision,
+    GroupPost,
     InboxEvent,
     InterviewSession,
     Invitation,
@@ -315,6 +316,13 @@ def _chat_logs(db: Database, cutoff: dt.datetime) -> tuple[int, int, int]:
                 files += _drop_files(db, _event_files(row.payload), protected)
                 session.delete(row)
                 inbox += 1
+    with db.transaction() as session:  # HR-group posts sent, merged, folded or digested
+        gone = session.execute(
+            delete(GroupPost).where(
+                col(GroupPost.created_at) <= cutoff, col(GroupPost.status) != "pending"
+            )
+        )
+        outbox += int(getattr(gone, "rowcount", 0) or 0)
     for chunk in _chunks(list(message_ids)):
         with db.transaction() as session:
             for msg in session.exec(select(OutboxMessage).where(col(OutboxMessage.id).in_(chunk))):

@@ -18,6 +18,7 @@ from dialogs.kernel.context import Ctx
 from dialogs.kernel.events import ButtonPressed
 from dialogs.kernel.feature import ButtonEntry
 from dialogs.kernel.intents import Button, Intent, Send, SendFile
+from dialogs.kernel.notify import group_tag
 from dialogs.kernel.outbox import write_intents
 from storage.models import GroupBinding, InboxEvent, KeyValue, OutboxMessage, Staff
 from tests.fakes.wechat_api import (
@@ -209,6 +210,47 @@ async def test_progress_posts_go_through_the_group_robot(h: Harness) -> None:
         {"msgtype": "text", "text": {"content": "▶️ Candidate #5 Tom Baker started the interview."}}
     ]
     assert posts[0].query == {"key": "hr-robot"}
+    assert h.fake.of("message/send") == []
+
+
+async def test_a_busy_job_reaches_the_robot_as_merged_results_and_periodic_digests(
+    h: Harness,
+) -> None:
+    """The robot can only post, 20 a minute: results that waited together share a post, and
+    progress arrives as digest posts (no live status to edit)."""
+    h.app.settings.groups.per_minute["wecom"] = 20  # the robot's real limit
+    h.app.settings.groups.window_seconds = 15
+    with h.app.db.transaction() as session:
+        binding = session.exec(select(GroupBinding).where(GroupBinding.chat_id == "robot")).one()
+        job_id = binding.job_id
+    progress = [
+        Send(
+            platform="wecom",
+            chat_id="robot",
+            text=f"📝 Candidate #{n} answered question 1/3 (text).",
+            post=group_tag(job_id, "hr.answered", candidate_id=n),
+        )
+        for n in range(1, 61)
+    ]
+    results = [
+        Send(
+            platform="wecom",
+            chat_id="robot",
+            text=f"🏁 Candidate #{n}: 7{n}/100",
+            post=group_tag(job_id, "hiring.summary", candidate_id=n, score=70.0 + n),
+        )
+        for n in range(1, 9)
+    ]
+    _queue(h, *progress, *results)
+    await h.settle()
+    posts = [p.json["text"]["content"] for p in h.fake.of("webhook/send")]
+    assert len(posts) <= 5  # a quarter of the minute's 20 in the first 15 s
+    assert "🏁 Candidate #1: 71/100" in posts[0] and "🏁 Candidate #8" in posts[-1]
+    assert not any("answered question" in p for p in posts)  # 60 at once: digest instead
+    h.app.services.clock.advance(seconds=121)  # type: ignore[attr-defined]
+    await h.settle()
+    digest = h.fake.of("webhook/send")[-1].json["text"]["content"]
+    assert "📝 作答 60" in digest and "#8 —— 78.0/100" in digest  # the group speaks Chinese
     assert h.fake.of("message/send") == []
 
 

@@ -63,6 +63,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "invite": (MANAGER, "job", "sales Eve Stone"),
     "progress": (VIEWER, "job", "sales"),
     "bind": (ADMIN, "job", "sales"),
+    "notify": (MANAGER, "job", "sales digest"),
     "grant": (ADMIN, "job", "console:mallory hr_viewer sales"),
     "revoke": (ADMIN, "job", "console:mallory sales"),
     "decide": (MANAGER, "job", "{done} approve"),
@@ -91,6 +92,7 @@ VARIANTS: dict[str, tuple[str, str, str]] = {
     "revoke global": (ADMIN, "global", "console:mallory"),
     "progress bound": (VIEWER, "job", ""),  # in the group: the bound job
     "stats bound": (VIEWER, "job", ""),
+    "notify bound": (MANAGER, "job", "results"),  # in the group: the bound job
 }
 # button data -> the least role; all act on a candidate of sales.
 BUTTONS: dict[str, str] = {

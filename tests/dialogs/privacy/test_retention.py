@@ -21,6 +21,7 @@ from storage.models import (
     AuditEvent,
     Candidate,
     CandidateScore,
+    GroupPost,
     InboxEvent,
     Invitation,
     KeyValue,
@@ -164,6 +165,8 @@ def test_chat_logs_go_after_their_days_but_records_keep_their_files(
             session.exec(select(OutboxMessage).where(col(OutboxMessage.ref).is_not(None))).all()
         )
     assert qr_files  # invitation QR codes went out as files
+    with app.db.session() as session:
+        assert session.exec(select(GroupPost)).all()  # the HR group heard of the interviews
     clock.advance(days=31)
     counts = run(app, clock)
     assert counts["inbox_events"] > 20 and counts["outbox_messages"] > 20
@@ -175,6 +178,7 @@ def test_chat_logs_go_after_their_days_but_records_keep_their_files(
         assert [e.event_id for e in left] == ["console:late"]
         kept = session.exec(select(OutboxMessage)).all()
         assert len(kept) == refs and all(m.payload == "{}" and m.ref for m in kept)
+        assert session.exec(select(GroupPost)).all() == []  # HR-group posts, reported
     assert run(app, clock)["outbox_messages"] == 0  # idempotent
 
 
