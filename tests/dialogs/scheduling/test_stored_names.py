@@ -37,7 +37,7 @@ JOB_KINDS = {
     "schedule.mail_invite",
     "stats_chart",
 }
-MODEL_JOB_KINDS = {"transcribe", "evaluate", "interview_completed"}
+MODEL_JOB_KINDS = {"transcribe", "evaluate", "interview_completed", "code"}
 BUTTON_PREFIXES = {"ask", "ct", "dec", "del", "hs"}
 DIALOG_FLOWS = {"ask", "newjob"}
 CANDIDATE_STATES = {"details_address", "details_id", "schedule"}
