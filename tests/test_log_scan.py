@@ -212,7 +212,11 @@ async def telegram_round(tmp: Path) -> dict[str, str]:
             f"I moved to {ADDRESS}; my ID is {ID_NUMBER_2} and my phone {PHONE_2}.",
             expect="Answer 1 received",
         )
-        assert any(TG_NAME in m.text for m in fake.messages_to(GROUP))  # the channel was live
+        # The channel was live: the group scheduler released the progress within a tick.
+        await fake.wait_for(
+            lambda: any(TG_NAME in m.text for m in fake.messages_to(GROUP)),
+            what="the candidate's progress in the HR group",
+        )
     finally:
         stop.set()
         assert await asyncio.wait_for(task, 30) == 0
