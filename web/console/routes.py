@@ -16,6 +16,7 @@ from typing import Any
 
 from sqlmodel import Session, select
 from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
@@ -196,24 +197,35 @@ class Console(ConsoleExtras):
             cs.lang, f"#{cid}", result, cs=cs, path=f"/console/candidates/{cid}", status=status
         )
 
-    async def decide(self, request: Request) -> Response:
+    async def _candidate_form(
+        self, request: Request, action: str
+    ) -> tuple[ConsoleSession, FormData, int] | Response:
+        """A signed-in person's form about one candidate they may ``action``, its CSRF
+        token checked: the session, the form and the candidate's id, or the refusal."""
         cs = await self.who(request)
         if cs is None:
             return self.signed_out()
         form = await request.form()
         if not csrf_ok(cs, form.get("csrf")):
             return message(cs.lang, t(cs.lang, "console_web.csrf_failed"), 403, cs=cs)
-        code = str(form.get("outcome", ""))
-        if code not in _OUTCOMES:
-            return message(cs.lang, t(cs.lang, "console_web.not_found"), 400, cs=cs)
 
         def check(session: Session) -> int | Denied:
-            found = self._candidate(session, cs, request.path_params["candidate_id"], "decide")
+            found = self._candidate(session, cs, request.path_params["candidate_id"], action)
             return found if isinstance(found, Denied) else found[0].id or 0
 
         checked = await self.run(check)
         if isinstance(checked, Denied):
             return self.denied(cs, checked)
+        return cs, form, checked
+
+    async def decide(self, request: Request) -> Response:
+        got = await self._candidate_form(request, "decide")
+        if isinstance(got, Response):
+            return got
+        cs, form, checked = got
+        code = str(form.get("outcome", ""))
+        if code not in _OUTCOMES:
+            return message(cs.lang, t(cs.lang, "console_web.not_found"), 400, cs=cs)
         event = ButtonPressed(
             event_id=f"console-web:{uuid.uuid4().hex}",
             platform=cs.platform,
@@ -249,20 +261,10 @@ class Console(ConsoleExtras):
         return await self.candidate(request, text, status=409)
 
     async def score(self, request: Request) -> Response:
-        cs = await self.who(request)
-        if cs is None:
-            return self.signed_out()
-        form = await request.form()
-        if not csrf_ok(cs, form.get("csrf")):
-            return message(cs.lang, t(cs.lang, "console_web.csrf_failed"), 403, cs=cs)
-
-        def check(session: Session) -> int | Denied:
-            found = self._candidate(session, cs, request.path_params["candidate_id"], "score")
-            return found if isinstance(found, Denied) else found[0].id or 0
-
-        checked = await self.run(check)
-        if isinstance(checked, Denied):
-            return self.denied(cs, checked)
+        got = await self._candidate_form(request, "score")
+        if isinstance(got, Response):
+            return got
+        cs, form, checked = got
         saved = await run_in_threadpool(
             scoring.score,
             self.app,
@@ -301,20 +303,10 @@ class Console(ConsoleExtras):
         return page(cs.lang, job.code, body, cs=cs, path=f"/console/jobs/{job.id}")
 
     async def ask(self, request: Request) -> Response:
-        cs = await self.who(request)
-        if cs is None:
-            return self.signed_out()
-        form = await request.form()
-        if not csrf_ok(cs, form.get("csrf")):
-            return message(cs.lang, t(cs.lang, "console_web.csrf_failed"), 403, cs=cs)
-
-        def check(session: Session) -> int | Denied:
-            found = self._candidate(session, cs, request.path_params["candidate_id"], "ask")
-            return found if isinstance(found, Denied) else found[0].id or 0
-
-        checked = await self.run(check)
-        if isinstance(checked, Denied):
-            return self.denied(cs, checked)
+        got = await self._candidate_form(request, "ask")
+        if isinstance(got, Response):
+            return got
+        cs, form, checked = got
         told = await run_in_threadpool(
             followup.ask, self.app, cs, WEB_CHAT, checked, str(form.get("question", ""))
         )
