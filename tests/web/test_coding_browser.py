@@ -4,13 +4,10 @@ the sandbox and the code is submitted once (uvicorn on 127.0.0.1)."""
 
 from __future__ import annotations
 
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import uvicorn
 from sqlmodel import select
 
 from coding.bwrap import BwrapSandbox
@@ -24,6 +21,7 @@ from tests.dialogs.interview.test_coding import (  # noqa: F401 - the fixtures
     start,
 )
 from tests.harness import Chat
+from tests.web.served import serve
 from tests.web.test_coding_page import link_of
 from tests.web.test_signing_browser import CHROMIUM, FLAGS
 from web.app import create_app
@@ -38,20 +36,8 @@ pytestmark = [
 @pytest.fixture
 def base_url(hr_chat: Chat, sandbox: BwrapSandbox) -> Iterator[str]:  # noqa: F811
     web = create_app(hr_chat.app, extra_routes=coding_routes(hr_chat.app, lambda: sandbox))
-    config = uvicorn.Config(web, host="127.0.0.1", port=0, log_level="warning", lifespan="off")
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        assert time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.05)
-    port = server.servers[0].sockets[0].getsockname()[1]
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(10)
+    with serve(web) as url:
+        yield url
 
 
 def test_a_candidate_codes_on_a_phone(hr_chat: Chat, base_url: str) -> None:  # noqa: F811

@@ -8,14 +8,11 @@ from __future__ import annotations
 
 import re
 import shutil
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-import uvicorn
 from sqlmodel import col, select
 
 from app.wiring import App
@@ -23,6 +20,7 @@ from bench.console_seed import attach_recording, seed_job, tone_wav
 from core.clock import FakeClock
 from storage.models import Answer, AuditEvent, Candidate, Decision, InterviewSession
 from tests.harness import Chat
+from tests.web.served import serve
 from web.app import create_app
 from web.console.routes import console_routes
 
@@ -58,26 +56,8 @@ def serious_violations(page: Any, name: str) -> list[str]:
 
 @pytest.fixture
 def served(app: App) -> Iterator[str]:
-    config = uvicorn.Config(
-        create_app(app, extra_routes=console_routes(app)),
-        host="127.0.0.1",
-        port=0,
-        log_level="warning",
-        lifespan="off",
-    )
-    uv = uvicorn.Server(config)
-    thread = threading.Thread(target=uv.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not uv.started:
-        assert time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.05)
-    port = uv.servers[0].sockets[0].getsockname()[1]
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        uv.should_exit = True
-        thread.join(10)
+    with serve(create_app(app, extra_routes=console_routes(app))) as url:
+        yield url
 
 
 def test_hr_signs_in_from_chat_sorts_opens_and_decides(

@@ -9,14 +9,11 @@ from __future__ import annotations
 import datetime as dt
 import shutil
 import subprocess
-import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-import uvicorn
 from sqlalchemy import Engine
 from sqlmodel import Session
 from starlette.applications import Starlette
@@ -33,6 +30,7 @@ from tests.contracts.support import (
     memory_engine,
     transaction_factory,
 )
+from tests.web.served import serve
 from tests.web.test_signing_page import ChatCodes
 from web.signing import signing_routes
 
@@ -92,20 +90,8 @@ def server(tmp_path: Path) -> Iterator[Server]:
     app = Starlette(
         routes=signing_routes(transaction_factory(engine), chat, signer, files=files, clock=clock)
     )
-    config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="off")
-    uv = uvicorn.Server(config)
-    thread = threading.Thread(target=uv.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not uv.started:
-        assert time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.05)
-    port = uv.servers[0].sockets[0].getsockname()[1]
-    try:
-        yield Server(f"http://127.0.0.1:{port}", engine, clock, chat, files, data)
-    finally:
-        uv.should_exit = True
-        thread.join(10)
+    with serve(app) as url:
+        yield Server(url, engine, clock, chat, files, data)
 
 
 def test_candidate_signs_on_a_phone(server: Server) -> None:
