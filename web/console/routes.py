@@ -103,25 +103,31 @@ class Console(ConsoleExtras):
         clear_cookie(response, PRE_COOKIE, secure=self.secure_cookies)
         return response
 
-    async def logout(self, request: Request) -> Response:
+    async def _signed_form(self, request: Request) -> tuple[ConsoleSession, FormData] | Response:
+        """A signed-in person's form with its CSRF token checked, or the refusal."""
         cs = await self.who(request)
         if cs is None:
             return self.signed_out()
         form = await request.form()
         if not csrf_ok(cs, form.get("csrf")):
             return message(cs.lang, t(cs.lang, "console_web.csrf_failed"), 403, cs=cs)
+        return cs, form
+
+    async def logout(self, request: Request) -> Response:
+        got = await self._signed_form(request)
+        if isinstance(got, Response):
+            return got
+        cs, _ = got
         await self.run(lambda s: end_session(s, cs.key))
         response = message(cs.lang, t(cs.lang, "console_web.signed_out"), 200, kind="notice")
         clear_cookie(response, COOKIE, secure=self.secure_cookies)
         return response
 
     async def language(self, request: Request) -> Response:
-        cs = await self.who(request)
-        if cs is None:
-            return self.signed_out()
-        form = await request.form()
-        if not csrf_ok(cs, form.get("csrf")):
-            return message(cs.lang, t(cs.lang, "console_web.csrf_failed"), 403, cs=cs)
+        got = await self._signed_form(request)
+        if isinstance(got, Response):
+            return got
+        cs, form = got
         lang = str(form.get("lang", ""))
         await self.run(lambda s: set_language(s, cs.key, lang))
         target = str(form.get("next", "/console"))
@@ -202,12 +208,10 @@ class Console(ConsoleExtras):
     ) -> tuple[ConsoleSession, FormData, int] | Response:
         """A signed-in person's form about one candidate they may ``action``, its CSRF
         token checked: the session, the form and the candidate's id, or the refusal."""
-        cs = await self.who(request)
-        if cs is None:
-            return self.signed_out()
-        form = await request.form()
-        if not csrf_ok(cs, form.get("csrf")):
-            return message(cs.lang, t(cs.lang, "console_web.csrf_failed"), 403, cs=cs)
+        got = await self._signed_form(request)
+        if isinstance(got, Response):
+            return got
+        cs, form = got
 
         def check(session: Session) -> int | Denied:
             found = self._candidate(session, cs, request.path_params["candidate_id"], action)
