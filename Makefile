@@ -25,8 +25,13 @@ models: venv
 demo: venv sysdeps models
 	@$(PY) main.py demo
 
+# Two worker processes, one test file each at a time (a file's module fixtures and the
+# broker tests' shared queues stay in one process); each worker has its own PostgreSQL
+# database (tests/conftest.py). TEST_WORKERS=0 runs in this process.
+TEST_WORKERS ?= 2
+
 test: venv sysdeps models
-	@$(PY) -m pytest -q -p no:cacheprovider --durations=30 $(PYTEST_ARGS)
+	@$(PY) -m pytest -q -p no:cacheprovider --durations=30 -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 lint: venv
 	@$(VENV)/bin/ruff check .
