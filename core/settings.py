@@ -214,6 +214,9 @@ class MediaSettings(_Section):
 class OutboxSettings(_Section):
     max_attempts: int = Field(8, ge=1, le=100)
     poll_seconds: float = Field(0.2, gt=0)
+    # A claimed message is leased to its process this long (renewed while it sends); a
+    # crashed process's claims are taken over by any other once their lease ran out.
+    lease_seconds: float = Field(60.0, ge=1)
 
 
 class GroupPostSettings(_Section):
@@ -345,6 +348,12 @@ class RateLimitSettings(_Section):
     command_burst: int = Field(20, ge=1)  # commands and button presses at once
     command_per_minute: float = Field(20.0, gt=0)
     notice_seconds: float = Field(60.0, gt=0)  # at most one slow-down reply per window
+    # Bot-wide send budgets (``[groups] bot_per_second``) shared by every process through
+    # Redis (dialogs/kernel/botbudget.py); empty: each process keeps its own.
+    redis_url: str = ""
+    # Of a shared budget, HR-group posts may use only this share; the rest is kept for
+    # candidates' replies.
+    group_share: float = Field(0.5, gt=0, le=1)
 
 
 class Settings(_Section):
