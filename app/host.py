@@ -30,6 +30,8 @@ class App:
     channels: dict[str, Messenger] = field(default_factory=dict)
     # Names this process's outbox claims (``claimed_by``); tests give two Apps two tokens.
     process_token: str = field(default_factory=new_process_token)
+    # Set when SIGTERM starts the drain: readiness (/readyz) answers 503 from then on.
+    draining: bool = False
 
     def dispatcher(self) -> Dispatcher:
         return Dispatcher(

@@ -41,6 +41,7 @@ ENV_OVERRIDES: dict[str, tuple[str, str]] = {
     "LLM_BASE_URL": ("llm", "base_url"),
     "SMTP_PASSWORD": ("smtp", "password"),
     "REDIS_URL": ("app", "redis_url"),
+    "RATELIMIT_REDIS_URL": ("ratelimit", "redis_url"),
     "CELERY_BROKER_URL": ("workers", "broker_url"),
     "S3_SECRET_ACCESS_KEY": ("media", "s3_secret_access_key"),
     "SIGNING_P12_PASSWORD": ("contracts", "p12_password"),
@@ -349,8 +350,8 @@ class RateLimitSettings(_Section):
     command_per_minute: float = Field(20.0, gt=0)
     notice_seconds: float = Field(60.0, gt=0)  # at most one slow-down reply per window
     # Bot-wide send budgets (``[groups] bot_per_second``) shared by every process through
-    # Redis (dialogs/kernel/botbudget.py); empty: each process keeps its own.
-    redis_url: str = ""
+    # Redis (dialogs/kernel/botbudget.py); unset: each process keeps its own.
+    redis_url: SecretStr | None = None
     # Of a shared budget, HR-group posts may use only this share; the rest is kept for
     # candidates' replies.
     group_share: float = Field(0.5, gt=0, le=1)

@@ -160,11 +160,11 @@ def build_bot_budget(settings: Settings, clock: Clock) -> BotBudget:
     rates = settings.groups.bot_per_second
     local = LocalBotBudget(rates, clock)
     url = settings.ratelimit.redis_url
-    if not url:
+    if url is None or not url.get_secret_value():
         return local
     import redis
 
-    client = redis.Redis.from_url(url, socket_connect_timeout=0.5, socket_timeout=0.5)
+    client = redis.Redis.from_url(url.get_secret_value(), socket_connect_timeout=0.5, socket_timeout=0.5)
     return RedisBotBudget(
         client,
         rates,
