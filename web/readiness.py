@@ -55,10 +55,10 @@ def not_ready(app: App) -> str | None:
 
 
 def _broker_ok(url: str) -> bool:
-    from kombu import Connection
+    from kombu.connection import Connection
 
     try:
-        with Connection(url, connect_timeout=TIMEOUT_SECONDS) as conn:
+        with Connection(url, connect_timeout=TIMEOUT_SECONDS) as conn:  # type: ignore[no-untyped-call]
             conn.ensure_connection(max_retries=1, timeout=TIMEOUT_SECONDS)
     except Exception as exc:
         log.warning("readiness: job broker unreachable (%s)", type(exc).__name__)
