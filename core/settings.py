@@ -283,6 +283,9 @@ class WebSettings(_Section):
     host: str = "127.0.0.1"
     port: int = Field(8080, gt=0, lt=65536)
     max_body_bytes: int = Field(1_000_000, gt=0)
+    # On SIGTERM, /readyz answers 503 this long before the process stops taking updates
+    # (a load balancer's readiness interval), then it drains and exits.
+    drain_grace_seconds: float = Field(0.0, ge=0, le=300)
 
 
 class SmtpSettings(_Section):
