@@ -164,7 +164,9 @@ def build_bot_budget(settings: Settings, clock: Clock) -> BotBudget:
         return local
     import redis
 
-    client = redis.Redis.from_url(url.get_secret_value(), socket_connect_timeout=0.5, socket_timeout=0.5)
+    client = redis.Redis.from_url(
+        url.get_secret_value(), socket_connect_timeout=0.5, socket_timeout=0.5
+    )
     return RedisBotBudget(
         client,
         rates,
