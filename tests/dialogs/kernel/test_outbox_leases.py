@@ -173,3 +173,19 @@ def test_renewed_leases_hold_and_release_hands_back_only_its_own(
     assert other.dispatcher().release() == 0
     assert mine.release() == 2
     assert {(r.status, r.claimed_by) for r in rows(app)} == {("pending", None)}
+
+
+@pytest.mark.postgres_subset.with_args(lambda params: False)
+def test_a_stopping_dispatcher_hands_back_what_it_still_holds(app: App, other: App) -> None:
+    queue(app, "a", "x")
+    queue(app, "b", "y")
+    mine, theirs = app.dispatcher(), other.dispatcher()
+    mine.batch = 1
+    assert len(mine._claim()) == 1 and len(theirs._claim()) == 1
+    stop = asyncio.Event()
+    stop.set()
+    asyncio.run(mine.run(stop))  # stops at once; its claim goes back, the other's stays
+    assert sorted((r.chat_id, r.status, r.claimed_by) for r in rows(app)) == [
+        ("a", "pending", None),
+        ("b", "sending", other.process_token),
+    ]
