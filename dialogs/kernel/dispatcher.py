@@ -444,20 +444,27 @@ class Dispatcher:
             session.add(fresh)
 
 
+_OWN_TOKENS: set[str] = set()  # tokens made by this process (tests run several Apps)
+
+
 def new_process_token() -> str:
     """Names this process in ``claimed_by``: host, pid and a random part."""
-    return f"{socket.gethostname()[:50]}/{os.getpid()}/{secrets.token_hex(4)}"
+    token = f"{socket.gethostname()[:50]}/{os.getpid()}/{secrets.token_hex(4)}"
+    _OWN_TOKENS.add(token)
+    return token
 
 
 def _holder_is_gone(token: str) -> bool:
-    """A claimant on this host whose process no longer exists (another host: unknown)."""
+    """A claimant on this host whose process no longer exists: its pid is gone, or it is
+    ours but the token is not (a container restarted in place gets the same pid).
+    Claimants on other hosts are never judged here: their leases run out."""
     host, _, rest = token.partition("/")
     pid_text = rest.partition("/")[0]
     if host != socket.gethostname()[:50] or not pid_text.isdigit():
         return False
     pid = int(pid_text)
     if pid == os.getpid():
-        return False
+        return token not in _OWN_TOKENS
     try:
         os.kill(pid, 0)
     except ProcessLookupError:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
+import os
 import socket
 import subprocess
 import threading
@@ -189,3 +191,17 @@ def test_a_stopping_dispatcher_hands_back_what_it_still_holds(app: App, other: A
         ("a", "pending", None),
         ("b", "sending", other.process_token),
     ]
+
+
+@pytest.mark.postgres_subset.with_args(lambda params: False)
+def test_a_restart_in_place_frees_the_claims_of_its_previous_self(app: App) -> None:
+    """A container restarted in place runs under the same pid as the process that died."""
+    queue(app, "a", "x")
+    with app.db.transaction() as session:
+        row = session.exec(select(OutboxMessage)).one()
+        row.status = "sending"
+        row.claimed_by = f"{socket.gethostname()[:50]}/{os.getpid()}/previous"
+        row.lease_until = app.services.clock.now() + dt.timedelta(hours=1)
+        session.add(row)
+    assert app.dispatcher().recover() == 1
+    assert rows(app)[0].status == "pending"
