@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from core.settings import Settings
 from dialogs.kernel.channel import Messenger
 from dialogs.kernel.context import Services
-from dialogs.kernel.dispatcher import Dispatcher
+from dialogs.kernel.dispatcher import Dispatcher, new_process_token
 from dialogs.kernel.engine import Engine
 from dialogs.kernel.registry import Registry
 from dialogs.kernel.worker import JobHandler, Worker
@@ -28,6 +28,10 @@ class App:
     registry: Registry
     handlers: dict[str, JobHandler] = field(default_factory=dict)
     channels: dict[str, Messenger] = field(default_factory=dict)
+    # Names this process's outbox claims (``claimed_by``); tests give two Apps two tokens.
+    process_token: str = field(default_factory=new_process_token)
+    # Set when SIGTERM starts the drain: readiness (/readyz) answers 503 from then on.
+    draining: bool = False
 
     def dispatcher(self) -> Dispatcher:
         return Dispatcher(
@@ -36,6 +40,7 @@ class App:
             clock=self.services.clock,
             settings=self.settings,
             media=self.db.media,
+            token=self.process_token,
         )
 
     def worker(

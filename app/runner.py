@@ -1,11 +1,16 @@
 """``python main.py run``: the channels enabled in config.toml, the outbox dispatcher,
 the background workers and, when a channel needs it, the web app.
 
-Start-up order matters for "nothing lost, nothing twice": messages a killed process
-left ``sending`` go back to ``pending``; events received but not processed are
+Start-up order matters for "nothing lost, nothing twice": outbox claims nobody holds
+any more (a killed process on this host, leases that ran out) go back to ``pending`` -
+claims of other live processes are left alone; events received but not processed are
 processed (in arrival order) before any new update is fetched; only then do the
-loops start. SIGTERM/SIGINT stop fetching, let the events being processed finish and
-shut down cleanly; SIGKILL at any moment is covered by the inbox and the outbox.
+loops start. SIGTERM/SIGINT drain: ``/readyz`` answers 503 at once (and for
+``[web] drain_grace_seconds`` the process keeps working, so a load balancer can stop
+sending), then fetching stops, the events and outbox sends in flight finish, the
+process hands back the outbox claims it still holds, stops its web server last and
+exits 0 - within ``DRAIN_SECONDS``, after which what is left is cancelled. SIGKILL at
+any moment is covered by the inbox and the outbox.
 
 A channel plugs in with one function ``async def start_x(rt: Runtime) -> None`` that
 registers its messenger in ``rt.app.channels`` and adds its loops, web routes and
@@ -33,6 +38,7 @@ log = logging.getLogger(__name__)
 # CPU-bound: one at a time leaves the other cores to the bot).
 CODE_QUEUE = frozenset({"code"})
 CODE_WORKERS = 1
+DRAIN_SECONDS = 30.0  # how long the loops get to finish their work after SIGTERM
 
 
 async def start_channels(rt: Runtime) -> None:
@@ -85,9 +91,19 @@ async def run(
     app = await asyncio.to_thread(build, settings)
     rt = Runtime(app=app, stop=stop, dispatcher=app.dispatcher())
     loop = asyncio.get_running_loop()
+
+    def drain() -> None:
+        if app.draining:
+            stop.set()  # a second signal: stop now
+            return
+        app.draining = True  # readiness first: the load balancer stops sending
+        grace = settings.web.drain_grace_seconds
+        log.info("draining: not ready; stopping in %.1f s", grace)
+        loop.call_later(grace, stop.set)
+
     if handle_signals:
         for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, stop.set)
+            loop.add_signal_handler(sig, drain)
     tasks: dict[asyncio.Task[Any], str] = {}
     server: _Server | None = None
     try:
@@ -102,7 +118,7 @@ async def run(
             )
         recovered = await asyncio.to_thread(rt.dispatcher.recover)
         if recovered:
-            log.info("outbox: %d messages interrupted while sending will be sent again", recovered)
+            log.info("outbox: %d messages nobody holds any more will be sent again", recovered)
         await asyncio.to_thread(app.engine.process_pending)
         from dialogs.scheduling import flow as scheduling
 
@@ -156,14 +172,15 @@ async def run(
             raise error
         return 0
     finally:
+        app.draining = True
         stop.set()
+        # The loops finish what they are doing (the dispatcher its round, then it hands
+        # back its claims); the web server goes last, so requests in flight are answered.
+        web_tasks = [t for t, name in tasks.items() if name == "web"]
+        await _finish([t for t in tasks if t not in web_tasks], tasks, DRAIN_SECONDS)
         if server is not None:
             server.should_exit = True
-        if tasks:
-            _, pending = await asyncio.wait(list(tasks), timeout=30)
-            for task in pending:
-                log.warning("%s did not stop in time; cancelling", tasks[task])
-                task.cancel()
+        await _finish(web_tasks, tasks, 10.0)
         for closer in reversed(rt.closers):
             try:
                 await closer()
@@ -174,6 +191,19 @@ async def run(
                 loop.remove_signal_handler(sig)
         app.db.engine.dispose()
         log.info("stopped")
+
+
+async def _finish(
+    waiting: list[asyncio.Task[Any]], names: dict[asyncio.Task[Any], str], within: float
+) -> None:
+    if not waiting:
+        return
+    _, pending = await asyncio.wait(waiting, timeout=within)
+    for task in pending:
+        log.warning("%s did not stop in time; cancelling", names[task])
+        task.cancel()
+    if pending:
+        await asyncio.wait(pending, timeout=5)
 
 
 def main(settings: Settings) -> int:

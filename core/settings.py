@@ -41,6 +41,7 @@ ENV_OVERRIDES: dict[str, tuple[str, str]] = {
     "LLM_BASE_URL": ("llm", "base_url"),
     "SMTP_PASSWORD": ("smtp", "password"),
     "REDIS_URL": ("app", "redis_url"),
+    "RATELIMIT_REDIS_URL": ("ratelimit", "redis_url"),
     "CELERY_BROKER_URL": ("workers", "broker_url"),
     "S3_SECRET_ACCESS_KEY": ("media", "s3_secret_access_key"),
     "SIGNING_P12_PASSWORD": ("contracts", "p12_password"),
@@ -214,6 +215,9 @@ class MediaSettings(_Section):
 class OutboxSettings(_Section):
     max_attempts: int = Field(8, ge=1, le=100)
     poll_seconds: float = Field(0.2, gt=0)
+    # A claimed message is leased to its process this long (renewed while it sends); a
+    # crashed process's claims are taken over by any other once their lease ran out.
+    lease_seconds: float = Field(60.0, ge=1)
 
 
 class GroupPostSettings(_Section):
@@ -279,6 +283,9 @@ class WebSettings(_Section):
     host: str = "127.0.0.1"
     port: int = Field(8080, gt=0, lt=65536)
     max_body_bytes: int = Field(1_000_000, gt=0)
+    # On SIGTERM, /readyz answers 503 this long before the process stops taking updates
+    # (a load balancer's readiness interval), then it drains and exits.
+    drain_grace_seconds: float = Field(0.0, ge=0, le=300)
 
 
 class SmtpSettings(_Section):
@@ -345,6 +352,12 @@ class RateLimitSettings(_Section):
     command_burst: int = Field(20, ge=1)  # commands and button presses at once
     command_per_minute: float = Field(20.0, gt=0)
     notice_seconds: float = Field(60.0, gt=0)  # at most one slow-down reply per window
+    # Bot-wide send budgets (``[groups] bot_per_second``) shared by every process through
+    # Redis (dialogs/kernel/botbudget.py); unset: each process keeps its own.
+    redis_url: SecretStr | None = None
+    # Of a shared budget, HR-group posts may use only this share; the rest is kept for
+    # candidates' replies.
+    group_share: float = Field(0.5, gt=0, le=1)
 
 
 class Settings(_Section):

@@ -361,6 +361,10 @@ class OutboxMessage(SQLModel, table=True):
     next_attempt_at: dt.datetime = _now_field()
     last_error: str | None = None
     platform_message_id: str | None = None
+    # A ``sending`` row is leased: the process that claimed it (dialogs/kernel/dispatcher.py)
+    # and until when; an expired lease may be claimed by any process.
+    claimed_by: str | None = Field(default=None, max_length=80)
+    lease_until: dt.datetime | None = Field(default=None, sa_type=UTCDateTime)
     ref: str | None = Field(default=None, index=True, max_length=120)
     created_at: dt.datetime = _now_field()
     sent_at: dt.datetime | None = Field(default=None, sa_type=UTCDateTime)

@@ -22,6 +22,7 @@ from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.host import App
+from web.readiness import not_ready
 from web.security import SecurityMiddleware
 
 log = logging.getLogger(__name__)
@@ -121,6 +122,12 @@ def create_app(app: App, *, extra_routes: Sequence[BaseRoute] = ()) -> Starlette
             return JSONResponse({"status": "error", "database": "unreachable"}, status_code=503)
         return JSONResponse({"status": "ok", "channels": sorted(app.channels)})
 
+    async def readyz(_request: Request) -> Response:
+        reason = await asyncio.to_thread(not_ready, app)
+        if reason is not None:
+            return JSONResponse({"status": "not ready", "reason": reason}, status_code=503)
+        return JSONResponse({"status": "ready"})
+
     async def telegram_webhook(request: Request) -> Response:
         settings = app.settings.telegram
         channel = app.channels.get("telegram")
@@ -156,6 +163,7 @@ def create_app(app: App, *, extra_routes: Sequence[BaseRoute] = ()) -> Starlette
 
     routes: list[BaseRoute] = [
         Route("/healthz", healthz, methods=["GET"]),
+        Route("/readyz", readyz, methods=["GET"]),
         Route(TELEGRAM_WEBHOOK_PATH, telegram_webhook, methods=["POST"]),
         *extra_routes,
     ]

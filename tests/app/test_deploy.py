@@ -54,7 +54,9 @@ def test_compose_runs_the_pools_of_the_code(compose: dict[str, Any]) -> None:
     assert gpu["capabilities"] == ["gpu"]
     front = _parse(services["front"]["command"])
     assert front.command == "run" and front.config == "deploy/config.toml"
-    assert services["front"]["deploy"]["replicas"] == 1, "until the outbox leases land"
+    assert services["front"]["deploy"]["replicas"] >= 2, "fronts share the outbox (leases)"
+    assert "/readyz" in " ".join(services["front"]["healthcheck"]["test"])
+    assert services["front"]["environment"]["RATELIMIT_REDIS_URL"].startswith("redis://redis:")
     migrate = _parse(services["migrate"]["command"])
     assert migrate.command == "db" and migrate.func.__name__ == "_upgrade"
     for name in ("front", *workers):
@@ -76,8 +78,11 @@ def test_the_deployed_config_selects_celery_s3_and_webhooks() -> None:
         "TELEGRAM_TOKEN": "123:real-looking-token",
         "TELEGRAM_WEBHOOK_SECRET": "a-webhook-secret-value",
         "S3_SECRET_ACCESS_KEY": "s3-secret-value",
+        "RATELIMIT_REDIS_URL": "redis://redis:6379/1",
     }
     settings = load_settings(DEPLOY / "config.toml", env=env)
+    assert settings.ratelimit.redis_url is not None  # one send budget per bot, shared
+    assert settings.web.drain_grace_seconds > 0
     assert settings.workers.backend == "celery"
     assert settings.media.backend == "s3" and settings.media.s3_endpoint_url
     assert settings.telegram.mode == "webhook" and settings.web.host == "0.0.0.0"

@@ -49,6 +49,7 @@ NOWHERE = "http://127.0.0.1:9/"  # nothing listens: no request may leave the mac
 PATHS = [
     "/",
     "/healthz",
+    "/readyz",
     TELEGRAM_WEBHOOK_PATH,
     "/wechat/callback",
     "/wecom/callback",
