@@ -102,12 +102,22 @@ class Database:
         self._write_lock: contextlib.AbstractContextManager[object] = (
             threading.RLock() if self.engine.dialect.name == "sqlite" else contextlib.nullcontext()
         )
+        self._checkpointer: _Checkpointer | None = None
         path = self.engine.url.database if self.engine.dialect.name == "sqlite" else None
         if path and path != ":memory:" and not path.startswith("file:"):
             checkpointer = _Checkpointer(path, CHECKPOINT_INTERVAL_S)
             # Stops when this Database is garbage collected; the thread holds no reference.
             weakref.finalize(self, checkpointer.stop)
             checkpointer.start()
+            self._checkpointer = checkpointer
+
+    def close(self) -> None:
+        """Stop the background checkpoints (their connection closed) and close the pool."""
+        if self._checkpointer is not None:
+            self._checkpointer.stop()
+            self._checkpointer.join(timeout=5)
+            self._checkpointer = None
+        self.engine.dispose()
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[Session]:
@@ -140,15 +150,15 @@ class _Checkpointer(threading.Thread):
         super().__init__(name="sqlite-checkpoint", daemon=True)
         self.path = path
         self.interval = interval
-        self._stop = threading.Event()
+        self._stopping = threading.Event()
 
     def stop(self) -> None:
-        self._stop.set()
+        self._stopping.set()
 
     def run(self) -> None:
         conn: sqlite3.Connection | None = None
         try:
-            while not self._stop.wait(self.interval):
+            while not self._stopping.wait(self.interval):
                 if conn is None:
                     if not Path(self.path).exists():
                         continue  # not created yet (mode=rw never creates a file)

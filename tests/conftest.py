@@ -148,7 +148,7 @@ def app(settings: Settings, clock: FakeClock, messenger: RecordingMessenger) -> 
     application = build_app(settings, clock=clock)
     application.channels["console"] = messenger
     yield application
-    application.db.engine.dispose()
+    application.db.close()
 
 
 @pytest.fixture
