@@ -37,7 +37,16 @@ from dialogs.kernel.catalog import t
 from dialogs.kernel.events import ButtonPressed
 from dialogs.kernel.roles import permitted_job_ids
 from storage.models import Decision, HumanScore, Job
-from web.console import compare, export, followup, pages, queries, scoring
+from web.console import (
+    compare,
+    contract_view,
+    export,
+    followup,
+    notes,
+    pages,
+    queries,
+    scoring,
+)
 from web.console.auth import (
     COOKIE,
     PRE_COOKIE,
@@ -187,12 +196,33 @@ class Console(ConsoleExtras):
                 session.exec(select(HumanScore).where(HumanScore.candidate_id == candidate.id))
             )
             audit(session, cs, self.now(), "report_read", f"candidate:{candidate.id}")
-            may_score = (
-                check_job(session, self.app.settings, cs, "score", job, self.now(), "", log=False)
-                is None
+
+            def may(action: str) -> bool:
+                settings = self.app.settings
+                return (
+                    check_job(session, settings, cs, action, job, self.now(), "", log=False) is None
+                )
+
+            cid = candidate.id or 0
+            sections = notes.notes_html(
+                cs.lang, cs, cid, notes.notes_of(session, cid), may("note")
+            ) + contract_view.contracts_html(
+                cs.lang,
+                contract_view.contract_states(session, cid, self.now()),
+                may("contract_file"),
             )
             return pages.candidate_body(
-                cs.lang, cs, job, candidate, comp, rows, decision, human, notice, may_score
+                cs.lang,
+                cs,
+                job,
+                candidate,
+                comp,
+                rows,
+                decision,
+                human,
+                notice,
+                may("score"),
+                sections,
             )
 
         result = await self.run(work)
@@ -283,6 +313,23 @@ class Console(ConsoleExtras):
             return await self.candidate(request, t(cs.lang, "console_web.score_invalid"), 400)
         return await self.candidate(request, t(cs.lang, "console_web.score_saved"))
 
+    async def note(self, request: Request) -> Response:
+        """A note on the candidate (hr_manager or admin for its job); audited."""
+        got = await self._candidate_form(request, "note")
+        if isinstance(got, Response):
+            return got
+        cs, form, checked = got
+        text = notes.clean(form.get("text"))
+        if text is None:
+            return await self.candidate(request, t(cs.lang, "console_web.note_invalid"), 400)
+
+        def work(session: Session) -> None:
+            notes.add_note(session, checked, cs.actor, text, self.now())
+            audit(session, cs, self.now(), "note_added", f"candidate:{checked}")
+
+        await self.run(work)
+        return await self.candidate(request, t(cs.lang, "console_web.note_saved"))
+
     async def compare(self, request: Request) -> Response:
         cs = await self.who(request)
         if cs is None:
@@ -372,6 +419,8 @@ def console_routes(app: App, **options: float) -> list[BaseRoute]:
         Route("/console/candidates/{candidate_id}/decide", console.decide, methods=["POST"]),
         Route("/console/candidates/{candidate_id}/score", console.score, methods=["POST"]),
         Route("/console/candidates/{candidate_id}/ask", console.ask, methods=["POST"]),
+        Route("/console/candidates/{candidate_id}/notes", console.note, methods=["POST"]),
+        Route("/console/contracts/{contract_id}/signed.pdf", console.contract_pdf, methods=["GET"]),
         Route("/console/answers/{answer_id}/media", console.recording, methods=["GET"]),
         Route("/console/jobs/{job_id}/compare", console.compare, methods=["GET"]),
         Route("/console/jobs/{job_id}/live", console.live_page, methods=["GET"]),
