@@ -8,7 +8,9 @@ Point the clients at ``server.base_url`` (``.../cgi-bin/``): settings
 * ``fail_next(path, errcode)``: the next call of ``path`` answers that errcode;
 * ``invalidate_tokens()``: every token issued so far answers 40001 from now on;
 * ``voices[media_id] = bytes`` (served as AMR), ``videos[media_id] = bytes``
-  (``media/get`` answers JSON with a ``video_url``).
+  (``media/get`` answers JSON with a ``video_url``);
+* ``login_code(userid)``: a WeCom OAuth code that ``auth/getuserinfo`` answers once
+  (``userid=None``: a visitor who is not a member, answered with an ``openid``).
 
 Also helpers to set up an app for WeChat tests: settings, a job, an invitation, and
 signed/encrypted callbacks.
@@ -71,6 +73,7 @@ class FakeWeChat:
     _valid: set[str] = field(default_factory=set)
     _failures: dict[str, list[int]] = field(default_factory=dict)
     _codes: set[str] = field(default_factory=set)
+    _logins: dict[str, str | None] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _ids: Iterator[int] = field(default_factory=lambda: itertools.count(1))
     _server: ThreadingHTTPServer | None = None
@@ -136,6 +139,12 @@ class FakeWeChat:
     def fail_next(self, path: str, errcode: int) -> None:
         with self._lock:
             self._failures.setdefault(path, []).append(errcode)
+
+    def login_code(self, userid: str | None) -> str:
+        code = f"login-{next(self._ids)}-{secrets.token_hex(4)}"
+        with self._lock:
+            self._logins[code] = userid
+        return code
 
     def invalidate_tokens(self) -> None:
         with self._lock:
@@ -251,6 +260,14 @@ class FakeWeChat:
         failure = self._failure(path)
         if failure is not None:
             return 200, {"errcode": failure, "errmsg": f"fake failure {failure}"}, js
+        if path == "auth/getuserinfo":
+            with self._lock:
+                if query.get("code") not in self._logins:
+                    return 200, {"errcode": 40029, "errmsg": "invalid code"}, js
+                userid = self._logins.pop(query["code"])
+            if userid is None:
+                return 200, {"errcode": 0, "errmsg": "ok", "openid": "o-visitor"}, js
+            return 200, {"errcode": 0, "errmsg": "ok", "userid": userid, "user_ticket": "t"}, js
         if path == "message/custom/send":
             if data and data.get("touser") in self.out_of_window:
                 return (

@@ -60,11 +60,12 @@ from web.console.auth import (
 from web.console.base import STATIC, WEB_CHAT
 from web.console.extras import ConsoleExtras
 from web.console.render import esc, hidden, message, page, secure
+from web.console.wecom_login import CALLBACK_PATH, LOGIN_PATH, WeComLogin
 
 _OUTCOMES = {"a": "approve", "n": "next_round", "r": "reject"}
 
 
-class Console(ConsoleExtras):
+class Console(ConsoleExtras, WeComLogin):
     # -- sign-in ---------------------------------------------------------------------
     async def login_form(self, request: Request) -> Response:
         token = request.path_params["token"]
@@ -411,6 +412,8 @@ def console_routes(app: App, **options: float) -> list[BaseRoute]:
         Route("/console/login/{token}", console.login_form, methods=["GET"]),
         Route("/console/login/{token}", console.login, methods=["POST"]),
         Route("/console/logout", console.logout, methods=["POST"]),
+        Route(LOGIN_PATH, console.wecom_login, methods=["GET"]),
+        Route(CALLBACK_PATH, console.wecom_callback, methods=["GET"]),
         Route("/console/lang", console.language, methods=["POST"]),
         Route("/console/static/{name}", console.static, methods=["GET"]),
         Route("/console/jobs/{job_id}", console.job, methods=["GET"]),
