@@ -216,3 +216,10 @@ def test_in_app_mode_and_off_by_default(tmp_path: Path, clock: FakeClock, fake: 
     assert client.get("/console/wecom/login", follow_redirects=False).status_code == 404
     assert client.get(CALLBACK, params={"code": "x", "state": "y"}).status_code == 404
     off.db.engine.dispose()
+
+
+def test_wecom_sign_in_needs_the_wecom_application(tmp_path: Path) -> None:
+    from core.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="wechat.work_oauth"):
+        make_settings(tmp_path, None, wechat={"work_oauth": True})
