@@ -197,21 +197,15 @@ class Console(ConsoleExtras, WeComLogin):
                 session.exec(select(HumanScore).where(HumanScore.candidate_id == candidate.id))
             )
             audit(session, cs, self.now(), "report_read", f"candidate:{candidate.id}")
-
-            def may(action: str) -> bool:
-                settings = self.app.settings
-                return (
-                    check_job(session, settings, cs, action, job, self.now(), "", log=False) is None
-                )
-
             cid = candidate.id or 0
             sections = notes.notes_html(
-                cs.lang, cs, cid, notes.notes_of(session, cid), may("note")
+                cs.lang, cs, cid, notes.notes_of(session, cid), self._may(session, cs, "note", job)
             ) + contract_view.contracts_html(
                 cs.lang,
                 contract_view.contract_states(session, cid, self.now()),
-                may("contract_file"),
+                self._may(session, cs, "contract_file", job),
             )
+            may_score = self._may(session, cs, "score", job)
             return pages.candidate_body(
                 cs.lang,
                 cs,
@@ -222,7 +216,7 @@ class Console(ConsoleExtras, WeComLogin):
                 decision,
                 human,
                 notice,
-                may("score"),
+                may_score,
                 sections,
             )
 
@@ -233,6 +227,11 @@ class Console(ConsoleExtras, WeComLogin):
         return page(
             cs.lang, f"#{cid}", result, cs=cs, path=f"/console/candidates/{cid}", status=status
         )
+
+    def _may(self, session: Session, cs: ConsoleSession, action: str, job: Job) -> bool:
+        """Whether to offer the form of ``action`` (a question, not an attempt: not audited)."""
+        settings = self.app.settings
+        return check_job(session, settings, cs, action, job, self.now(), "", log=False) is None
 
     async def _candidate_form(
         self, request: Request, action: str
