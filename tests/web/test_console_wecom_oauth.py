@@ -175,6 +175,9 @@ def test_someone_without_a_role_or_not_a_member_is_refused(app: App, fake: FakeW
     visitor = client.get(CALLBACK, params={"code": fake.login_code(None), "state": state})
     assert visitor.status_code == 403 and "Only members" in visitor.text
     state, _ = start(client)
+    cancelled = client.get(CALLBACK, params={"state": state})  # no code: cancelled on WeCom
+    assert cancelled.status_code == 400 and "WeCom did not confirm" in cancelled.text
+    state, _ = start(client)
     bad_code = client.get(CALLBACK, params={"code": "not-a-code", "state": state})
     assert bad_code.status_code == 502 and "WeCom did not confirm" in bad_code.text
     with app.db.session() as session:

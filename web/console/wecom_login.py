@@ -161,9 +161,11 @@ class WeComLogin(ConsoleBase):
         code = request.query_params.get("code", "")
         browser = request.cookies.get(STATE_COOKIE)
         ok = await self.run(lambda s: redeem_state(s, key, state, browser, self.now()))
-        if not ok or not code or len(code) > 512:
+        if not ok:
             log.warning("console WeCom sign-in: a state that is forged, used or expired")
             return self._drop_state(message(lang, t(lang, "console_web.oauth_state_bad"), 403))
+        if not code or len(code) > 512:  # the person cancelled on WeCom's page
+            return self._drop_state(message(lang, t(lang, "console_web.oauth_failed"), 400))
         try:
             user = await run_in_threadpool(self.wecom_users().user_id, code)
         except ChannelError as exc:
