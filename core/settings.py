@@ -276,6 +276,7 @@ class WeChatSettings(_Section):
     # WeCom's web login (scan with the WeCom app), "in_app" its OAuth inside the WeCom app.
     work_oauth: bool = False
     work_oauth_mode: Literal["qr", "in_app"] = "qr"
+    work_oauth_url: str = ""  # the authorize page; empty: WeCom's own for the mode
 
     _check = field_validator("app_secret", "token", "aes_key", "corp_secret")(_no_placeholder)
 

@@ -10,7 +10,9 @@ Point the clients at ``server.base_url`` (``.../cgi-bin/``): settings
 * ``voices[media_id] = bytes`` (served as AMR), ``videos[media_id] = bytes``
   (``media/get`` answers JSON with a ``video_url``);
 * ``login_code(userid)``: a WeCom OAuth code that ``auth/getuserinfo`` answers once
-  (``userid=None``: a visitor who is not a member, answered with an ``openid``).
+  (``userid=None``: a visitor who is not a member, answered with an ``openid``);
+* ``authorize_url``: WeCom's authorize page, which signs ``signs_in_as`` in at once:
+  it redirects to ``redirect_uri`` with a new code and the ``state``.
 
 Also helpers to set up an app for WeChat tests: settings, a job, an invitation, and
 signed/encrypted callbacks.
@@ -74,6 +76,7 @@ class FakeWeChat:
     _failures: dict[str, list[int]] = field(default_factory=dict)
     _codes: set[str] = field(default_factory=set)
     _logins: dict[str, str | None] = field(default_factory=dict)
+    signs_in_as: str | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _ids: Iterator[int] = field(default_factory=lambda: itertools.count(1))
     _server: ThreadingHTTPServer | None = None
@@ -132,6 +135,10 @@ class FakeWeChat:
         return f"{self.root}/cgi-bin/"
 
     @property
+    def authorize_url(self) -> str:
+        return f"{self.root}/wwlogin/sso/login"
+
+    @property
     def robot_url(self) -> str:
         return f"{self.base_url}webhook/send?key=hr-robot"
 
@@ -180,6 +187,15 @@ class FakeWeChat:
         path = parts.path.removeprefix("/cgi-bin/").lstrip("/")
         with self._lock:
             self.calls.append(Call(method, path, query, data, body))
+        if parts.path == "/wwlogin/sso/login":  # the person confirms on WeCom's page
+            back = query.get("redirect_uri", "")
+            code = self.login_code(self.signs_in_as)
+            target = back + "?" + urllib.parse.urlencode({"code": code, "state": query["state"]})
+            req.send_response(302)
+            req.send_header("Location", target)
+            req.send_header("Content-Length", "0")
+            req.end_headers()
+            return
         status, payload, ctype = self._answer(method, path, query, data)
         raw = (
             payload

@@ -90,7 +90,7 @@ def authorize_url(settings: Settings, state: str) -> str:
             "state": state,
             "agentid": wc.agent_id or "",
         }
-        return f"{IN_APP_URL}?{urllib.parse.urlencode(query)}#wechat_redirect"
+        return f"{wc.work_oauth_url or IN_APP_URL}?{urllib.parse.urlencode(query)}#wechat_redirect"
     query = {
         "login_type": "CorpApp",
         "appid": wc.corp_id or "",
@@ -98,7 +98,7 @@ def authorize_url(settings: Settings, state: str) -> str:
         "redirect_uri": redirect,
         "state": state,
     }
-    return f"{QR_URL}?{urllib.parse.urlencode(query)}"
+    return f"{wc.work_oauth_url or QR_URL}?{urllib.parse.urlencode(query)}"
 
 
 def wecom_button(lang: str) -> str:
