@@ -18,8 +18,9 @@ from contracts.files import ContractFiles
 from core.clock import FakeClock
 from dialogs.kernel.roles import set_grant
 from dialogs.privacy.erasure import erase_candidate
+from dialogs.privacy.export import collect_export
 from storage.contract_models import Contract, SigningLink
-from storage.models import AuditEvent, Candidate, CandidateNote
+from storage.models import AuditEvent, Candidate, CandidateNote, InterviewSession
 from tests.web.test_console import csrf_of, sign_in
 
 # These take the same code path on both databases: SQLite only.
@@ -139,7 +140,7 @@ def test_a_viewer_or_another_jobs_manager_cannot_write_and_csrf_is_checked(
         assert {a.details["action"] for a in denied} == {"note"}
 
 
-def test_erasing_a_candidate_deletes_their_notes(
+def test_their_data_export_holds_the_notes_and_erasure_deletes_them(
     app: App, clock: FakeClock, people: dict[str, int]
 ) -> None:
     cid = people["cand"]
@@ -148,6 +149,13 @@ def test_erasing_a_candidate_deletes_their_notes(
         f"/console/candidates/{cid}/notes",
         data={"csrf": csrf_of(sm.get(f"/console/candidates/{cid}").text), "text": "Fine."},
     )
+    with app.db.session() as session:
+        candidate = session.get(Candidate, cid)
+        s = session.exec(select(InterviewSession).where(InterviewSession.candidate_id == cid)).one()
+        assert candidate is not None
+        parts = collect_export(session, candidate, s, clock.now())
+    [row] = parts.sections["other_records.json"]["candidatenote"]
+    assert (row["text"], row["author"]) == ("Fine.", "console:sm")
     with app.db.transaction() as session:
         erase_candidate(
             session, app.db.media, cid, now=clock.now(), data_dir=app.settings.app.data_dir
