@@ -122,6 +122,7 @@ def test_a_wecom_member_with_a_role_signs_in(app: App, fake: FakeWeChat) -> None
     assert [(a.actor, a.details["via"]) for a in audits] == [("wecom:hr_li", "wecom_oauth")]
     out = client.post("/console/logout", data={"csrf": csrf_of(jobs.text)})
     assert out.status_code == 200 and client.get("/console").status_code == 401
+    assert 'href="/console/wecom/login"' in out.text  # signing in again is one press
 
 
 def test_state_replayed_forged_expired_or_from_another_browser_is_refused(
@@ -132,6 +133,7 @@ def test_state_replayed_forged_expired_or_from_another_browser_is_refused(
     other = client_for(app)  # a page on another site sending a victim's browser back
     stolen = other.get(CALLBACK, params={"code": fake.login_code("hr_li"), "state": state})
     assert stolen.status_code == 403 and "started in another browser" in stolen.text
+    assert 'href="/console/wecom/login"' in stolen.text  # start again
     assert other.get("/console").status_code == 401
 
     flipped = state[:-1] + ("0" if state[-1] != "0" else "1")

@@ -101,7 +101,8 @@ class Console(ConsoleExtras, WeComLogin):
         if isinstance(result, LinkRefused):
             lang = result.lang or lang
             status = 404 if result.problem.value == "unknown" else 410
-            return message(lang, t(lang, f"console_web.link_{result.problem.value}"), status)
+            text = t(lang, f"console_web.link_{result.problem.value}")
+            return message(lang, text, status, more=self.sign_in_options(lang))
         response = secure(RedirectResponse("/console", status_code=303))
         set_cookie(
             response,
@@ -129,7 +130,13 @@ class Console(ConsoleExtras, WeComLogin):
             return got
         cs, _ = got
         await self.run(lambda s: end_session(s, cs.key))
-        response = message(cs.lang, t(cs.lang, "console_web.signed_out"), 200, kind="notice")
+        response = message(
+            cs.lang,
+            t(cs.lang, "console_web.signed_out"),
+            200,
+            kind="notice",
+            more=self.sign_in_options(cs.lang),
+        )
         clear_cookie(response, COOKIE, secure=self.secure_cookies)
         return response
 

@@ -36,7 +36,7 @@ from dialogs.kernel.roles import highest_role
 from storage.models import AuditEvent, ChannelIdentity
 from web.console.auth import COOKIE, set_cookie
 from web.console.base import ConsoleBase
-from web.console.render import esc, layout, message, page, secure
+from web.console.render import esc, layout, message, secure
 
 log = logging.getLogger(__name__)
 
@@ -124,16 +124,8 @@ class WeComLogin(ConsoleBase):
             self._wecom_users = WorkApiUsers(client)
         return self._wecom_users
 
-    def signed_out(self) -> Response:
-        lang = self.default_lang
-        if not self.wecom_oauth:
-            return super().signed_out()
-        body = (
-            '<section class="card error" role="alert">'
-            f"<p>{esc(t(lang, 'console_web.not_signed_in'))}</p></section>"
-            f'<section class="card">{wecom_button(lang)}</section>'
-        )
-        return page(lang, t(lang, "console_web.sign_in"), body, status=401)
+    def sign_in_options(self, lang: str) -> str:
+        return f'<section class="card">{wecom_button(lang)}</section>' if self.wecom_oauth else ""
 
     async def wecom_login(self, request: Request) -> Response:
         if not self.wecom_oauth:
@@ -163,14 +155,18 @@ class WeComLogin(ConsoleBase):
         ok = await self.run(lambda s: redeem_state(s, key, state, browser, self.now()))
         if not ok:
             log.warning("console WeCom sign-in: a state that is forged, used or expired")
-            return self._drop_state(message(lang, t(lang, "console_web.oauth_state_bad"), 403))
+            again = self.sign_in_options(lang)
+            text = t(lang, "console_web.oauth_state_bad")
+            return self._drop_state(message(lang, text, 403, more=again))
         if not code or len(code) > 512:  # the person cancelled on WeCom's page
-            return self._drop_state(message(lang, t(lang, "console_web.oauth_failed"), 400))
+            text = t(lang, "console_web.oauth_failed")
+            return self._drop_state(message(lang, text, 400, more=self.sign_in_options(lang)))
         try:
             user = await run_in_threadpool(self.wecom_users().user_id, code)
         except ChannelError as exc:
             log.warning("console WeCom sign-in: %s", exc)
-            return self._drop_state(message(lang, t(lang, "console_web.oauth_failed"), 502))
+            text = t(lang, "console_web.oauth_failed")
+            return self._drop_state(message(lang, text, 502, more=self.sign_in_options(lang)))
         if user is None:
             return self._drop_state(message(lang, t(lang, "console_web.oauth_not_member"), 403))
         settings = self.app.settings
