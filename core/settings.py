@@ -275,6 +275,12 @@ class WeChatSettings(_Section):
     work_aes_key: SecretStr | None = None
     robot_webhook: SecretStr | None = None
     work_api_base_url: str = "https://qyapi.weixin.qq.com/cgi-bin/"
+    # "Sign in with WeCom" on the HR console (needs WECOM_CORP_ID, WECOM_SECRET,
+    # WECOM_AGENT_ID and the app's trusted domain set to the public URL's host): "qr" is
+    # WeCom's web login (scan with the WeCom app), "in_app" its OAuth inside the WeCom app.
+    work_oauth: bool = False
+    work_oauth_mode: Literal["qr", "in_app"] = "qr"
+    work_oauth_url: str = ""  # the authorize page; empty: WeCom's own for the mode
 
     _check = field_validator("app_secret", "token", "aes_key", "corp_secret")(_no_placeholder)
 
@@ -461,6 +467,10 @@ def _check_enabled(settings: Settings) -> None:
     if wc.work_enabled and not (wc.corp_id and wc.corp_secret and wc.agent_id):
         raise ConfigError(
             "wechat.work_enabled: WECOM_CORP_ID, WECOM_SECRET and WECOM_AGENT_ID must be set"
+        )
+    if wc.work_oauth and not (wc.corp_id and wc.corp_secret and wc.agent_id):
+        raise ConfigError(
+            "wechat.work_oauth: WECOM_CORP_ID, WECOM_SECRET and WECOM_AGENT_ID must be set"
         )
     if settings.llm.provider == "openai_compatible" and not settings.llm.base_url:
         raise ConfigError("llm.base_url: required when llm.provider = 'openai_compatible'")

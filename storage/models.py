@@ -283,6 +283,18 @@ class HumanScore(SQLModel, table=True):
     created_at: dt.datetime = _now_field()
 
 
+class CandidateNote(SQLModel, table=True):
+    """A note HR wrote about a candidate in the console: who, when, the text (encrypted)."""
+
+    __table_args__ = (Index("ix_candidatenote_candidate_created", "candidate_id", "created_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    candidate_id: int = Field(foreign_key="candidate.id")
+    author: str = Field(max_length=120)  # platform:user_id
+    text: str = Field(sa_type=EncryptedText)
+    created_at: dt.datetime = _now_field()
+
+
 class Decision(SQLModel, table=True):
     """A hiring decision; ``status`` moves pending -> decided exactly once."""
 
@@ -412,6 +424,9 @@ class KeyValue(SQLModel, table=True):
 
 class CandidateScore(SQLModel, table=True):
     """A candidate's rolled-up AI scores (advisory) and the report made from them."""
+
+    # The console's candidates table sorts a job's candidates by total, a page at a time.
+    __table_args__ = (Index("ix_candidatescore_job_total", "job_id", "total"),)
 
     id: int | None = Field(default=None, primary_key=True)
     candidate_id: int = Field(foreign_key="candidate.id", unique=True)

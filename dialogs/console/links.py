@@ -183,5 +183,7 @@ def end_session(session: Session, secret: str) -> None:
 
 def purge_expired(db: Database, services: Services) -> int:
     """Periodic (the scheduler's leader, each tick): delete expired links, used-link
-    markers and sessions."""
-    return kv_purge_expired(db, (_LINK, _USED, _SESSION), services.clock.now())
+    markers, sessions and OAuth sign-in states."""
+    from dialogs.console.oauth import PREFIX as OAUTH_STATE
+
+    return kv_purge_expired(db, (_LINK, _USED, _SESSION, OAUTH_STATE), services.clock.now())

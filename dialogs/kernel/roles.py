@@ -41,6 +41,8 @@ REQUIRED = {
     "decide": "hr_manager",
     "score": "hr_manager",
     "ask": "hr_manager",
+    "note": "hr_manager",  # write a note on a candidate (the console)
+    "contract_file": "hr_manager",  # a signed contract's PDF (ID number, address)
     "invite": "hr_manager",
     "manage_jobs": "admin",
     "manage_questions": "hr_manager",

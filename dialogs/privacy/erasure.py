@@ -23,6 +23,7 @@ from storage.models import (
     Answer,
     BackgroundJob,
     Candidate,
+    CandidateNote,
     CandidateScore,
     ChannelIdentity,
     CodingLink,
@@ -225,6 +226,11 @@ def erase_candidate(
         result.rows += 1
     result.rows += _rowcount(
         session.execute(delete(HumanScore).where(col(HumanScore.candidate_id) == candidate_id))
+    )
+    result.rows += _rowcount(  # HR's notes about them (the web console)
+        session.execute(
+            delete(CandidateNote).where(col(CandidateNote.candidate_id) == candidate_id)
+        )
     )
     # -- scheduling --------------------------------------------------------------------
     bookings = [

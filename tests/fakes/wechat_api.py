@@ -8,7 +8,11 @@ Point the clients at ``server.base_url`` (``.../cgi-bin/``): settings
 * ``fail_next(path, errcode)``: the next call of ``path`` answers that errcode;
 * ``invalidate_tokens()``: every token issued so far answers 40001 from now on;
 * ``voices[media_id] = bytes`` (served as AMR), ``videos[media_id] = bytes``
-  (``media/get`` answers JSON with a ``video_url``).
+  (``media/get`` answers JSON with a ``video_url``);
+* ``login_code(userid)``: a WeCom OAuth code that ``auth/getuserinfo`` answers once
+  (``userid=None``: a visitor who is not a member, answered with an ``openid``);
+* ``authorize_url``: WeCom's authorize page, which signs ``signs_in_as`` in at once:
+  it redirects to ``redirect_uri`` with a new code and the ``state``.
 
 Also helpers to set up an app for WeChat tests: settings, a job, an invitation, and
 signed/encrypted callbacks.
@@ -71,6 +75,8 @@ class FakeWeChat:
     _valid: set[str] = field(default_factory=set)
     _failures: dict[str, list[int]] = field(default_factory=dict)
     _codes: set[str] = field(default_factory=set)
+    _logins: dict[str, str | None] = field(default_factory=dict)
+    signs_in_as: str | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _ids: Iterator[int] = field(default_factory=lambda: itertools.count(1))
     _server: ThreadingHTTPServer | None = None
@@ -129,6 +135,10 @@ class FakeWeChat:
         return f"{self.root}/cgi-bin/"
 
     @property
+    def authorize_url(self) -> str:
+        return f"{self.root}/wwlogin/sso/login"
+
+    @property
     def robot_url(self) -> str:
         return f"{self.base_url}webhook/send?key=hr-robot"
 
@@ -136,6 +146,12 @@ class FakeWeChat:
     def fail_next(self, path: str, errcode: int) -> None:
         with self._lock:
             self._failures.setdefault(path, []).append(errcode)
+
+    def login_code(self, userid: str | None) -> str:
+        code = f"login-{next(self._ids)}-{secrets.token_hex(4)}"
+        with self._lock:
+            self._logins[code] = userid
+        return code
 
     def invalidate_tokens(self) -> None:
         with self._lock:
@@ -171,6 +187,15 @@ class FakeWeChat:
         path = parts.path.removeprefix("/cgi-bin/").lstrip("/")
         with self._lock:
             self.calls.append(Call(method, path, query, data, body))
+        if parts.path == "/wwlogin/sso/login":  # the person confirms on WeCom's page
+            back = query.get("redirect_uri", "")
+            code = self.login_code(self.signs_in_as)
+            target = back + "?" + urllib.parse.urlencode({"code": code, "state": query["state"]})
+            req.send_response(302)
+            req.send_header("Location", target)
+            req.send_header("Content-Length", "0")
+            req.end_headers()
+            return
         status, payload, ctype = self._answer(method, path, query, data)
         raw = (
             payload
@@ -251,6 +276,14 @@ class FakeWeChat:
         failure = self._failure(path)
         if failure is not None:
             return 200, {"errcode": failure, "errmsg": f"fake failure {failure}"}, js
+        if path == "auth/getuserinfo":
+            with self._lock:
+                if query.get("code") not in self._logins:
+                    return 200, {"errcode": 40029, "errmsg": "invalid code"}, js
+                userid = self._logins.pop(query["code"])
+            if userid is None:
+                return 200, {"errcode": 0, "errmsg": "ok", "openid": "o-visitor"}, js
+            return 200, {"errcode": 0, "errmsg": "ok", "userid": userid, "user_ticket": "t"}, js
         if path == "message/custom/send":
             if data and data.get("touser") in self.out_of_window:
                 return (

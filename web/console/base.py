@@ -66,8 +66,14 @@ class ConsoleBase:
             return None
         return await self.run(lambda s: load_session(s, secret, self.now()))  # type: ignore[no-any-return]
 
+    def sign_in_options(self, lang: str) -> str:
+        """HTML offering other ways to sign in than a link (none here; see wecom_login)."""
+        return ""
+
     def signed_out(self) -> Response:
-        return message(self.default_lang, t(self.default_lang, "console_web.not_signed_in"), 401)
+        lang = self.default_lang
+        text = t(lang, "console_web.not_signed_in")
+        return message(lang, text, 401, more=self.sign_in_options(lang))
 
     def denied(self, cs: ConsoleSession, d: Denied) -> Response:
         return message(cs.lang, d.text, d.status, cs=cs)

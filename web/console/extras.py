@@ -1,9 +1,10 @@
-"""Console routes beyond the pages: recordings (ranges, audited) and the live page with
-server-sent events (``live.py``)."""
+"""Console routes beyond the pages: recordings (ranges, audited), signed contracts'
+PDFs (audited) and the live page with server-sent events (``live.py``)."""
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import AsyncIterator
 
@@ -11,13 +12,16 @@ from sqlmodel import Session
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
+from contracts.files import ContractFiles
+from contracts.service import signed_pdf
+from core.errors import ContractError
 from dialogs.console.links import (
     load_session,
 )
 from dialogs.kernel.access import parse_id
 from dialogs.kernel.catalog import t
 from storage.models import Job
-from web.console import live, media
+from web.console import contract_view, live, media
 from web.console.auth import (
     Denied,
     audit,
@@ -26,6 +30,8 @@ from web.console.auth import (
 from web.console.base import ConsoleBase
 from web.console.media import Recording
 from web.console.render import page, secure
+
+log = logging.getLogger(__name__)
 
 LIVE_CSP = (
     "default-src 'none'; style-src 'self'; script-src 'self'; connect-src 'self'; "
@@ -80,6 +86,41 @@ class ConsoleExtras(ConsoleBase):
                     "Content-Range": f"bytes {first}-{last}/{len(data)}",
                 },
             )
+        return secure(response)
+
+    async def contract_pdf(self, request: Request) -> Response:
+        """A signed contract's sealed PDF, decrypted in memory and checked against its
+        SHA-256; for the roles that may handle contracts of its job; audited."""
+        cs = await self.who(request)
+        if cs is None:
+            return self.signed_out()
+        cid = parse_id(request.path_params["contract_id"])
+        settings = self.app.settings
+
+        def work(session: Session) -> tuple[str, bytes] | Denied:
+            contract, job = contract_view.find_contract(session, cid or 0)
+            denied = check_job(
+                session, settings, cs, "contract_file", job, self.now(), f"contract:{cid or '?'}"
+            )
+            if denied is not None:
+                return denied
+            if contract is None or contract.status != "signed" or not contract.signed_pdf_path:
+                return Denied(404, t(cs.lang, "console_web.not_found"))
+            files = ContractFiles.in_data_dir(settings.app.data_dir, self.app.db.keyring)
+            try:
+                data = signed_pdf(contract, files)
+            except ContractError:
+                log.warning("signed contract %s: its PDF is unreadable or changed", contract.id)
+                return Denied(500, t(cs.lang, "console_web.contract_unreadable"))
+            audit(session, cs, self.now(), "contract_viewed", f"candidate:{contract.candidate_id}")
+            return f"contract-{contract.id}-signed.pdf", data
+
+        result = await self.run(work)
+        if isinstance(result, Denied):
+            return self.denied(cs, result)
+        name, data = result
+        response = Response(data, media_type="application/pdf")
+        response.headers["Content-Disposition"] = f'attachment; filename="{name}"'
         return secure(response)
 
     async def live_page(self, request: Request) -> Response:

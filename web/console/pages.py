@@ -226,7 +226,10 @@ def candidate_body(
     human: list[HumanScore],
     notice: str = "",
     may_score: bool = False,
+    sections: str = "",
 ) -> str:
+    """The candidate page; ``sections``: more of it (HTML: notes, contracts), placed
+    after the answers, before the decision."""
     cid = candidate.id
     parts = [
         f"<h1>{_tx(lang, 'candidate_heading', id=cid, name=candidate.name)}</h1>",
@@ -286,6 +289,7 @@ def candidate_body(
     parts.append(f"<h2>{_tx(lang, 'answers')}</h2>")
     for n, (answer, ev) in enumerate(rows, start=1):
         parts.append(_answer(lang, n, answer, ev))
+    parts.append(sections)
     parts.append(_decision(lang, cs, cid, decision))
     parts.append(f'<p class="hint">{_tx(lang, "advisory")}</p>')
     return "".join(parts)

@@ -109,10 +109,17 @@ def page(
 
 
 def message(
-    lang: str, text: str, status: int, *, cs: ConsoleSession | None = None, kind: str = "error"
+    lang: str,
+    text: str,
+    status: int,
+    *,
+    cs: ConsoleSession | None = None,
+    kind: str = "error",
+    more: str = "",
 ) -> Response:
+    """A page with one message; ``more``: HTML after it (e.g. other ways to sign in)."""
     body = f'<section class="card {esc(kind)}" role="alert"><p>{esc(text)}</p></section>'
-    return page(lang, text[:60], body, cs=cs, status=status)
+    return page(lang, text[:60], body + more, cs=cs, status=status)
 
 
 def table(caption: str, head: list[str], rows: list[list[str]], css: str = "") -> str:

@@ -37,7 +37,16 @@ from dialogs.kernel.catalog import t
 from dialogs.kernel.events import ButtonPressed
 from dialogs.kernel.roles import permitted_job_ids
 from storage.models import Decision, HumanScore, Job
-from web.console import compare, export, followup, pages, queries, scoring
+from web.console import (
+    compare,
+    contract_view,
+    export,
+    followup,
+    notes,
+    pages,
+    queries,
+    scoring,
+)
 from web.console.auth import (
     COOKIE,
     PRE_COOKIE,
@@ -51,11 +60,12 @@ from web.console.auth import (
 from web.console.base import STATIC, WEB_CHAT
 from web.console.extras import ConsoleExtras
 from web.console.render import esc, hidden, message, page, secure
+from web.console.wecom_login import CALLBACK_PATH, LOGIN_PATH, WeComLogin
 
 _OUTCOMES = {"a": "approve", "n": "next_round", "r": "reject"}
 
 
-class Console(ConsoleExtras):
+class Console(ConsoleExtras, WeComLogin):
     # -- sign-in ---------------------------------------------------------------------
     async def login_form(self, request: Request) -> Response:
         token = request.path_params["token"]
@@ -91,7 +101,8 @@ class Console(ConsoleExtras):
         if isinstance(result, LinkRefused):
             lang = result.lang or lang
             status = 404 if result.problem.value == "unknown" else 410
-            return message(lang, t(lang, f"console_web.link_{result.problem.value}"), status)
+            text = t(lang, f"console_web.link_{result.problem.value}")
+            return message(lang, text, status, more=self.sign_in_options(lang))
         response = secure(RedirectResponse("/console", status_code=303))
         set_cookie(
             response,
@@ -119,7 +130,13 @@ class Console(ConsoleExtras):
             return got
         cs, _ = got
         await self.run(lambda s: end_session(s, cs.key))
-        response = message(cs.lang, t(cs.lang, "console_web.signed_out"), 200, kind="notice")
+        response = message(
+            cs.lang,
+            t(cs.lang, "console_web.signed_out"),
+            200,
+            kind="notice",
+            more=self.sign_in_options(cs.lang),
+        )
         clear_cookie(response, COOKIE, secure=self.secure_cookies)
         return response
 
@@ -187,12 +204,27 @@ class Console(ConsoleExtras):
                 session.exec(select(HumanScore).where(HumanScore.candidate_id == candidate.id))
             )
             audit(session, cs, self.now(), "report_read", f"candidate:{candidate.id}")
-            may_score = (
-                check_job(session, self.app.settings, cs, "score", job, self.now(), "", log=False)
-                is None
+            cid = candidate.id or 0
+            sections = notes.notes_html(
+                cs.lang, cs, cid, notes.notes_of(session, cid), self._may(session, cs, "note", job)
+            ) + contract_view.contracts_html(
+                cs.lang,
+                contract_view.contract_states(session, cid, self.now()),
+                self._may(session, cs, "contract_file", job),
             )
+            may_score = self._may(session, cs, "score", job)
             return pages.candidate_body(
-                cs.lang, cs, job, candidate, comp, rows, decision, human, notice, may_score
+                cs.lang,
+                cs,
+                job,
+                candidate,
+                comp,
+                rows,
+                decision,
+                human,
+                notice,
+                may_score,
+                sections,
             )
 
         result = await self.run(work)
@@ -202,6 +234,11 @@ class Console(ConsoleExtras):
         return page(
             cs.lang, f"#{cid}", result, cs=cs, path=f"/console/candidates/{cid}", status=status
         )
+
+    def _may(self, session: Session, cs: ConsoleSession, action: str, job: Job) -> bool:
+        """Whether to offer the form of ``action`` (a question, not an attempt: not audited)."""
+        settings = self.app.settings
+        return check_job(session, settings, cs, action, job, self.now(), "", log=False) is None
 
     async def _candidate_form(
         self, request: Request, action: str
@@ -282,6 +319,23 @@ class Console(ConsoleExtras):
         if saved is None:
             return await self.candidate(request, t(cs.lang, "console_web.score_invalid"), 400)
         return await self.candidate(request, t(cs.lang, "console_web.score_saved"))
+
+    async def note(self, request: Request) -> Response:
+        """A note on the candidate (hr_manager or admin for its job); audited."""
+        got = await self._candidate_form(request, "note")
+        if isinstance(got, Response):
+            return got
+        cs, form, checked = got
+        text = notes.clean(form.get("text"))
+        if text is None:
+            return await self.candidate(request, t(cs.lang, "console_web.note_invalid"), 400)
+
+        def work(session: Session) -> None:
+            notes.add_note(session, checked, cs.actor, text, self.now())
+            audit(session, cs, self.now(), "note_added", f"candidate:{checked}")
+
+        await self.run(work)
+        return await self.candidate(request, t(cs.lang, "console_web.note_saved"))
 
     async def compare(self, request: Request) -> Response:
         cs = await self.who(request)
@@ -364,6 +418,8 @@ def console_routes(app: App, **options: float) -> list[BaseRoute]:
         Route("/console/login/{token}", console.login_form, methods=["GET"]),
         Route("/console/login/{token}", console.login, methods=["POST"]),
         Route("/console/logout", console.logout, methods=["POST"]),
+        Route(LOGIN_PATH, console.wecom_login, methods=["GET"]),
+        Route(CALLBACK_PATH, console.wecom_callback, methods=["GET"]),
         Route("/console/lang", console.language, methods=["POST"]),
         Route("/console/static/{name}", console.static, methods=["GET"]),
         Route("/console/jobs/{job_id}", console.job, methods=["GET"]),
@@ -372,6 +428,8 @@ def console_routes(app: App, **options: float) -> list[BaseRoute]:
         Route("/console/candidates/{candidate_id}/decide", console.decide, methods=["POST"]),
         Route("/console/candidates/{candidate_id}/score", console.score, methods=["POST"]),
         Route("/console/candidates/{candidate_id}/ask", console.ask, methods=["POST"]),
+        Route("/console/candidates/{candidate_id}/notes", console.note, methods=["POST"]),
+        Route("/console/contracts/{contract_id}/signed.pdf", console.contract_pdf, methods=["GET"]),
         Route("/console/answers/{answer_id}/media", console.recording, methods=["GET"]),
         Route("/console/jobs/{job_id}/compare", console.compare, methods=["GET"]),
         Route("/console/jobs/{job_id}/live", console.live_page, methods=["GET"]),
