@@ -1,7 +1,7 @@
 """outbox claims with leases: several front processes share one outbox
 
 Revision ID: 0007
-Revises: 0005 (re-point to 0006 when the HR-digest branch lands)
+Revises: 0006
 Create Date: 2026-12-03 18:45:00
 """
 
@@ -14,7 +14,7 @@ from alembic import op
 import storage.types
 
 revision: str = "0007"
-down_revision: str | None = "0005"
+down_revision: str | None = "0006"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
