@@ -105,7 +105,7 @@ def test_histogram_labels_clear_the_title_the_bars_and_each_other(
     counts = [
         int(t.text or "0")
         for g in root.iter("{http://www.w3.org/2000/svg}g")
-        if g.get("class") == "chart-bin"
+        if g.get("class") == "chart-counts"
         for t in g.findall("s:text", NS)
     ]
     assert counts == data.bins and sum(counts) == count

@@ -31,6 +31,9 @@ RED_LINE = "#a83236"  # 6.6:1 on white
 BLUE_LINE = "#2f5a9e"  # 6.9:1 on white
 BAR_ABOVE = "#2e7d4f"
 BAR_BELOW = "#8894a8"
+BAR_BIN = "#5b9a8b"  # neither line's colour: both lines stay visible over a bin
+# Numbers drawn over a line stay legible: a white outline under the glyphs.
+HALO = 'stroke="#ffffff" stroke-width="3" paint-order="stroke"'
 ROW = 24
 NAME_CHARS = 22
 
@@ -137,7 +140,7 @@ def ranking_svg(lang: str, data: ChartData, matching: int) -> str:
     def x_of(value: float) -> float:
         return left + (right - left) * min(max(value, 0.0), 100.0) / 100
 
-    parts = []
+    parts, values = [], []
     if not data.ranking:
         parts.append(
             f'<text x="{left:.0f}" y="{top + ROW * 0.6:.1f}" fill="{MUTED}" '
@@ -152,9 +155,11 @@ def ranking_svg(lang: str, data: ChartData, matching: int) -> str:
             f'<text x="{left - 8:.0f}" y="{y + ROW / 2 + FONT * 0.36:.1f}" fill="{TEXT}" '
             f'font-size="{FONT}" text-anchor="end">{esc(label)}</text>'
             f'<rect x="{left:.1f}" y="{y + 4:.1f}" width="{x_of(total) - left:.1f}" '
-            f'height="{ROW - 8}" fill="{color}"/>'
+            f'height="{ROW - 8}" fill="{color}"/></g>'
+        )
+        values.append(
             f'<text x="{x_of(total) + 4:.1f}" y="{y + ROW / 2 + FONT * 0.36:.1f}" '
-            f'fill="{TEXT}" font-size="{FONT}">{total:.1f}</text></g>'
+            f'fill="{TEXT}" font-size="{FONT}" {HALO}>{total:.1f}</text>'
         )
     for n, (role, value, text, color) in enumerate(lines):
         x = x_of(value)
@@ -166,6 +171,7 @@ def ranking_svg(lang: str, data: ChartData, matching: int) -> str:
         )
         y_mid = top + ROW * (rows + n) + ROW / 2
         parts.append(_label(x, y_mid, text, color, role, 8.0, WIDTH - 8.0))
+    parts.append(f'<g class="chart-values">{"".join(values)}</g>')
     parts.append(_x_axis(left, right, bottom))
     desc = _tx(
         lang,
@@ -200,6 +206,7 @@ def histogram_svg(lang: str, data: ChartData) -> str:
         f'<line x1="{left:.1f}" y1="{top + head:.1f}" x2="{right:.1f}" y2="{top + head:.1f}" '
         f'stroke="{GRID}"/>'
     ]
+    counts = []
     for i, n in enumerate(data.bins):
         h = (plot - head) * n / peak
         x = left + step * i
@@ -207,9 +214,11 @@ def histogram_svg(lang: str, data: ChartData) -> str:
         parts.append(
             f'<g class="chart-bin"><title>{esc(_tx(lang, "chart_bin", low=low, high=high, n=n))}'
             f'</title><rect x="{x + 2:.1f}" y="{bottom - h:.1f}" width="{step - 4:.1f}" '
-            f'height="{h:.1f}" fill="{BLUE_LINE if n else GRID}" fill-opacity="0.85"/>'
+            f'height="{h:.1f}" fill="{BAR_BIN}"/></g>'
+        )
+        counts.append(
             f'<text x="{x + step / 2:.1f}" y="{bottom - h - 4:.1f}" fill="{TEXT}" '
-            f'font-size="{FONT}" text-anchor="middle">{n}</text></g>'
+            f'font-size="{FONT}" text-anchor="middle" {HALO}>{n}</text>'
         )
     for n, (role, value, text, color) in enumerate(lines):
         x = left + (right - left) * min(max(value, 0.0), 100.0) / 100
@@ -220,6 +229,7 @@ def histogram_svg(lang: str, data: ChartData) -> str:
             f'stroke-dasharray="{dash}"/>'
         )
         parts.append(_label(x, labels_top + ROW * n + ROW / 2, text, color, role, 8.0, WIDTH - 8.0))
+    parts.append(f'<g class="chart-counts">{"".join(counts)}</g>')
     parts.append(_x_axis(left, right, bottom))
     desc = _tx(
         lang,

@@ -228,8 +228,11 @@ def _charts(lang: str, data: ChartData | None, matching: int) -> str:
     return (
         f'<section class="card charts" aria-labelledby="charts-h">'
         f'<h2 id="charts-h">{_tx(lang, "charts")}</h2>'
-        f"<figure>{ranking_svg(lang, data, matching)}</figure>"
-        f"<figure>{histogram_svg(lang, data)}</figure></section>"
+        # Focusable, so a chart wider than a phone scrolls from the keyboard too.
+        f'<figure class="scroll" tabindex="0" aria-label="{_tx(lang, "chart_ranking")}">'
+        f"{ranking_svg(lang, data, matching)}</figure>"
+        f'<figure class="scroll" tabindex="0" aria-label="{_tx(lang, "chart_histogram")}">'
+        f"{histogram_svg(lang, data)}</figure></section>"
     )
 
 
