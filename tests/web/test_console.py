@@ -342,6 +342,8 @@ def test_candidates_table_filters_by_competency_and_human_score_with_charts(
     assert page.text.count('class="chart-bar"') == len(wanted & {rated, high})
     charts = hr.get(base)
     assert charts.text.count('class="chart-bar"') == len(scores)
+    svg = charts.text[charts.text.index('id="chart-ranking"') :]
+    assert f"#{world['cand']} Ann Lee" in svg  # the name decrypted
     assert 'role="img"' in charts.text and "Pass line 70" in charts.text
     average = sum(s.total or 0 for s in scores.values()) / len(scores)
     assert f"Job average {average:.1f}" in charts.text

@@ -299,14 +299,16 @@ def _where(job_id: int, q: TableQuery) -> list[ColumnElement[bool]]:
     return where
 
 
-def _joined(stmt: Any, where: list[ColumnElement[bool]]) -> Any:
-    return (
-        stmt.select_from(Candidate)
-        .outerjoin(CandidateScore, _S.candidate_id == _C.id)
-        .outerjoin(Decision, _D.candidate_id == _C.id)
-        .outerjoin(InterviewSession, _I.candidate_id == _C.id)
-        .where(*where)
-    )
+def _joined(stmt: Any, where: list[ColumnElement[bool]], q: TableQuery | None = None) -> Any:
+    """``stmt`` over the job's candidates and what ``where`` needs. With ``q``, only the
+    tables its filters read are joined (the counts and charts select no decision or
+    language); without, all of them (the table's rows show both)."""
+    stmt = stmt.select_from(Candidate).outerjoin(CandidateScore, _S.candidate_id == _C.id)
+    if q is None or q.decision:
+        stmt = stmt.outerjoin(Decision, _D.candidate_id == _C.id)
+    if q is None or q.language or q.mode:
+        stmt = stmt.outerjoin(InterviewSession, _I.candidate_id == _C.id)
+    return stmt.where(*where)
 
 
 def candidate_table(session: Session, job_id: int, q: TableQuery) -> TablePage:
@@ -317,7 +319,6 @@ def candidate_table(session: Session, job_id: int, q: TableQuery) -> TablePage:
     def joined(stmt: Any) -> Any:
         return _joined(stmt, where)
 
-    count = int(session.execute(joined(select(func.count()))).scalar_one())
     key: Any = {
         "id": _C.id,
         "total": _S.total,
@@ -332,6 +333,8 @@ def candidate_table(session: Session, job_id: int, q: TableQuery) -> TablePage:
         ordered,
         _C.id.desc() if q.descending else _C.id,
     ]
+    # The count rides on the page's own scan (a window over the matching rows); only a
+    # page past the end needs a count of its own, to show the last page instead.
     stmt = joined(
         select(
             _C.id,
@@ -342,10 +345,21 @@ def candidate_table(session: Session, job_id: int, q: TableQuery) -> TablePage:
             _S.passed,
             decision,
             _D.decided_by,
+            func.count().over(),
         )
-    )
-    page = max(1, min(q.page, -(-count // q.size) or 1))
-    rows = session.execute(stmt.order_by(*order).limit(q.size).offset((page - 1) * q.size)).all()
+    ).order_by(*order)
+
+    def fetch(page: int) -> list[Any]:
+        return list(session.execute(stmt.limit(q.size).offset((page - 1) * q.size)).all())
+
+    page = q.page
+    rows = fetch(page)
+    if rows:
+        count = int(rows[0][8])
+    else:
+        count = int(session.execute(_joined(select(func.count()), where, q)).scalar_one())
+        page = max(1, min(q.page, -(-count // q.size) or 1))
+        rows = fetch(page) if count and page != q.page else []
     ids = [int(r[0]) for r in rows]
     modes: dict[int, list[str]] = {}
     if ids:
@@ -387,39 +401,32 @@ class ChartData:
 
 
 def chart_data(session: Session, job: Job, q: TableQuery) -> ChartData:
-    """Two aggregate queries and one ``LIMIT`` query, whatever the job's size."""
+    """One scan of the matching candidates (the best ``RANKING_TOP`` by a window's row
+    number, each carrying the histogram's counts as window sums) and one average over
+    the job's scores, whatever the job's size."""
     job_id = job.id or 0
     where = [*_where(job_id, q), _S.total.is_not(None)]
-    top = session.execute(
-        _joined(select(_C.id, _C.name, _S.total), where)
-        .order_by(_S.total.desc(), _C.id)
-        .limit(RANKING_TOP)
-    ).all()
     width = 100 / BINS
-    counts = session.execute(
-        _joined(
-            select(
-                *(
-                    func.sum(
-                        case(
-                            (
-                                and_(
-                                    _S.total >= i * width,
-                                    _S.total < (i + 1) * width
-                                    if i < BINS - 1
-                                    else _S.total <= 100.0,
-                                ),
-                                1,
-                            ),
-                            else_=0,
-                        )
-                    )
-                    for i in range(BINS)
-                )
-            ),
-            where,
-        )
-    ).one()
+    bins = [
+        func.sum(
+            case(
+                (
+                    and_(
+                        _S.total >= i * width,
+                        _S.total < (i + 1) * width if i < BINS - 1 else _S.total <= 100.0,
+                    ),
+                    1,
+                ),
+                else_=0,
+            )
+        ).over()
+        for i in range(BINS)
+    ]
+    rank = func.row_number().over(order_by=(_S.total.desc(), _C.id)).label("rank")
+    inner = _joined(select(_C.id, _C.name, _S.total, rank, *bins), where, q).subquery()
+    top = session.execute(
+        select(inner).where(inner.c.rank <= RANKING_TOP).order_by(inner.c.rank)
+    ).all()
     average = session.execute(
         select(func.avg(_S.total))
         .select_from(CandidateScore)
@@ -428,7 +435,7 @@ def chart_data(session: Session, job: Job, q: TableQuery) -> ChartData:
     ).scalar_one()
     return ChartData(
         ranking=[(int(r[0]), str(r[1] or ""), float(r[2])) for r in top],
-        bins=[int(n or 0) for n in counts],
+        bins=[int(n or 0) for n in top[0][4:]] if top else [0] * BINS,
         job_average=float(average) if average is not None else None,
         pass_line=float(job.pass_line),
     )
