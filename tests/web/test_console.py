@@ -329,6 +329,9 @@ def test_candidates_table_filters_by_competency_and_human_score_with_charts(
     assert ids({"min_human": "4"}) == {high}  # mean of 5 and 4
     assert ids({"min_human": "4.6"}) == set()
     assert ids({"human": "no", "min_human": "1"}) == set()
+    late = hr.get(base, params={"page": "999", "comp": "communication", "comp_min": "0"})
+    assert f"Page 1 of 1 ({len(scores)} candidates)" in late.text  # past the end: the last
+    assert late.text.count('href="/console/candidates/') == 2 * len(scores)
     page = hr.get(
         base,
         params={"comp": "communication", "comp_min": f"{middle:g}", "human": "yes", "sort": "id"},
