@@ -53,7 +53,10 @@ def _bars(root: ET.Element, group: str) -> list[Box]:
 
 
 def _data(count: int, average: float | None, pass_line: float) -> ChartData:
-    ranking = [(i + 1, f"候选人 {i + 1}", round(99.5 - i * 3.1, 1)) for i in range(count)]
+    ranking = [
+        (i + 1, f"候选人 {i + 1}" + ("·很长的名字" * 5 if i % 2 else ""), round(99.5 - i * 3.1, 1))
+        for i in range(count)
+    ]
     bins = [0] * 10
     for _, _, total in ranking:
         bins[min(9, int(total // 10))] += 1
@@ -81,6 +84,13 @@ def test_ranking_labels_clear_the_title_the_bars_and_each_other(
         assert box.x >= 0 and box.x + box.width <= WIDTH
         assert not any(box.overlaps(bar) for bar in bars)
     assert not any(a.overlaps(b) for i, a in enumerate(boxes) for b in boxes[i + 1 :])
+    names = [
+        t
+        for g in root.iter("{http://www.w3.org/2000/svg}g")
+        if g.get("class") == "chart-bar"
+        for t in g.findall("s:text", NS)
+    ]
+    assert all(float(t.get("x", "0")) >= text_width(t.text or "") for t in names)  # not cut
     assert root.get("role") == "img" and root.get("aria-labelledby")
     assert root.find("s:title", NS) is not None and root.find("s:desc", NS) is not None
 

@@ -35,7 +35,6 @@ BAR_BIN = "#5b9a8b"  # neither line's colour: both lines stay visible over a bin
 # Numbers drawn over a line stay legible: a white outline under the glyphs.
 HALO = 'stroke="#ffffff" stroke-width="3" paint-order="stroke"'
 ROW = 24
-NAME_CHARS = 22
 
 
 @dataclass(frozen=True)
@@ -65,8 +64,13 @@ def _tx(lang: str, key: str, **values: object) -> str:
     return t(lang, f"console_web.{key}", **values)
 
 
-def _short(name: str) -> str:
-    return name if len(name) <= NAME_CHARS else name[: NAME_CHARS - 1] + "…"
+def _fit(text: str, width: float) -> str:
+    """``text`` cut (with an ellipsis) to at most ``width`` px by :func:`text_width`."""
+    if text_width(text) <= width:
+        return text
+    while text and text_width(text + "…") > width:
+        text = text[:-1]
+    return text + "…"
 
 
 def _label(x: float, y_mid: float, text: str, color: str, role: str, lo: float, hi: float) -> str:
@@ -149,7 +153,7 @@ def ranking_svg(lang: str, data: ChartData, matching: int) -> str:
     for i, (cid, name, total) in enumerate(data.ranking):
         y = top + ROW * i
         color = BAR_ABOVE if total >= data.pass_line else BAR_BELOW
-        label = f"{i + 1}. #{cid} {_short(name)}"
+        label = _fit(f"{i + 1}. #{cid} {name}", left - 16)
         parts.append(
             f'<g class="chart-bar"><title>{esc(label)}: {total:.1f}</title>'
             f'<text x="{left - 8:.0f}" y="{y + ROW / 2 + FONT * 0.36:.1f}" fill="{TEXT}" '
