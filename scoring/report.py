@@ -202,6 +202,35 @@ def ranking_chart_png(
     Raises:
         ReportError: nothing to rank, or a name the font cannot draw.
     """
+    from matplotlib import pyplot as plt
+
+    fig, _ = ranking_figure(entries, names, pass_line=pass_line, job_average=job_average, lang=lang)
+    try:
+        buf = io.BytesIO()
+        fig.savefig(buf, format="png")
+    finally:
+        plt.close(fig)
+    png = buf.getvalue()
+    if path is not None:
+        path.write_bytes(png)
+    return png
+
+
+def ranking_figure(
+    entries: Sequence[RankEntry],
+    names: Mapping[str, str],
+    *,
+    pass_line: float,
+    job_average: float | None = None,
+    lang: Lang = "zh",
+) -> tuple[Any, dict[str, Any]]:
+    """The ranking chart's matplotlib figure (the caller closes it) and its labelled
+    artists by role: ``title``, ``pass`` and, with a job average, ``average``.
+
+    The line labels sit inside the axes, in rows of their own below the bars (one row
+    per label, a white box behind each), on the side of their line that keeps them
+    inside: they never cover the title, a bar or each other, whatever the batch size.
+    """
     if not entries:
         raise ReportError("no ranked candidates to chart")
     import matplotlib
@@ -214,28 +243,41 @@ def ranking_chart_png(
         f"{e.rank}{'=' if e.tied else ''}. {names.get(e.candidate_id, e.candidate_id)}"
         for e in entries
     ]
-    check_glyphs([*labels, text(lang, "rep.rank_chart_title"), text(lang, "rep.average")], font)
+    pass_text = f"{text(lang, 'rep.pass_line')} {pass_line:g}"
+    average_text = (
+        f"{text(lang, 'rep.average')} {job_average:.1f}" if job_average is not None else ""
+    )
+    check_glyphs([*labels, text(lang, "rep.rank_chart_title"), pass_text, average_text], font)
     fp = _font_properties(font)
-    fig, ax = plt.subplots(figsize=(7, 0.45 * len(entries) + 1.5), dpi=130)
+    n = len(entries)
+    lines: list[tuple[str, float, str, str]] = [("pass", pass_line, pass_text, "#A83236")]
+    if job_average is not None:
+        lines.append(("average", job_average, average_text, "#2F5A9E"))
+    fig, ax = plt.subplots(figsize=(7, 0.45 * (n + len(lines)) + 1.5), dpi=130)
+    artists: dict[str, Any] = {}
     try:
         colors = ["#55A868" if e.total >= pass_line else "#8C8C8C" for e in entries]
-        bars = ax.barh(range(len(entries)), [e.total for e in entries], color=colors)
-        ax.set_yticks(range(len(entries)))
+        bars = ax.barh(range(n), [e.total for e in entries], color=colors)
+        ax.set_yticks(range(n))
         ax.set_yticklabels(labels, fontproperties=fp)
-        ax.invert_yaxis()
+        # Rows n, n+1 (below the last bar) hold the line labels.
+        ax.set_ylim(n + len(lines) - 0.4, -0.6)
         ax.set_xlim(0, 100)
-        ax.axvline(pass_line, color="#C44E52", linestyle="--", linewidth=1)
-        if job_average is not None:
-            ax.axvline(job_average, color="#4C72B0", linestyle=":", linewidth=1)
-            ax.text(
-                job_average,
-                -0.7,
-                text(lang, "rep.average"),
-                color="#4C72B0",
+        for row, (role, x, label, color) in enumerate(lines, start=n):
+            style = "--" if role == "pass" else ":"
+            ax.axvline(x, color=color, linestyle=style, linewidth=1.2)
+            right = x > 50  # the label goes on the side with room for it
+            artists[role] = ax.text(
+                x - 1 if right else x + 1,
+                row,
+                label,
+                color=color,
                 fontproperties=fp,
-                ha="center",
+                ha="right" if right else "left",
+                va="center",
+                bbox={"facecolor": "white", "edgecolor": color, "boxstyle": "round,pad=0.25"},
             )
-        ax.set_title(text(lang, "rep.rank_chart_title"), fontproperties=fp)
+        artists["title"] = ax.set_title(text(lang, "rep.rank_chart_title"), fontproperties=fp)
         for bar, entry in zip(bars, entries, strict=True):
             ax.text(
                 bar.get_width() + 1,
@@ -245,14 +287,10 @@ def ranking_chart_png(
                 fontproperties=fp,
             )
         fig.tight_layout()
-        buf = io.BytesIO()
-        fig.savefig(buf, format="png")
-    finally:
+    except BaseException:
         plt.close(fig)
-    png = buf.getvalue()
-    if path is not None:
-        path.write_bytes(png)
-    return png
+        raise
+    return fig, artists
 
 
 # ---------------------------------------------------------------- PDF

@@ -20,6 +20,7 @@ from scoring.report import (
     check_glyphs,
     find_cjk_font,
     ranking_chart_png,
+    ranking_figure,
     render_candidate_report,
 )
 from scoring.star import AnswerInput
@@ -119,6 +120,45 @@ def test_ranking_chart_png(tmp_path: Path) -> None:
     assert png.startswith(b"\x89PNG\r\n\x1a\n")
     assert target.read_bytes() == png
     assert len(png) > 5_000
+
+
+@pytest.mark.parametrize("lang", ["zh", "en"])
+@pytest.mark.parametrize(
+    ("count", "average", "pass_line"),
+    [(1, 81.0, 70.0), (2, 72.0, 70.0), (3, 30.0, 95.0), (30, 61.3, 60.0)],
+)
+def test_ranking_chart_labels_clear_the_title_and_each_other(
+    lang: str, count: int, average: float, pass_line: float
+) -> None:
+    """The issue's picture: with few candidates the average's label sat on the title and
+    the pass line had none. Both labels now exist, inside the axes, apart."""
+    from matplotlib import pyplot as plt
+
+    totals = {f"c{i}": round(95 - i * 2.1, 1) for i in range(count)}
+    names = {cid: f"候选人 {cid}" if lang == "zh" else f"Candidate {cid}" for cid in totals}
+    fig, artists = ranking_figure(
+        rank_batch(totals, pass_line=pass_line),
+        names,
+        pass_line=pass_line,
+        job_average=average,
+        lang=lang,  # type: ignore[arg-type]
+    )
+    try:
+        fig.canvas.draw()
+        renderer = fig.canvas.get_renderer()
+        boxes = {role: a.get_window_extent(renderer) for role, a in artists.items()}
+        axes_box = artists["pass"].axes.get_window_extent(renderer)
+        assert set(boxes) == {"title", "pass", "average"}
+        assert artists["pass"].get_text().endswith(f"{pass_line:g}")
+        for role in ("pass", "average"):
+            box = boxes[role]
+            assert not box.overlaps(boxes["title"]), role
+            assert box.x0 >= axes_box.x0 and box.x1 <= axes_box.x1, role
+            assert box.y0 >= axes_box.y0 and box.y1 <= axes_box.y1, role
+        assert not boxes["pass"].overlaps(boxes["average"])
+        assert boxes["title"].y0 >= axes_box.y1  # the title stays above the axes
+    finally:
+        plt.close(fig)
 
 
 def test_ranking_chart_rejects_an_undrawable_name() -> None:

@@ -285,6 +285,75 @@ def test_candidates_table_sorts_filters_and_pages(
     assert bad.status_code == 200
 
 
+def test_candidates_table_filters_by_competency_and_human_score_with_charts(
+    app: App, clock: FakeClock, world: dict[str, int]
+) -> None:
+    """The competency and human-score filters in SQL (JSON on both databases), shown in
+    the page's links by ids and values only, and the charts drawn from the same set."""
+    from storage.models import CandidateScore
+
+    with app.db.transaction() as session:
+        scores = {
+            s.candidate_id: s
+            for s in session.exec(
+                select(CandidateScore).where(CandidateScore.job_id == world["sales"])
+            ).all()
+        }
+        ranked = sorted(scores, key=lambda c: scores[c].per_competency["communication"])
+        rated, high = ranked[0], ranked[-1]
+        for cid, competency, score, scorer in (
+            (rated, "communication", 2, "console:sm"),
+            (high, "communication", 5, "console:sm"),
+            (high, "customer_focus", 4, "console:x"),
+        ):
+            session.add(
+                HumanScore(candidate_id=cid, competency=competency, score=score, scorer=scorer)
+            )
+    hr = sign_in(app, clock, "hr")
+    base = f"/console/jobs/{world['sales']}"
+
+    def ids(params: dict[str, str]) -> set[int]:
+        page = hr.get(base, params={**params, "size": "200"})
+        assert page.status_code == 200
+        return {int(x) for x in re.findall(r'href="/console/candidates/(\d+)">#', page.text)}
+
+    middle = scores[ranked[len(ranked) // 2]].per_competency["communication"]
+    wanted = {c for c in scores if scores[c].per_competency["communication"] >= middle}
+    assert 0 < len(wanted) < len(scores)
+    assert ids({"comp": "communication", "comp_min": f"{middle:g}"}) == wanted
+    assert ids({"comp": "communication", "comp_min": "100"}) == set()
+    everyone = ids({})
+    assert ids({"comp": "salary", "comp_min": "50"}) == everyone  # not the job's: ignored
+    assert ids({"human": "yes"}) == {rated, high}
+    assert ids({"human": "no"}) == everyone - {rated, high}
+    assert ids({"min_human": "4"}) == {high}  # mean of 5 and 4
+    assert ids({"min_human": "4.6"}) == set()
+    assert ids({"human": "no", "min_human": "1"}) == set()
+    late = hr.get(base, params={"page": "999", "comp": "communication", "comp_min": "0"})
+    assert f"Page 1 of 1 ({len(scores)} candidates)" in late.text  # past the end: the last
+    assert late.text.count('href="/console/candidates/') == 2 * len(scores)
+    page = hr.get(
+        base,
+        params={"comp": "communication", "comp_min": f"{middle:g}", "human": "yes", "sort": "id"},
+    )
+    links = re.findall(r'href="(/console/jobs/\d+\?[^"]+)"', page.text)
+    assert links and all(
+        f"comp=communication&amp;comp_min={middle:g}&amp;human=yes" in link for link in links
+    )
+    assert "Ann" not in " ".join(links)
+    assert 'id="f-comp"' in page.text and 'value="communication" selected' in page.text
+    assert page.text.count('class="chart-bar"') == len(wanted & {rated, high})
+    charts = hr.get(base)
+    assert charts.text.count('class="chart-bar"') == len(scores)
+    svg = charts.text[charts.text.index('id="chart-ranking"') :]
+    assert f"#{world['cand']} Ann Lee" in svg  # the name decrypted
+    assert 'role="img"' in charts.text and "Pass line 70" in charts.text
+    average = sum(s.total or 0 for s in scores.values()) / len(scores)
+    assert f"Job average {average:.1f}" in charts.text
+    zh = sign_in(app, clock, "hr", lang="zh").get(base)
+    assert "及格线 70" in zh.text and "分数分布" in zh.text and "能力维度" in zh.text
+
+
 def test_export_is_safe_against_formula_injection(
     app: App, clock: FakeClock, world: dict[str, int]
 ) -> None:

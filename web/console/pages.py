@@ -8,11 +8,14 @@ from dialogs.console.links import ConsoleSession
 from dialogs.kernel.catalog import t
 from dialogs.kernel.notify import competency_label
 from storage.models import Answer, Decision, HumanScore, Job
+from web.console.charts import histogram_svg, ranking_svg
 from web.console.queries import (
     DECISIONS,
+    HUMAN,
     LANGUAGES,
     MODES,
     STATUSES,
+    ChartData,
     JobRow,
     TablePage,
 )
@@ -90,9 +93,18 @@ def _funnel_bars(lang: str, r: JobRow) -> str:
     )
 
 
-def _select(lang: str, name: str, label_key: str, options: tuple[str, ...], value: str) -> str:
+def _select(
+    lang: str,
+    name: str,
+    label_key: str,
+    options: tuple[str, ...],
+    value: str,
+    labels: dict[str, str] | None = None,
+) -> str:
+    shown = labels or {}
     opts = f'<option value="">{_tx(lang, "f_any")}</option>' + "".join(
-        f'<option value="{esc(o)}"{" selected" if o == value else ""}>{esc(o)}</option>'
+        f'<option value="{esc(o)}"{" selected" if o == value else ""}>'
+        f"{esc(shown.get(o, o))}</option>"
         for o in options
     )
     return (
@@ -101,9 +113,18 @@ def _select(lang: str, name: str, label_key: str, options: tuple[str, ...], valu
     )
 
 
-def candidates_body(lang: str, job: Job, tp: TablePage) -> str:
+def _number(lang: str, name: str, label_key: str, value: float | None) -> str:
+    return (
+        f'<div class="field"><label for="f-{name}">{_tx(lang, label_key)}</label>'
+        f'<input id="f-{name}" name="{name}" inputmode="decimal" size="6" '
+        f'value="{esc("" if value is None else f"{value:g}")}"></div>'
+    )
+
+
+def candidates_body(lang: str, job: Job, tp: TablePage, charts: ChartData | None = None) -> str:
     q = tp.query
     base = f"/console/jobs/{job.id}"
+    names = tuple(str(c["name"]) for c in job.competencies)
     filters = (
         f'<form method="get" action="{esc(base)}" class="filters card" '
         f'aria-label="{_tx(lang, "filters")}">'
@@ -113,10 +134,26 @@ def candidates_body(lang: str, job: Job, tp: TablePage) -> str:
         + _select(lang, "language", "f_language", LANGUAGES, q.language)
         + _select(lang, "mode", "f_mode", MODES, q.mode)
         + _select(lang, "decision", "f_decision", DECISIONS, q.decision)
-        + f'<div class="field"><label for="f-min">{_tx(lang, "f_min_total")}</label>'
-        f'<input id="f-min" name="min_total" inputmode="decimal" size="6" '
-        f'value="{esc("" if q.min_total is None else f"{q.min_total:g}")}"></div>'
-        f'<button type="submit">{_tx(lang, "apply")}</button></form>'
+        + _number(lang, "min_total", "f_min_total", q.min_total)
+        + _select(
+            lang,
+            "comp",
+            "f_competency",
+            names,
+            q.competency,
+            {n: competency_label(n, lang) for n in names},
+        )
+        + _number(lang, "comp_min", "f_min_competency", q.min_competency)
+        + _select(
+            lang,
+            "human",
+            "f_human",
+            HUMAN,
+            q.human,
+            {h: t(lang, f"console_web.f_human_{h}") for h in HUMAN},
+        )
+        + _number(lang, "min_human", "f_min_human", q.min_human)
+        + f'<button type="submit">{_tx(lang, "apply")}</button></form>'
     )
 
     def sort_head(column: str, key: str) -> str:
@@ -180,7 +217,22 @@ def candidates_body(lang: str, job: Job, tp: TablePage) -> str:
         + " ".join(pager)
         + "</nav>"
         + exports
+        + _charts(lang, charts, tp.count)
         + f'<p class="hint">{_tx(lang, "advisory")}</p>'
+    )
+
+
+def _charts(lang: str, data: ChartData | None, matching: int) -> str:
+    if data is None:
+        return ""
+    return (
+        f'<section class="card charts" aria-labelledby="charts-h">'
+        f'<h2 id="charts-h">{_tx(lang, "charts")}</h2>'
+        # Focusable, so a chart wider than a phone scrolls from the keyboard too.
+        f'<figure class="scroll" tabindex="0" aria-label="{_tx(lang, "chart_ranking")}">'
+        f"{ranking_svg(lang, data, matching)}</figure>"
+        f'<figure class="scroll" tabindex="0" aria-label="{_tx(lang, "chart_histogram")}">'
+        f"{histogram_svg(lang, data)}</figure></section>"
     )
 
 

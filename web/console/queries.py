@@ -24,6 +24,7 @@ from storage.models import (
     CandidateScore,
     Decision,
     FunnelEvent,
+    HumanScore,
     InterviewSession,
     Job,
 )
@@ -33,6 +34,7 @@ _C = table_of(Candidate).c
 _S = table_of(CandidateScore).c
 _D = table_of(Decision).c
 _F = table_of(FunnelEvent).c
+_H = table_of(HumanScore).c
 _I = table_of(InterviewSession).c
 _K = table_of(Contract).c
 
@@ -51,6 +53,9 @@ STATUSES = (
 MODES = ("voice", "video", "text")
 DECISIONS = ("pending", "approve", "next_round", "reject")
 LANGUAGES = ("zh", "en")
+HUMAN = ("yes", "no")  # has a person's score / has none
+RANKING_TOP = 20  # bars in the ranking chart
+BINS = 10  # the histogram's bins over 0-100
 
 
 @dataclass(frozen=True)
@@ -148,11 +153,18 @@ class TableQuery:
     mode: str = ""
     decision: str = ""
     min_total: float | None = None
+    competency: str = ""  # one of the job's competency names
+    min_competency: float | None = None  # 0-100, on ``competency``
+    human: str = ""  # "" | yes | no: has a person's score
+    min_human: float | None = None  # 1-5, the mean of the people's scores
     page: int = 1
     size: int = PAGE_SIZE
 
     @classmethod
-    def parse(cls, params: Any) -> TableQuery:
+    def parse(cls, params: Any, competencies: tuple[str, ...] = ()) -> TableQuery:
+        """The state from ``params``; ``competencies``: the job's names (the only ones
+        the competency filter accepts)."""
+
         def pick(name: str, allowed: tuple[str, ...]) -> str:
             value = str(params.get(name, ""))
             return value if value in allowed else ""
@@ -165,13 +177,17 @@ class TableQuery:
                 else default
             )
 
-        raw_total = str(params.get("min_total", "")).strip()
-        min_total = None
-        if raw_total and len(raw_total) < 8:
+        def bounded(name: str, low: float, high: float) -> float | None:
+            raw = str(params.get(name, "")).strip()
+            if not raw or len(raw) >= 8:
+                return None
             try:
-                min_total = min(max(float(raw_total), 0.0), 100.0)
+                value = min(max(float(raw), low), high)
             except ValueError:
-                min_total = None
+                return None
+            return value if value == value else None  # NaN
+
+        competency = pick("comp", competencies)
         return cls(
             sort=pick("sort", SORTS) or "total",
             descending=str(params.get("dir", "desc")) != "asc",
@@ -179,7 +195,11 @@ class TableQuery:
             language=pick("language", LANGUAGES),
             mode=pick("mode", MODES),
             decision=pick("decision", DECISIONS),
-            min_total=min_total if min_total == min_total else None,  # NaN
+            min_total=bounded("min_total", 0.0, 100.0),
+            competency=competency,
+            min_competency=bounded("comp_min", 0.0, 100.0) if competency else None,
+            human=pick("human", HUMAN),
+            min_human=bounded("min_human", 1.0, 5.0),
             page=number("page", 1, 100_000, 1),
             size=number("size", 10, MAX_PAGE_SIZE, PAGE_SIZE),
         )
@@ -193,11 +213,19 @@ class TableQuery:
             "language": self.language,
             "mode": self.mode,
             "decision": self.decision,
-            "min_total": "" if self.min_total is None else f"{self.min_total:g}",
+            "min_total": _g(self.min_total),
+            "comp": self.competency,
+            "comp_min": _g(self.min_competency),
+            "human": self.human,
+            "min_human": _g(self.min_human),
             "page": self.page,
         }
         values.update(changes)
         return {k: str(v) for k, v in values.items() if v not in ("", None)}
+
+
+def _g(value: float | None) -> str:
+    return "" if value is None else f"{value:g}"
 
 
 @dataclass(frozen=True)
@@ -235,9 +263,10 @@ def _decision() -> ColumnElement[Any]:
     )
 
 
-def candidate_table(session: Session, job_id: int, q: TableQuery) -> TablePage:
-    """One page of a job's candidates, sorted and filtered in SQL."""
-    language, decision = _language(), _decision()
+def _where(job_id: int, q: TableQuery) -> list[ColumnElement[bool]]:
+    """The table's filters as SQL, over the candidate (indexed on ``job_id``) and its
+    one-to-one score, decision and session; people's scores by the indexed
+    ``humanscore.candidate_id``."""
     where: list[ColumnElement[bool]] = [
         _C.job_id == job_id,
         _C.status != "deleted",
@@ -245,11 +274,20 @@ def candidate_table(session: Session, job_id: int, q: TableQuery) -> TablePage:
     if q.status:
         where.append(_C.status == q.status)
     if q.language:
-        where.append(language == q.language)
+        where.append(_language() == q.language)
     if q.decision:
-        where.append(decision == q.decision)
+        where.append(_decision() == q.decision)
     if q.min_total is not None:
         where.append(_S.total >= q.min_total)
+    if q.competency and q.min_competency is not None:
+        where.append(_S.per_competency[q.competency].as_float() >= q.min_competency)
+    if q.human == "yes":
+        where.append(exists().where(_H.candidate_id == _C.id))
+    elif q.human == "no":
+        where.append(~exists().where(_H.candidate_id == _C.id))
+    if q.min_human is not None:  # the mean of no scores is NULL: unscored never match
+        mean = select(func.avg(_H.score)).where(_H.candidate_id == _C.id).scalar_subquery()
+        where.append(mean >= q.min_human)
     if q.mode:
         where.append(
             exists().where(
@@ -258,17 +296,29 @@ def candidate_table(session: Session, job_id: int, q: TableQuery) -> TablePage:
                 _A.practice.is_(False),
             )
         )
+    return where
+
+
+def _joined(stmt: Any, where: list[ColumnElement[bool]], q: TableQuery | None = None) -> Any:
+    """``stmt`` over the job's candidates and what ``where`` needs. With ``q``, only the
+    tables its filters read are joined (the counts and charts select no decision or
+    language); without, all of them (the table's rows show both)."""
+    stmt = stmt.select_from(Candidate).outerjoin(CandidateScore, _S.candidate_id == _C.id)
+    if q is None or q.decision:
+        stmt = stmt.outerjoin(Decision, _D.candidate_id == _C.id)
+    if q is None or q.language or q.mode:
+        stmt = stmt.outerjoin(InterviewSession, _I.candidate_id == _C.id)
+    return stmt.where(*where)
+
+
+def candidate_table(session: Session, job_id: int, q: TableQuery) -> TablePage:
+    """One page of a job's candidates, sorted and filtered in SQL."""
+    language, decision = _language(), _decision()
+    where = _where(job_id, q)
 
     def joined(stmt: Any) -> Any:
-        return (
-            stmt.select_from(Candidate)
-            .outerjoin(CandidateScore, _S.candidate_id == _C.id)
-            .outerjoin(Decision, _D.candidate_id == _C.id)
-            .outerjoin(InterviewSession, _I.candidate_id == _C.id)
-            .where(*where)
-        )
+        return _joined(stmt, where)
 
-    count = int(session.execute(joined(select(func.count()))).scalar_one())
     key: Any = {
         "id": _C.id,
         "total": _S.total,
@@ -283,6 +333,8 @@ def candidate_table(session: Session, job_id: int, q: TableQuery) -> TablePage:
         ordered,
         _C.id.desc() if q.descending else _C.id,
     ]
+    # The count rides on the page's own scan (a window over the matching rows); only a
+    # page past the end needs a count of its own, to show the last page instead.
     stmt = joined(
         select(
             _C.id,
@@ -293,10 +345,21 @@ def candidate_table(session: Session, job_id: int, q: TableQuery) -> TablePage:
             _S.passed,
             decision,
             _D.decided_by,
+            func.count().over(),
         )
-    )
-    page = max(1, min(q.page, -(-count // q.size) or 1))
-    rows = session.execute(stmt.order_by(*order).limit(q.size).offset((page - 1) * q.size)).all()
+    ).order_by(*order)
+
+    def fetch(page: int) -> list[Any]:
+        return list(session.execute(stmt.limit(q.size).offset((page - 1) * q.size)).all())
+
+    page = q.page
+    rows = fetch(page)
+    if rows:
+        count = int(rows[0][8])
+    else:
+        count = int(session.execute(_joined(select(func.count()), where, q)).scalar_one())
+        page = max(1, min(q.page, -(-count // q.size) or 1))
+        rows = fetch(page) if count and page != q.page else []
     ids = [int(r[0]) for r in rows]
     modes: dict[int, list[str]] = {}
     if ids:
@@ -322,6 +385,60 @@ def candidate_table(session: Session, job_id: int, q: TableQuery) -> TablePage:
         for r in rows
     ]
     return TablePage(out, count, TableQuery(**{**q.__dict__, "page": page}))
+
+
+@dataclass(frozen=True)
+class ChartData:
+    """What the job page's charts draw, for the candidates matching the filters: the
+    best ``RANKING_TOP`` by AI total, the histogram of totals (``BINS`` bins over
+    0-100, the last one closed), and the average over the whole job's scored
+    candidates."""
+
+    ranking: list[tuple[int, str, float]]  # (candidate id, name, total), best first
+    bins: list[int]
+    job_average: float | None
+    pass_line: float
+
+
+def chart_data(session: Session, job: Job, q: TableQuery) -> ChartData:
+    """One scan of the matching candidates (the best ``RANKING_TOP`` by a window's row
+    number, each carrying the histogram's counts as window sums) and one average over
+    the job's scores, whatever the job's size."""
+    job_id = job.id or 0
+    where = [*_where(job_id, q), _S.total.is_not(None)]
+    width = 100 / BINS
+    bins = [
+        func.sum(
+            case(
+                (
+                    and_(
+                        _S.total >= i * width,
+                        _S.total < (i + 1) * width if i < BINS - 1 else _S.total <= 100.0,
+                    ),
+                    1,
+                ),
+                else_=0,
+            )
+        ).over()
+        for i in range(BINS)
+    ]
+    rank = func.row_number().over(order_by=(_S.total.desc(), _C.id)).label("rank")
+    inner = _joined(select(_C.id, _C.name, _S.total, rank, *bins), where, q).subquery()
+    top = session.execute(
+        select(inner).where(inner.c.rank <= RANKING_TOP).order_by(inner.c.rank)
+    ).all()
+    average = session.execute(
+        select(func.avg(_S.total))
+        .select_from(CandidateScore)
+        .join(Candidate, _C.id == _S.candidate_id)
+        .where(_S.job_id == job_id, _C.status != "deleted", _S.total.is_not(None))
+    ).scalar_one()
+    return ChartData(
+        ranking=[(int(r[0]), str(r[1] or ""), float(r[2])) for r in top],
+        bins=[int(n or 0) for n in top[0][4:]] if top else [0] * BINS,
+        job_average=float(average) if average is not None else None,
+        pass_line=float(job.pass_line),
+    )
 
 
 def all_rows(session: Session, job_id: int, batch: int = 500) -> Any:

@@ -171,19 +171,23 @@ class Console(ConsoleExtras, WeComLogin):
         cs = await self.who(request)
         if cs is None:
             return self.signed_out()
-        q = queries.TableQuery.parse(request.query_params)
 
-        def work(session: Session) -> tuple[Job, queries.TablePage] | Denied:
+        def work(
+            session: Session,
+        ) -> tuple[Job, queries.TablePage, queries.ChartData] | Denied:
             job = self._job(session, cs, request.path_params["job_id"], "view")
             if isinstance(job, Denied):
                 return job
-            return job, queries.candidate_table(session, job.id or 0, q)
+            names = tuple(str(c["name"]) for c in job.competencies)
+            q = queries.TableQuery.parse(request.query_params, names)
+            table = queries.candidate_table(session, job.id or 0, q)
+            return job, table, queries.chart_data(session, job, q)
 
         result = await self.run(work)
         if isinstance(result, Denied):
             return self.denied(cs, result)
-        job, tp = result
-        body = pages.candidates_body(cs.lang, job, tp)
+        job, tp, charts = result
+        body = pages.candidates_body(cs.lang, job, tp, charts)
         return page(cs.lang, job.code, body, cs=cs, path=f"/console/jobs/{job.id}")
 
     async def candidate(self, request: Request, notice: str = "", status: int = 200) -> Response:
