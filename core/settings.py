@@ -171,6 +171,11 @@ class LLMSettings(_Section):
     # llama.cpp). json_object: only "some JSON" (DeepSeek, older Qwen endpoints); the
     # schema then goes into the prompt and the reply is still validated here.
     response_format: Literal["json_schema", "json_object"] = "json_schema"
+    # Requests one process keeps in flight to an OpenAI-compatible server at most (the
+    # rest wait their turn here): a vLLM server batches what it gets, but past its
+    # batch size requests only queue there and time out. The fleet's total is worker
+    # processes x this; README "Scaling out".
+    max_concurrency: int = Field(8, ge=1, le=1024)
 
     _check_key = field_validator("api_key")(_no_placeholder)
 

@@ -17,6 +17,7 @@ output is retried ``llm.max_retries`` times and then the answer is marked
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import re
@@ -137,11 +138,18 @@ class LangChainBackend:
         *,
         max_tokens: int = 700,
         response_format: Literal["json_schema", "json_object"] = "json_schema",
+        max_concurrency: int | None = None,
     ) -> None:
         self._chat = chat
         self._model_id = model_id
         self._max_tokens = max_tokens
         self._format = response_format
+        # Calls in flight from this process at most (None: as many as callers).
+        self._slots: contextlib.AbstractContextManager[object] = (
+            threading.BoundedSemaphore(max_concurrency)
+            if max_concurrency
+            else contextlib.nullcontext()
+        )
 
     @property
     def model_id(self) -> str:
@@ -161,9 +169,10 @@ class LangChainBackend:
                 "json_schema": {"name": "star_evidence", "schema": schema, "strict": False},
             }
         try:
-            reply = self._chat.invoke(
-                sent, response_format=response_format, max_tokens=self._max_tokens
-            )
+            with self._slots:
+                reply = self._chat.invoke(
+                    sent, response_format=response_format, max_tokens=self._max_tokens
+                )
         except Exception as exc:  # vendor errors are many; wrap them at the boundary
             raise EvaluationError(f"{self._model_id}: model call failed: {exc}") from exc
         content = reply.content
@@ -191,7 +200,9 @@ def openai_compatible_backend(settings: Settings) -> LangChainBackend:
         timeout=cfg.timeout_seconds,
         max_retries=1,
     )
-    return LangChainBackend(chat, cfg.model, response_format=cfg.response_format)
+    return LangChainBackend(
+        chat, cfg.model, response_format=cfg.response_format, max_concurrency=cfg.max_concurrency
+    )
 
 
 class LocalLlamaServer:

@@ -49,13 +49,28 @@ def _reply_json() -> str:
 class FakeOpenAI:
     """A minimal OpenAI-compatible chat endpoint on 127.0.0.1 that records requests."""
 
-    def __init__(self, replies: list[str]) -> None:
+    def __init__(self, replies: list[str], delay_s: float = 0.0) -> None:
         self.replies = replies
         self.requests: list[dict[str, Any]] = []
+        self.delay_s = delay_s
+        self.in_flight = 0
+        self.peak = 0  # requests being answered at once, at most
+        counter = threading.Lock()
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:
+                with counter:
+                    outer.in_flight += 1
+                    outer.peak = max(outer.peak, outer.in_flight)
+                try:
+                    time.sleep(outer.delay_s)
+                    self._answer()
+                finally:
+                    with counter:
+                        outer.in_flight -= 1
+
+            def _answer(self) -> None:
                 length = int(self.headers.get("Content-Length", "0"))
                 body = json.loads(self.rfile.read(length))
                 outer.requests.append(
@@ -144,6 +159,34 @@ def test_openai_compatible_through_langchain(fake_openai: FakeOpenAI) -> None:
     roles = [m["role"] for m in body["messages"]]
     assert roles[0] == "system"
     assert "billing software" not in body["messages"][0]["content"]
+
+
+def test_a_busy_worker_keeps_at_most_max_concurrency_requests_at_the_server() -> None:
+    """Twelve answers scored at once by one process (a Celery worker's threads) against
+    an OpenAI-compatible server (vLLM): never more than ``llm.max_concurrency`` requests
+    are at the server, and every answer is still scored."""
+    server = FakeOpenAI([_reply_json()], delay_s=0.15)
+    server.thread.start()
+    try:
+        settings = _settings(
+            provider="openai_compatible", base_url=server.base_url, model="m", max_concurrency=3
+        )
+        evaluator = build_evaluator(settings)
+        results: list[str] = []
+
+        def score() -> None:
+            results.append(evaluator.evaluate(AnswerInput(question=QUESTION, answer=STRONG)).status)
+
+        threads = [threading.Thread(target=score) for _ in range(12)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=60)
+    finally:
+        server.server.shutdown()
+        server.server.server_close()
+    assert results == ["ok"] * 12
+    assert server.peak == 3  # the bound was reached and held
 
 
 def test_json_object_mode_for_endpoints_without_json_schema(fake_openai: FakeOpenAI) -> None:
