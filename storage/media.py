@@ -18,6 +18,7 @@ import hashlib
 import os
 import posixpath
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Protocol
 
@@ -82,6 +83,14 @@ class Blobs(Protocol):
 
     def exists(self, rel: str) -> bool: ...
 
+    def head(self, rel: str, size: int) -> bytes:
+        """The first ``size`` bytes (a file's header: which key encrypts it)."""
+        ...
+
+    def names(self, suffix: str) -> Iterator[str]:
+        """Every stored name ending in ``suffix``, sorted (``keys rotate``, the census)."""
+        ...
+
 
 class FileBlobs:
     """Files under ``root``, owner-only, written atomically."""
@@ -103,6 +112,20 @@ class FileBlobs:
 
     def exists(self, rel: str) -> bool:
         return self._path(rel).exists()
+
+    def head(self, rel: str, size: int) -> bytes:
+        try:
+            with open(self._path(rel), "rb") as handle:
+                return handle.read(size)
+        except FileNotFoundError as exc:
+            raise MediaNotFound(f"media {rel} not found") from exc
+
+    def names(self, suffix: str) -> Iterator[str]:
+        if not self.root.exists():
+            return
+        for path in sorted(self.root.rglob(f"*{suffix}")):
+            if path.is_file():
+                yield path.relative_to(self.root).as_posix()
 
     def _path(self, rel: str) -> Path:
         path = (self.root / rel).resolve()

@@ -209,8 +209,8 @@ def _encrypted_files(root: Path) -> Iterator[str]:
 
 
 def media_files(db: Database) -> Iterator[str]:
-    """Relative paths of every encrypted file in the media store."""
-    return _encrypted_files(db.media.root)
+    """Relative paths of every encrypted file in the media store (a folder or a bucket)."""
+    return db.media.blobs.names(ENC)
 
 
 def contracts_root(db: Database) -> Path:
@@ -228,9 +228,9 @@ def contract_files(db: Database) -> Iterator[str]:
     return _encrypted_files(contracts_root(db))
 
 
-def _file_kid(path: Path) -> str | None:
-    with open(path, "rb") as handle:
-        head = handle.read(_HEADER)
+def _file_kid(store: MediaStore, rel: str) -> str | None:
+    """The id of the key that encrypts ``rel`` (None: not an encrypted file)."""
+    head = store.blobs.head(rel, _HEADER)
     if not head.startswith(FILE_MAGIC) or len(head) < _HEADER:
         return None
     return head[len(FILE_MAGIC) :].decode("ascii", errors="replace")
@@ -244,7 +244,7 @@ def _reencrypt_store(
     pending = 0
     for rel in rels:
         try:
-            kid = _file_kid(store.root / rel)
+            kid = _file_kid(store, rel)
             if kid is None or kid == ring.primary:
                 continue
             if store.reencrypt(rel):
@@ -414,15 +414,16 @@ def census(db: Database) -> dict[str, dict[str, int]]:
     files: dict[str, int] = {}
     for rel in media_files(db):
         try:
-            file_kid = _file_kid(db.media.root / rel) or "?"
+            file_kid = _file_kid(db.media, rel) or "?"
         except FileNotFoundError:
             continue
         files[file_kid] = files.get(file_kid, 0) + 1
     contracts: dict[str, int] = {}
     root = contracts_root(db)
+    contract_files_store = contract_store(db, db.keyring)
     for rel in contract_files(db):
         try:
-            file_kid = _file_kid(root / rel) or "?"
+            file_kid = _file_kid(contract_files_store, rel) or "?"
         except FileNotFoundError:
             continue
         contracts[file_kid] = contracts.get(file_kid, 0) + 1

@@ -9,6 +9,7 @@ another key does not decrypt. Object keys are ``<prefix><relative name>``.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 from core.errors import StorageError
@@ -52,6 +53,32 @@ class S3Blobs:
                 return False
             raise StorageError(f"media store: {_code(exc)}") from exc
         return True
+
+    def head(self, rel: str, size: int) -> bytes:
+        from botocore.exceptions import ClientError
+
+        try:
+            reply = self.client.get_object(
+                Bucket=self.bucket, Key=self.prefix + rel, Range=f"bytes=0-{size - 1}"
+            )
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in _MISSING:
+                raise MediaNotFound(f"media {rel} not found") from exc
+            raise StorageError(f"media store: {_code(exc)}") from exc
+        body: bytes = reply["Body"].read()
+        return body[:size]
+
+    def names(self, suffix: str) -> Iterator[str]:
+        pages = self.client.get_paginator("list_objects_v2").paginate(
+            Bucket=self.bucket, Prefix=self.prefix
+        )
+        found = [
+            item["Key"][len(self.prefix) :]
+            for page in pages
+            for item in page.get("Contents", [])
+            if item["Key"].endswith(suffix)
+        ]
+        yield from sorted(found)
 
 
 def _code(exc: Any) -> str:

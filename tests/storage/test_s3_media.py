@@ -3,6 +3,8 @@ spoken to over HTTP by boto3 exactly as a real bucket would be."""
 
 from __future__ import annotations
 
+import base64
+import os
 import socket
 from collections.abc import Iterator
 from pathlib import Path
@@ -11,6 +13,7 @@ import pytest
 
 from core.errors import CryptoError, StorageError
 from core.settings import Settings
+from storage import rotate
 from storage.crypto import FILE_MAGIC, Keyring
 from storage.db import open_database
 from storage.media import MediaNotFound, MediaStore
@@ -104,3 +107,37 @@ def test_the_configured_database_keeps_media_in_the_bucket(s3_settings: Settings
         assert db.media.get(rel) == b"voice"
     finally:
         db.engine.dispose()
+
+
+def test_keys_rotate_reencrypts_the_media_in_the_bucket(
+    tmp_path: Path, s3_endpoint: str, s3_settings: Settings
+) -> None:
+    """``keys rotate`` finds the media by listing the bucket, not the data folder: after
+    it, every object is under the new key, the census agrees, and only the new key is
+    needed to read them."""
+    k1, k2 = (base64.b64encode(os.urandom(32)).decode() for _ in range(2))
+    media: dict[str, object] = {
+        "backend": "s3",
+        "s3_endpoint_url": s3_endpoint,
+        "s3_bucket": s3_settings.media.s3_bucket,
+    }
+    first = make_settings(tmp_path, media=media, security={"data_key": k1})
+    db = open_database(first)
+    rels = [db.media.put(f"voice {n}".encode(), ".ogg")[0] for n in range(3)]
+    old_kid = db.keyring.primary
+    assert rotate.census(db)["files"] == {old_kid: 3}
+    db.close()
+
+    report = rotate.rotate(
+        make_settings(tmp_path, media=media, security={"data_key": k2, "data_key_old": k1})
+    )
+    assert report.files == 3
+
+    db = open_database(make_settings(tmp_path, media=media, security={"data_key": k2}))
+    try:
+        assert db.keyring.primary != old_kid
+        assert rotate.census(db)["files"] == {db.keyring.primary: 3}
+        assert [db.media.get(rel) for rel in rels] == [b"voice 0", b"voice 1", b"voice 2"]
+        assert not list((tmp_path / "data" / "media").rglob("*.enc"))
+    finally:
+        db.close()
