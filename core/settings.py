@@ -88,6 +88,16 @@ class AppSettings(_Section):
 
 class DatabaseSettings(_Section):
     url: str = "sqlite:///data/interviewer.sqlite3"
+    # PostgreSQL only. Connections this process keeps (pool_size) and opens on top
+    # when busy (max_overflow); the server's max_connections must cover every process.
+    pool_size: int = Field(10, ge=1, le=200)
+    max_overflow: int = Field(20, ge=0, le=500)
+    # "off": a commit returns once it is in PostgreSQL's WAL buffers, not on disk (the
+    # server writes them within ~0.6 s) -- the same promise as the embedded SQLite's
+    # WAL with synchronous=NORMAL: a killed process loses nothing, a crash of the
+    # database machine can lose the last fraction of a second of commits, never
+    # corrupts. "on": every commit waits for the disk (PostgreSQL's own default).
+    synchronous_commit: Literal["on", "off"] = "off"
 
     @field_validator("url")
     @classmethod

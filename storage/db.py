@@ -35,17 +35,32 @@ WAL_AUTOCHECKPOINT_PAGES = 16_000
 CHECKPOINT_INTERVAL_S = 0.5
 
 
-def make_engine(url: str, *, echo: bool = False) -> Engine:
+def make_engine(
+    url: str,
+    *,
+    echo: bool = False,
+    pool_size: int = 10,
+    max_overflow: int = 20,
+    synchronous_commit: str = "on",
+) -> Engine:
     """Create an engine; SQLite gets WAL, a busy timeout and ``BEGIN IMMEDIATE``.
 
     Every engine binds encrypted fields to their rows (:func:`storage.types.bind_rows`).
     """
-    engine = _make_engine(url, echo=echo)
+    engine = _make_engine(
+        url,
+        echo=echo,
+        pool_size=pool_size,
+        max_overflow=max_overflow,
+        synchronous_commit=synchronous_commit,
+    )
     event.listen(engine, "before_execute", bind_rows, retval=True)
     return engine
 
 
-def _make_engine(url: str, *, echo: bool) -> Engine:
+def _make_engine(
+    url: str, *, echo: bool, pool_size: int, max_overflow: int, synchronous_commit: str
+) -> Engine:
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         on_disk: Path | None = None
@@ -85,7 +100,21 @@ def _make_engine(url: str, *, echo: bool) -> Engine:
             conn.exec_driver_sql("BEGIN IMMEDIATE")
 
         return engine
-    return create_engine(url, echo=echo, pool_pre_ping=True, pool_size=10, max_overflow=20)
+    if synchronous_commit not in ("on", "off"):
+        raise ValueError(f"synchronous_commit: on or off, not {synchronous_commit!r}")
+    engine = create_engine(
+        url, echo=echo, pool_pre_ping=True, pool_size=pool_size, max_overflow=max_overflow
+    )
+
+    @event.listens_for(engine, "connect")
+    def _on_pg_connect(dbapi_conn: Any, _record: Any) -> None:
+        # Once per connection, not per transaction (and not as a startup option,
+        # which PgBouncer refuses).
+        with dbapi_conn.cursor() as cur:
+            cur.execute(f"SET synchronous_commit = {synchronous_commit}")
+        dbapi_conn.commit()
+
+    return engine
 
 
 @dataclass
@@ -184,7 +213,13 @@ def open_database(
     """
     # Personal data, media and keys live here: owner-only, also for older installs.
     tighten_tree(settings.app.data_dir, skip=[settings.security.key_file])
-    engine = make_engine(url or settings.database.url)
+    cfg = settings.database
+    engine = make_engine(
+        url or cfg.url,
+        pool_size=cfg.pool_size,
+        max_overflow=cfg.max_overflow,
+        synchronous_commit=cfg.synchronous_commit,
+    )
     with engine.connect():
         pass
     if keyring is None:
