@@ -527,6 +527,30 @@ def test_console_posts_take_forms_only(app: App, clock: FakeClock, world: dict[s
     assert d.status == "pending"
 
 
+@pytest.mark.postgres_subset.with_args(lambda params: False)  # no database difference
+def test_an_oversized_console_post_is_refused_before_it_is_read(
+    app: App, clock: FakeClock, world: dict[str, int]
+) -> None:
+    """The signing page's body limit holds for the console's forms too: a note (or any
+    form) past ``[web] max_body_bytes`` gets 413 with the strict headers, and nothing
+    is stored."""
+    hr = sign_in(app, clock, "hr")
+    page = hr.get(f"/console/candidates/{world['cand']}")
+    limit = app.settings.web.max_body_bytes
+    for path, field in (("note", "text"), ("score", "comment"), ("decide", "outcome")):
+        sent = hr.post(
+            f"/console/candidates/{world['cand']}/{path}",
+            data={"csrf": csrf_of(page.text), field: "x" * (limit + 1)},
+        )
+        assert sent.status_code == 413, path
+        assert sent.headers["x-content-type-options"] == "nosniff"
+        assert "frame-ancestors 'none'" in sent.headers["content-security-policy"]
+    with app.db.session() as session:
+        d = session.exec(select(Decision).where(Decision.candidate_id == world["cand"])).one()
+        assert d.status == "pending"
+        assert not session.exec(select(AuditEvent).where(AuditEvent.action == "note_added")).all()
+
+
 def test_follow_up_question_goes_through_the_chat_rules(
     app: App, clock: FakeClock, world: dict[str, int]
 ) -> None:
