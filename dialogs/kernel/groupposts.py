@@ -170,20 +170,33 @@ class GroupScheduler:
                 if fanout is not None and waiting and budget > 0
                 else None
             )
+            # Everything is planned (digests rendered, results merged) here, with no lock
+            # held: the transaction below only claims it (the engine's writes queue behind
+            # it on SQLite, and candidates' replies behind them).
+            digests = [(b, n, digest_intent(session, b, n, now)) for b, n in due[: max(0, budget)]]
+            left = budget - len(digests)
+            results = self._results(session, platform, chat_id, left, room) if left > 0 else []
+            spare = left - len(results) - 1  # one post of the window stays free for a result
+            progress = (
+                self._progress(session, platform, chat_id, spare, room, to_fold)
+                if spare > 0
+                else []
+            )
+        if not (to_fold or digests or results or progress):
+            return 0
         with self.db.transaction() as session:
-            if room is not None:
-                room.session = session
             for b, before in to_fold:
                 self._fold_progress(session, b, before)
             out: list[Intent] = []
-            for b, newest in due:  # a due digest first: results can wait a window, it cannot
-                if len(out) < budget:
-                    out.append(self._digest(session, b, newest, now))
-            if len(out) < budget:
-                out += self._results(session, platform, chat_id, budget - len(out), now, room)
-            spare = budget - 1  # one post of the window stays free for a result to come
-            if len(out) < spare:
-                out += self._progress(session, platform, chat_id, spare - len(out), now, room)
+            for b, newest, intent in digests:  # a due digest first: results can wait a window
+                self._claim_digest(session, b, newest, now)
+                out.append(intent)
+            for group, merged in results:
+                self._claim(session, group, "released" if len(group) == 1 else "merged", now)
+                out.append(merged)
+            if progress:
+                self._claim(session, progress, "released", now)
+                out += [_send(p) for p in progress]
             if out:
                 write_intents(session, out, source_event=None, now=now)
             return len(out)
@@ -254,11 +267,10 @@ class GroupScheduler:
         platform: str,
         chat_id: str,
         budget: int,
-        now: dt.datetime,
         room: MemberRoom | None,
-    ) -> list[Intent]:
-        """Results, oldest first; merged when more waited than the group's budget (or its
-        members' room for app messages) sends one by one."""
+    ) -> list[tuple[list[GroupPost], Intent]]:
+        """Results to post, oldest first, each with its post; merged when more waited than
+        the group's budget (or its members' room for app messages) sends one by one."""
         cap = budget * self.settings.merge_results
         posts = self._pending(session, platform, chat_id, "result", cap)
         if not posts:
@@ -271,13 +283,12 @@ class GroupScheduler:
         else:  # more waited than the budget sends: several per post, oldest first
             most_buttons = self.settings.post_buttons.get(platform, 1 << 30)
             groups = _packed(posts, self.settings.merge_results, chars, most_buttons)[:budget]
-        out: list[Intent] = []
+        out: list[tuple[list[GroupPost], Intent]] = []
         for group in groups:
             merged = _merge(group, chars)
             if room is not None and not room.take(merged):
                 break  # a member has no room left: the rest waits, in order
-            self._claim(session, group, "released" if len(group) == 1 else "merged", now)
-            out.append(merged)
+            out.append((group, merged))
         return out
 
     def _progress(
@@ -286,19 +297,24 @@ class GroupScheduler:
         platform: str,
         chat_id: str,
         budget: int,
-        now: dt.datetime,
         room: MemberRoom | None,
-    ) -> list[Intent]:
-        posts = self._pending(session, platform, chat_id, "progress", budget)
+        to_fold: list[tuple[GroupBinding, dt.datetime | None]],
+    ) -> list[GroupPost]:
+        """Progress to post, oldest first (none that this round folds)."""
+        folding = {b.job_id: before for b, before in to_fold}
+        posts = [
+            p
+            for p in self._pending(session, platform, chat_id, "progress", budget + len(folding))
+            if p.job_id not in folding
+            or (before := folding[p.job_id]) is not None
+            and p.created_at >= before
+        ][:budget]
         if room is not None:  # only while each member keeps room for results to come
             keep = room.limits.keep_for_results
             for n, post in enumerate(posts):
                 if not room.take(_send(post), keep=keep):
-                    posts = posts[:n]
-                    break
-        if posts:
-            self._claim(session, posts, "released", now)
-        return [_send(p) for p in posts]
+                    return posts[:n]
+        return posts
 
     def _unposted(self, session: Session, b: GroupBinding) -> bool:
         return (
@@ -343,8 +359,9 @@ class GroupScheduler:
             return None  # every event was posted as it came: a digest would repeat them
         return int(newest)
 
-    def _digest(self, session: Session, b: GroupBinding, newest: int, now: dt.datetime) -> Intent:
-        intent = digest_intent(session, b, newest, now)
+    def _claim_digest(
+        self, session: Session, b: GroupBinding, newest: int, now: dt.datetime
+    ) -> None:
         claimed = session.execute(
             update(GroupBinding)
             .where(col(GroupBinding.id) == b.id, col(GroupBinding.digest_cursor) == b.digest_cursor)
@@ -352,7 +369,6 @@ class GroupScheduler:
         )
         if int(claimed.rowcount) != 1:  # type: ignore[attr-defined]
             raise _Raced()
-        return intent
 
 
 class _Raced(Exception):
