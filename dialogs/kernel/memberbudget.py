@@ -121,7 +121,7 @@ class MemberLedger:
     sent yet or new since the last look are read again)."""
 
     def __init__(self) -> None:
-        self._rows: dict[int, _Row] = {}
+        self._rows: dict[str, dict[int, _Row]] = {}  # platform -> outbox id -> its row
         self._seen: dict[str, dt.datetime] = {}  # platform -> when it was last read
 
     def room(
@@ -133,7 +133,8 @@ class MemberLedger:
         now: dt.datetime,
     ) -> MemberRoom:
         since = self._seen.get(platform, now - _DAY - _LATE) - _LATE
-        unsent = [rid for rid, r in self._rows.items() if r.sent is None]
+        known_rows = self._rows.setdefault(platform, {})
+        unsent = [rid for rid, r in known_rows.items() if r.sent is None]
         rows = session.exec(
             select(
                 OutboxMessage.id,
@@ -146,7 +147,7 @@ class MemberLedger:
             )
         ).all()
         self._seen[platform] = now
-        new = [rid for rid, _, _, _ in rows if rid is not None and rid not in self._rows]
+        new = [rid for rid, _, _, _ in rows if rid is not None and rid not in known_rows]
         costs: dict[int, Counter[str]] = {}
         for chunk in range(0, len(new), 500):
             for rid, payload in session.exec(
@@ -158,18 +159,18 @@ class MemberLedger:
         for rid, status, created, sent_at in rows:
             key = rid or 0
             if status == "failed":
-                self._rows.pop(key, None)
+                known_rows.pop(key, None)
                 continue
-            known = self._rows.get(key)
+            known = known_rows.get(key)
             cost = known.cost if known is not None else costs.get(key, Counter())
-            self._rows[key] = _Row(cost, created, sent_at if status == "sent" else None)
+            known_rows[key] = _Row(cost, created, sent_at if status == "sent" else None)
         minute: Counter[str] = Counter()
         hour: Counter[str] = Counter()
         day = 0
-        for key, row in list(self._rows.items()):
+        for key, row in list(known_rows.items()):
             at = row.sent or now
             if at <= now - _DAY or (not row.cost and row.created <= now - 2 * _LATE):
-                del self._rows[key]  # out of every window (or costs nothing, and seen)
+                del known_rows[key]  # out of every window (or costs nothing, and seen)
                 continue
             day += sum(row.cost.values())
             if at > now - _HOUR:
