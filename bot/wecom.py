@@ -19,6 +19,12 @@ wins, HR list check) is the engine's; when it emits an ``Edit`` of the card, the
 is updated for **every recipient** with ``message/update_template_card`` using the
 newest response code (from the click, else from the send; single use, about 72 h).
 Card state lives in ``KeyValue`` rows ``wecom:card:<task_id>``.
+
+App messages are limited per member (30 a minute, 1,000 an hour; WeCom drops the rest
+without an error) and per app (seats x 200 person-times a day). The messenger says what
+each member receives for an intent (:func:`app_messages`, the ``MemberFanout`` protocol)
+and the group scheduler plans HR-group posts within ``[groups.member_limits.wecom]``
+(dialogs/kernel/memberbudget.py).
 """
 
 from __future__ import annotations
