@@ -74,6 +74,7 @@ from dialogs.kernel.events import (
     VoiceReceived,
 )
 from dialogs.kernel.intents import AnswerButton, Button, Edit, Intent, Send, SendFile
+from dialogs.kernel.notify import group_tag
 from dialogs.kernel.outbox import write_intents
 from storage.db import Database
 from storage.kv import kv_add, kv_delete, kv_live, kv_peek, kv_purge_expired, kv_put
@@ -594,12 +595,15 @@ class WeChatChannel:
         found = self.app.engine.candidate_hr_chats(PLATFORM, openid)
         if found is None:
             return 0
-        candidate_id, groups = found
+        candidate_id, job_id, groups = found
+        # A result-class post: the group scheduler sends it first, within the group's budget.
+        tag = group_tag(job_id, "wechat.hr_undeliverable", candidate_id=candidate_id)
         intents: list[Intent] = [
             Send(
                 platform=g.platform,
                 chat_id=g.chat_id,
                 text=text_for(g.lang or lang, "hr_undeliverable", id=candidate_id),
+                post=tag,
             )
             for g in groups
             if g.platform != PLATFORM

@@ -19,6 +19,12 @@ wins, HR list check) is the engine's; when it emits an ``Edit`` of the card, the
 is updated for **every recipient** with ``message/update_template_card`` using the
 newest response code (from the click, else from the send; single use, about 72 h).
 Card state lives in ``KeyValue`` rows ``wecom:card:<task_id>``.
+
+App messages are limited per member (30 a minute, 1,000 an hour; WeCom drops the rest
+without an error) and per app (seats x 200 person-times a day). The messenger says what
+each member receives for an intent (:func:`app_messages`, the ``MemberFanout`` protocol)
+and the group scheduler plans HR-group posts within ``[groups.member_limits.wecom]``
+(dialogs/kernel/memberbudget.py).
 """
 
 from __future__ import annotations
@@ -26,17 +32,23 @@ from __future__ import annotations
 import asyncio
 import base64
 import datetime as dt
+import functools
 import hashlib
 import json
 import logging
+import ssl
+import time
 import urllib.parse
 import uuid
-from collections.abc import Sequence
+from collections import Counter
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import certifi
 import httpx
 import requests
+from sqlmodel import Session
 from wechatpy.enterprise import WeChatClient as _EnterpriseClient
 from wechatpy.exceptions import WeChatClientException
 
@@ -74,6 +86,7 @@ TITLE_CHARS = 36
 SUBTITLE_CHARS = 160
 BUTTON_CHARS = 10
 RETRYABLE_ERRCODES = frozenset({-1, 45009, 45033})
+RECIPIENTS_TTL_S = 10.0  # how long planning trusts a robot chat's HR users
 
 
 # ------------------------------------------------------------------ client
@@ -142,6 +155,13 @@ class CardStore:
         return record
 
 
+@functools.cache
+def _tls() -> ssl.SSLContext:
+    """One TLS context for the robot's short-lived HTTP clients (each would otherwise
+    load the CA bundle again: ~70 ms of CPU a post)."""
+    return ssl.create_default_context(cafile=certifi.where())
+
+
 def is_robot(chat_id: str) -> bool:
     return chat_id == ROBOT or chat_id.startswith(ROBOT + ":")
 
@@ -172,14 +192,60 @@ def hr_recipients(db: Database, settings: Settings, chat_id: str) -> list[str]:
     """Who gets a card sent to ``chat_id``: the deciding HR users of the bound jobs."""
     if not is_robot(chat_id):
         return [chat_id]
+    with db.transaction() as session:  # the in-process writer queue: no SQLite busy-wait
+        return recipients_in(session, settings, chat_id)
+
+
+def recipients_in(session: Session, settings: Settings, chat_id: str) -> list[str]:
+    """:func:`hr_recipients` in the caller's session."""
+    if not is_robot(chat_id):
+        return [chat_id]
     users: set[str] = set()
     for entry in (*settings.roles.hr_managers, *settings.roles.admins):
         platform, _, user = entry.partition(":")
         if platform == PLATFORM and user:
             users.add(user)
-    with db.transaction() as session:  # the in-process writer queue: no SQLite busy-wait
-        users.update(deciders_of_chat(session, PLATFORM, chat_id))
+    users.update(deciders_of_chat(session, PLATFORM, chat_id))
     return sorted(users)
+
+
+Recipients = Callable[[Session, Settings, str], list[str]]
+
+
+def app_messages(
+    session: Session, settings: Settings, intent: Intent, recipients: Recipients | None = None
+) -> Counter[str]:
+    """What each member receives as application messages (``message/send``) when the
+    messenger delivers ``intent``; robot webhook posts and card updates cost none. Each
+    costs the member one of WeCom's 30 a minute (the group scheduler plans within them)."""
+    chat = intent.chat_id
+    if isinstance(intent, AnswerButton):
+        user = intent.callback_id.split("|", 1)[1] if "|" in intent.callback_id else ""
+        return Counter({user: 1}) if intent.text and user else Counter()
+    if isinstance(intent, SendFile):
+        cost: Counter[str] = Counter()
+        if not is_robot(chat):
+            cost[chat] += (1 if intent.caption else 0) + 1
+        if intent.buttons:
+            text = intent.caption or intent.filename
+            cost.update(_card_cost(session, settings, chat, text, recipients))
+        return cost
+    assert isinstance(intent, Send | Edit)
+    if isinstance(intent, Edit) and is_robot(chat):
+        return Counter()  # a card's update (or the robot's post of it again): no app message
+    if intent.buttons:
+        return _card_cost(session, settings, chat, intent.text, recipients)
+    if is_robot(chat):
+        return Counter()
+    return Counter({chat: len(split_text(intent.text, TEXT_LIMIT_BYTES))})
+
+
+def _card_cost(
+    session: Session, settings: Settings, chat: str, text: str, recipients: Recipients | None
+) -> Counter[str]:
+    each = 1 if fits_card(text) else 1 + len(split_text(text, TEXT_LIMIT_BYTES))
+    users = (recipients or recipients_in)(session, settings, chat)
+    return Counter({user: each for user in users})
 
 
 def _cut(text: str, limit: int) -> str:
@@ -289,6 +355,20 @@ class WeComMessenger:
     def __init__(self, channel: WeComChannel, *, http: httpx.AsyncClient | None = None) -> None:
         self.channel = channel
         self.http = http
+        self._recipients_of: dict[str, tuple[float, list[str]]] = {}  # planning's look-ups
+
+    def app_messages(self, session: Session, intent: Intent) -> Counter[str]:
+        """:class:`~dialogs.kernel.channel.MemberFanout`: see :func:`app_messages` (a
+        robot chat's recipients looked up at most every ``RECIPIENTS_TTL_S``)."""
+        return app_messages(session, self.channel.settings, intent, self._recipients)
+
+    def _recipients(self, session: Session, settings: Settings, chat: str) -> list[str]:
+        now = time.monotonic()
+        known = self._recipients_of.get(chat)
+        if known is None or now - known[0] > RECIPIENTS_TTL_S:
+            known = (now, recipients_in(session, settings, chat))
+            self._recipients_of[chat] = known
+        return known[1]
 
     async def deliver(
         self,
@@ -334,7 +414,7 @@ class WeComMessenger:
 
     # -- group robot -------------------------------------------------------
     async def _robot_post(self, url: str, payload: dict[str, Any]) -> None:
-        client = self.http or httpx.AsyncClient(timeout=10.0)
+        client = self.http or httpx.AsyncClient(timeout=10.0, verify=_tls())
         try:
             response = await client.post(url, json=payload)
             response.raise_for_status()
@@ -384,7 +464,7 @@ class WeComMessenger:
             }
             await self._robot_post(url, {"msgtype": "image", "image": image})
             return f"robot-{uuid.uuid4().hex[:16]}"
-        client = self.http or httpx.AsyncClient(timeout=30.0)
+        client = self.http or httpx.AsyncClient(timeout=30.0, verify=_tls())
         try:
             response = await client.post(
                 upload_url(url), files={"media": (intent.filename, data, intent.mime_type)}

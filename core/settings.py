@@ -235,6 +235,20 @@ class OutboxSettings(_Section):
     lease_seconds: float = Field(60.0, ge=1)
 
 
+class MemberLimits(_Section):
+    """What a platform lets an app send to each member (WeCom application messages,
+    ``message/send``): WeCom drops, without an error, what goes over 30 a minute or 1,000
+    an hour to one member, and an app may send its corp's seats x 200 person-times a day
+    (one message to 1,000 members counts 1,000). App messages do not count against the
+    per-API frequency (10,000 a minute per corp), so these are the limits that bind."""
+
+    per_minute: int = Field(30, ge=1)  # per member
+    per_hour: int = Field(1000, ge=1)  # per member
+    per_day: int = Field(40_000, ge=1)  # per app, person-times: seats x 200 (200 seats here)
+    keep_for_replies: int = Field(5, ge=0)  # a member's minute kept for replies to commands
+    keep_for_results: int = Field(10, ge=0)  # progress leaves this much for results
+
+
 class GroupPostSettings(_Section):
     """HR-group posts within each platform's per-group limit (dialogs/kernel/groupposts.py)."""
 
@@ -254,6 +268,13 @@ class GroupPostSettings(_Section):
     message_chars: dict[str, int] = Field(
         default_factory=lambda: {"telegram": 3800, "wecom": 650, "wechat": 650}
     )
+    # Platforms whose group posts can reach members as app messages, and their limits
+    # (WeCom: a post with buttons to a robot chat is a card to each of the job's HR users).
+    member_limits: dict[str, MemberLimits] = Field(
+        default_factory=lambda: {"wecom": MemberLimits()}
+    )
+    # Buttons one post may carry (a WeCom template card shows 6): merged results fit them.
+    post_buttons: dict[str, int] = Field(default_factory=lambda: {"wecom": 6})
     # Bot-wide: messages a second per platform; candidates' replies go first.
     bot_per_second: dict[str, float] = Field(default_factory=lambda: {"telegram": 30.0})
 

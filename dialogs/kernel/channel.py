@@ -4,9 +4,12 @@ learns about the channels candidates use (the Telegram username, the WeChat QR m
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, runtime_checkable
+
+from sqlmodel import Session
 
 from core.settings import Settings
 from dialogs.kernel.intents import Intent
@@ -38,6 +41,18 @@ class Messenger(Protocol):
         target_message_id: str | None = None,
     ) -> str | None:
         """Send the intent; return the platform's message id when there is one."""
+        ...
+
+
+@runtime_checkable
+class MemberFanout(Protocol):
+    """A messenger some of whose messages reach members one by one as app messages
+    (WeCom: a card to each HR user of a robot chat), limited per member by the platform:
+    what each member receives for an intent, so the group scheduler plans within
+    ``[groups] member_limits`` (dialogs/kernel/memberbudget.py)."""
+
+    def app_messages(self, session: Session, intent: Intent) -> Counter[str]:
+        """Member -> app messages that member receives when ``intent`` is delivered."""
         ...
 
 

@@ -23,7 +23,7 @@ import threading
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import Insert, bindparam
 from sqlalchemy import select as core_select
@@ -52,6 +52,14 @@ GROUP_COMMIT_MAX = 16
 # getting it back from a busy thread (dispatcher, workers) waits up to this long, and an
 # event makes ~12 calls. Python's default (5 ms) turned that into tens of ms per event.
 GIL_SWITCH_INTERVAL_S = 0.001
+
+
+class CandidateHR(NamedTuple):
+    """A candidate, their job, and the HR groups bound to it."""
+
+    candidate_id: int
+    job_id: int
+    chats: list[HRChat]
 
 
 @dataclass(eq=False)
@@ -305,8 +313,8 @@ class Engine:
             found = session.execute(_SEEN, {"event_id": event_id}).first()
             return found is not None
 
-    def candidate_hr_chats(self, platform: str, user_id: str) -> tuple[int, list[HRChat]] | None:
-        """The candidate this chat user is, and the HR groups of their job (None if no
+    def candidate_hr_chats(self, platform: str, user_id: str) -> CandidateHR | None:
+        """The candidate this chat user is, their job and its HR groups (None if no
         candidate): for an adapter that must tell HR a candidate cannot be reached."""
         with self.db.session() as session:
             ident = session.exec(
@@ -319,7 +327,9 @@ class Engine:
             )
             if candidate is None or candidate.id is None:
                 return None
-            return candidate.id, hr_group_chats(session, candidate.job_id)
+            return CandidateHR(
+                candidate.id, candidate.job_id, hr_group_chats(session, candidate.job_id)
+            )
 
     def answer_limits(self, platform: str, user_id: str) -> AnswerLimits | None:
         """Limits of the question the user is answering now, or None if not answering."""

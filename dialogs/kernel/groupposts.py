@@ -12,6 +12,13 @@ here as :class:`GroupPost` rows (same transaction as the state change), and
 3. **progress** with whatever budget is left; progress older than
    ``[groups] fold_after_seconds`` is **folded** (the next digest counts it), not sent late.
 
+On a platform whose group posts reach members one by one as app messages (WeCom: a
+post with buttons to a robot chat is a card to each of the job's HR users) the posts are
+also planned within each member's limits (``[groups] member_limits``,
+:mod:`dialogs.kernel.memberbudget`): results while every recipient has room, progress
+only while each keeps ``keep_for_results`` free; results that waited together are merged
+into as few posts as their buttons allow (``[groups] post_buttons``: a card shows 6).
+
 The budget is the number of outbox rows to that chat in the last minute, read from the
 database: replies to HR's own commands (written to the outbox directly) count, a
 restart forgets nothing. Each group's release is one transaction whose row updates are
@@ -27,15 +34,17 @@ group's per-minute limit, ``digest`` above it: ``all`` could not deliver it on t
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 from sqlalchemy import func, update
 from sqlmodel import Session, col, select
 
 from core.settings import GroupPostSettings
+from dialogs.kernel.channel import MemberFanout
 from dialogs.kernel.groupdigest import EDITS_IN_PLACE, digest_intent
 from dialogs.kernel.groupqueue import effective_mode
 from dialogs.kernel.intents import Intent, Send, parse_intent
+from dialogs.kernel.memberbudget import MemberLedger, MemberRoom
 from dialogs.kernel.outbox import write_intents
 from storage.db import Database
 from storage.models import GroupBinding, GroupPost, OutboxMessage
@@ -47,16 +56,29 @@ MESSAGE_CHARS = 3800  # a merged post's length where [groups] message_chars does
 class GroupScheduler:
     """Releases HR-group posts into the outbox within each group's per-minute budget."""
 
-    def __init__(self, db: Database, settings: GroupPostSettings, platforms: Iterable[str]):
+    def __init__(
+        self,
+        db: Database,
+        settings: GroupPostSettings,
+        platforms: Iterable[str] | Mapping[str, object],
+    ):
         self.db = db
         self.settings = settings
         self._platforms = platforms  # the channels' mapping: channels may be added later
         self.folded = 0  # progress posts folded by this process (metrics, bench)
         self._last: dt.datetime | None = None
+        self._ledger = MemberLedger()
 
     @property
     def platforms(self) -> list[str]:
         return list(self._platforms)
+
+    def _fanout(self, platform: str) -> MemberFanout | None:
+        """The platform's messenger when its posts reach members one by one."""
+        if platform not in self.settings.member_limits or not isinstance(self._platforms, Mapping):
+            return None
+        messenger = self._platforms.get(platform)
+        return messenger if isinstance(messenger, MemberFanout) else None
 
     def due(self, now: dt.datetime) -> bool:
         """At most one look per ``tick_seconds`` in a process's delivery loop."""
@@ -134,20 +156,47 @@ class GroupScheduler:
                 for b in bindings
                 if (n := self._digest_due(session, b, now, b.id in folding)) is not None
             ]
-        if not to_fold and (budget <= 0 or not (due or waiting)):
+            if not to_fold and (budget <= 0 or not (due or waiting)):
+                return 0
+            fanout = self._fanout(platform)
+            room = (
+                self._ledger.room(
+                    session,
+                    platform,
+                    self.settings.member_limits[platform],
+                    fanout.app_messages,
+                    now,
+                )
+                if fanout is not None and waiting and budget > 0
+                else None
+            )
+            # Everything is planned (digests rendered, results merged) here, with no lock
+            # held: the transaction below only claims it (the engine's writes queue behind
+            # it on SQLite, and candidates' replies behind them).
+            digests = [(b, n, digest_intent(session, b, n, now)) for b, n in due[: max(0, budget)]]
+            left = budget - len(digests)
+            results = self._results(session, platform, chat_id, left, room) if left > 0 else []
+            spare = left - len(results) - 1  # one post of the window stays free for a result
+            progress = (
+                self._progress(session, platform, chat_id, spare, room, to_fold)
+                if spare > 0
+                else []
+            )
+        if not (to_fold or digests or results or progress):
             return 0
         with self.db.transaction() as session:
             for b, before in to_fold:
                 self._fold_progress(session, b, before)
             out: list[Intent] = []
-            for b, newest in due:  # a due digest first: results can wait a window, it cannot
-                if len(out) < budget:
-                    out.append(self._digest(session, b, newest, now))
-            if len(out) < budget:
-                out += self._results(session, platform, chat_id, budget - len(out), now)
-            spare = budget - 1  # one post of the window stays free for a result to come
-            if len(out) < spare:
-                out += self._progress(session, platform, chat_id, spare - len(out), now)
+            for b, newest, intent in digests:  # a due digest first: results can wait a window
+                self._claim_digest(session, b, newest, now)
+                out.append(intent)
+            for group, merged in results:
+                self._claim(session, group, "released" if len(group) == 1 else "merged", now)
+                out.append(merged)
+            if progress:
+                self._claim(session, progress, "released", now)
+                out += [_send(p) for p in progress]
             if out:
                 write_intents(session, out, source_event=None, now=now)
             return len(out)
@@ -213,30 +262,59 @@ class GroupScheduler:
             raise _Raced()  # rolls the group's whole transaction back
 
     def _results(
-        self, session: Session, platform: str, chat_id: str, budget: int, now: dt.datetime
-    ) -> list[Intent]:
+        self,
+        session: Session,
+        platform: str,
+        chat_id: str,
+        budget: int,
+        room: MemberRoom | None,
+    ) -> list[tuple[list[GroupPost], Intent]]:
+        """Results to post, oldest first, each with its post; merged when more waited than
+        the group's budget (or its members' room for app messages) sends one by one."""
         cap = budget * self.settings.merge_results
         posts = self._pending(session, platform, chat_id, "result", cap)
         if not posts:
             return []
+        if room is not None:
+            budget = min(budget, room.fits(_send(posts[0])))
+        chars = self.settings.message_chars.get(platform, MESSAGE_CHARS)
         if len(posts) <= budget:  # each one fits: sent as it is (editable later by its ref)
             groups = [[p] for p in posts]
         else:  # more waited than the budget sends: several per post, oldest first
-            chars = self.settings.message_chars.get(platform, MESSAGE_CHARS)
-            groups = _packed(posts, self.settings.merge_results, chars)[:budget]
-        out: list[Intent] = []
+            most_buttons = self.settings.post_buttons.get(platform, 1 << 30)
+            groups = _packed(posts, self.settings.merge_results, chars, most_buttons)[:budget]
+        out: list[tuple[list[GroupPost], Intent]] = []
         for group in groups:
-            self._claim(session, group, "released" if len(group) == 1 else "merged", now)
-            out.append(_merge(group, self.settings.message_chars.get(platform, MESSAGE_CHARS)))
+            merged = _merge(group, chars)
+            if room is not None and not room.take(merged):
+                break  # a member has no room left: the rest waits, in order
+            out.append((group, merged))
         return out
 
     def _progress(
-        self, session: Session, platform: str, chat_id: str, budget: int, now: dt.datetime
-    ) -> list[Intent]:
-        posts = self._pending(session, platform, chat_id, "progress", budget)
-        if posts:
-            self._claim(session, posts, "released", now)
-        return [_send(p) for p in posts]
+        self,
+        session: Session,
+        platform: str,
+        chat_id: str,
+        budget: int,
+        room: MemberRoom | None,
+        to_fold: list[tuple[GroupBinding, dt.datetime | None]],
+    ) -> list[GroupPost]:
+        """Progress to post, oldest first (none that this round folds)."""
+        folding = {b.job_id: before for b, before in to_fold}
+        posts = [
+            p
+            for p in self._pending(session, platform, chat_id, "progress", budget + len(folding))
+            if p.job_id not in folding
+            or (before := folding[p.job_id]) is not None
+            and p.created_at >= before
+        ][:budget]
+        if room is not None:  # only while each member keeps room for results to come
+            keep = room.limits.keep_for_results
+            for n, post in enumerate(posts):
+                if not room.take(_send(post), keep=keep):
+                    return posts[:n]
+        return posts
 
     def _unposted(self, session: Session, b: GroupBinding) -> bool:
         return (
@@ -281,8 +359,9 @@ class GroupScheduler:
             return None  # every event was posted as it came: a digest would repeat them
         return int(newest)
 
-    def _digest(self, session: Session, b: GroupBinding, newest: int, now: dt.datetime) -> Intent:
-        intent = digest_intent(session, b, newest, now)
+    def _claim_digest(
+        self, session: Session, b: GroupBinding, newest: int, now: dt.datetime
+    ) -> None:
         claimed = session.execute(
             update(GroupBinding)
             .where(col(GroupBinding.id) == b.id, col(GroupBinding.digest_cursor) == b.digest_cursor)
@@ -290,7 +369,6 @@ class GroupScheduler:
         )
         if int(claimed.rowcount) != 1:  # type: ignore[attr-defined]
             raise _Raced()
-        return intent
 
 
 class _Raced(Exception):
@@ -303,17 +381,28 @@ def _send(post: GroupPost) -> Send:
     return intent
 
 
-def _packed(posts: list[GroupPost], most: int, chars: int) -> list[list[GroupPost]]:
-    """Consecutive posts packed into groups of at most ``most`` that fit in one message."""
+def _packed(
+    posts: list[GroupPost], most: int, chars: int, most_buttons: int
+) -> list[list[GroupPost]]:
+    """Consecutive posts packed into groups of at most ``most`` that fit in one message
+    (its text, and its buttons where a platform shows only so many)."""
     groups: list[list[GroupPost]] = []
-    size = 0
+    size = buttons = 0
     for post in posts:
-        length = len(_send(post).text) + 2
-        if not groups or len(groups[-1]) >= most or size + length > chars:
+        send = _send(post)
+        length = len(send.text) + 2
+        count = sum(len(row) for row in send.buttons)
+        if (
+            not groups
+            or len(groups[-1]) >= most
+            or size + length > chars
+            or buttons + count > most_buttons
+        ):
             groups.append([])
-            size = 0
+            size = buttons = 0
         groups[-1].append(post)
         size += length
+        buttons += count
     return groups
 
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 
-from sqlalchemy import func, insert
+from sqlalchemy import bindparam, func, insert
+from sqlalchemy import select as core_select
 from sqlmodel import Session, col, select
 
 from core.settings import GroupPostSettings
@@ -14,7 +15,17 @@ from storage.db import table_of
 from storage.models import GroupBinding, GroupPost
 
 MODES = ("auto", "all", "digest", "results", "off")
-_INSERT_POST = insert(table_of(GroupPost))
+_POSTS = table_of(GroupPost)
+_BINDINGS = table_of(GroupBinding)
+_INSERT_POST = insert(_POSTS)
+# Prebuilt: these run inside the transaction of every candidate event that posts to an HR
+# group or edits a message (the writer lock held, on SQLite the engine's).
+_MODES_OF_JOBS = core_select(
+    _BINDINGS.c.platform, _BINDINGS.c.chat_id, _BINDINGS.c.job_id, _BINDINGS.c.notify
+).where(_BINDINGS.c.job_id.in_(bindparam("jobs", expanding=True)))
+_WAITING_REFS = core_select(_POSTS.c.id, _POSTS.c.ref, _POSTS.c.platform, _POSTS.c.chat_id).where(
+    _POSTS.c.ref.in_(bindparam("refs", expanding=True)), _POSTS.c.status == "pending"
+)
 
 
 def split_group_posts(
@@ -25,19 +36,19 @@ def split_group_posts(
     tagged = [i for i in intents if isinstance(i, Send) and i.post is not None]
     if tagged:
         _store(session, tagged, now)
+    applied = _edits_waiting(session, intents)
     return [
         i
-        for i in intents
-        if not (isinstance(i, Send) and i.post is not None)
-        and not (isinstance(i, Edit) and _edit_waiting(session, i))
+        for n, i in enumerate(intents)
+        if not (isinstance(i, Send) and i.post is not None) and n not in applied
     ]
 
 
 def _store(session: Session, tagged: list[Send], now: dt.datetime) -> None:
-    jobs = {i.post.job_id for i in tagged if i.post is not None}
+    jobs = sorted({i.post.job_id for i in tagged if i.post is not None})
     modes = {
-        (b.platform, b.chat_id, b.job_id): b.notify
-        for b in session.exec(select(GroupBinding).where(col(GroupBinding.job_id).in_(jobs)))
+        (platform, chat_id, job_id): notify
+        for platform, chat_id, job_id, notify in session.execute(_MODES_OF_JOBS, {"jobs": jobs})
     }
     rows = []
     for intent in tagged:
@@ -68,30 +79,36 @@ def _store(session: Session, tagged: list[Send], now: dt.datetime) -> None:
         session.execute(_INSERT_POST, rows)
 
 
-def _edit_waiting(session: Session, edit: Edit) -> bool:
-    """An edit of a post still waiting for its group's budget is applied to the waiting
-    post (it will be sent as edited); True when it was."""
-    post = session.exec(
-        select(GroupPost)
-        .where(
-            GroupPost.ref == edit.ref,
-            GroupPost.platform == edit.platform,
-            GroupPost.chat_id == edit.chat_id,
-            GroupPost.status == "pending",
-        )
-        .order_by(col(GroupPost.id).desc())
-    ).first()
-    if post is None:
-        return False
-    post.payload = Send(
-        platform=edit.platform,
-        chat_id=edit.chat_id,
-        ref=edit.ref,
-        text=edit.text,
-        buttons=edit.buttons,
-    ).model_dump_json()
-    session.add(post)
-    return True
+def _edits_waiting(session: Session, intents: Sequence[Intent]) -> set[int]:
+    """Edits of posts still waiting for their group's budget are applied to the waiting
+    posts (they will be sent as edited); the positions in ``intents`` of those that were.
+    One look for all of them: most are edits of candidates' messages, never waiting."""
+    edits = {n: i for n, i in enumerate(intents) if isinstance(i, Edit)}
+    if not edits:
+        return set()
+    newest: dict[tuple[str | None, str, str], int] = {}
+    for pid, ref, platform, chat_id in session.execute(
+        _WAITING_REFS, {"refs": sorted({e.ref for e in edits.values()})}
+    ):
+        key = (ref, platform, chat_id)
+        newest[key] = max(pid, newest.get(key, pid))
+    applied: set[int] = set()
+    for n, edit in edits.items():
+        pid = newest.get((edit.ref, edit.platform, edit.chat_id))
+        if pid is None:
+            continue
+        post = session.get(GroupPost, pid)
+        assert post is not None
+        post.payload = Send(
+            platform=edit.platform,
+            chat_id=edit.chat_id,
+            ref=edit.ref,
+            text=edit.text,
+            buttons=edit.buttons,
+        ).model_dump_json()
+        session.add(post)
+        applied.add(n)
+    return applied
 
 
 def progress_last_minute(session: Session, binding: GroupBinding, now: dt.datetime) -> int:

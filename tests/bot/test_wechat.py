@@ -46,6 +46,7 @@ from storage.models import (
     AuditEvent,
     Candidate,
     GroupBinding,
+    GroupPost,
     InboxEvent,
     InterviewSession,
     Invitation,
@@ -346,6 +347,9 @@ async def test_outside_48_hours_without_a_template_it_fails_and_hr_is_told(h: Ha
     assert len(robot) == 1  # told once, not once per message
     assert "48" in robot[0].json["text"]["content"]
     assert h.fake.of("message/template/send") == []
+    with h.app.db.session() as session:  # planned like every HR-group post: a result, first
+        posts = session.exec(select(GroupPost.kind, GroupPost.klass, GroupPost.status)).all()
+    assert list(posts) == [("wechat.hr_undeliverable", "result", "released")]
 
 
 # ------------------------------------------------------------------ mapping details

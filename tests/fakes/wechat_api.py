@@ -250,7 +250,7 @@ class FakeWeChat:
             image.save(buffer, format="PNG")
             return 200, buffer.getvalue(), "image/png"
         if path.startswith("webhook/"):
-            if query.get("key") != "hr-robot":
+            if not query.get("key", "").startswith("hr-robot"):  # hr-robot, hr-robot-2 ...
                 return 200, {"errcode": 93000, "errmsg": "invalid webhook url"}, js
             if path == "webhook/upload_media":
                 return (

@@ -283,12 +283,15 @@ def test_auto_switches_to_digests_when_progress_outgrows_the_group(
     assert deliver(hr_room) == []
     assert statuses(hr_room)["folded"] == 40
     assert "auto (now: digests)" in texts(hr_room.send("hr", "/notify", group=GROUP))[0]
+    # /jobs shows the setting and the switch, in the group and in a private chat.
+    assert "HR group: auto (now: digests)" in texts(hr_room.send("hr", "/jobs", group=GROUP))[0]
+    assert "HR group: auto (now: digests)" in texts(hr_room.send("hr", "/jobs"))[0]
     clock.advance(seconds=121)
     (digest,) = deliver(hr_room)
     assert "📝 45 answered" in digest.text.split("\n")[2]  # so far
     with hr_room.app.db.session() as session:
         rows = session.exec(select(OutboxMessage.chat_id).where(OutboxMessage.chat_id == GROUP))
-        assert len(list(rows)) <= 1 + 5 + 1 + 1  # bind, five posts, /notify, the digest
+        assert len(list(rows)) <= 1 + 5 + 1 + 1 + 1  # bind, five posts, /notify, /jobs, digest
 
 
 def test_the_digest_names_the_job_and_counts(hr_room: Chat, clock: FakeClock) -> None:
