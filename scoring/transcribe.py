@@ -128,6 +128,28 @@ def to_simplified(text: str) -> str:
     return converted
 
 
+def simplified(raw: RawTranscript) -> RawTranscript:
+    """A Chinese transcript with every segment and alternative in Simplified characters.
+
+    Each backend converts its own output already; this is the guarantee at the one
+    place every backend's output passes (``transcribe_answer``), so a new backend or
+    a missed path (N-best alternatives) cannot hand Traditional text to scoring.
+    """
+    if raw.language != "zh":
+        return raw
+    segments = [
+        dataclasses.replace(
+            s,
+            text=to_simplified(s.text),
+            alternatives=tuple(
+                Alternative(text=to_simplified(a.text), score=a.score) for a in s.alternatives
+            ),
+        )
+        for s in raw.segments
+    ]
+    return dataclasses.replace(raw, segments=segments)
+
+
 def decoder_prompt(language: str, vocabulary: Sequence[str] = ()) -> str | None:
     """Whisper's ``initial_prompt``: Simplified Mandarin priming for zh, then the vocabulary.
 
@@ -404,6 +426,7 @@ def transcribe_answer(
     if verdict.quality == "ok":
         raw = transcriber.transcribe(audio.samples, language=language, vocabulary=vocabulary)
         backend = str(raw.extra.get("backend", ""))
+        raw = simplified(raw)
         if chooser is not None:
             from scoring.hypothesis_choice import choose
 
