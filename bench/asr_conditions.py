@@ -12,7 +12,7 @@ question's and job's vocabulary in its prompt (the decoding-side gain), Whisper 
 with N-best hypotheses per segment (``whisper_base_nbest``: its top beam, then each
 hypothesis chooser - ``rules``, and ``llm`` when the ``[llm]`` model is installed -
 as its own row ``whisper_base_nbest_<chooser>``, with ``*_gain_from_nbest_<chooser>``
-against plain decoding), and
+against the same run's top beam), and
 SenseVoice when ``speech.sensevoice_dir`` holds verified weights. Without them,
 the SenseVoice pipeline (VAD, chunking, sherpa-onnx) is timed on the tiny test
 model instead, and its lines say ``tiny_testmodel``: their accuracy is meaningless.
@@ -140,6 +140,7 @@ def _choose(raw: Any, choosers: dict[str, Any], language: str) -> dict[str, Any]
             "text": chosen.text,
             "seconds": time.perf_counter() - t0,
             "changed": counts["changed"],
+            "corrected": counts["corrected"],
             "rejected": counts["rejected"],
             "segments": counts["segments"],
         }
@@ -283,10 +284,13 @@ def _emit_chosen(
         recall = keyword_recall(chosen["text"], tuple(clip["keywords"]))
         _emit(lines, f"{prefix}_keyword_recall", recall, "%")
         _emit(lines, f"{prefix}_segments_changed", float(chosen["changed"]), "segments")
+        _emit(lines, f"{prefix}_segments_corrected", float(chosen["corrected"]), "segments")
         _emit(lines, f"{prefix}_proposals_rejected", float(chosen["rejected"]), "segments")
         _emit(lines, f"{prefix}_choice_s", chosen["seconds"], "s")
-        if ("whisper_base", lang, cond) in cer:
-            gain = cer[("whisper_base", lang, cond)] - rate
+        # Against the same run's top beam: plain decoding in another process is not the
+        # same text (Whisper's temperature fallback samples), so only this isolates the choice.
+        if ("whisper_base_nbest", lang, cond) in cer:
+            gain = cer[("whisper_base_nbest", lang, cond)] - rate
             _emit(lines, f"asr_{lang}_{cond}_{metric}_gain_from_nbest_{name}", gain, "points")
 
 

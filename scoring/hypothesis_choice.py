@@ -5,8 +5,9 @@ best first, then its ``alternatives``), a :class:`HypothesisChooser` proposes th
 text that fits. Whatever it proposes, :func:`supported` decides in code whether
 it may be used: it must be one of the hypotheses, or a correction whose every
 unit (a Chinese character, or a Latin word or number) appears in at least one
-hypothesis and which is no longer than the longest hypothesis. Anything else is
-rejected and the decoder's best stays: the model may choose, never add content.
+hypothesis and whose length lies between the shortest and the longest hypothesis'
+(so it neither repeats nor drops what was heard). Anything else is rejected and
+the decoder's best stays: the model may choose, never add content.
 
 * :class:`LLMChooser`: the project's chat backend (``scoring.evaluator.ChatBackend``,
   the model of ``[llm]``), asked for JSON.
@@ -60,7 +61,9 @@ def supported(candidate: str, hypotheses: Sequence[str]) -> bool:
     """Whether ``candidate`` holds nothing the hypotheses do not support.
 
     True for any hypothesis itself; for a correction, every unit must occur in some
-    hypothesis and it may not have more units than the longest hypothesis.
+    hypothesis, and it may have neither more units than the longest hypothesis nor
+    fewer than the shortest (a correction that drops half of what was heard is no
+    correction).
     """
     if candidate in hypotheses:
         return True
@@ -68,8 +71,8 @@ def supported(candidate: str, hypotheses: Sequence[str]) -> bool:
     if not found:
         return False
     allowed = {u for h in hypotheses for u in units(h)}
-    longest = max((len(units(h)) for h in hypotheses), default=0)
-    return all(u in allowed for u in found) and len(found) <= longest
+    lengths = [len(units(h)) for h in hypotheses] or [0]
+    return all(u in allowed for u in found) and min(lengths) <= len(found) <= max(lengths)
 
 
 class HypothesisChooser(Protocol):
@@ -156,7 +159,7 @@ def choose(
     segment's ``alternatives`` (first), so HR still sees what was heard, and
     ``extra["hypothesis_choice"]`` counts what happened.
     """
-    counts = {"segments": 0, "changed": 0, "rejected": 0}
+    counts = {"segments": 0, "changed": 0, "corrected": 0, "rejected": 0}
     out: list[Segment] = []
     for seg in raw.segments:
         if not seg.alternatives:
@@ -177,6 +180,7 @@ def choose(
             out.append(seg)
             continue
         counts["changed"] += 1
+        counts["corrected"] += proposal not in hypotheses
         top = Alternative(text=seg.text, score=round(seg.avg_logprob, 4))
         rest = tuple(a for a in seg.alternatives if a.text != proposal)
         out.append(dataclasses.replace(seg, text=proposal, alternatives=(top, *rest)))

@@ -35,8 +35,12 @@ def test_nbest_rows_are_compared_with_plain_decoding_of_the_same_language() -> N
     chosen = asr_conditions._choose(raw, choosers, "zh")
     assert chosen["rules"]["text"] == "我的工作是关离钻对"  # nothing in the question fits better
     clip = {"language": "zh", "condition": "clean", "text": text, "keywords": ["团队"]}
-    # plain decoding: 50 % CER on zh clean, and an unrelated English WER on "clean"
-    cer = {("whisper_base", "zh", "clean"): 50.0, ("whisper_base", "en", "clean"): 10.0}
+    # the same run's top beam: 50 % CER on zh clean, and an unrelated English WER on "clean"
+    cer = {
+        ("whisper_base_nbest", "zh", "clean"): 50.0,
+        ("whisper_base_nbest", "en", "clean"): 10.0,
+        ("whisper_base", "zh", "clean"): 40.0,  # plain decoding, another process
+    }
     lines: list[Line] = []
     res = {"chosen": {"rules": {**chosen["rules"], "text": text}}}
     asr_conditions._emit_chosen(lines, clip, res, cer)

@@ -48,6 +48,7 @@ def test_the_model_picks_a_hypothesis_and_the_top_beam_is_kept_for_hr() -> None:
         "chooser": "llm:fake",
         "segments": 1,
         "changed": 1,
+        "corrected": 0,
         "rejected": 0,
     }
 
@@ -76,6 +77,15 @@ def test_content_no_hypothesis_supports_is_never_added(invented: str) -> None:
     assert out.extra["hypothesis_choice"]["rejected"] == 1
 
 
+def test_a_correction_that_drops_what_was_heard_is_rejected() -> None:
+    out = choose(
+        raw_with(nbest_segment()), replying({"choice": 2, "text": "管理团队"}), question=""
+    )
+    assert out.segments[0].text == TOP
+    # ... while a hypothesis is always acceptable, whatever its length
+    assert supported("我的", ["我的工作是管理团队", "我的"])
+
+
 def test_english_corrections_are_checked_word_by_word() -> None:
     seg = nbest_segment(
         "we grew revenue by twenty percent", ["we grew revenues by twenty per cent"]
@@ -92,7 +102,7 @@ def test_random_proposals_never_bring_an_unsupported_unit() -> None:
     rng = random.Random(16)
     accepted = 0
     for _ in range(2000):
-        proposal = "".join(rng.choice(pool) for _ in range(rng.randint(1, 20)))
+        proposal = "".join(rng.choice(pool) for _ in range(rng.randint(10, 18)))
         if supported(proposal, HYPOTHESES):
             accepted += 1
             assert set(units(proposal)) <= allowed
