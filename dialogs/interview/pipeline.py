@@ -16,7 +16,7 @@ from typing import Any
 from sqlmodel import Session, col, select
 
 from coding.sandbox import Sandbox, SandboxUnavailable
-from core.errors import MediaError
+from core.errors import ConfigError, EvaluationError, MediaError, ModelNotInstalledError
 from dialogs.interview.coding_job import judge_code
 from dialogs.interview.plan import interview_plan
 from dialogs.kernel.catalog import t
@@ -89,7 +89,7 @@ class Pipeline:
                 max_bytes=settings.interview.max_media_bytes,
                 decode_timeout_s=settings.speech.decode_timeout_seconds,
                 vocabulary=vocabulary,
-                chooser=self.chooser() if self.chooser is not None and speech.nbest else None,
+                chooser=self._chooser() if speech.nbest else None,
                 context=context,
             )
         except MediaError as exc:
@@ -112,6 +112,16 @@ class Pipeline:
             fresh.error = None
             session.add(fresh)
             ctx.enqueue(session, "evaluate", {"answer_id": answer_id}, key=f"evaluate:{answer_id}")
+
+    def _chooser(self) -> HypothesisChooser | None:
+        """The N-best chooser, or None when it cannot be had (the top beam is kept)."""
+        if self.chooser is None:
+            return None
+        try:
+            return self.chooser()
+        except (ConfigError, ModelNotInstalledError, EvaluationError) as exc:
+            log.warning("N-best: no language model to choose, keeping the top beam: %s", exc)
+            return None
 
     def _unusable(
         self, ctx: JobContext, answer_id: int, status: str, reason: str, detail: str

@@ -10,6 +10,7 @@ from sqlmodel import col, select
 
 from app.wiring import App, build_app
 from core.clock import FakeClock
+from core.errors import ModelNotInstalledError
 from core.settings import Settings
 from dialogs.interview.pipeline import Pipeline
 from scoring.evaluator import FakeBackend, StarEvaluator
@@ -67,7 +68,13 @@ class RecordingChooser:
 
     def __init__(self) -> None:
         self.invent = ""
+        self.missing = False  # the language model is not installed
         self.seen: list[tuple[list[str], str, list[str]]] = []
+
+    def load(self) -> RecordingChooser:
+        if self.missing:
+            raise ModelNotInstalledError("no LLM here")
+        return self
 
     def propose(
         self, hypotheses: Sequence[str], *, language: str, question: str, vocabulary: Sequence[str]
@@ -94,7 +101,7 @@ def app(
         settings,
         clock=clock,
         pipeline=Pipeline(
-            transcriber=lambda: transcriber, evaluator=lambda: evaluator, chooser=lambda: chooser
+            transcriber=lambda: transcriber, evaluator=lambda: evaluator, chooser=chooser.load
         ),
     )
     application.channels["console"] = messenger
@@ -330,6 +337,21 @@ def test_nbest_hypotheses_are_chosen_in_context_and_kept_for_hr(
     else:
         assert answer.text == other
         assert [a["text"] for a in segment["alternatives"]] == [top]
+
+
+@pytest.mark.postgres_subset.with_args(lambda params: False)
+def test_nbest_without_a_language_model_keeps_the_top_beam(
+    hr_chat: Chat, transcriber: ScriptedTranscriber, chooser: RecordingChooser, settings: Settings
+) -> None:
+    settings.speech.nbest = 2
+    chooser.missing = True
+    transcriber.texts, transcriber.alternatives = [STRONG], ["I renewed the contract."]
+    token, code = hr_chat.invite("Ann Lee")
+    hr_chat.start_interview("ann", "Ann Lee", token, code)
+    hr_chat.media("ann", spoken_ogg("I renewed the contract."), duration=4)
+    with hr_chat.app.db.session() as session:
+        answer = session.exec(select(Answer).where(Answer.kind == "voice")).one()
+    assert answer.status == "scored" and answer.text == STRONG
 
 
 @pytest.mark.postgres_subset.with_args(lambda params: False)
