@@ -30,6 +30,7 @@ def default_pipeline(settings: Settings) -> Pipeline:
     from coding.bwrap import BwrapSandbox
     from coding.sandbox import Sandbox
     from scoring.evaluator import ChatBackend, Evaluator, build_backend, build_evaluator
+    from scoring.hypothesis_choice import HypothesisChooser, LLMChooser
     from scoring.speech_router import get_recogniser
     from scoring.transcribe import Transcriber
 
@@ -55,11 +56,16 @@ def default_pipeline(settings: Settings) -> Pipeline:
             reviewer.append(build_backend(settings))
         return reviewer[0]
 
+    def make_chooser() -> HypothesisChooser | None:
+        # the [llm] model picks among the N-best hypotheses; off unless [speech] nbest > 0
+        return LLMChooser(make_reviewer()) if settings.speech.nbest > 0 else None
+
     return Pipeline(
         transcriber=transcriber,
         evaluator=make_evaluator,
         sandbox=make_sandbox,
         reviewer=make_reviewer,
+        chooser=make_chooser,
     )
 
 

@@ -8,7 +8,11 @@ The same clips go to every backend, each backend in its own subprocess (peak RSS
 * English (``EN_LONG``) clean.
 
 Backends: Whisper base with plain decoding (the reference), Whisper base with the
-question's and job's vocabulary in its prompt (the decoding-side gain), and
+question's and job's vocabulary in its prompt (the decoding-side gain), Whisper base
+with N-best hypotheses per segment (``whisper_base_nbest``: its top beam, then each
+hypothesis chooser - ``rules``, and ``llm`` when the ``[llm]`` model is installed -
+as its own row ``whisper_base_nbest_<chooser>``, with ``*_gain_from_nbest_<chooser>``
+against the same run's top beam), and
 SenseVoice when ``speech.sensevoice_dir`` holds verified weights. Without them,
 the SenseVoice pipeline (VAD, chunking, sherpa-onnx) is timed on the tiny test
 model instead, and its lines say ``tiny_testmodel``: their accuracy is meaningless.
@@ -16,6 +20,8 @@ model instead, and its lines say ``tiny_testmodel``: their accuracy is meaningle
 Lines: ``asr_<backend>_<lang>_<condition>_{cer,wer,keyword_recall,rtf,gate_ok}`` and
 ``asr_<backend>_peak_rss``; ``asr_zh_<condition>_cer_default_over_whisper_base`` is the
 configured Mandarin default's CER over plain Whisper base's.
+
+``python -m bench.asr_conditions --only whisper_base,whisper_base_nbest`` runs some rows.
 """
 
 from __future__ import annotations
@@ -31,6 +37,9 @@ from typing import Any
 
 from bench.asr_metrics import Line, _emit, error_rate
 from core.settings import Settings
+
+# Hypotheses per segment for the N-best row (``[speech] nbest`` when it is turned on).
+NBEST = 4
 
 QUESTION = {
     "zh": ["请举一个例子：你如何处理客户对项目发布延迟的不满？", "软件项目经理"],
@@ -93,7 +102,49 @@ def _load(spec: dict[str, Any]) -> Any:
         compute_type=spec["compute_type"],
         cpu_threads=spec["threads"],
         beam_size=spec["beam"],
+        nbest=spec.get("nbest", 0),
     )
+
+
+def _choosers(spec: dict[str, Any]) -> dict[str, Any]:
+    """The hypothesis choosers a ``nbest`` spec asks for: ``rules`` and/or ``llm``."""
+    from scoring.hypothesis_choice import LLMChooser, RulesChooser
+
+    found: dict[str, Any] = {}
+    for name in spec.get("choosers", []):
+        if name == "rules":
+            found[name] = RulesChooser()
+        else:
+            from core.settings import LLMSettings, load_settings
+            from scoring.evaluator import build_backend
+
+            settings = load_settings(None)
+            settings = settings.model_copy(update={"llm": LLMSettings(**spec["llm"])})
+            found[name] = LLMChooser(build_backend(settings))
+    return found
+
+
+def _choose(raw: Any, choosers: dict[str, Any], language: str) -> dict[str, Any]:
+    """Each chooser's transcript of ``raw`` (its text, what changed, seconds taken)."""
+    from scoring.hypothesis_choice import choose
+    from scoring.transcribe import simplified
+
+    raw = simplified(raw)
+    out: dict[str, Any] = {}
+    for name, chooser in choosers.items():
+        question, job = QUESTION[language]
+        t0 = time.perf_counter()
+        chosen = choose(raw, chooser, question=question, vocabulary=[job])
+        counts = chosen.extra["hypothesis_choice"]
+        out[name] = {
+            "text": chosen.text,
+            "seconds": time.perf_counter() - t0,
+            "changed": counts["changed"],
+            "corrected": counts["corrected"],
+            "rejected": counts["rejected"],
+            "segments": counts["segments"],
+        }
+    return out
 
 
 def _worker(spec: dict[str, Any]) -> dict[str, Any]:
@@ -103,6 +154,7 @@ def _worker(spec: dict[str, Any]) -> dict[str, Any]:
 
     started = time.perf_counter()
     transcriber = _load(spec)
+    choosers = _choosers(spec)
     load_s = time.perf_counter() - started
     out = []
     for i, clip in enumerate(spec["clips"]):
@@ -122,6 +174,7 @@ def _worker(spec: dict[str, Any]) -> dict[str, Any]:
                 "rtf": elapsed / (len(samples) / 16000),
                 "gate_ok": verdict.quality == "ok",
                 "reason": verdict.reason,
+                "chosen": _choose(raw, choosers, clip["language"]),
             }
         )
     rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
@@ -160,6 +213,16 @@ def _backends(settings: Settings, folder: Path) -> list[tuple[str, dict[str, Any
     found = [
         ("whisper_base", {**whisper, "vocabulary": False}),
         ("whisper_base_vocab", {**whisper, "vocabulary": True}),
+        (
+            "whisper_base_nbest",
+            {
+                **whisper,
+                "vocabulary": False,
+                "nbest": NBEST,
+                "choosers": ["rules", *(["llm"] if _llm_available(settings) else [])],
+                "llm": settings.llm.model_dump(mode="json", exclude={"api_key"}),
+            },
+        ),
     ]
     try:
         check_installed(speech.sensevoice_dir)
@@ -188,20 +251,68 @@ def _backends(settings: Settings, folder: Path) -> list[tuple[str, dict[str, Any
     return found
 
 
-def run(settings: Settings, lines: list[Line]) -> None:
-    """Generate the clips, run each backend on all of them, print the lines."""
+def _llm_available(settings: Settings) -> bool:
+    """Whether the ``[llm]`` model can choose (else only the rules chooser is measured)."""
+    if settings.llm.provider == "fake":
+        return False
+    if settings.llm.provider == "local":
+        from scoring.llm_install import require_model
+
+        try:
+            require_model(settings)
+        except Exception as exc:  # noqa: BLE001 - any reason it is unusable is reported
+            print(f"# nbest: no local model ({exc}); measuring the rules chooser only", flush=True)
+            return False
+    return True
+
+
+def _emit_chosen(
+    lines: list[Line],
+    clip: dict[str, Any],
+    res: dict[str, Any],
+    cer: dict[tuple[str, str, str], float],
+) -> None:
+    """The N-best rows: each chooser's accuracy on this clip, and what it changed."""
+    lang, cond = clip["language"], clip["condition"]
+    metric = "wer" if lang == "en" else "cer"
+    for name, chosen in res["chosen"].items():
+        row = f"whisper_base_nbest_{name}"
+        prefix = f"asr_{row}_{lang}_{cond}"
+        rate = error_rate(lang, clip["text"], chosen["text"])
+        cer[(row, lang, cond)] = rate
+        _emit(lines, f"{prefix}_{metric}", rate, "%")
+        recall = keyword_recall(chosen["text"], tuple(clip["keywords"]))
+        _emit(lines, f"{prefix}_keyword_recall", recall, "%")
+        _emit(lines, f"{prefix}_segments_changed", float(chosen["changed"]), "segments")
+        _emit(lines, f"{prefix}_segments_corrected", float(chosen["corrected"]), "segments")
+        _emit(lines, f"{prefix}_proposals_rejected", float(chosen["rejected"]), "segments")
+        _emit(lines, f"{prefix}_choice_s", chosen["seconds"], "s")
+        # Against the same run's top beam: plain decoding in another process is not the
+        # same text (Whisper's temperature fallback samples), so only this isolates the choice.
+        if ("whisper_base_nbest", lang, cond) in cer:
+            gain = cer[("whisper_base_nbest", lang, cond)] - rate
+            _emit(lines, f"asr_{lang}_{cond}_{metric}_gain_from_nbest_{name}", gain, "points")
+
+
+def run(settings: Settings, lines: list[Line], *, only: set[str] | None = None) -> None:
+    """Generate the clips, run each backend on all of them, print the lines.
+
+    ``only``: the backend rows to run (e.g. ``{"whisper_base", "whisper_base_nbest"}``).
+    """
     with tempfile.TemporaryDirectory(prefix="bench-asr-cond-") as tmp:
         folder = Path(tmp)
         clips = make_clips(folder)
-        cer: dict[tuple[str, str], float] = {}
+        cer: dict[tuple[str, str, str], float] = {}
         for name, spec in _backends(settings, folder):
+            if only and name not in only:
+                continue
             out = _spawn({**spec, "threads": settings.speech.cpu_threads, "clips": clips})
             for clip, res in zip(clips, out["clips"], strict=True):
                 lang, cond = clip["language"], clip["condition"]
                 prefix = f"asr_{name}_{lang}_{cond}"
                 metric = "wer" if lang == "en" else "cer"
                 rate = error_rate(lang, clip["text"], res["text"])
-                cer[(name, cond)] = rate
+                cer[(name, lang, cond)] = rate
                 if not name.endswith("tiny_testmodel"):
                     _emit(lines, f"{prefix}_{metric}", rate, "%")
                     _emit(
@@ -212,17 +323,20 @@ def run(settings: Settings, lines: list[Line]) -> None:
                     )
                     _emit(lines, f"{prefix}_gate_ok", float(res["gate_ok"]), "bool")
                 _emit(lines, f"{prefix}_rtf", res["rtf"], "x")
+                if res["chosen"]:
+                    _emit_chosen(lines, clip, res, cer)
             rtfs = [r["rtf"] for r in out["clips"]]
             _emit(lines, f"asr_{name}_median_rtf", statistics.median(rtfs), "x")
             _emit(lines, f"asr_{name}_peak_rss", out["rss_mb"], "MB")
         default = {"whisper": "whisper_base", "sensevoice": "sensevoice"}[settings.speech.zh]
         for clip in clips:
             cond = clip["condition"]
-            if clip["language"] == "zh" and (default, cond) in cer and cer[("whisper_base", cond)]:
-                ratio = cer[(default, cond)] / cer[("whisper_base", cond)]
+            base = cer.get(("whisper_base", "zh", cond))
+            if clip["language"] == "zh" and (default, "zh", cond) in cer and base:
+                ratio = cer[(default, "zh", cond)] / base
                 _emit(lines, f"asr_zh_{cond}_cer_default_over_whisper_base", ratio, "x")
-            if clip["language"] == "zh" and cer.get(("whisper_base", cond)):
-                gain = cer[("whisper_base", cond)] - cer[("whisper_base_vocab", cond)]
+            if clip["language"] == "zh" and base and ("whisper_base_vocab", "zh", cond) in cer:
+                gain = base - cer[("whisper_base_vocab", "zh", cond)]
                 _emit(lines, f"asr_zh_{cond}_cer_gain_from_vocabulary", gain, "points")
         gpu_lines(settings, lines, [c for c in clips if c["language"] == "zh"])
 
@@ -271,7 +385,8 @@ def main(argv: list[str] | None = None) -> int:
     from core.settings import load_settings
 
     config = args[args.index("--config") + 1] if "--config" in args else None
-    run(load_settings(config), [])
+    only = set(args[args.index("--only") + 1].split(",")) if "--only" in args else None
+    run(load_settings(config), [], only=only)
     return 0
 
 

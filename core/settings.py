@@ -161,6 +161,12 @@ class SpeechSettings(_Section):
     # base it raised Mandarin CER on clean, noisy and 8 kHz clips and sent a
     # code-switched answer into a loop (`bench asr`, *_gain_from_vocabulary lines).
     vocabulary_prompt: bool = False
+    # N-best: keep this many Whisper hypotheses per segment (0: off; each segment is
+    # decoded a second time) and let the language model ([llm]) pick the one that fits
+    # the question; it may only correct within what the hypotheses hold. Off: measured on
+    # Whisper base with qwen2.5-coder-0.5b it raised Mandarin CER on noisy and 8 kHz clips
+    # and doubled recognition time (`bench asr`, *_gain_from_nbest_* lines).
+    nbest: int = Field(0, ge=0, le=5)
 
     @field_validator("model_dir", "sensevoice_dir")
     @classmethod

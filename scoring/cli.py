@@ -37,6 +37,17 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     tr.add_argument("--json", action="store_true", help="print the full result as JSON")
     tr.add_argument("--beam", type=int, default=None, help="beam size (default: speech.beam_size)")
+    tr.add_argument(
+        "--nbest",
+        type=int,
+        default=None,
+        help="hypotheses kept per segment, printed as `alternatives` (default: speech.nbest)",
+    )
+    tr.add_argument(
+        "--choose",
+        action="store_true",
+        help="let the [llm] model pick among the hypotheses (needs --nbest or speech.nbest)",
+    )
     tr.set_defaults(func=_transcribe)
 
 
@@ -69,6 +80,15 @@ def _transcribe(args: argparse.Namespace) -> int:
     from scoring.transcribe import transcribe_answer
 
     settings = load_settings(args.config)
+    if args.nbest is not None:
+        speech = settings.speech.model_copy(update={"nbest": max(0, min(5, args.nbest))})
+        settings = settings.model_copy(update={"speech": speech})
+    chooser = None
+    if args.choose and settings.speech.nbest > 0:
+        from scoring.evaluator import build_backend
+        from scoring.hypothesis_choice import LLMChooser
+
+        chooser = LLMChooser(build_backend(settings))
     transcriber = get_recogniser(settings, beam_size=args.beam)
     try:
         result = transcribe_answer(
@@ -78,6 +98,7 @@ def _transcribe(args: argparse.Namespace) -> int:
             max_seconds=settings.interview.max_answer_seconds,
             max_bytes=settings.interview.max_media_bytes,
             decode_timeout_s=settings.speech.decode_timeout_seconds,
+            chooser=chooser,
         )
     except MediaError as exc:
         if args.json:

@@ -12,6 +12,17 @@ from typing import Any
 
 
 @dataclass(frozen=True)
+class Alternative:
+    """Another hypothesis the decoder had for a segment (N-best), with its score.
+
+    ``score`` is the hypothesis' mean log-probability per token (higher is likelier).
+    """
+
+    text: str
+    score: float
+
+
+@dataclass(frozen=True)
 class Segment:
     """One recognised stretch of speech, with Whisper's confidence figures."""
 
@@ -21,6 +32,8 @@ class Segment:
     avg_logprob: float = 0.0
     no_speech_prob: float = 0.0
     compression_ratio: float = 1.0
+    # Other hypotheses for this stretch, best first (``[speech] nbest``); never the text itself.
+    alternatives: tuple[Alternative, ...] = ()
 
 
 @dataclass(frozen=True)

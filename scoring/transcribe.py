@@ -20,13 +20,14 @@ or a path in, a :class:`TranscriptResult` out, no database.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import os
 import re
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 import numpy as np
 import numpy.typing as npt
@@ -36,8 +37,11 @@ from core.errors import InterviewerError, ModelNotInstalledError
 from core.settings import Settings
 from scoring import quality
 from scoring.audio import SAMPLE_RATE, decode_audio
-from scoring.raw_transcript import RawTranscript, Segment
+from scoring.raw_transcript import Alternative, RawTranscript, Segment
 from scoring.whisper_install import check_installed
+
+if TYPE_CHECKING:
+    from scoring.hypothesis_choice import HypothesisChooser
 
 Language = Literal["zh", "en"]
 Samples = npt.NDArray[np.float32]
@@ -70,12 +74,22 @@ class Transcriber(Protocol):
         ...
 
 
+class AlternativeOut(BaseModel):
+    """Another hypothesis for a segment (N-best), kept for HR."""
+
+    text: str
+    score: float
+
+
 class SegmentOut(BaseModel):
     """A segment as stored and printed."""
 
     start: float
     end: float
     text: str
+    # Other hypotheses, best first (``[speech] nbest``); when the language model chose
+    # one of them (``hypothesis_choice``), the decoder's own best is among these.
+    alternatives: list[AlternativeOut] = []
 
 
 class TranscriptResult(BaseModel):
@@ -114,6 +128,28 @@ def to_simplified(text: str) -> str:
     return converted
 
 
+def simplified(raw: RawTranscript) -> RawTranscript:
+    """A Chinese transcript with every segment and alternative in Simplified characters.
+
+    Each backend converts its own output already; this is the guarantee at the one
+    place every backend's output passes (``transcribe_answer``), so a new backend or
+    a missed path (N-best alternatives) cannot hand Traditional text to scoring.
+    """
+    if raw.language != "zh":
+        return raw
+    segments = [
+        dataclasses.replace(
+            s,
+            text=to_simplified(s.text),
+            alternatives=tuple(
+                Alternative(text=to_simplified(a.text), score=a.score) for a in s.alternatives
+            ),
+        )
+        for s in raw.segments
+    ]
+    return dataclasses.replace(raw, segments=segments)
+
+
 def decoder_prompt(language: str, vocabulary: Sequence[str] = ()) -> str | None:
     """Whisper's ``initial_prompt``: Simplified Mandarin priming for zh, then the vocabulary.
 
@@ -150,6 +186,9 @@ class FasterWhisperTranscriber:
         beam_size: 1 is greedy (fastest); 5 is Whisper's default.
         num_workers: parallel transcriptions the model may serve.
         batch_size: VAD chunks decoded together on a GPU (batched pipeline).
+        nbest: hypotheses kept per segment (0: none); each segment is decoded a
+            second time on its own audio (:mod:`scoring.whisper_nbest`) and the other
+            hypotheses become its ``alternatives``.
 
     Raises:
         ModelNotInstalledError: the folder is incomplete or CTranslate2 cannot load it.
@@ -165,6 +204,7 @@ class FasterWhisperTranscriber:
         beam_size: int = 5,
         num_workers: int = 1,
         batch_size: int = 16,
+        nbest: int = 0,
     ) -> None:
         check_installed(model_dir)
         from faster_whisper import WhisperModel
@@ -187,6 +227,7 @@ class FasterWhisperTranscriber:
                 "reinstall it with `python main.py models install`"
             ) from exc
         self.batch_size = batch_size
+        self.nbest = nbest
         self._batched: Any = None
         if self.device == "cuda":
             from faster_whisper import BatchedInferencePipeline
@@ -206,6 +247,7 @@ class FasterWhisperTranscriber:
             cpu_threads=speech.cpu_threads,
             beam_size=beam_size or speech.beam_size,
             num_workers=settings.workers.count,
+            nbest=speech.nbest,
         )
 
     @property
@@ -256,6 +298,8 @@ class FasterWhisperTranscriber:
                 )
                 for s in segments
             ]
+            if self.nbest > 0:
+                out = [self._with_alternatives(samples, s, lang, options) for s in out]
         except RuntimeError as exc:
             # Not a MediaError: the file decoded fine, so the job should fail
             # (and keep the media for a retry) rather than blame the candidate.
@@ -264,10 +308,37 @@ class FasterWhisperTranscriber:
             segments=out, language=lang, model=self._name, extra={"backend": "whisper"}
         )
 
+    def _with_alternatives(
+        self, samples: Samples, segment: Segment, lang: str, options: dict[str, Any]
+    ) -> Segment:
+        from scoring.whisper_nbest import segment_hypotheses
+
+        found = segment_hypotheses(
+            self._model,
+            samples,
+            segment,
+            language=lang,
+            k=self.nbest,
+            beam_size=self.beam_size,
+            prompt=options["initial_prompt"],
+        )
+        alternatives: list[Alternative] = []
+        for hyp in found:
+            text = to_simplified(hyp.text) if lang == "zh" else hyp.text
+            if text != segment.text and text not in {a.text for a in alternatives}:
+                alternatives.append(Alternative(text=text, score=hyp.score))
+        return dataclasses.replace(segment, alternatives=tuple(alternatives))
+
 
 @functools.cache
 def _cached(
-    model_dir: Path, device: str, compute_type: str, threads: int, beam: int, workers: int
+    model_dir: Path,
+    device: str,
+    compute_type: str,
+    threads: int,
+    beam: int,
+    workers: int,
+    nbest: int = 0,
 ) -> FasterWhisperTranscriber:
     return FasterWhisperTranscriber(
         model_dir,
@@ -276,6 +347,7 @@ def _cached(
         cpu_threads=threads,
         beam_size=beam,
         num_workers=workers,
+        nbest=nbest,
     )
 
 
@@ -291,6 +363,7 @@ def get_transcriber(
         speech.cpu_threads,
         beam_size or speech.beam_size,
         settings.workers.count,
+        speech.nbest,
     )
 
 
@@ -304,6 +377,8 @@ def transcribe_answer(
     decode_timeout_s: float = 60.0,
     thresholds: quality.Thresholds | None = None,
     vocabulary: Sequence[str] = (),
+    chooser: HypothesisChooser | None = None,
+    context: Sequence[str] = (),
     clock: Callable[[], float] = time.perf_counter,
 ) -> TranscriptResult:
     """Decode, gate and transcribe one answer.
@@ -322,6 +397,9 @@ def transcribe_answer(
         thresholds: the quality gate's lines (default: those of the backend that
             ran, :func:`scoring.quality.thresholds_for`).
         vocabulary: words to bias decoding towards (the question's and job's terms).
+        chooser: picks among each segment's N-best hypotheses (``[speech] nbest``),
+            before the quality gate; ``None`` keeps the decoder's best.
+        context: what the chooser is told: the question first, then the job's words.
         clock: monotonic seconds, for the real-time factor.
 
     Returns:
@@ -348,6 +426,12 @@ def transcribe_answer(
     if verdict.quality == "ok":
         raw = transcriber.transcribe(audio.samples, language=language, vocabulary=vocabulary)
         backend = str(raw.extra.get("backend", ""))
+        raw = simplified(raw)
+        if chooser is not None:
+            from scoring.hypothesis_choice import choose
+
+            question, *words = list(context) or [""]
+            raw = choose(raw, chooser, question=question, vocabulary=words)
         verdict = quality.assess(raw, stats, thresholds or quality.thresholds_for(backend))
         segments, text, used_language, model = raw.segments, raw.text, raw.language, raw.model
     elapsed = clock() - started
@@ -359,7 +443,15 @@ def transcribe_answer(
         speech_s=round(stats.speech_s, 2),
         quality=verdict.quality,
         reason=verdict.reason,
-        segments=[SegmentOut(start=s.start, end=s.end, text=s.text) for s in segments],
+        segments=[
+            SegmentOut(
+                start=s.start,
+                end=s.end,
+                text=s.text,
+                alternatives=[AlternativeOut(text=a.text, score=a.score) for a in s.alternatives],
+            )
+            for s in segments
+        ],
         model=model,
         rtf=round(elapsed / duration, 4) if duration else 0.0,
         backend=backend or model.split(":", 1)[0],

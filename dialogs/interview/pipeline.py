@@ -16,7 +16,7 @@ from typing import Any
 from sqlmodel import Session, col, select
 
 from coding.sandbox import Sandbox, SandboxUnavailable
-from core.errors import MediaError
+from core.errors import ConfigError, EvaluationError, MediaError, ModelNotInstalledError
 from dialogs.interview.coding_job import judge_code
 from dialogs.interview.plan import interview_plan
 from dialogs.kernel.catalog import t
@@ -24,6 +24,7 @@ from dialogs.kernel.intents import Intent, Send
 from dialogs.kernel.notify import group_tag, hr_group_chats
 from dialogs.kernel.worker import JobContext, JobHandler
 from scoring.evaluator import ChatBackend, Evaluator
+from scoring.hypothesis_choice import HypothesisChooser
 from scoring.star import AnswerInput
 from scoring.transcribe import Transcriber, transcribe_answer
 from storage.models import Answer, BackgroundJob, Evaluation, InterviewSession, Job, Question
@@ -42,6 +43,8 @@ class Pipeline:
     # the code sandbox and the model that reviews code (None: no review), for ``code``
     sandbox: Callable[[], Sandbox] | None = None
     reviewer: Callable[[], ChatBackend | None] | None = None
+    # chooses among the recogniser's N-best hypotheses (``[speech] nbest``); None: off
+    chooser: Callable[[], HypothesisChooser | None] | None = None
 
     def handlers(self) -> dict[str, JobHandler]:
         """The jobs that need the models (the features declare the others)."""
@@ -72,7 +75,9 @@ class Pipeline:
             assert s is not None
             language = s.language
             speech = ctx.services.settings.speech
-            vocabulary = _vocabulary(session, answer, s) if speech.vocabulary_prompt else []
+            wanted = speech.vocabulary_prompt or (speech.nbest > 0 and self.chooser is not None)
+            context = _vocabulary(session, answer, s) if wanted else []
+            vocabulary = context if speech.vocabulary_prompt else []
         data = ctx.db.media.get(answer.media_path)
         settings = ctx.services.settings
         try:
@@ -84,6 +89,8 @@ class Pipeline:
                 max_bytes=settings.interview.max_media_bytes,
                 decode_timeout_s=settings.speech.decode_timeout_seconds,
                 vocabulary=vocabulary,
+                chooser=self._chooser() if speech.nbest else None,
+                context=context,
             )
         except MediaError as exc:
             self._unusable(ctx, answer_id, "failed", exc.reason, str(exc))
@@ -105,6 +112,16 @@ class Pipeline:
             fresh.error = None
             session.add(fresh)
             ctx.enqueue(session, "evaluate", {"answer_id": answer_id}, key=f"evaluate:{answer_id}")
+
+    def _chooser(self) -> HypothesisChooser | None:
+        """The N-best chooser, or None when it cannot be had (the top beam is kept)."""
+        if self.chooser is None:
+            return None
+        try:
+            return self.chooser()
+        except (ConfigError, ModelNotInstalledError, EvaluationError) as exc:
+            log.warning("N-best: no language model to choose, keeping the top beam: %s", exc)
+            return None
 
     def _unusable(
         self, ctx: JobContext, answer_id: int, status: str, reason: str, detail: str

@@ -7,7 +7,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from scoring.raw_transcript import RawTranscript, Segment
+from scoring.raw_transcript import Alternative, RawTranscript, Segment
 
 
 class ScriptedTranscriber:
@@ -17,6 +17,8 @@ class ScriptedTranscriber:
 
     def __init__(self, texts: list[str] | None = None, *, avg_logprob: float = -0.2) -> None:
         self.texts = list(texts or [])
+        # N-best: other hypotheses given to each segment (``[speech] nbest``)
+        self.alternatives: list[str] = []
         self.avg_logprob = avg_logprob
         self.calls = 0
         self.vocabulary: list[str] = []
@@ -35,6 +37,7 @@ class ScriptedTranscriber:
                     avg_logprob=self.avg_logprob,
                     no_speech_prob=0.01,
                     compression_ratio=1.3,
+                    alternatives=tuple(Alternative(a, -0.5) for a in self.alternatives),
                 )
             ],
             language=language or "en",

@@ -11,7 +11,8 @@ import pytest
 
 import main
 from core.errors import MediaError, ModelNotInstalledError
-from scoring.raw_transcript import RawTranscript, Segment
+from scoring.hypothesis_choice import RulesChooser
+from scoring.raw_transcript import Alternative, RawTranscript, Segment
 from scoring.transcribe import (
     FasterWhisperTranscriber,
     Language,
@@ -248,7 +249,8 @@ def test_cli_prints_the_json_shape(clips: Clips, capsys: pytest.CaptureFixture[s
     }
     assert out["quality"] == "ok"
     assert out["backend"] == "whisper"
-    assert set(out["segments"][0]) == {"start", "end", "text"}
+    assert set(out["segments"][0]) == {"start", "end", "text", "alternatives"}
+    assert out["segments"][0]["alternatives"] == []  # [speech] nbest = 0 by default
     assert "revenue" in out["text"].lower()
 
 
@@ -279,3 +281,60 @@ def test_decoder_prompt_primes_simplified_and_carries_the_vocabulary() -> None:
     assert decoder_prompt("en", ["Python", "SQL"]) == "Keywords: Python, SQL."
     long = decoder_prompt("en", ["x" * 500] * 50)
     assert long is not None and len(long) < 20 * 62 + 20  # bounded: 20 terms of 60 chars
+
+
+# --- N-best hypotheses -----------------------------------------------------
+
+
+class TraditionalNBest(FakeTranscriber):
+    """A backend that forgets to convert: Traditional text and alternatives."""
+
+    def transcribe(
+        self, samples: Samples, *, language: Language | None, vocabulary: Sequence[str] = ()
+    ) -> RawTranscript:
+        seg = Segment(
+            0.0,
+            2.0,
+            "我們的團對每週開會",
+            avg_logprob=-0.3,
+            alternatives=(Alternative("我們的團隊每週開會", -0.4),),
+        )
+        return RawTranscript(segments=[seg], language="zh", model=self.model_name)
+
+
+@pytest.mark.slow
+def test_every_backend_output_and_alternative_is_simplified_and_chosen_in_context(
+    clips: Clips,
+) -> None:
+    result = transcribe_answer(
+        TraditionalNBest(),
+        clips["zh_voice"],
+        language="zh",
+        max_seconds=180,
+        chooser=RulesChooser(),
+        context=["你的团队多久开一次会？", "团队经理"],
+    )
+    seg = result.segments[0]
+    assert seg.text == "我们的团队每周开会"  # the alternative that fits the question
+    assert [a.text for a in seg.alternatives] == ["我们的团对每周开会"]
+    assert result.text == "我们的团队每周开会"
+
+
+@pytest.mark.slow
+def test_real_whisper_gives_alternatives_per_segment(clips: Clips) -> None:
+    settings = speech_settings()
+    session_transcriber()  # installs the weights when missing
+    nbest = FasterWhisperTranscriber(settings.speech.model_dir, beam_size=5, nbest=4)
+    raw = nbest.transcribe(_samples(clips["zh_voice"]), language="zh")
+    alternatives = [a for seg in raw.segments for a in seg.alternatives]
+    assert alternatives, raw.segments
+    for seg in raw.segments:
+        texts = [a.text for a in seg.alternatives]
+        assert seg.text not in texts and len(set(texts)) == len(texts)
+        assert all(to_simplified(t) == t and t for t in texts)
+        assert all(a.score < 0 for a in seg.alternatives)
+    result = transcribe_answer(
+        nbest, clips["zh_voice"], language="zh", max_seconds=180, chooser=RulesChooser()
+    )
+    assert result.quality == "ok"
+    assert any(s.alternatives for s in result.segments)

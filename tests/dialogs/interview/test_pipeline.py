@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 
 import pytest
 from sqlmodel import col, select
 
 from app.wiring import App, build_app
 from core.clock import FakeClock
+from core.errors import ModelNotInstalledError
 from core.settings import Settings
 from dialogs.interview.pipeline import Pipeline
 from scoring.evaluator import FakeBackend, StarEvaluator
@@ -60,6 +61,33 @@ def evaluator() -> RecordingEvaluator:
     return RecordingEvaluator()
 
 
+class RecordingChooser:
+    """Picks the last hypothesis, or proposes ``invent``; keeps what it was shown."""
+
+    name = "recording"
+
+    def __init__(self) -> None:
+        self.invent = ""
+        self.missing = False  # the language model is not installed
+        self.seen: list[tuple[list[str], str, list[str]]] = []
+
+    def load(self) -> RecordingChooser:
+        if self.missing:
+            raise ModelNotInstalledError("no LLM here")
+        return self
+
+    def propose(
+        self, hypotheses: Sequence[str], *, language: str, question: str, vocabulary: Sequence[str]
+    ) -> str | None:
+        self.seen.append((list(hypotheses), question, list(vocabulary)))
+        return self.invent or hypotheses[-1]
+
+
+@pytest.fixture
+def chooser() -> RecordingChooser:
+    return RecordingChooser()
+
+
 @pytest.fixture
 def app(
     settings: Settings,
@@ -67,11 +95,14 @@ def app(
     messenger: RecordingMessenger,
     transcriber: ScriptedTranscriber,
     evaluator: RecordingEvaluator,
+    chooser: RecordingChooser,
 ) -> Iterator[App]:
     application = build_app(
         settings,
         clock=clock,
-        pipeline=Pipeline(transcriber=lambda: transcriber, evaluator=lambda: evaluator),
+        pipeline=Pipeline(
+            transcriber=lambda: transcriber, evaluator=lambda: evaluator, chooser=chooser.load
+        ),
     )
     application.channels["console"] = messenger
     yield application
@@ -273,6 +304,67 @@ def test_vocabulary_prompt_passes_question_and_job_title_when_on(
     assert question is not None and question.text_en in transcriber.vocabulary
     assert job.title_en in transcriber.vocabulary
     assert all(term and term not in STRONG for term in transcriber.vocabulary)
+
+
+@pytest.mark.postgres_subset.with_args(lambda params: False)
+@pytest.mark.parametrize("invent", ["", "I renewed the contract worth ten million dollars."])
+def test_nbest_hypotheses_are_chosen_in_context_and_kept_for_hr(
+    hr_chat: Chat,
+    transcriber: ScriptedTranscriber,
+    chooser: RecordingChooser,
+    settings: Settings,
+    invent: str,
+) -> None:
+    settings.speech.nbest = 2
+    chooser.invent = invent
+    top, other = "I renewed the contact.", "I renewed the contract."
+    transcriber.texts, transcriber.alternatives = [top], [other]
+    token, code = hr_chat.invite("Ann Lee")
+    hr_chat.start_interview("ann", "Ann Lee", token, code)
+    hr_chat.media("ann", spoken_ogg("I renewed the contract."), duration=4)
+    with hr_chat.app.db.session() as session:
+        answer = session.exec(select(Answer).where(Answer.kind == "voice")).one()
+        job = session.exec(select(Job)).one()
+    (hypotheses, asked, words), *_ = chooser.seen
+    assert hypotheses == [top, other]
+    assert asked == answer.question_text and job.title_en in words
+    assert transcriber.vocabulary == []  # the decoder prompt stays off
+    assert answer.segments is not None
+    (segment,) = json.loads(answer.segments)
+    if invent:  # supported by no hypothesis: the decoder's best stays
+        assert answer.text == top
+        assert [a["text"] for a in segment["alternatives"]] == [other]
+    else:
+        assert answer.text == other
+        assert [a["text"] for a in segment["alternatives"]] == [top]
+
+
+@pytest.mark.postgres_subset.with_args(lambda params: False)
+def test_nbest_without_a_language_model_keeps_the_top_beam(
+    hr_chat: Chat, transcriber: ScriptedTranscriber, chooser: RecordingChooser, settings: Settings
+) -> None:
+    settings.speech.nbest = 2
+    chooser.missing = True
+    transcriber.texts, transcriber.alternatives = [STRONG], ["I renewed the contract."]
+    token, code = hr_chat.invite("Ann Lee")
+    hr_chat.start_interview("ann", "Ann Lee", token, code)
+    hr_chat.media("ann", spoken_ogg("I renewed the contract."), duration=4)
+    with hr_chat.app.db.session() as session:
+        answer = session.exec(select(Answer).where(Answer.kind == "voice")).one()
+    assert answer.status == "scored" and answer.text == STRONG
+
+
+@pytest.mark.postgres_subset.with_args(lambda params: False)
+def test_nbest_off_by_default_never_asks_the_chooser(
+    hr_chat: Chat, transcriber: ScriptedTranscriber, chooser: RecordingChooser
+) -> None:
+    transcriber.texts, transcriber.alternatives = [STRONG], ["I renewed the contract."]
+    token, code = hr_chat.invite("Ann Lee")
+    hr_chat.start_interview("ann", "Ann Lee", token, code)
+    hr_chat.media("ann", spoken_ogg("I renewed the contract."), duration=4)
+    with hr_chat.app.db.session() as session:
+        answer = session.exec(select(Answer).where(Answer.kind == "voice")).one()
+    assert answer.text == STRONG and chooser.seen == []
 
 
 def test_unclear_voice_answer_asks_for_a_rerecord_and_flags_hr(
