@@ -36,6 +36,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from scoring import sentences as sp
 from scoring import star_features as ft
 from scoring import star_guards as guards
+from scoring import star_generic
 from scoring.star_rubric import rubric_text
 from scoring.star_texts import Lang, text
 
@@ -749,11 +750,8 @@ def score_answer(
     answer = prepared.clean_answer
     quotes, dropped = verified_quotes(extraction, answer, item.question)
     rules = rule_sentences(answer, lang)
-    generic_answer = (
-        ft.generic_count(answer, lang) > 0
-        and not ft.has_time(answer, lang)
-        and len(ft.first_person_actions(ft.sentences(answer), lang)) < 2
-    )
+    # Generic as a class: the answer tells no concrete event (see scoring.star_generic).
+    generic_answer = star_generic.is_generic(star_generic.event_signals(answer, lang))
     flags: list[Flag] = list(prepared.flags)
     if (
         extraction.addresses_grader
