@@ -39,23 +39,22 @@ HABITUAL_ZH = re.compile(
 # Opinions: they tell no event unless the clause also reports something done (了/过).
 OPINION_ZH = re.compile(r"我(?:一直|始终|也)?(?:觉得|认为|相信|喜欢)")
 # Past-tense verbs that are not formed with -ed.
-_IRREGULAR_PAST = set(
-    (
-        "built wrote led made ran took met drove sent began brought found spoke taught chose "
-        "held kept got gave did split cut put rewrote broke went told drew sold won rebuilt sat "
-        "set flew bought paid saw came left lost fell rose grew caught heard thought knew said "
-        "became spent stood understood forgot hung hid shut shot struck swore threw woke wore "
-        "withdrew overtook undertook oversaw took"
-    ).split()
+_IRREGULAR_WORDS = (
+    "built wrote led made ran took met drove sent began brought found spoke taught chose "
+    "held kept got gave did split cut put rewrote broke went told drew sold won rebuilt sat "
+    "set flew bought paid saw came left lost fell rose grew caught heard thought knew said "
+    "became spent stood understood forgot hung hid shut shot struck swore threw woke wore "
+    "withdrew overtook undertook oversaw"
 )
+_IRREGULAR_PAST = set(_IRREGULAR_WORDS.split())
 # -ed words that describe a person rather than an event.
 _ADJ_ED = {
     "organised", "organized", "motivated", "detailed", "experienced", "skilled", "interested",
     "dedicated", "focused", "focussed", "committed", "balanced", "talented", "qualified",
     "reserved", "relaxed", "determined", "driven", "excited", "tired", "used", "supposed",
     "based", "related", "involved", "required", "needed", "advanced", "limited", "varied",
-    "complicated", "sophisticated", "educated", "trained", "accomplished", "seasoned",
-    "prepared", "dedicated", "self-motivated", "well-organised", "well-organized", "need",
+    "complicated", "sophisticated", "educated", "accomplished", "seasoned",
+    "self-motivated", "well-organised", "well-organized", "need",
     "speed", "indeed", "proceed", "succeed", "exceed", "feed", "seed", "bed", "red", "shed",
 }  # fmt: skip
 # Words after which a past form is an adjective, a participle or an infinitive: not an event.
@@ -70,17 +69,23 @@ _WORD = re.compile(r"[a-z][a-z'’-]*", _I)
 # zh clauses: a completed action (了/过 after a verb), or a narrative anchor.
 _ZH_CLAUSE = re.compile(r"[^，,。！？!?；;、\s]+")
 # Spoken zh runs clauses together: split also before the usual narrative connectives.
-_ZH_CONNECTIVE = re.compile(r"(?=然后|接着|后来|最后|结果|所以|但是|不过|于是|并且|而且|还给|还把|还和)")
+_ZH_CONNECTIVE = re.compile(
+    r"(?=然后|接着|后来|最后|结果|所以|但是|不过|于是|并且|而且|还给|还把|还和)"
+)
 _EN_CLAUSE = re.compile(
     r"[,;:]|\b(?:and|but|so|because|then|while|after|before|which|until|although)\b", _I
 )
 _ZH_DONE = re.compile(r"(?<![为除了])了(?!解|不起|吧)|(?<![通经超不难度])过(?![程去来])")
-_ZH_NARRATIVE = re.compile(r"当时|那时|那次|那天|那个月|那周|后来|第二天|第[一二三四五六七八九十\d]+天")
+_ZH_NARRATIVE = re.compile(
+    r"当时|那时|那次|那天|那个月|那周|后来|第二天|第[一二三四五六七八九十\d]+天"
+)
 _CHANGE_EN = re.compile(
     r"\bfrom\b.{1,40}\bto\b|\b(fell|dropped|rose|grew|doubled|halved|shrank|went (up|down))\b",
     _I,
 )
-_CHANGE_ZH = re.compile(r"从.{1,16}(降|提|增|减|缩|涨|升|变)?(到|至|成)|(降|涨|升|减|提高|增加)(到|至)了?")
+_CHANGE_ZH = re.compile(
+    r"从.{1,16}(降|提|增|减|缩|涨|升|变)?(到|至|成)|(降|涨|升|减|提高|增加)(到|至)了?"
+)
 
 
 @dataclass(frozen=True)
