@@ -35,8 +35,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from scoring import sentences as sp
 from scoring import star_features as ft
-from scoring import star_guards as guards
 from scoring import star_generic
+from scoring import star_guards as guards
 from scoring.star_rubric import rubric_text
 from scoring.star_texts import Lang, text
 
