@@ -131,6 +131,54 @@ def _en_clauses(sentence: str) -> list[str]:
     return [part for part in _EN_CLAUSE.split(sentence) if part and part.strip()]
 
 
+# A clause that names its own subject starts a new statement; one without continues the
+# mode (habitual or not) of the clause before it: "I usually plan ahead and [I] set priorities".
+_EN_SUBJECT = re.compile(
+    r"^\s*(i|we|he|she|they|it|you|my|our|his|her|their|the|this|that|there|nobody|no one|"
+    r"everyone|someone|(?-i:[A-Z][a-z]+))\b",
+    _I,
+)
+_ZH_SUBJECT = re.compile(
+    r"^(?:然后|接着|后来|最后|结果|所以|但是|不过|于是|并且|而且|还)?就?"
+    r"(?:我|他|她|对方|客户|领导|经理|同事|大家)"
+)
+
+
+def clause_modes(sentence: str, lang: Lang) -> list[tuple[str, bool]]:
+    """The sentence's clauses, each with whether it speaks generically (habit, opinion, rule).
+
+    A run-on (typed or spoken) can join "I called the supplier" and "I think it helped"
+    in one sentence; only the generic clause, and the subjectless clauses that continue
+    it, are generic.
+    """
+    out: list[tuple[str, bool]] = []
+    previous = False
+    if lang == "zh":
+        for clause in _zh_clauses(sentence):
+            done = bool(_ZH_DONE.search(clause))
+            generic = bool(HABITUAL_ZH.search(clause) or ft.generic_count(clause, "zh")) or (
+                bool(OPINION_ZH.search(clause)) and not done
+            )
+            if not generic and previous and not done and not _ZH_SUBJECT.match(clause):
+                generic = True
+            out.append((clause, generic))
+            previous = generic
+        return out
+    for clause in _en_clauses(sentence):
+        generic = bool(HABITUAL_EN.search(clause) or ft.GENERIC_EN.search(clause))
+        if not generic and previous and not _EN_SUBJECT.match(clause):
+            generic = True
+        out.append((clause, generic))
+        previous = generic
+    return out
+
+
+def narrative_part(sentence: str, lang: Lang) -> str:
+    """The clauses of a sentence that are not generic claims ("" when all are)."""
+    kept = [c.strip() for c, generic in clause_modes(sentence, lang) if not generic]
+    return ("，" if lang == "zh" else ", ").join(c for c in kept if c)
+
+
 def event_signals(answer: str, lang: Lang) -> EventSignals:
     """Count the anchors of a concrete event in the cleaned answer."""
     sents = ft.sentences(answer)
@@ -141,23 +189,18 @@ def event_signals(answer: str, lang: Lang) -> EventSignals:
     for sent in sents:
         if lang == "zh":
             anchors += len(ft.TIME_ZH.findall(sent)) + len(_ZH_NARRATIVE.findall(sent))
-            for clause in _zh_clauses(sent):
-                done = bool(_ZH_DONE.search(clause))
-                if HABITUAL_ZH.search(clause) or (OPINION_ZH.search(clause) and not done):
-                    habitual += 1
-                    continue
-                if _CHANGE_ZH.search(clause):
-                    changes += 1
-                elif done:
-                    actions.add(clause)
-            continue
-        anchors += len(ft.TIME_EN.findall(sent))
-        changes += len(_CHANGE_EN.findall(sent))
-        for clause in _en_clauses(sent):
-            if HABITUAL_EN.search(clause) or ft.GENERIC_EN.search(clause):
+        else:
+            anchors += len(ft.TIME_EN.findall(sent))
+            changes += len(_CHANGE_EN.findall(sent))
+        for clause, generic in clause_modes(sent, lang):
+            if generic:
                 habitual += 1
-                continue
-            actions |= _en_past_verbs(clause)
+            elif lang == "en":
+                actions |= _en_past_verbs(clause)
+            elif _CHANGE_ZH.search(clause):
+                changes += 1
+            elif _ZH_DONE.search(clause):
+                actions.add(clause)
     return EventSignals(
         anchors=anchors, past_actions=len(actions), changes=min(changes, 2), habitual=habitual
     )
@@ -170,4 +213,4 @@ def is_generic(signals: EventSignals) -> bool:
     return signals.anchors == 0 and signals.told < 2
 
 
-__all__ = ["EventSignals", "event_signals", "is_generic"]
+__all__ = ["EventSignals", "clause_modes", "event_signals", "is_generic", "narrative_part"]
