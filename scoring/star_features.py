@@ -227,10 +227,13 @@ TASK_EN = re.compile(
     r"|\bresponsible for\b|\bin charge of\b"
     # the same duty in other words: "I had ten days to", "it was up to me", "I must"
     r"|\bi had (\w+ ){1,3}to\b|\bi (must|was to|had until)\b|\bit was (up to me|on me)\b"
-    r"|\b(fell|was left) to me\b|\bi owned\b",
+    r"|\b(fell|was left) to me\b|\bi owned\b|\b(handed|gave|passed|left) (it|this|that) to me\b",
     _I,
 )
-TASK_ZH = re.compile(r"目标|任务|负责|职责|需要|要求|必须|得在|承担|我的工作是|我要|让我")
+TASK_ZH = re.compile(
+    r"目标|任务|负责|职责|需要|要求|必须|得在|承担|我的工作是|我要|让我|"
+    r"交给了?我|交由我|由我来|落到了?我|派我|安排我|叫我去|轮到我"
+)
 OWNER_EN = re.compile(r"\b(i|my|me)\b", _I)
 OWNER_ZH = re.compile(r"我(?!们)")
 
@@ -272,6 +275,9 @@ RESULT_EN = re.compile(
     r"\b(increas|reduc|decreas|sav|grew|grow|improv|rais|doubl|tripl|dropp|shorten|boost|"
     r"renew|achiev|exceed|beat|retain|recover|cut|halv|shrank|climb|lower)\w*\b"
     r"|\b(fell|rose|went (up|down))\b|\bas a result\b|\bin the end\b"
+    # the outcome in other words: "finally he got his money back", "they no longer"
+    r"|\b(finally|eventually|since then|from then on|by the end)\b|\bno longer\b"
+    r"|\bstopped (\w+ing|complaining|calling)\b|\bgot (\w+ ){1,3}back\b"
     r"|\bresult(ed)?\b|\boutcome\b|\bended up\b|\bwon\b|\bsigned\b|\bon time\b"
     r"|\b(launched|shipped|delivered)\b.{0,20}\b(early|ahead)\b|\bahead of (schedule|time)\b",
     _I,
