@@ -167,3 +167,17 @@ def test_vague_real_answers_are_not_flagged_generic(key: str, question: str) -> 
     assert "generic_answer" not in result.flags
     assert result.total is not None
     assert result.total > 40
+
+
+def test_a_generic_clause_does_not_cancel_the_told_actions_of_its_run_on() -> None:
+    run_on = (
+        "so at the depot the scanner kept freezing and I restarted it twice and I called the "
+        "vendor and I think it helped a bit"
+    )
+    modes = g.clause_modes(run_on, "en")
+    assert [generic for _, generic in modes].count(True) == 1
+    assert "restarted" in g.narrative_part(run_on, "en")
+    assert star.rule_sentences(run_on + ".", "en")["action"]
+    # "...and set priorities" continues "I usually plan": it is a habit too.
+    assert g.narrative_part("I usually plan my week and set priorities.", "en") == ""
+    assert g.narrative_part("我一般先把任务拆开，然后排优先级。", "zh") == ""
