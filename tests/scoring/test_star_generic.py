@@ -146,12 +146,14 @@ def evaluate(answer: str, question: str) -> Evaluation:
     return evaluator.evaluate(AnswerInput(question=question, answer=answer, competency="customer"))
 
 
-@pytest.mark.parametrize("key", ["polished_en", "habitual_zh", "spoken_zh", "spoken_en"])
+@pytest.mark.parametrize("key", sorted(GENERIC))
 def test_generic_stays_in_the_generic_range_under_a_lenient_model(key: str) -> None:
     _, answer = GENERIC[key]
     result = evaluate(answer, "Tell me about a time you had to juggle several priorities.")
     assert result.total is not None
     assert result.total <= 40
+    # The guard, not only the rules' evidence caps, holds it: no element above 1 but the task.
+    assert all((result.star[name].score or 0) <= 1 for name in ("situation", "action", "result"))
 
 
 @pytest.mark.parametrize(
