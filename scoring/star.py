@@ -35,6 +35,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from scoring import sentences as sp
 from scoring import star_features as ft
+from scoring import star_generic
 from scoring import star_guards as guards
 from scoring.star_rubric import rubric_text
 from scoring.star_texts import Lang, text
@@ -64,6 +65,7 @@ REASON_MAX_CHARS = 80
 CAP_OFF_TOPIC = 15.0
 CAP_INJECTION = 10.0  # below any generic answer to the same question
 CAP_TOO_SHORT = 35.0
+RELEVANCE_TOLD_EVENT = 70  # relevance floor of an on-topic answer that tells a work event
 CAP_TEMPLATE = 25.0  # template or padding with no concrete event: the generic range
 CAP_GENERIC = 38.0  # general claims with no concrete example
 # Element score = MODEL_WEIGHT x the model's rubric score + the rest x the evidence
@@ -423,13 +425,15 @@ def rule_sentences(answer: str, lang: Lang) -> dict[Element, list[str]]:
     fp = _first_person_flags(sents, lang)
     for i, sent in enumerate(sents):
         generic = ft.generic_count(sent, lang) > 0
+        # Generic claims lose credit clause by clause, not for the whole (run-on) sentence.
+        told = star_generic.narrative_part(sent, lang) if generic else sent
         if ft.has_time(sent, lang) or (i < 2 and ft.has_context(sent, lang) and not generic):
             found["situation"].append(sent)
         if ft.has_task(sent, lang):
             found["task"].append(sent)
-        if fp[i] and ft.action_verbs(sent, lang) and not generic:
+        if fp[i] and ft.action_verbs(told, lang):
             found["action"].append(sent)
-        if ft.has_result(sent, lang) and not generic:
+        if ft.has_result(told, lang):
             found["result"].append(sent)
     return found
 
@@ -749,11 +753,8 @@ def score_answer(
     answer = prepared.clean_answer
     quotes, dropped = verified_quotes(extraction, answer, item.question)
     rules = rule_sentences(answer, lang)
-    generic_answer = (
-        ft.generic_count(answer, lang) > 0
-        and not ft.has_time(answer, lang)
-        and len(ft.first_person_actions(ft.sentences(answer), lang)) < 2
-    )
+    # Generic as a class: the answer tells no concrete event (see scoring.star_generic).
+    generic_answer = star_generic.is_generic(star_generic.event_signals(answer, lang))
     flags: list[Flag] = list(prepared.flags)
     if (
         extraction.addresses_grader
@@ -801,6 +802,10 @@ def score_answer(
     relevance = rel.score
     if _off_topic(rel, extraction.on_topic):
         flags.append("off_topic")
+    elif extraction.on_topic and not generic_answer and rel.work_context >= 2:
+        # An on-topic answer that tells a work event is relevant in whatever words it is
+        # told: overlap with the question's words is surface that a paraphrase changes.
+        relevance = max(relevance, RELEVANCE_TOLD_EVENT)
     star_pct = 100 * sum(final.values()) / 20
     coherence = _coherence(answer, lang, covered, "unclear_transcript" in flags)
     professionalism = _professionalism(answer, lang, "too_short" in flags)

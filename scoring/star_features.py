@@ -224,10 +224,16 @@ TASK_EN = re.compile(
     r"\bmy (goal|task|job|role|responsibility|target|objective|mission|assignment)\b"
     r"|\bi was (responsible|asked|tasked|assigned|expected|in charge)\b|\bi (needed|had|wanted) to\b"
     r"|\b(our|the) (goal|target|objective|deadline|task) was\b|\bneeded to\b|\bhad to\b"
-    r"|\bresponsible for\b|\bin charge of\b",
+    r"|\bresponsible for\b|\bin charge of\b"
+    # the same duty in other words: "I had ten days to", "it was up to me", "I must"
+    r"|\bi had (\w+ ){1,3}to\b|\bi (must|was to|had until)\b|\bit was (up to me|on me)\b"
+    r"|\b(fell|was left) to me\b|\bi owned\b|\b(handed|gave|passed|left) (it|this|that) to me\b",
     _I,
 )
-TASK_ZH = re.compile(r"目标|任务|负责|职责|需要|要求|必须|得在|承担|我的工作是|我要|让我")
+TASK_ZH = re.compile(
+    r"目标|任务|负责|职责|需要|要求|必须|得在|承担|我的工作是|我要|让我|"
+    r"交给了?我|交由我|由我来|落到了?我|派我|安排我|叫我去|轮到我"
+)
 OWNER_EN = re.compile(r"\b(i|my|me)\b", _I)
 OWNER_ZH = re.compile(r"我(?!们)")
 
@@ -267,14 +273,20 @@ VAGUE_ACTION_ZH = re.compile(
 )
 RESULT_EN = re.compile(
     r"\b(increas|reduc|decreas|sav|grew|grow|improv|rais|doubl|tripl|dropp|shorten|boost|"
-    r"renew|achiev|exceed|beat|retain|recover|cut)\w*\b|\bas a result\b|\bin the end\b"
+    r"renew|achiev|exceed|beat|retain|recover|cut|halv|shrank|climb|lower)\w*\b"
+    r"|\b(fell|rose|went (up|down))\b|\bas a result\b|\bin the end\b"
+    # the outcome in other words: "finally he got his money back", "they no longer"
+    r"|\b(finally|eventually|since then|from then on|by the end)\b|\bno longer\b"
+    r"|\bstopped (\w+ing|complaining|calling)\b|\bgot (\w+ ){1,3}back\b"
     r"|\bresult(ed)?\b|\boutcome\b|\bended up\b|\bwon\b|\bsigned\b|\bon time\b"
     r"|\b(launched|shipped|delivered)\b.{0,20}\b(early|ahead)\b|\bahead of (schedule|time)\b",
     _I,
 )
 RESULT_ZH = re.compile(
     r"提高|提升|降低|减少|下降|节省|节约|增长|增加|缩短|翻倍|达成|达到|超额|续签|签下|签了|赢得|挽回|"
-    r"留住|结果|最终|最后.{0,6}(了|到)|成功|按时|准时|如期|提前.{0,6}(上线|完成|交付)"
+    r"留住|结果|最终|最后.{0,6}(了|到)|成功|按时|准时|如期|提前.{0,6}(上线|完成|交付)|"
+    # a change told with a plain verb: 少了35%, 降了一半, 快了两天
+    r"(少|多|降|涨|升|减|快|慢|短)了.{0,3}(\d|百分之|[一二两三四五六七八九十半]|一倍)"
 )
 COMPARE_EN = re.compile(r"\bfrom\s+\S+\s+(\S+\s+){0,3}to\s+\S+|\bby\s+\d|\d+\s*(%|percent)", _I)
 COMPARE_ZH = re.compile(
