@@ -59,7 +59,8 @@ from bench.engine import Result, _database, _percentile
 from bench.scale import ASR_ENV, LLM_ENV, _answers, _cpu_seconds
 from bench.telegram import ANSWERS, Person, Replies, _prepare
 from core.settings import Settings
-from storage.models import BackgroundJob, OutboxMessage
+from dialogs.interview.pipeline import FINAL_ANSWER_STATES
+from storage.models import Answer, BackgroundJob, OutboxMessage
 
 if TYPE_CHECKING:
     from testkit.telegram_api import FakeBotAPI
@@ -113,6 +114,7 @@ backend = "celery"
 broker_url = "{broker}"
 queue_prefix = "{prefix}"
 relay_poll_seconds = 0.1
+republish_after_seconds = {republish}
 """
 
 
@@ -321,6 +323,7 @@ class Cluster:
         vhost: Vhost,
         redis_url: str,
         llm_s: float,
+        republish_s: float,
     ) -> None:
         from testkit.telegram_api import free_port
 
@@ -352,6 +355,7 @@ class Cluster:
                     redis=redis_url,
                     broker=vhost.url,
                     prefix=settings.workers.queue_prefix,
+                    republish=republish_s,
                 ),
                 encoding="utf-8",
             )
@@ -375,6 +379,7 @@ class Cluster:
             for i in range(workers)
         ]
         self.next_front = itertools.count()
+        self.quiet_limit_s = 300.0
 
     async def start(self, http: httpx.AsyncClient) -> None:
         for proc in [*self.workers, *self.fronts]:
@@ -445,7 +450,10 @@ class Cluster:
 
 async def _cut(cluster: Cluster, run: Run) -> None:
     cut = await asyncio.to_thread(cluster.vhost.cut)
-    run.faults.append("broker connections closed" if cut else "broker cut unavailable")
+    if cut:
+        run.faults.append("broker connections closed")
+    else:
+        print("# rabbitmqctl close_all_connections unavailable: no broker cut", flush=True)
 
 
 async def _drive(
@@ -511,9 +519,13 @@ def _quiet(cluster: Cluster, replies: Replies, limit_s: float) -> float:
     app = build_app(cluster.settings, migrate_db=False)
     try:
         while time.monotonic() - started < limit_s:
-            total, final, *_ = _answers(app)
             now = app.services.clock.now()
-            with app.db.session() as session:
+            with app.db.session() as session:  # counts only: cheap next to the fronts' work
+                unscored = session.exec(
+                    select(func.count()).select_from(Answer).where(
+                        col(Answer.status).not_in(FINAL_ANSWER_STATES)
+                    )
+                ).one()  # fmt: skip
                 due = session.exec(
                     select(func.count()).select_from(BackgroundJob).where(
                         col(BackgroundJob.status).in_(["queued", "running"])
@@ -526,9 +538,9 @@ def _quiet(cluster: Cluster, replies: Replies, limit_s: float) -> float:
                         col(OutboxMessage.status).in_(["pending", "sending"])
                     )
                 ).one()  # fmt: skip
-            if final >= total and not due and not unsent and not replies.unanswered():
+            if not unscored and not due and not unsent and not replies.unanswered():
                 break
-            time.sleep(0.5)
+            time.sleep(1.0)
     finally:
         app.db.engine.dispose()
     return time.monotonic() - started
@@ -587,7 +599,12 @@ def bench_topology(
     faults: bool,
     broker_url: str,
     redis_url: str,
+    republish_s: float = 120.0,
+    quiet_limit_s: float = 300.0,
 ) -> list[Result]:
+    """One topology; ``republish_s``: the fronts' ``[workers] republish_after_seconds``
+    (a front killed between marking a job queued and publishing it leaves the job to
+    this), ``quiet_limit_s``: how long to wait for quiescence after the drive."""
     tag = f"scale_f{fronts}_w{workers}"
     with _database("postgres", base, pg_url) as settings:
         settings.llm.provider = "fake"
@@ -612,8 +629,10 @@ def bench_topology(
                     vhost=vhost,
                     redis_url=redis_url,
                     llm_s=llm_s,
-                )  # fmt: skip
+                    republish_s=republish_s,
+                )
             )
+            holder[0].quiet_limit_s = quiet_limit_s
             return holder[0]
 
         sampler = DbSampler(settings.database.url)
@@ -640,7 +659,7 @@ def bench_topology(
             app.db.engine.dispose()
         delivery = _delivery(cluster, run)
     events = run.accepted
-    front_cpu, worker_cpu = cpu
+    front_cpu, worker_drive_cpu, worker_cpu = cpu
     # Never sent, failed, or recorded sent but never received by Telegram.
     lost = (
         delivery["outbox_unsent"]
@@ -673,6 +692,12 @@ def bench_topology(
         lines.append(
             (f"{tag}_{server}_cpu_per_event", round(seconds / max(1, events) * 1000, 2), "ms")
         )
+    shares = {"fronts": front_cpu, "workers": worker_drive_cpu, **servers}
+    busiest = max(shares, key=lambda k: shares[k])
+    lines.append(
+        (f"{tag}_bottleneck_cpu_share", round(shares[busiest] / max(sum(shares.values()), 1e-6), 2),
+         f"{busiest} (largest CPU consumer over the drive)"),
+    )  # fmt: skip
     for name in ("xact_commit", "tup_returned", "tup_fetched", "tup_inserted", "tup_updated"):
         lines.append((f"{tag}_{name}_per_event", round(stats[name] / max(1, events), 1), "/event"))
     lines += [
@@ -695,6 +720,7 @@ def bench_topology(
         ),  # fmt: skip
         (f"{tag}_replies_lost", float(replies.unanswered()), "answers without a reply"),
         (f"{tag}_messages_lost", float(lost), "messages"),
+        (f"{tag}_faults", float(len(run.faults)), "faults injected"),
         (f"{tag}_quiescence", round(quiet_s, 1), "s"),
     ]
     if run.faults:
@@ -711,7 +737,7 @@ async def _measure(
     answers_each: int,
     rate: float,
     faults: bool,
-) -> tuple[Run, Replies, float, tuple[float, float], dict[str, float], dict[str, int]]:
+) -> tuple[Run, Replies, float, tuple[float, float, float], dict[str, float], dict[str, int]]:
     from testkit.telegram_api import FakeBotAPI
 
     fake = FakeBotAPI()
@@ -731,7 +757,7 @@ async def _measured(
     answers_each: int,
     rate: float,
     faults: bool,
-) -> tuple[Run, Replies, float, tuple[float, float], dict[str, float], dict[str, int]]:
+) -> tuple[Run, Replies, float, tuple[float, float, float], dict[str, float], dict[str, int]]:
     async with httpx.AsyncClient(timeout=30) as http:
         await cluster.start(http)
         await asyncio.sleep(1.0)  # start-up CPU settles
@@ -744,14 +770,19 @@ async def _measured(
             cluster, http, people, answers_each=answers_each, rate=rate, faults=faults
         )
         run.outbox_base = outbox_base
-        quiet_s = await asyncio.to_thread(_quiet, cluster, replies, 300.0)
+        stats_drive = await asyncio.to_thread(sampler.counters)
+        cpu_drive = cluster.cpu()
+        servers_drive = _server_cpu()
+        quiet_s = await asyncio.to_thread(_quiet, cluster, replies, cluster.quiet_limit_s)
         cpu1 = cluster.cpu()
-        servers1 = _server_cpu()
         stats1 = await asyncio.to_thread(sampler.counters)
         cluster.fake.on_send = None
-    cpu = (cpu1[0] - cpu0[0], cpu1[1] - cpu0[1])
-    servers = {k: max(0.0, servers1[k] - servers0.get(k, 0.0)) for k in servers1}
-    stats = {k: stats1[k] - stats0[k] for k in stats1}
+    # The fronts, servers and statements over the drive (after it the fronts idle while
+    # the workers catch up); the workers over the whole run.
+    cpu = (cpu_drive[0] - cpu0[0], cpu_drive[1] - cpu0[1], cpu1[1] - cpu0[1])
+    servers = {k: max(0.0, servers_drive[k] - servers0.get(k, 0.0)) for k in servers_drive}
+    stats = {k: stats_drive[k] - stats0[k] for k in stats1}
+    stats["deadlocks"] = stats1["deadlocks"] - stats0["deadlocks"]
     return run, replies, quiet_s, cpu, servers, stats
 
 
