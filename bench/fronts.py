@@ -73,6 +73,7 @@ WORKER_FACTORY = ["--app-factory", "bench.scale:build_simulated"]
 SECRET = "bench-webhook-secret"  # noqa: S105 - the fake Telegram's
 WINDOW_S = 2.0
 LEASE_S = 3.0
+IDLE_S = 5.0
 SERVERS = {"postgres": "postgres", "beam.smp": "rabbitmq", "redis-server": "redis"}
 
 FRONT_CONFIG = """
@@ -100,7 +101,6 @@ port = {port}
 drain_grace_seconds = 0.5
 
 [outbox]
-poll_seconds = 0.05
 lease_seconds = {lease}
 
 [ratelimit]
@@ -113,7 +113,6 @@ provider = "fake"
 backend = "celery"
 broker_url = "{broker}"
 queue_prefix = "{prefix}"
-relay_poll_seconds = 0.1
 republish_after_seconds = {republish}
 """
 
@@ -307,6 +306,7 @@ class Run:
     faults: list[str] = field(default_factory=list)
     drive_s: float = 0.0
     outbox_base: int = 0  # the last outbox row of the set-up (marked sent, never sent)
+    idle: dict[str, float] = field(default_factory=dict)  # per second before the drive
 
 
 class Cluster:
@@ -698,6 +698,11 @@ def bench_topology(
         (f"{tag}_bottleneck_cpu_share", round(shares[busiest] / max(sum(shares.values()), 1e-6), 2),
          f"{busiest} (largest CPU consumer over the drive)"),
     )  # fmt: skip
+    lines += [
+        (f"{tag}_idle_front_cpu", round(run.idle["front_cpu"] * 1000, 1), "ms per s per front"),
+        (f"{tag}_idle_xact_commit", round(run.idle["xact_commit"], 1), "/s (all fronts)"),
+        (f"{tag}_idle_tup_returned", round(run.idle["tup_returned"], 1), "/s (all fronts)"),
+    ]
     for name in ("xact_commit", "tup_returned", "tup_fetched", "tup_inserted", "tup_updated"):
         lines.append((f"{tag}_{name}_per_event", round(stats[name] / max(1, events), 1), "/event"))
     lines += [
@@ -761,15 +766,24 @@ async def _measured(
     async with httpx.AsyncClient(timeout=30) as http:
         await cluster.start(http)
         await asyncio.sleep(1.0)  # start-up CPU settles
+        # Idle first: what the processes cost with nothing to do (polls, ticks).
+        idle0, idle_stats0 = cluster.cpu(), await asyncio.to_thread(sampler.counters)
+        await asyncio.sleep(IDLE_S)
         cpu0 = cluster.cpu()
-        servers0 = _server_cpu()
         stats0 = await asyncio.to_thread(sampler.counters)
+        servers0 = _server_cpu()
+        run_idle = {
+            "front_cpu": (cpu0[0] - idle0[0]) / IDLE_S / len(cluster.fronts),
+            "tup_returned": (stats0["tup_returned"] - idle_stats0["tup_returned"]) / IDLE_S,
+            "xact_commit": (stats0["xact_commit"] - idle_stats0["xact_commit"]) / IDLE_S,
+        }
         sampler.thread.start()
         outbox_base = await asyncio.to_thread(sampler.last_outbox_id)
         run, replies = await _drive(
             cluster, http, people, answers_each=answers_each, rate=rate, faults=faults
         )
         run.outbox_base = outbox_base
+        run.idle = run_idle
         stats_drive = await asyncio.to_thread(sampler.counters)
         cpu_drive = cluster.cpu()
         servers_drive = _server_cpu()
