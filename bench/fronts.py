@@ -427,7 +427,11 @@ class Cluster:
         await _front_ready(front, http)
 
     async def restart_worker(self, run: Run) -> None:
-        busy = self._running_jobs()
+        busy = 0
+        for _ in range(100):  # mid-task: while a job is running (up to 5 s)
+            if busy := await asyncio.to_thread(self._running_jobs):
+                break
+            await asyncio.sleep(0.05)
         worker = self.workers[0]
         since = worker.log.stat().st_size
         worker.kill()
