@@ -142,14 +142,17 @@ class Proc:
         return self.popen.pid
 
     def cpu(self) -> float:
-        return self.cpu_done + (_cpu_seconds(self.pid) if self.alive() else 0.0)
+        """This process's group, the children it reaped (a recycled pool process) too."""
+        if not self.alive():
+            return self.cpu_done
+        return self.cpu_done + _cpu_seconds(self.pid) + _reaped_cpu(self.pid)
 
     def alive(self) -> bool:
         return self.popen is not None and self.popen.poll() is None
 
     def kill(self) -> None:
         """SIGKILL the whole group (a worker's pool too); its CPU so far is kept."""
-        self.cpu_done += _cpu_seconds(self.pid)
+        self.cpu_done += _cpu_seconds(self.pid) + _reaped_cpu(self.pid)
         with contextlib.suppress(ProcessLookupError):
             os.killpg(self.pid, signal.SIGKILL)
         assert self.popen is not None
@@ -169,6 +172,15 @@ class Proc:
 
     def tail(self) -> str:
         return self.log.read_text(errors="replace")[-2000:]
+
+
+def _reaped_cpu(pid: int) -> float:
+    """CPU-seconds of the children ``pid`` has waited for (cutime + cstime)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[13]) + int(fields[14])) / os.sysconf("SC_CLK_TCK")
 
 
 async def _front_ready(proc: Proc, http: httpx.AsyncClient, timeout_s: float = 120) -> None:
