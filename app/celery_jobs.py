@@ -59,8 +59,9 @@ ROUTES: dict[str, str] = {
 }
 DEFAULT_FACTORY = "app.wiring:build_app"
 # The deployment's worker pools and the queues each consumes: GPU machines take the
-# model work, CPU machines the rest. deploy/compose.yaml, the systemd units and
-# ``bench scale`` start these (tests/app/test_deploy.py keeps them in step).
+# model work, CPU machines the rest. deploy/compose.yaml and the systemd units start
+# these; ``bench scale`` starts workers that take every pool's queues at once
+# (tests/app/test_deploy.py keeps them in step).
 POOLS: dict[str, tuple[str, ...]] = {
     "gpu": ("asr", "llm"),
     "cpu": ("render", "code", "default"),

@@ -32,16 +32,31 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help="engine bench: database(s)",
     )
     bench.add_argument(
-        "--candidates", type=int, default=None, help="engine: 1000, scale: 30 (default)"
+        "--candidates", type=int, default=None, help="engine: 1000, scale: 300 (30 with --fronts 0)"
     )
     bench.add_argument(
-        "--workers", default="1,2", help="scale bench: worker process counts to compare"
+        "--workers", default="1", help="scale bench: worker process counts to compare"
+    )
+    bench.add_argument(
+        "--fronts",
+        default="1,2,4",
+        help="scale bench: front process counts to compare (0: one front inside the bench)",
+    )
+    bench.add_argument(
+        "--rate", type=float, default=15.0, help="scale bench: answers/s offered, all fronts"
+    )
+    bench.add_argument("--answers", type=int, default=2, help="scale bench: answers per candidate")
+    bench.add_argument(
+        "--faults",
+        action="store_true",
+        help="scale bench: SIGKILL a front and a worker and cut the broker mid-run",
     )
     bench.add_argument(
         "--llm-latency",
         type=float,
-        default=0.2,
-        help="scale bench: simulated seconds per evaluation in the workers",
+        default=None,
+        help="scale bench: simulated seconds per evaluation in the workers (0.05; 0.2 with"
+        " --fronts 0)",
     )
     bench.add_argument(
         "--think",
@@ -60,6 +75,22 @@ def _bench(args: argparse.Namespace) -> int:
         or os.environ.get("TEST_DATABASE_URL")
         or "postgresql+psycopg://postgres@127.0.0.1:5432/test"
     )
+    fronts = [int(n) for n in args.fronts.split(",") if n.strip()]
+    if args.name == "scale" and fronts != [0]:
+        from bench import fronts as scale_fronts
+
+        scale_fronts.run(
+            settings,
+            pg_url=pg_url,
+            fronts=fronts,
+            workers=[int(n) for n in args.workers.split(",") if n.strip()],
+            candidates=args.candidates or 300,
+            answers_each=args.answers,
+            rate=args.rate,
+            llm_s=0.05 if args.llm_latency is None else args.llm_latency,
+            faults=args.faults,
+        )
+        return 0
     if args.name == "scale":
         from bench import scale
 
@@ -68,7 +99,7 @@ def _bench(args: argparse.Namespace) -> int:
             pg_url=pg_url,
             workers=[int(n) for n in args.workers.split(",") if n.strip()],
             candidates=args.candidates or 30,
-            llm_s=args.llm_latency,
+            llm_s=0.2 if args.llm_latency is None else args.llm_latency,
         )
         return 0
     if args.name == "engine":

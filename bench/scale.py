@@ -1,5 +1,7 @@
-"""``python main.py bench scale``: interviews through the engine on PostgreSQL with the
-jobs run by Celery worker processes over RabbitMQ (``[workers] backend = "celery"``).
+"""``python main.py bench scale --fronts 0``: interviews through the engine on PostgreSQL
+with the jobs run by Celery worker processes over RabbitMQ (``[workers] backend =
+"celery"``). (Without ``--fronts 0`` the bench starts real front processes:
+:mod:`bench.fronts`.)
 
 This process is the front: it drives whole interviews (text answers) through the
 engine from client threads, delivers the outbox to a null channel and runs the job

@@ -125,3 +125,23 @@ def test_the_plain_celery_form_loads_the_same_app(
         assert {q.name for q in module.app.conf.task_queues} == {f"plain.{q}" for q in QUEUES}
     finally:
         sys.modules.pop("app.celery_main", None)
+
+
+def test_the_scale_bench_starts_the_processes_compose_runs(compose: dict[str, Any]) -> None:
+    """``bench scale`` starts fronts and workers directly: the same sub-commands as the
+    compose services (only the config path differs), the workers taking every pool's
+    queues in one process."""
+    from bench.fronts import FRONT_ARGS, WORKER_ARGS
+
+    services = compose["services"]
+    front = services["front"]["command"]
+    assert front[front.index("--config") + 2 :] == FRONT_ARGS
+    bench_worker = build_parser().parse_args(["--config", "x.toml", *WORKER_ARGS])
+    consumed: list[str] = []
+    for pool in POOLS:
+        command = services[f"worker-{pool}"]["command"]
+        args = _parse(command)
+        assert command[command.index("--config") + 2] == WORKER_ARGS[0] == "worker"
+        assert args.func is bench_worker.func
+        consumed += args.queues.split(",")
+    assert sorted(bench_worker.queues.split(",")) == sorted(consumed)
