@@ -189,6 +189,9 @@ class Invitation(SQLModel, table=True):
 class InterviewSession(SQLModel, table=True):
     """One candidate's interview: the state machine lives in ``dialogs/interview/flow.py``."""
 
+    # Every candidate message looks up the sender's latest session by platform and user.
+    __table_args__ = (Index("ix_session_platform_user", "platform", "user_id", "id"),)
+
     id: int | None = Field(default=None, primary_key=True)
     candidate_id: int = Field(foreign_key="candidate.id", index=True, unique=True)
     job_id: int = Field(foreign_key="job.id", index=True)
@@ -385,7 +388,12 @@ class OutboxMessage(SQLModel, table=True):
 class BackgroundJob(SQLModel, table=True):
     """Slow work (transcribe, score, render); lives in the DB so restarts resume it."""
 
-    __table_args__ = (Index("ix_job_status_run", "status", "run_after"),)
+    # Due jobs by (status, run_after); the relay's republish pass finds stale queued
+    # jobs by (status, locked_at).
+    __table_args__ = (
+        Index("ix_job_status_run", "status", "run_after"),
+        Index("ix_job_status_locked", "status", "locked_at"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     kind: str = Field(max_length=40)
