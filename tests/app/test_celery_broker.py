@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -29,25 +28,16 @@ from storage.models import Answer, BackgroundJob, Evaluation
 from tests.app.celery_factory import HOLD_ENV, build
 from tests.conftest import PG_URL, ROOT, _reset_pg, make_settings
 from tests.harness import Chat, RecordingMessenger
+from tests.services import needs_rabbit, needs_redis
 
 RABBIT = "amqp://guest:guest@127.0.0.1:5672//"
 REDIS = "redis://127.0.0.1:6379/14"
-
-
-def _listening(port: int) -> bool:
-    with socket.socket() as sock:
-        sock.settimeout(0.5)
-        return sock.connect_ex(("127.0.0.1", port)) == 0
 
 
 pytestmark = [
     pytest.mark.broker,
     pytest.mark.skipif(not PG_URL, reason="needs PostgreSQL: set TEST_DATABASE_URL"),
 ]
-needs_rabbit = pytest.mark.skipif(
-    not _listening(5672), reason="needs RabbitMQ on 127.0.0.1:5672 (guest/guest)"
-)
-needs_redis = pytest.mark.skipif(not _listening(6379), reason="needs Redis on 127.0.0.1:6379")
 
 
 class Cluster:

@@ -5,26 +5,18 @@ answer is scored exactly once and every reply reached Telegram once."""
 
 from __future__ import annotations
 
-import socket
-
 import pytest
 
 from bench.fronts import bench_topology
 from core.settings import Settings
 from tests.conftest import PG_URL
-
-
-def _listening(port: int) -> bool:
-    with socket.socket() as sock:
-        sock.settimeout(0.5)
-        return sock.connect_ex(("127.0.0.1", port)) == 0
-
+from tests.services import needs_rabbit, needs_redis
 
 pytestmark = [
     pytest.mark.broker,
     pytest.mark.skipif(not PG_URL, reason="needs PostgreSQL: set TEST_DATABASE_URL"),
-    pytest.mark.skipif(not _listening(5672), reason="needs RabbitMQ on 127.0.0.1:5672"),
-    pytest.mark.skipif(not _listening(6379), reason="needs Redis on 127.0.0.1:6379"),
+    needs_rabbit,
+    needs_redis,
 ]
 
 
